@@ -1,0 +1,33 @@
+"""handconv: 2-D convolution computed by hand, proven equal to ``tf.nn.conv2d``.
+
+>>> import numpy as np, handconv
+>>> handconv.output_size(5, 3, stride=2, padding=1)
+3
+>>> handconv.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 1)), 2, "SAME").shape
+(1, 3, 3, 1)
+"""
+
+from .conv import conv2d
+from .errors import HandconvError, HandconvMemoryError, HandconvTypeError
+from .methods import METHODS
+from .plan import ConvPlan, make_plan
+from .shapes import effective_filter_size, output_size, output_size_formula, pad_amounts
+from .plan import output_shape
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conv2d",
+    "output_size",
+    "output_shape",
+    "pad_amounts",
+    "output_size_formula",
+    "effective_filter_size",
+    "make_plan",
+    "ConvPlan",
+    "METHODS",
+    "HandconvError",
+    "HandconvTypeError",
+    "HandconvMemoryError",
+    "__version__",
+]

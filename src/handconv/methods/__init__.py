@@ -1,0 +1,53 @@
+"""Convolution algorithms, side by side, registered by name.
+
+Every method has one signature::
+
+    method(x, filters, plan) -> out
+
+with ``x`` of shape ``(N, H, W, C)``, ``filters`` of shape
+``(KH, KW, C / groups, C_out)``, both in ``plan.compute_dtype`` (C-contiguous
+is not guaranteed), and ``out`` of shape ``plan.output_shape``,
+``(N, OH, OW, C_out)``. Layout conversions, dtype casts and validation happen
+in :func:`handconv.conv2d`, never here. Adding a method means adding one module
+and one line to ``METHODS``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ..plan import ConvPlan
+from . import im2col, naive
+
+
+class Method(NamedTuple):
+    """A registered algorithm."""
+
+    #: ``run(x, filters, plan) -> out``, shapes as above.
+    run: Callable[[np.ndarray, np.ndarray, ConvPlan], np.ndarray]
+    #: Largest temporary ``run`` allocates besides the padded input and output, in
+    #: bytes; checked against available memory before running.
+    workspace_bytes: Callable[[ConvPlan], int]
+    #: One line for listings.
+    summary: str
+
+
+def _no_workspace(plan: ConvPlan) -> int:
+    return 0
+
+
+METHODS: dict[str, Method] = {
+    "naive": Method(naive.conv2d_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed"),
+    "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM"),
+}
+
+
+def select_method(plan: ConvPlan) -> str:
+    """The method ``method='auto'`` uses for ``plan``.
+
+    For now the vectorised im2col method handles everything; the by-hand method
+    is never chosen automatically because it is slow by design.
+    """
+    return "im2col"

@@ -1,0 +1,265 @@
+"""The arithmetic of a convolution's shape, on plain integers.
+
+These are the rules the article teaches, ``(W - F + 2P) / S + 1``, made exact
+for TensorFlow's ``SAME``, ``VALID`` and explicit padding, with dilation. No
+arrays are needed: every function takes and returns ``int``.
+
+TensorFlow's reference kernel (``GetWindowedOutputSizeVerbose`` in
+``tensorflow/core/framework/kernel_shape_util.cc``) is the authority:
+
+* effective filter size ``k_eff = (k - 1) * d + 1``;
+* ``VALID``: ``out = (n - k_eff + s) / s``, with C++ division, which truncates
+  toward zero;
+* explicit ``(before, after)``: ``out = (n + before + after - k_eff + s) / s``,
+  truncating toward zero;
+* ``SAME``: ``out = ceil(n / s)``; ``total = max((out - 1) * s + k_eff - n, 0)``;
+  ``before = total // 2`` and ``after = total - before``, so the odd pixel goes
+  at the bottom/right.
+
+An output size of 0 is an empty (but valid) result; a negative one is an error.
+Truncation toward zero matters: ``n=1, k=6, s=4`` gives ``(1 - 6 + 4) / 4 =
+-0.25``, which C++ truncates to 0, so TensorFlow returns an empty result rather
+than an error, and so does handconv.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from .errors import HandconvError, HandconvTypeError
+
+#: A padding for one spatial dimension: ``"SAME"``, ``"VALID"``, a symmetric
+#: amount ``P`` or an explicit ``(before, after)`` pair.
+AxisPadding = Union[str, int, "tuple[int, int]"]
+
+__all__ = [
+    "effective_filter_size",
+    "pad_amounts",
+    "output_size",
+    "output_size_formula",
+    "trunc_div",
+]
+
+
+def trunc_div(numerator: int, denominator: int) -> int:
+    """Integer division truncating toward zero, as C++ does.
+
+    >>> trunc_div(7, 2), trunc_div(-7, 2), trunc_div(-1, 4)
+    (3, -3, 0)
+    """
+    quotient = abs(numerator) // denominator
+    return quotient if numerator >= 0 else -quotient
+
+
+def _check_positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not _is_int(value):
+        raise HandconvTypeError(f"{name}={value!r} is not an integer; expected a positive int")
+    if int(value) < 1:  # type: ignore[call-overload]
+        raise HandconvError(f"{name}={value!r} must be a positive integer (>= 1)")
+    return int(value)  # type: ignore[call-overload]
+
+
+def _is_int(value: object) -> bool:
+    return hasattr(value, "__index__") and not isinstance(value, bool)
+
+
+def effective_filter_size(filter_size: int, dilation: int = 1) -> int:
+    """Size of the filter's footprint once ``dilation - 1`` gaps are put between taps.
+
+    >>> effective_filter_size(3), effective_filter_size(3, 2), effective_filter_size(1, 5)
+    (3, 5, 1)
+    """
+    filter_size = _check_positive_int(filter_size, "filter_size")
+    dilation = _check_positive_int(dilation, "dilation")
+    return (filter_size - 1) * dilation + 1
+
+
+def _normalise_axis_padding(padding: AxisPadding) -> "str | tuple[int, int]":
+    if isinstance(padding, str):
+        upper = padding.upper()
+        if upper not in ("SAME", "VALID"):
+            raise HandconvError(
+                f"padding={padding!r} is not a padding; expected 'SAME', 'VALID', "
+                "an int P or a pair (before, after)"
+            )
+        return upper
+    if _is_int(padding):
+        amount = int(padding)  # type: ignore[call-overload]
+        pair: tuple[object, ...] = (amount, amount)
+    elif isinstance(padding, (tuple, list)) and len(padding) == 2:
+        pair = tuple(padding)
+    else:
+        raise HandconvError(
+            f"padding={padding!r} is not a padding; expected 'SAME', 'VALID', "
+            "an int P or a pair (before, after)"
+        )
+    if not all(_is_int(p) for p in pair):
+        raise HandconvTypeError(f"padding={padding!r} must hold integers")
+    before, after = (int(p) for p in pair)  # type: ignore[call-overload]
+    if before < 0 or after < 0:
+        raise HandconvError(f"padding={padding!r} must not be negative")
+    return before, after
+
+
+def pad_amounts(
+    size: int, filter_size: int, stride: int = 1, padding: AxisPadding = "SAME", dilation: int = 1
+) -> tuple[int, int]:
+    """Zeros TensorFlow adds before and after one spatial dimension.
+
+    Parameters
+    ----------
+    size : int
+        Input size along the dimension (``W`` in the article).
+    filter_size : int
+        Filter size along it (``F``).
+    stride : int
+        Stride along it (``S``).
+    padding : {'SAME', 'VALID'} or int or (int, int)
+        ``'SAME'`` resolves to TensorFlow's split, with the odd pixel after;
+        an int ``P`` means ``P`` on both sides; a pair is taken as it is.
+    dilation : int
+        Filter dilation along it.
+
+    Returns
+    -------
+    (int, int)
+        ``(before, after)``: top/bottom for rows, left/right for columns.
+
+    Examples
+    --------
+    The article's 5x5 input, 3x3 filter, stride 2: SAME pads one on each side,
+    like its ``P=1``. On a 6x6 input SAME pads only after:
+
+    >>> pad_amounts(5, 3, 2, "SAME"), pad_amounts(6, 3, 2, "SAME")
+    ((1, 1), (0, 1))
+    >>> pad_amounts(224, 7, 2, "SAME")  # the ResNet stem: (2, 3), not (3, 3)
+    (2, 3)
+    >>> pad_amounts(5, 3, 2, "VALID"), pad_amounts(5, 3, 2, 1), pad_amounts(5, 3, 2, (0, 2))
+    ((0, 0), (1, 1), (0, 2))
+    """
+    size = _check_size(size)
+    k_eff = effective_filter_size(filter_size, dilation)
+    stride = _check_positive_int(stride, "stride")
+    resolved = _normalise_axis_padding(padding)
+    if resolved == "VALID":
+        return 0, 0
+    if resolved == "SAME":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k_eff - size, 0)
+        return total // 2, total - total // 2
+    return resolved  # type: ignore[return-value]
+
+
+def _check_size(size: object) -> int:
+    if isinstance(size, bool) or not _is_int(size):
+        raise HandconvTypeError(f"size={size!r} is not an integer; expected an int >= 0")
+    if int(size) < 0:  # type: ignore[call-overload]
+        raise HandconvError(f"size={size!r} must not be negative")
+    return int(size)  # type: ignore[call-overload]
+
+
+def _raw_output_size(size: int, k_eff: int, stride: int, before: int, after: int) -> int:
+    return trunc_div(size + before + after - k_eff + stride, stride)
+
+
+def output_size(
+    size: int, filter_size: int, stride: int = 1, padding: AxisPadding = "VALID", dilation: int = 1
+) -> int:
+    """Output size along one spatial dimension, by TensorFlow's rule.
+
+    The article's rule ``(W - F + 2P) / S + 1``, generalised: ``SAME`` gives
+    ``ceil(W / S)``; otherwise ``(W + P_before + P_after - F_eff + S) / S``
+    truncated toward zero, with ``F_eff = (F - 1) * dilation + 1``.
+
+    Parameters
+    ----------
+    size, filter_size, stride, padding, dilation
+        As in :func:`pad_amounts`.
+
+    Returns
+    -------
+    int
+        The output size; 0 when the filter fits nowhere (TensorFlow returns an
+        empty array then).
+
+    Raises
+    ------
+    HandconvError
+        When the size comes out negative, which TensorFlow rejects.
+
+    Examples
+    --------
+    >>> output_size(5, 3, 2, 1)          # the article: (5 - 3 + 2*1) / 2 + 1
+    3
+    >>> output_size(5, 3, 2, "SAME"), output_size(6, 3, 2, "SAME")
+    (3, 3)
+    >>> output_size(10, 3, 2, "VALID")   # (10 - 3) / 2 + 1 = 4.5, floored
+    4
+    >>> output_size(2, 3, 2, "VALID")    # the filter does not fit: empty
+    0
+    >>> output_size(12, 3, 1, "VALID", dilation=2)
+    8
+    """
+    size = _check_size(size)
+    k_eff = effective_filter_size(filter_size, dilation)
+    stride = _check_positive_int(stride, "stride")
+    if _normalise_axis_padding(padding) == "SAME":
+        return -(-size // stride)
+    before, after = pad_amounts(size, filter_size, stride, padding, dilation)
+    out = _raw_output_size(size, k_eff, stride, before, after)
+    if out < 0:
+        raise HandconvError(
+            "the filter does not fit: output size "
+            + output_size_formula(size, filter_size, stride, padding, dilation, check=False)
+            + " is negative, which TensorFlow rejects"
+        )
+    return out
+
+
+def output_size_formula(
+    size: int,
+    filter_size: int,
+    stride: int = 1,
+    padding: AxisPadding = "VALID",
+    dilation: int = 1,
+    *,
+    check: bool = True,
+) -> str:
+    """The output-size arithmetic written out with the given numbers.
+
+    Examples
+    --------
+    >>> output_size_formula(5, 3, 2, 1)
+    '(5 - 3 + 2*1) / 2 + 1 = 3'
+    >>> output_size_formula(6, 3, 2, "SAME")
+    'ceil(6 / 2) = 3, padding 1 = 0 before + 1 after'
+    >>> output_size_formula(10, 3, 2, 0)
+    '(10 - 3 + 2*0) / 2 + 1 = 4.5, truncated to 4'
+    >>> output_size_formula(7, 3, 1, (0, 2), dilation=2)
+    '(7 - 5 + 0 + 2) / 1 + 1 = 5   (dilated filter: (3 - 1)*2 + 1 = 5)'
+    """
+    size = _check_size(size)
+    k_eff = effective_filter_size(filter_size, dilation)
+    stride = _check_positive_int(stride, "stride")
+    resolved = _normalise_axis_padding(padding)
+    dilated = (
+        f"   (dilated filter: ({filter_size} - 1)*{dilation} + 1 = {k_eff})" if dilation != 1 else ""
+    )
+    if resolved == "SAME":
+        before, after = pad_amounts(size, filter_size, stride, "SAME", dilation)
+        out = -(-size // stride)
+        return (
+            f"ceil({size} / {stride}) = {out}, padding {before + after} = "
+            f"{before} before + {after} after{dilated}"
+        )
+    before, after = (0, 0) if resolved == "VALID" else resolved  # type: ignore[misc]
+    pad_text = f" + 2*{before}" if before == after else f" + {before} + {after}"
+    numerator = size - k_eff + before + after
+    exact = numerator / stride + 1
+    out = _raw_output_size(size, k_eff, stride, before, after)
+    if check and out < 0:
+        raise HandconvError(f"output size {exact:g} is negative")
+    text = f"({size} - {k_eff}{pad_text}) / {stride} + 1 = {exact:g}"
+    if exact != out:
+        text += f", truncated to {out}" if out >= 0 else ""
+    return text + dilated
