@@ -198,10 +198,10 @@ def conv2d(
     >>> w = np.ones((3, 3, 3, 1))
     >>> handconv.conv2d(x, w, strides=2, padding=[[0, 0], [1, 1], [1, 1], [0, 0]]).shape
     (1, 3, 3, 1)
-    >>> handconv.conv2d(x, w, 2, "SAME")[0, :, :, 0]
-    array([[ 180.,  333.,  252.],
-           [ 666., 1107.,  774.],
-           [ 660., 1053.,  720.]])
+    >>> handconv.conv2d(x, w, 2, "SAME")[0, :, :, 0]  # equal to tf.nn.conv2d's
+    array([[ 120.,  261.,  228.],
+           [ 585.,  999.,  747.],
+           [ 660., 1071.,  768.]])
     """
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
