@@ -209,7 +209,9 @@ def conv2d(
     if plan.is_empty:
         return np.zeros(plan.user_output_shape, dtype=plan.dtype)
     check_memory(plan, name)
-    out = METHODS[name].run(to_canonical(x, plan), w.astype(plan.compute_dtype, copy=False), plan)
+    # NaN and Inf propagate silently, as in TF; int32 wraps around as in TF.
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = METHODS[name].run(to_canonical(x, plan), w.astype(plan.compute_dtype, copy=False), plan)
     return from_canonical(out, plan)
 
 

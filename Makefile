@@ -1,0 +1,45 @@
+# One virtual environment, installed on first use and refreshed when pyproject.toml changes.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+
+.PHONY: demo test bench browser clean help
+
+help:
+	@echo "make demo   - set up and run the article's example (handconv demo)"
+	@echo "make test   - set up and run the whole test suite against live TensorFlow, PyTorch, JAX"
+	@echo "make bench  - set up and run the speed benchmark"
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip
+	touch $@
+
+# Everything a user of the demo needs: pictures and TensorFlow to compare with.
+$(VENV)/.all: $(VENV)/.created pyproject.toml
+	$(PIP) install -q -e '.[all]'
+	touch $@
+
+# The test extra adds pytest, hypothesis, playwright, notebook runners.
+$(VENV)/.test: $(VENV)/.all
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+# Headless Chromium for the interactive-page tests (Debian's package; never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "chromium is missing: apt-get install chromium"; fi; }
+
+demo: $(VENV)/.all
+	$(VENV)/bin/handconv demo
+
+test: $(VENV)/.test browser
+	$(PY) -m pytest
+
+bench: $(VENV)/.test
+	$(PY) bench/conv_bench.py
+
+clean:
+	rm -rf $(VENV) handconv-demo .pytest_cache .hypothesis

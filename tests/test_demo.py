@@ -1,0 +1,48 @@
+"""The article's example as the demo prints it."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+
+from handconv.demo import EDGE_KERNEL, article_example, run_numeric
+from conftest import reference
+
+
+def test_article_example_by_hand_equals_tf():
+    reference("tensorflow")
+    out = io.StringIO()
+    result = run_numeric(seed=0, out=out)
+    text = out.getvalue()
+    assert result["by_hand"].shape == (1, 3, 3, 1)
+    assert "(5 - 3 + 2*1) / 2 + 1 = 3" in text
+    assert result["difference"] is not None and result["difference"] < 1e-6
+    assert "they match" in text
+
+
+def test_first_receptive_field_is_summed_by_hand():
+    x, w = article_example(0)
+    padded = np.pad(x[0], ((1, 1), (1, 1), (0, 0)))
+    # Independent arithmetic: top-left 3x3x3 window times the filter.
+    expected = float((padded[0:3, 0:3, :] * w[:, :, :, 0]).sum())
+    out = io.StringIO()
+    result = run_numeric(seed=0, out=out)
+    assert result["by_hand"][0, 0, 0, 0] == expected
+    assert f"= {expected:g}" in out.getvalue().split("total:")[1].splitlines()[0]
+
+
+def test_filter_is_the_edge_kernel_on_every_channel():
+    _, w = article_example()
+    assert w.shape == (3, 3, 3, 1)
+    for c in range(3):
+        np.testing.assert_array_equal(w[:, :, c, 0], EDGE_KERNEL)
+    assert EDGE_KERNEL.sum() == 0  # an edge detector: flat regions give 0
+
+
+def test_python_dash_m_runs_the_demo():
+    done = subprocess.run([sys.executable, "-m", "handconv", "demo"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "tf.nn.conv2d" in done.stdout
