@@ -7,6 +7,7 @@
 (1, 3, 3, 1)
 """
 
+from . import explain
 from .conv import conv2d
 from .errors import HandconvError, HandconvMemoryError, HandconvTypeError
 from .methods import METHODS
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "conv2d",
+    "explain",
     "output_size",
     "output_shape",
     "pad_amounts",
