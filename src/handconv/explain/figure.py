@@ -1,0 +1,366 @@
+"""The trace as a picture, in the spirit of the CS231n convolution demo.
+
+Columns: the padded input volume (one matrix per channel, padding grey), each
+filter (one matrix per channel, its bias underneath), the output volume. For
+the step shown, the taps of the receptive field are filled amber in every input
+channel the filter reads (dilation gaps stay unfilled), the filter in use is
+outlined, and the output cell being computed is filled green. Small matrices
+carry their numbers; large ones (photos) are drawn as grey-level images with
+the receptive field outlined.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot
+state), so rendering works headless and in threads. Requires matplotlib
+(``pip install 'handconv[plot]'``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import HandconvError
+from ._files import atomic_path
+from .trace import Step, Trace, format_number
+
+__all__ = [
+    "render_figure",
+    "render_feature_maps",
+    "render_comparison",
+    "save_figure",
+    "FIELD_COLOR",
+    "OUTPUT_COLOR",
+    "PADDING_COLOR",
+]
+
+#: Fill of the receptive field's taps (amber).
+FIELD_COLOR = "#ffc107"
+#: Fill of the output cell being computed (green).
+OUTPUT_COLOR = "#4caf50"
+#: Fill of zero-padding cells (grey).
+PADDING_COLOR = "#c8c8c8"
+#: Outline of the filter in use and of the receptive field on large images.
+OUTLINE_COLOR = "#1565c0"
+
+#: Matrices with more rows or columns than this are drawn as images without numbers.
+MAX_NUMBERED_SIDE = 16
+
+_CELL_INCHES = 0.36
+
+
+def _matplotlib():
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.colors import to_rgb
+        from matplotlib.patches import Rectangle
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise HandconvError(
+            "figures need matplotlib; install it with: pip install 'handconv[plot]'"
+        ) from None
+    return Figure, FigureCanvasAgg, to_rgb, Rectangle
+
+
+def _resolve_step(trace: Trace, step: Any) -> Step | None:
+    if step is None:
+        return trace.steps[0] if trace.steps else None
+    if isinstance(step, Step):
+        return step
+    if isinstance(step, (int, np.integer)):
+        return trace.steps[int(step)]
+    if isinstance(step, (tuple, list)) and len(step) in (2, 3):
+        try:
+            return trace.step(*step)
+        except KeyError as error:
+            raise HandconvError(str(error.args[0])) from None
+    raise HandconvError(f"step={step!r}: expected a Step, an index into trace.steps, or (oy, ox[, co])")
+
+
+def _is_numbered(shape: Sequence[int]) -> bool:
+    return max(shape[0], shape[1]) <= MAX_NUMBERED_SIDE
+
+
+def _font_size(values: np.ndarray, cell_points: float) -> float:
+    longest = max((len(format_number(v)) for v in values.ravel()), default=1)
+    return float(np.clip(cell_points / (0.65 * max(longest, 2)), 4, 10))
+
+
+def _draw_matrix(
+    ax: Any,
+    values: np.ndarray,
+    *,
+    padding: np.ndarray | None = None,
+    fills: Sequence[tuple[np.ndarray, str]] = (),
+    outlines: Sequence[tuple[tuple[float, float, float, float], str]] = (),
+    blank: np.ndarray | None = None,
+    value_range: tuple[float, float] | None = None,
+    cell_points: float = _CELL_INCHES * 72,
+) -> None:
+    """Draw one 2-D matrix; cell (r, c) occupies data coordinates [c-0.5, c+0.5] x [r-0.5, r+0.5].
+
+    ``fills`` are (mask, colour) pairs painted over the cells; ``outlines`` are
+    ((row0, col0, row1, col1), colour) rectangles around cell ranges (inclusive).
+    """
+    _, _, to_rgb, Rectangle = _matplotlib()
+    height, width = values.shape
+    numbered = _is_numbered(values.shape)
+    finite = np.where(np.isfinite(values), values, 0.0)
+    if numbered:
+        rgb = np.ones((height, width, 3))
+    else:
+        lo, hi = value_range if value_range is not None else (finite.min(), finite.max())
+        grey = (finite - lo) / (hi - lo) if hi > lo else np.full(finite.shape, 0.5)
+        rgb = np.repeat(np.clip(grey, 0, 1)[:, :, None], 3, axis=2)
+    if padding is not None:
+        rgb[padding] = to_rgb(PADDING_COLOR)
+    if numbered:
+        for mask, color in fills:
+            rgb[mask] = to_rgb(color)
+    ax.imshow(rgb, extent=(-0.5, width - 0.5, height - 0.5, -0.5), interpolation="nearest", aspect="equal")
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if numbered:
+        for edge in np.arange(-0.5, width, 1.0):
+            ax.axvline(edge, color="#555555", linewidth=0.6)
+        for edge in np.arange(-0.5, height, 1.0):
+            ax.axhline(edge, color="#555555", linewidth=0.6)
+        size = _font_size(values, cell_points)
+        for r in range(height):
+            for c in range(width):
+                if blank is not None and blank[r, c]:
+                    continue
+                ax.text(c, r, format_number(values[r, c]), ha="center", va="center", fontsize=size)
+    else:
+        for mask, color in fills:
+            rows, cols = np.nonzero(mask)
+            if rows.size:
+                outlines = [*outlines, ((rows.min(), cols.min(), rows.max(), cols.max()), color)]
+    for (r0, c0, r1, c1), color in outlines:
+        ax.add_patch(
+            Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0 + 1, r1 - r0 + 1, fill=False, edgecolor=color, linewidth=2.5)
+        )
+
+
+def _pixels(shape: Sequence[int]) -> float:
+    """Inches per matrix cell: fixed for numbered matrices, shrinking for images."""
+    side = max(shape[0], shape[1])
+    return _CELL_INCHES if side <= MAX_NUMBERED_SIDE else max(4.0 / side, 0.005)
+
+
+def render_figure(
+    trace: Trace,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    step: Any = None,
+    progressive: bool = False,
+    dpi: int = 100,
+) -> Any:
+    """Draw the input volume, filters and output, with one step highlighted.
+
+    Parameters
+    ----------
+    trace : Trace
+    path : str or path, optional
+        Also save there (format from the suffix: ``.png``, ``.svg``, ``.pdf``).
+    step : Step, int, or (oy, ox[, co]), optional
+        The step to highlight; default the trace's first (none when the trace
+        has no steps).
+    progressive : bool
+        Leave output cells after the highlighted position blank, as in an
+        animation where the output fills in.
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Axes are labelled (``ax.get_label()``) ``"input:c"``, ``"filter:co:k"``
+        and ``"output:co"``.
+    """
+    Figure, FigureCanvasAgg, _, _ = _matplotlib()
+    chosen = _resolve_step(trace, step)
+    plan = trace.plan
+    hp, wp, channels = trace.padded_input.shape
+    kh, kw, group_channels, out_channels = trace.filters.shape
+    oh, ow = plan.output_hw
+    rows = max(channels, group_channels, out_channels)
+    input_cell = _pixels((hp, wp))
+    output_cell = _pixels((oh, ow))
+    column_widths = [wp * input_cell] + [kw * _CELL_INCHES] * out_channels + [max(ow * output_cell, 0.5)]
+    row_height = max(hp * input_cell, kh * _CELL_INCHES, oh * output_cell, 0.5)
+    width = sum(column_widths) + 0.6 * len(column_widths) + 0.8
+    height = row_height * rows + 0.55 * rows + 1.9
+    fig = Figure(figsize=(max(width, 5.0), height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(
+        rows, len(column_widths), width_ratios=column_widths, left=0.04, right=0.98,
+        top=1 - 1.25 / height, bottom=0.7 / height, wspace=0.25, hspace=0.35,
+    )
+
+    field = np.zeros((hp, wp), bool)
+    if chosen is not None:
+        field[np.ix_(chosen.rows, chosen.cols)] = True
+    value_range = (float(np.nanmin(trace.input)), float(np.nanmax(trace.input))) if trace.input.size else None
+    for c in range(channels):
+        ax = fig.add_subplot(grid[c, 0], label=f"input:{c}")
+        reads = chosen is not None and c in chosen.channels
+        _draw_matrix(
+            ax, trace.padded_input[:, :, c], padding=trace.is_padding,
+            fills=[(field, FIELD_COLOR)] if reads else [], value_range=value_range,
+            cell_points=input_cell * 72,
+        )
+        ax.set_ylabel(f"channel {c}", fontsize=9)
+        if c == 0:
+            ax.set_title(f"{trace.labels['input']}\npadded input {hp}x{wp}x{channels}", fontsize=10)
+
+    for co in range(out_channels):
+        in_use = chosen is not None and chosen.co == co
+        for k in range(group_channels):
+            ax = fig.add_subplot(grid[k, 1 + co], label=f"filter:{co}:{k}")
+            _draw_matrix(
+                ax, trace.filters[:, :, k, co],
+                outlines=[((0, 0, kh - 1, kw - 1), OUTLINE_COLOR)] if in_use else [],
+            )
+            if k == 0:
+                ax.set_title(f"{trace.labels['filters'][co]}\n{kh}x{kw}x{group_channels}", fontsize=10)
+            if k == group_channels - 1:
+                ax.set_xlabel(f"bias {format_number(trace.bias[co])}", fontsize=9)
+
+    done = np.ones((oh, ow), bool)
+    if progressive and chosen is not None:
+        done = (np.arange(oh)[:, None] * ow + np.arange(ow)[None, :]) <= chosen.oy * ow + chosen.ox
+    for co in range(out_channels):
+        ax = fig.add_subplot(grid[co, -1], label=f"output:{co}")
+        cell = np.zeros((oh, ow), bool)
+        if chosen is not None and chosen.co == co:
+            cell[chosen.oy, chosen.ox] = True
+        values = trace.output[:, :, co] if oh and ow else np.zeros((1, 1))
+        _draw_matrix(
+            ax, np.where(done, values, 0.0) if values.shape == done.shape else values,
+            fills=[(cell, OUTPUT_COLOR)], blank=~done if values.shape == done.shape else None,
+            cell_points=output_cell * 72,
+        )
+        ax.set_ylabel(f"channel {co}", fontsize=9)
+        if co == 0:
+            ax.set_title(f"output {oh}x{ow}x{out_channels}", fontsize=10)
+
+    formulas = trace.formulas
+    size_line = (
+        f"output size: {formulas[0]}"
+        if formulas[0] == formulas[1]
+        else f"output height: {formulas[0]}     width: {formulas[1]}"
+    )
+    fig.suptitle(f"{trace.labels['title']}\n{size_line}", fontsize=11)
+    if chosen is not None:
+        sums = chosen.arithmetic.splitlines()[-1].replace("total: ", "")
+        fig.text(
+            0.5, 0.25 / height, f"output[{chosen.oy}, {chosen.ox}, {chosen.co}] = {sums}",
+            ha="center", va="bottom", fontsize=10,
+        )
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int = 100) -> None:
+    """Save ``fig`` atomically; the format comes from the suffix (png, svg, pdf)."""
+    suffix = os.fspath(path).rsplit(".", 1)[-1].lower() if "." in os.fspath(path) else ""
+    if suffix not in ("png", "svg", "pdf"):
+        raise HandconvError(f"cannot save a figure as {os.fspath(path)!r}; expected a .png, .svg or .pdf path")
+    with atomic_path(path) as temp:
+        fig.savefig(temp, format=suffix, dpi=dpi)
+
+
+def render_feature_maps(
+    trace: Trace,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    max_maps: int = 16,
+    columns: int = 4,
+    dpi: int = 100,
+) -> Any:
+    """A grid of the input's channels and every output channel (feature map) as images.
+
+    Parameters
+    ----------
+    trace : Trace
+        Typically of a photo, explained with ``at=[]``.
+    path : str or path, optional
+        Also save there.
+    max_maps : int
+        At most this many panels (input channels first, then feature maps).
+    columns : int
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    Figure, FigureCanvasAgg, _, _ = _matplotlib()
+    panels: list[tuple[str, np.ndarray, str]] = []
+    image = trace.input
+    if image.shape[2] == 3:
+        lo, hi = float(np.nanmin(image)), float(np.nanmax(image))
+        rgb = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
+        panels.append((f"{trace.labels['input']} (RGB)", rgb, ""))
+    for c in range(image.shape[2]):
+        panels.append((f"input channel {c}", image[:, :, c], "gray"))
+    for co in range(trace.output.shape[2]):
+        panels.append((f"feature map {co}: {trace.labels['filters'][co]}", trace.output[:, :, co], "gray"))
+    panels = panels[:max_maps]
+    columns = min(columns, len(panels))
+    rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(3.2 * columns, 3.2 * rows + 0.6), dpi=dpi)
+    FigureCanvasAgg(fig)
+    for index, (title, values, cmap) in enumerate(panels):
+        ax = fig.add_subplot(rows, columns, index + 1, label=f"panel:{index}")
+        ax.imshow(values, cmap=cmap or None, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{trace.labels['title']}: feature maps", fontsize=11)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
+
+
+def render_comparison(
+    panels: Sequence[tuple[str, np.ndarray]],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str = "",
+    dpi: int = 100,
+) -> Any:
+    """Images side by side with titles, e.g. original | handconv | TensorFlow | difference.
+
+    Parameters
+    ----------
+    panels : sequence of (title, ndarray of shape (H, W) or (H, W, 3))
+        2-D arrays are drawn in grey levels scaled to their own range, RGB
+        arrays as they are (floats in [0, 1] or uint8).
+    path : str or path, optional
+    title : str
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    Figure, FigureCanvasAgg, _, _ = _matplotlib()
+    fig = Figure(figsize=(3.4 * len(panels), 3.9), dpi=dpi)
+    FigureCanvasAgg(fig)
+    for index, (name, values) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), index + 1, label=f"panel:{index}")
+        ax.imshow(values, cmap="gray" if np.ndim(values) == 2 else None, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig

@@ -1,0 +1,124 @@
+"""Figures: sizes as asked, highlights painted on exactly the cells the trace names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgb
+
+import handconv
+from handconv.explain.figure import (
+    FIELD_COLOR,
+    OUTPUT_COLOR,
+    PADDING_COLOR,
+    render_comparison,
+    render_feature_maps,
+    render_figure,
+)
+
+ARTICLE_PADDING = [[0, 0], [1, 1], [1, 1], [0, 0]]
+
+
+def two_filter_trace(**kwargs):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, (1, 5, 5, 3)).astype(float)
+    w = rng.integers(-1, 2, (3, 3, 3, 2)).astype(float)
+    return handconv.explain(x, w, 2, ARTICLE_PADDING, bias=[1, 0], **kwargs)
+
+
+def pixels(fig):
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(float) / 255
+
+
+def axes_by_label(fig, label):
+    (ax,) = [ax for ax in fig.axes if ax.get_label() == label]
+    return ax
+
+
+def cell_colour(fig, image, ax, row, col):
+    """Colour near the top-left corner inside cell (row, col), clear of the number and grid lines."""
+    x, y = ax.transData.transform((col - 0.3, row - 0.3))
+    return image[int(round(image.shape[0] - y)), int(round(x))]
+
+
+def test_receptive_field_and_output_cell_are_filled_where_the_trace_says():
+    trace = two_filter_trace()
+    step = trace.step(1, 2, 1)
+    fig = render_figure(trace, step=step)
+    image = pixels(fig)
+    field = {(r, c) for r in step.rows for c in step.cols}
+    for channel in range(3):
+        ax = axes_by_label(fig, f"input:{channel}")
+        for r in range(7):
+            for c in range(7):
+                colour = cell_colour(fig, image, ax, r, c)
+                if (r, c) in field:
+                    expected = FIELD_COLOR
+                elif trace.is_padding[r, c]:
+                    expected = PADDING_COLOR
+                else:
+                    expected = "white"
+                np.testing.assert_allclose(colour, to_rgb(expected), atol=0.02, err_msg=f"{channel} {r} {c}")
+    out = axes_by_label(fig, "output:1")
+    for r in range(3):
+        for c in range(3):
+            expected = OUTPUT_COLOR if (r, c) == (1, 2) else "white"
+            np.testing.assert_allclose(cell_colour(fig, image, out, r, c), to_rgb(expected), atol=0.02)
+    # Output channel 0 is not being computed: no green there.
+    other = axes_by_label(fig, "output:0")
+    assert not np.allclose(cell_colour(fig, image, other, 1, 2), to_rgb(OUTPUT_COLOR), atol=0.05)
+
+
+def test_dilation_gaps_are_not_filled():
+    x = np.zeros((1, 7, 7, 1))
+    trace = handconv.explain(x, np.ones((3, 3, 1, 1)), dilations=2, at=(0, 0))
+    fig = render_figure(trace)
+    image = pixels(fig)
+    ax = axes_by_label(fig, "input:0")
+    np.testing.assert_allclose(cell_colour(fig, image, ax, 2, 2), to_rgb(FIELD_COLOR), atol=0.02)
+    np.testing.assert_allclose(cell_colour(fig, image, ax, 1, 1), to_rgb("white"), atol=0.02)
+
+
+def test_png_and_svg_files(tmp_path):
+    trace = two_filter_trace(at=(0, 0))
+    png = tmp_path / "figure.png"
+    fig = render_figure(trace, png, dpi=80)
+    from PIL import Image
+
+    with Image.open(png) as saved:
+        width, height = fig.get_size_inches() * 80
+        assert abs(saved.size[0] - width) <= 1 and abs(saved.size[1] - height) <= 1
+    svg = tmp_path / "figure.svg"
+    render_figure(trace, svg)
+    assert svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()[:2000]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "figure.svg"]  # no temp files left
+    with pytest.raises(handconv.HandconvError, match="png, .svg"):
+        render_figure(trace, tmp_path / "figure.bmp")
+
+
+def test_progressive_leaves_later_outputs_blank():
+    trace = two_filter_trace(at=(0, 1))
+    fig = render_figure(trace, progressive=True)
+    out = axes_by_label(fig, "output:0")
+    numbers = {(round(t.get_position()[1]), round(t.get_position()[0])) for t in out.texts}
+    assert numbers == {(0, 0), (0, 1)}
+
+
+def test_large_image_is_drawn_as_pixels_with_outline():
+    x = np.random.default_rng(3).random((1, 40, 50, 1))
+    trace = handconv.explain(x, np.ones((3, 3, 1, 1)), padding="SAME", at=(20, 30))
+    fig = render_figure(trace)
+    ax = axes_by_label(fig, "input:0")
+    assert not ax.texts
+    (outline,) = [p for p in ax.patches]
+    assert outline.get_xy() == (30 - 0.5, 20 - 0.5) and outline.get_width() == 3
+
+
+def test_feature_maps_and_comparison(tmp_path):
+    x = np.random.default_rng(4).random((1, 30, 40, 3))
+    trace = handconv.explain(x, np.ones((3, 3, 3, 2)), padding="SAME", at=[])
+    fig = render_feature_maps(trace, tmp_path / "maps.png")
+    assert len(fig.axes) == 1 + 3 + 2
+    fig = render_comparison([("a", x[0]), ("b", trace.output[:, :, 0])], tmp_path / "cmp.png", title="t")
+    assert len(fig.axes) == 2 and (tmp_path / "cmp.png").stat().st_size > 1000
