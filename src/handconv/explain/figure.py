@@ -156,6 +156,7 @@ def render_figure(
     *,
     step: Any = None,
     progressive: bool = False,
+    highlight: bool = True,
     dpi: int = 100,
 ) -> Any:
     """Draw the input volume, filters and output, with one step highlighted.
@@ -171,6 +172,9 @@ def render_figure(
     progressive : bool
         Leave output cells after the highlighted position blank, as in an
         animation where the output fills in.
+    highlight : bool
+        False draws no highlight and no arithmetic line (the animation paints
+        its own on a copy of this picture).
     dpi : int
 
     Returns
@@ -180,7 +184,7 @@ def render_figure(
         and ``"output:co"``.
     """
     Figure, FigureCanvasAgg, _, _ = _matplotlib()
-    chosen = _resolve_step(trace, step)
+    chosen = _resolve_step(trace, step) if highlight else None
     plan = trace.plan
     hp, wp, channels = trace.padded_input.shape
     kh, kw, group_channels, out_channels = trace.filters.shape
@@ -228,10 +232,13 @@ def render_figure(
             if k == group_channels - 1:
                 ax.set_xlabel(f"bias {format_number(trace.bias[co])}", fontsize=9)
 
-    done = np.ones((oh, ow), bool)
-    if progressive and chosen is not None:
-        done = (np.arange(oh)[:, None] * ow + np.arange(ow)[None, :]) <= chosen.oy * ow + chosen.ox
+    order = np.arange(oh)[:, None] * ow + np.arange(ow)[None, :]
     for co in range(out_channels):
+        done = np.ones((oh, ow), bool)
+        if progressive and chosen is not None:
+            # Row-major over (oy, ox, co): channels before chosen.co are done at its position.
+            current = chosen.oy * ow + chosen.ox
+            done = (order < current) | ((order == current) & (co <= chosen.co))
         ax = fig.add_subplot(grid[co, -1], label=f"output:{co}")
         cell = np.zeros((oh, ow), bool)
         if chosen is not None and chosen.co == co:

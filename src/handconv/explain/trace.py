@@ -195,6 +195,23 @@ class Trace:
                 return candidate
         raise KeyError(f"output element ({oy}, {ox}, {co}) is not in this trace; explain it with at=({oy}, {ox})")
 
+    def compute_step(self, oy: int, ox: int, co: int = 0) -> Step:
+        """The step of ``(oy, ox, co)``, from the trace when explained, else computed now.
+
+        Renderers use this to animate positions a large trace did not record.
+        """
+        for candidate in self.steps:
+            if (candidate.oy, candidate.ox, candidate.co) == (oy, ox, co):
+                return candidate
+        (oy, ox), = select_positions((oy, ox), self.plan.output_hw)
+        if not 0 <= co < self.plan.out_channels:
+            raise HandconvError(f"output channel {co} is outside 0..{self.plan.out_channels - 1}")
+        weights = self.filters.astype(self.plan.compute_dtype, copy=False)
+        for step in _steps(self.plan, self.padded_input, weights, self.bias, self.output, [(oy, ox)]):
+            if step.co == co:
+                return step
+        raise AssertionError("unreachable")  # pragma: no cover
+
     @property
     def formulas(self) -> tuple[str, str]:
         """Output-size arithmetic for height and width, with the user's numbers."""
