@@ -18,6 +18,7 @@ from .errors import HandconvError
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = [
     "handconv.demo",
+    "handconv.explain.cli",
 ]
 
 

@@ -1,0 +1,334 @@
+"""``handconv explain``: any convolution, every output number traced to its arithmetic.
+
+With no arguments it explains the article's example: a seeded random 5x5x3
+volume, zero-padding 1, stride 2, the edge filter on every channel. Output as
+text (default), a figure (png/svg), an animation (gif/mp4) or the interactive
+page (html).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import HandconvError
+
+EXAMPLES = """\
+examples:
+  handconv explain                                   # the article: 5x5x3, P=1, stride 2, edge filter
+  handconv explain --at 0,0                          # only the top-left output, its sums written out
+  handconv explain --shape 7,7,3 --filters 2 --bias 1,0 --stride 2 --padding 1   # CS231n's demo
+  handconv explain --filter '[[0,1],[2,3]]' --shape 4,4,1 --padding SAME --dilation 1
+  handconv explain --input photo.png --at 100,120 --format png -o field.png
+  handconv explain --format gif -o slide.gif         # the filter sliding by the stride
+  handconv explain --format html -o explain.html     # interactive page, works offline
+  handconv explain --compare-padding --shape 6,6,3   # article P=1 vs TF SAME: (1,1) vs (0,1)
+
+--padding takes SAME, VALID, P (P zeros on every side), PH,PW, or TOP,BOTTOM,LEFT,RIGHT.
+--at takes ROW,COL (negative counts from the end, A:B is a range), several separated by ';'.
+"""
+
+FORMATS = ("text", "png", "svg", "gif", "mp4", "html")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="trace every output number of a convolution to its arithmetic (text, figure, GIF, HTML)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
+    )
+    source = parser.add_argument_group("input (default: the article's seeded 5x5x3 volume)")
+    source.add_argument("--input", "-i", metavar="PATH", help=".npy, .csv or image file")
+    source.add_argument("--shape", default="5,5,3", metavar="H,W,C", help="random input shape (default 5,5,3)")
+    source.add_argument("--seed", type=int, default=0, help="seed of the random input and filters (default 0)")
+    source.add_argument("--values", default="0,2", metavar="LOW,HIGH", help="random integers range (default 0,2)")
+    filt = parser.add_argument_group("filter (default: edge on every input channel)")
+    filt.add_argument(
+        "--filter", "-k", default="edge", metavar="SPEC",
+        help="kernel name (edge, sobel_x, ...), inline numbers '[[...]]', or a .npy/.csv file",
+    )
+    filt.add_argument("--filters", type=int, metavar="N", help="N random filters with weights -1..1 instead")
+    filt.add_argument("--filter-size", default="3,3", metavar="KH,KW", help="size of random filters (default 3,3)")
+    filt.add_argument("--bias", metavar="B[,B...]", help="bias per output channel")
+    conv = parser.add_argument_group("convolution (tf.nn.conv2d arguments)")
+    conv.add_argument("--padding", "-p", default="1", help="SAME, VALID, P, PH,PW or T,B,L,R (default 1)")
+    conv.add_argument("--stride", "-s", default="2", metavar="S[,S]", help="stride (default 2)")
+    conv.add_argument("--dilation", "-d", default="1", metavar="D[,D]", help="dilation (default 1)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--at", action="append", metavar="ROW,COL", help="output position(s) to explain")
+    out.add_argument("--format", "-f", choices=FORMATS, help="text (default), png, svg, gif, mp4 or html")
+    out.add_argument("--output", "-o", metavar="PATH", help="file to write (default handconv-explain.FORMAT)")
+    out.add_argument("--title", help="title shown on figures and the page")
+    out.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
+    out.add_argument(
+        "--compare-padding", action="store_true",
+        help="show explicit padding P (default 1) beside TF's SAME on this input",
+    )
+    parser.set_defaults(func=run)
+
+
+# ------------------------------------------------------------------- parsing
+def _ints(text: str, option: str, counts: tuple[int, ...]) -> list[int]:
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise HandconvError(f"{option} {text!r}: expected integers separated by commas") from None
+    if len(values) not in counts:
+        raise HandconvError(f"{option} {text!r}: expected {' or '.join(map(str, counts))} integer(s)")
+    return values
+
+
+def parse_padding(text: str) -> Any:
+    """``--padding`` as conv2d takes it.
+
+    >>> parse_padding("same"), parse_padding("1"), parse_padding("0,1,2,3")
+    ('SAME', [[0, 0], [1, 1], [1, 1], [0, 0]], [[0, 0], [0, 1], [2, 3], [0, 0]])
+    """
+    if text.strip().upper() in ("SAME", "VALID"):
+        return text.strip().upper()
+    try:
+        values = _ints(text, "--padding", (1, 2, 4))
+    except HandconvError as error:
+        raise HandconvError(f"{error}; or SAME or VALID") from None
+    if min(values) < 0:
+        raise HandconvError(f"--padding {text!r}: padding amounts must be >= 0")
+    if len(values) == 1:
+        values = values * 4
+    elif len(values) == 2:
+        values = [values[0], values[0], values[1], values[1]]
+    top, bottom, left, right = values
+    return [[0, 0], [top, bottom], [left, right], [0, 0]]
+
+
+def _coordinate(text: str) -> Any:
+    text = text.strip()
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) > 3:
+            raise ValueError(text)
+        return slice(*(int(p) if p.strip() else None for p in parts))
+    return int(text)
+
+
+def parse_at(items: list[str] | None, output_hw: tuple[int, int]) -> list[tuple[int, int]] | None:
+    """``--at`` values as a list of output positions (None when not given).
+
+    >>> parse_at(["0,0;1,-1"], (3, 3))
+    [(0, 0), (1, 2)]
+    >>> parse_at(["0:2,0"], (3, 3))
+    [(0, 0), (1, 0)]
+    """
+    if not items:
+        return None
+    from .trace import select_positions
+
+    positions: set[tuple[int, int]] = set()
+    for item in items:
+        for part in item.split(";"):
+            if not part.strip():
+                continue
+            pieces = part.split(",")
+            try:
+                if len(pieces) != 2:
+                    raise ValueError(part)
+                pair = (_coordinate(pieces[0]), _coordinate(pieces[1]))
+            except ValueError:
+                raise HandconvError(f"--at {part!r}: expected ROW,COL such as 0,1 or 0:2,1") from None
+            positions.update(select_positions(pair, output_hw))
+    return sorted(positions)
+
+
+def _load(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
+    from .inputs import expand_filters, filter_weights, random_filters, random_volume, read_input
+
+    if args.input:
+        x = read_input(args.input)
+        input_label = Path(args.input).name
+    else:
+        low, high = _ints(args.values, "--values", (2,))
+        shape = tuple(_ints(args.shape, "--shape", (2, 3)))
+        x = random_volume(shape, args.seed, low, high)
+        input_label = f"random {'x'.join(map(str, x.shape[1:]))} (seed {args.seed})"
+    channels = x.shape[-1]
+    if args.filters is not None:
+        size = tuple(_ints(args.filter_size, "--filter-size", (1, 2)))
+        size = size * 2 if len(size) == 1 else size
+        w = random_filters(args.filters, size, channels, args.seed)
+        names = [f"W{co}" for co in range(args.filters)]
+    else:
+        weights, name = filter_weights(args.filter)
+        w = expand_filters(weights, channels)
+        names = [name] if w.shape[3] == 1 else [f"{name} {co}" for co in range(w.shape[3])]
+    return x, w, input_label, names
+
+
+def _bias(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise HandconvError(f"--bias {text!r}: expected numbers separated by commas, one per filter") from None
+
+
+def _window(text: str, option: str) -> list[int]:
+    values = _ints(text, option, (1, 2))
+    return values * 2 if len(values) == 1 else values
+
+
+# ------------------------------------------------------------------- running
+def run(args: argparse.Namespace) -> int:
+    import handconv
+
+    from .trace import MAX_PRODUCTS, explain
+
+    x, w, input_label, names = _load(args)
+    padding = parse_padding(args.padding)
+    strides = _window(args.stride, "--stride")
+    dilations = _window(args.dilation, "--dilation")
+    if args.compare_padding:
+        print(compare_padding(x, w, strides, dilations, args.padding), end="")
+        if not args.input and args.shape == "5,5,3":
+            # The teaching moment: one more row and column and the two part ways.
+            from .inputs import random_volume
+
+            low, high = _ints(args.values, "--values", (2,))
+            print()
+            print(compare_padding(random_volume((6, 6, 3), args.seed, low, high), w, strides, dilations, args.padding), end="")
+        return 0
+
+    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "text")
+    if fmt not in FORMATS:
+        raise HandconvError(f"cannot tell the format of {args.output!r}; pass --format {'|'.join(FORMATS)}")
+    bias = _bias(args.bias)
+    if bias is not None and len(bias) == 1:
+        bias = bias * w.shape[3]
+    plan = handconv.make_plan(x.shape, w.shape, strides, padding, "NHWC", dilations, x.dtype)
+    at: Any = parse_at(args.at, plan.output_hw)
+    too_big = plan.output_hw[0] * plan.output_hw[1] * plan.out_channels * plan.taps > MAX_PRODUCTS
+    if at is None and too_big and fmt in ("png", "svg"):
+        at = [(plan.output_hw[0] // 2, plan.output_hw[1] // 2)]  # one position, the centre
+    elif at is None and too_big and fmt in ("gif", "mp4"):
+        at = []  # the animation computes the positions it shows
+    elif at is None and too_big:
+        oh, ow = plan.output_hw
+        raise HandconvError(
+            f"the output is {oh}x{ow}x{plan.out_channels} with {plan.taps} taps each: too many numbers to "
+            f"explain one by one; pick positions with --at ROW,COL (e.g. --at {oh // 2},{ow // 2}) "
+            "or ranges (--at 0:3,0:3), or draw it with --format png"
+        )
+    labels = {"title": args.title or "handconv explain", "input": input_label, "filters": names}
+    trace = explain(x, w, strides, padding, dilations=dilations, bias=bias, at=at, labels=labels)
+
+    if fmt == "text":
+        from .text import render_text
+
+        color = {"always": True, "never": False}.get(args.color)
+        text = render_text(trace, color=color, stream=sys.stdout)
+        if args.output:
+            from ._files import write_text
+
+            write_text(args.output, text)
+            print(f"wrote {args.output}")
+        else:
+            print(text, end="")
+        return 0
+    path = args.output or f"handconv-explain.{fmt}"
+    if fmt in ("png", "svg"):
+        from .figure import render_figure
+
+        render_figure(trace, path)
+    elif fmt in ("gif", "mp4"):
+        from .animation import render_animation
+
+        render_animation(trace, path)
+    else:
+        render_html_or_explain(trace, path)
+    print(f"wrote {path}")
+    return 0
+
+
+def render_html_or_explain(trace: Any, path: str) -> None:
+    """Write the interactive page, or say clearly why it cannot be written."""
+    if importlib.util.find_spec("handconv.explain.html") is None:
+        raise HandconvError(
+            "--format html needs handconv.explain.html, which is not part of this installation; "
+            "use --format png, svg or gif"
+        )
+    from . import html  # type: ignore[attr-defined]
+
+    html.render_html(trace, path)
+
+
+def compare_padding(
+    x: np.ndarray,
+    w: np.ndarray,
+    strides: list[int],
+    dilations: list[int],
+    padding_text: str,
+) -> str:
+    """Explicit padding P beside TF's SAME on the same input: amounts, formulas, outputs.
+
+    The article pads P=1 on every side; TF's SAME pads what the stride needs,
+    the odd zero at the bottom/right. On 5x5 with a 3x3 filter and stride 2 they
+    agree; on 6x6 SAME pads (0, 1) and the outputs differ.
+    """
+    import handconv
+
+    from .text import _matrix, _side_by_side
+
+    explicit = parse_padding(padding_text if padding_text.upper() not in ("SAME", "VALID") else "1")
+    lines: list[str] = []
+    plans = {}
+    outputs = {}
+    for name, padding in ((f"explicit {_pad_name(explicit)}", explicit), ("TF SAME", "SAME")):
+        plans[name] = handconv.make_plan(x.shape, w.shape, strides, padding, "NHWC", dilations, x.dtype)
+        outputs[name] = handconv.conv2d(x, w, strides, padding, dilations=dilations)[0]
+    (a, pa), (b, pb) = plans.items()
+    h, wd = x.shape[1:3]
+    lines.append(
+        f"padding on a {h}x{wd} input, filter {w.shape[0]}x{w.shape[1]}, stride {strides[0]}x{strides[1]}"
+        f"{'' if dilations == [1, 1] else f', dilation {dilations[0]}x{dilations[1]}'}"
+    )
+    rows = [
+        ("", a, b),
+        ("pad (top, bottom)", str(pa.pad_amounts[0]), str(pb.pad_amounts[0])),
+        ("pad (left, right)", str(pa.pad_amounts[1]), str(pb.pad_amounts[1])),
+        ("output height", pa.formula(0), pb.formula(0)),
+        ("output width", pa.formula(1), pb.formula(1)),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    oa, ob = outputs[a], outputs[b]
+    if oa.shape != ob.shape:
+        verdict = f"the outputs differ in shape: {oa.shape[:2]} vs {ob.shape[:2]}"
+    elif np.array_equal(oa, ob):
+        verdict = "the outputs are equal: here the two paddings are the same convolution"
+    else:
+        count = int((oa != ob).sum())
+        verdict = f"the outputs differ in {count} of {oa.size} numbers (max |diff| {float(np.abs(oa - ob).max()):g})"
+    lines.append(verdict)
+    for co in range(w.shape[3]):
+        lines.extend(
+            _side_by_side(
+                [
+                    _matrix(oa[:, :, co], color=False, title=f"{a}, channel {co}"),
+                    _matrix(ob[:, :, co], color=False, title=f"{b}, channel {co}"),
+                ]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _pad_name(explicit: list[list[int]]) -> str:
+    (top, bottom), (left, right) = explicit[1], explicit[2]
+    if top == bottom == left == right:
+        return f"P={top}"
+    return f"pads {top},{bottom},{left},{right}"

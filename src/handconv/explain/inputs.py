@@ -1,0 +1,186 @@
+"""Inputs and filters for the ``explain`` command: seeded volumes, files, images, kernels.
+
+Named kernels come from :mod:`handconv.kernels` when it is installed with
+handconv; otherwise from the small table :data:`BUILTIN_KERNELS`. Images are
+read with :func:`handconv.image.read_image` when present, else with Pillow.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import HandconvError
+
+__all__ = ["random_volume", "read_input", "filter_weights", "expand_filters", "random_filters", "BUILTIN_KERNELS"]
+
+#: Kernels available even without :mod:`handconv.kernels`.
+BUILTIN_KERNELS: dict[str, list[list[float]]] = {
+    "edge": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    "box": [[1 / 9] * 3] * 3,
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+}
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def random_volume(shape: tuple[int, ...], seed: int = 0, low: int = 0, high: int = 2) -> np.ndarray:
+    """Seeded random integers ``low..high`` (inclusive) as float64, shape ``(1, H, W, C)``.
+
+    Like the CS231n demo's volumes, small integers keep the arithmetic checkable by hand.
+
+    >>> random_volume((2, 2, 1), seed=0).shape
+    (1, 2, 2, 1)
+    """
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if len(shape) != 3 or min(shape) < 1:
+        raise HandconvError(f"--shape {','.join(map(str, shape))}: expected H,W,C with positive sizes, e.g. 5,5,3")
+    if high < low:
+        raise HandconvError(f"random values {low}..{high}: the high end must be at least the low end")
+    rng = np.random.default_rng(seed)
+    return rng.integers(low, high + 1, size=(1, *shape)).astype(np.float64)
+
+
+def _as_volume(array: np.ndarray, source: str) -> np.ndarray:
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4:
+        raise HandconvError(f"{source} holds an array of shape {array.shape}; expected (H, W), (H, W, C) or (N, H, W, C)")
+    if array.dtype.kind not in "fiub":
+        raise HandconvError(f"{source} holds {array.dtype} values; expected numbers")
+    return array.astype(np.float64)
+
+
+def read_input(path: str | Path) -> np.ndarray:
+    """An input volume from a ``.npy``/``.csv`` file or an image, as float64 ``(N, H, W, C)``.
+
+    Images keep their pixel values (0..255 for 8-bit); a grey image has one channel.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HandconvError(f"input file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return _as_volume(np.load(path, allow_pickle=False), repr(str(path)))
+        if suffix in (".csv", ".txt"):
+            delimiter = "," if suffix == ".csv" else None
+            return _as_volume(np.loadtxt(path, delimiter=delimiter, ndmin=2), repr(str(path)))
+    except (ValueError, OSError) as error:
+        raise HandconvError(f"cannot read {str(path)!r}: {error}") from None
+    if suffix in _IMAGE_SUFFIXES:
+        return _as_volume(_read_image(path), repr(str(path)))
+    raise HandconvError(f"input file {str(path)!r}: expected a .npy, .csv or image file (.png, .jpg, ...)")
+
+
+def _read_image(path: Path) -> np.ndarray:
+    try:
+        from ..image import read_image  # type: ignore[attr-defined]
+    except ImportError:
+        read_image = None
+    if read_image is not None:
+        pixels = np.asarray(read_image(path))
+        if pixels.ndim == 3 and pixels.shape[2] in (2, 4):  # drop alpha: it is not convolved
+            pixels = pixels[:, :, :-1]
+        return pixels
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise HandconvError("reading images needs Pillow: pip install 'handconv[image]'") from None
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if image.mode in ("1", "L", "I", "I;16", "F") else "RGB")
+            return np.asarray(image)
+    except OSError as error:
+        raise HandconvError(f"cannot read image {str(path)!r}: {error}") from None
+
+
+def _parse_numbers(text: str) -> np.ndarray:
+    try:
+        values = json.loads(text)
+    except ValueError:
+        try:
+            values = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise HandconvError(f"filter {text!r} is not a list of numbers like '[[0,1],[1,0]]'") from None
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise HandconvError(f"filter {text!r} is not a rectangular list of numbers") from None
+    if array.ndim < 2 or array.size == 0:
+        raise HandconvError(f"filter {text!r} must have at least 2 dimensions (rows of numbers)")
+    return array
+
+
+def filter_weights(spec: str) -> tuple[np.ndarray, str]:
+    """Weights and a display name for a filter spec: a kernel name, inline numbers, or a file.
+
+    Returns
+    -------
+    weights : ndarray of shape (KH, KW), (KH, KW, C) or (KH, KW, C, C_out)
+    name : str
+    """
+    text = spec.strip()
+    if text.startswith(("[", "(")):
+        return _parse_numbers(text), "custom"
+    path = Path(text)
+    if path.suffix.lower() in (".npy", ".csv", ".txt"):
+        if not path.is_file():
+            raise HandconvError(f"filter file {text!r} does not exist")
+        if path.suffix.lower() == ".npy":
+            return np.load(path, allow_pickle=False).astype(np.float64), path.name
+        return np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=2), path.name
+    try:
+        from .. import kernels  # type: ignore[attr-defined]
+    except ImportError:
+        kernels = None
+    if kernels is not None:
+        kernel = kernels.get(text)
+        return np.array(kernel.weights, dtype=np.float64), kernel.name
+    name = text.lower().replace("-", "_")
+    if name in BUILTIN_KERNELS:
+        return np.array(BUILTIN_KERNELS[name], dtype=np.float64), name
+    raise HandconvError(
+        f"filter {spec!r} is not known; expected one of {', '.join(BUILTIN_KERNELS)}, "
+        "inline numbers such as '[[0,-1,0],[-1,4,-1],[0,-1,0]]', or a .npy/.csv file"
+    )
+
+
+def expand_filters(weights: np.ndarray, in_channels: int) -> np.ndarray:
+    """Filter weights as ``(KH, KW, C, C_out)``; a 2-D kernel is repeated on every input channel.
+
+    That is what the article does: the edge kernel on each of the 3 channels,
+    summed across channels, makes one output channel.
+
+    >>> expand_filters(np.ones((3, 3)), 3).shape
+    (3, 3, 3, 1)
+    """
+    if weights.ndim == 2:
+        return np.repeat(weights[:, :, None, None], in_channels, axis=2)
+    if weights.ndim == 3:
+        return weights[:, :, :, None]
+    if weights.ndim == 4:
+        return weights
+    raise HandconvError(f"filter has shape {weights.shape}; expected (KH, KW), (KH, KW, C) or (KH, KW, C, C_out)")
+
+
+def random_filters(count: int, size: tuple[int, int], in_channels: int, seed: int = 0) -> np.ndarray:
+    """``count`` random filters with weights -1, 0, 1 (as the CS231n demo), ``(KH, KW, C, count)``.
+
+    >>> random_filters(2, (3, 3), 3).shape
+    (3, 3, 3, 2)
+    """
+    if count < 1:
+        raise HandconvError(f"--filters {count}: expected at least 1 filter")
+    rng = np.random.default_rng([seed, 1])
+    return rng.integers(-1, 2, size=(*size, in_channels, count)).astype(np.float64)

@@ -1,0 +1,115 @@
+"""``handconv explain``: the article by default, every format, one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from handconv.cli import main
+
+EDGE = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], dtype=np.float64)
+
+
+def article_top_left() -> float:
+    x = np.random.default_rng(0).integers(0, 3, size=(5, 5, 3)).astype(float)
+    padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    return float(sum((padded[0:3, 0:3, c] * EDGE).sum() for c in range(3)))
+
+
+def run(capsys, *argv):
+    code = main(["explain", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_default_is_the_article_example(capsys):
+    code, out, _ = run(capsys, "--at", "0,0", "--color", "never")
+    assert code == 0
+    assert "(5 - 3 + 2*1) / 2 + 1 = 3" in out
+    assert f"total: 13 + 5 + 7 + 0 (bias) = {article_top_left():g}" in out
+    assert "\x1b[" not in out
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--compare-padding" in out
+
+
+def test_compare_padding_equal_on_5x5_different_on_6x6(capsys):
+    code, out, _ = run(capsys, "--compare-padding", "--shape", "5,5,3")
+    assert code == 0 and "the outputs are equal" in out
+    code, out, _ = run(capsys, "--compare-padding", "--shape", "6,6,3")
+    assert code == 0
+    assert "pad (top, bottom)  (1, 1)" in out and "(0, 1)" in out
+    assert "the outputs differ" in out
+
+
+def test_cs231n_two_filters_with_bias(capsys):
+    code, out, _ = run(
+        capsys, "--shape", "5,5,3", "--filters", "2", "--bias", "1,0", "--at", "1,1", "--color", "never"
+    )
+    assert code == 0
+    assert "output[1, 1, 0] (W0)" in out and "output[1, 1, 1] (W1)" in out
+    assert "+ 1 (bias) =" in out
+
+
+def test_inline_filter_npy_and_csv_inputs(capsys, tmp_path):
+    volume = np.arange(16.0).reshape(4, 4)
+    np.save(tmp_path / "x.npy", volume)
+    np.savetxt(tmp_path / "x.csv", volume, delimiter=",")
+    for name in ("x.npy", "x.csv"):
+        code, out, _ = run(
+            capsys, "--input", str(tmp_path / name), "--filter", "[[1,0],[0,-1]]", "--padding", "VALID",
+            "--stride", "1", "--at", "0,0", "--color", "never",
+        )
+        assert code == 0
+        # By hand: x[0,0]*1 + x[1,1]*(-1) = 0 - 5.
+        assert "channel 0: 0*1 + 1*0 + 4*0 + 5*(-1) = -5" in out
+
+
+def test_figure_gif_and_image_input(capsys, tmp_path):
+    for fmt in ("png", "svg", "gif"):
+        path = tmp_path / f"out.{fmt}"
+        code, out, _ = run(capsys, "--format", fmt, "-o", str(path))
+        assert code == 0 and path.stat().st_size > 0 and str(path) in out
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(photo)
+    code, _, _ = run(capsys, "--input", str(photo), "--stride", "1", "-o", str(tmp_path / "photo-field.png"))
+    assert code == 0
+    with Image.open(tmp_path / "photo-field.png") as figure:
+        assert figure.size[0] > 300
+    code, _, err = run(capsys, "--input", str(photo), "--stride", "1")
+    assert code == 2 and "--at ROW,COL" in err and len(err.strip().splitlines()) == 1
+
+
+def test_html_format(capsys, tmp_path):
+    path = tmp_path / "page.html"
+    code, _, err = run(capsys, "--format", "html", "-o", str(path))
+    if importlib.util.find_spec("handconv.explain.html") is None:
+        assert code == 2 and "handconv.explain.html" in err
+    else:
+        assert code == 0 and "<html" in path.read_text().lower()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--padding", "x"], "--padding"),
+        (["--at", "7,0"], "outside the output"),
+        (["--at", "a,b"], "--at"),
+        (["--filter", "nonsense"], "nonsense"),
+        (["--shape", "5,5,0"], "--shape"),
+        (["--bias", "1,2"], "bias"),
+        (["--stride", "0"], "stride"),
+        (["-o", "out.xyz"], "format"),
+    ],
+)
+def test_bad_arguments_get_one_line_errors(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err, err
