@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -42,7 +44,36 @@ def test_filter_is_the_edge_kernel_on_every_channel():
     assert EDGE_KERNEL.sum() == 0  # an edge detector: flat regions give 0
 
 
-def test_python_dash_m_runs_the_demo():
-    done = subprocess.run([sys.executable, "-m", "handconv", "demo"], capture_output=True, text=True, timeout=120)
+def test_python_dash_m_runs_the_demo(tmp_path):
+    reference("tensorflow")
+    started = time.perf_counter()
+    # Run in an empty folder: the demo writes ./handconv-demo/ there.
+    done = subprocess.run(
+        [sys.executable, "-m", "handconv", "demo"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    elapsed = time.perf_counter() - started
     assert done.returncode == 0, done.stderr
     assert "tf.nn.conv2d" in done.stdout
+    assert elapsed < 60, f"the demo took {elapsed:.0f} s; the article promises under a minute"
+    folder = tmp_path / "handconv-demo"
+    index = (folder / "index.html").read_text()
+    written = {path.name for path in folder.iterdir()}
+    for name in ("article-top-left.png", "article-moved-by-stride.png", "article-sliding.gif",
+                 "photo-comparison.png", "photo-feature-maps.png", "padding-comparison.txt"):
+        assert name in written and f'href="{name}"' in index
+        assert (folder / name).stat().st_size > 100
+    assert "handconv-demo/index.html" in done.stdout
+    # The photo's max difference against TF is printed, and small (float32 rounding).
+    line = next(line for line in done.stdout.splitlines() if "by hand vs tf.nn.conv2d: max |difference|" in line)
+    assert float(line.split("=")[1].split()[0]) < 1e-4
+
+
+def test_demo_folder_option_and_gif_frames(tmp_path):
+    from PIL import Image
+
+    from handconv.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    with Image.open(tmp_path / "out" / "article-sliding.gif") as gif:
+        assert gif.n_frames == 3 * 3 + 1  # one per output position, then the finished output

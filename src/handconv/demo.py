@@ -1,17 +1,29 @@
-"""``handconv demo``: the article's numeric example, end to end, in the terminal.
+"""``handconv demo``: the whole article, end to end.
 
-A seeded random 5x5x3 volume, zero-padding P=1 (7x7x3), stride 2, and a 3x3x3
-edge-detection filter (the outline kernel on every channel, summed across
-channels); the output-size formula with those numbers, the first receptive
-field by hand, the whole 3x3 output, and ``tf.nn.conv2d``'s answer beside it.
+First the numeric example in the terminal: a seeded random 5x5x3 volume,
+zero-padding P=1 (7x7x3), stride 2, and a 3x3x3 edge-detection filter (the
+outline kernel on every channel, summed across channels); the output-size
+formula with those numbers, the first receptive field by hand, the whole 3x3
+output, and ``tf.nn.conv2d``'s answer beside it.
+
+Then everything written into one folder (default ``./handconv-demo/``): the
+example as figures (the receptive field at the top left, then moved by the
+stride), an animated GIF of the filter sliding, the interactive page, the text
+trace, the padding comparison (P=1 vs TF's SAME on 5x5 and 6x6), and a photo
+through the same edge filter at stride 1, by hand (handconv's fast method) and
+by TensorFlow, side by side with their difference; an ``index.html`` links it all.
 """
 
 from __future__ import annotations
 
 import argparse
+import html as html_text
+import importlib.util
 import os
 import sys
-from typing import TextIO
+import time
+from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -133,19 +145,184 @@ def run_numeric(seed: int = 0, out: TextIO = sys.stdout) -> dict[str, np.ndarray
     return {"input": x, "filters": filters, "by_hand": by_hand, "tensorflow": reference, "difference": difference}
 
 
+def _explain_article(seed: int) -> Any:
+    from .explain import explain
+
+    x, filters = article_example(seed)
+    labels = {"title": "The article: 5x5x3, P=1, stride 2, edge filter", "input": f"random 5x5x3 (seed {seed})",
+              "filters": ["edge (3x3x3)"]}
+    return explain(x, filters, ARTICLE_STRIDE, ARTICLE_PADDING, labels=labels)
+
+
+def load_photo() -> tuple[np.ndarray, str]:
+    """The sample photo as uint8 ``(H, W, 3)``, and a caption.
+
+    Falls back to a synthetic picture when :mod:`handconv.image` (which ships
+    the photo) is not installed.
+    """
+    try:
+        from .image import sample_photo  # type: ignore[attr-defined]
+    except ImportError:
+        sample_photo = None
+    if sample_photo is not None:
+        photo = np.asarray(sample_photo())
+        if photo.ndim == 2:
+            photo = np.repeat(photo[:, :, None], 3, axis=2)
+        return photo[:, :, :3], "sample photo (public domain, see handconv/data/README.md)"
+    yy, xx = np.mgrid[0:160, 0:160]
+    picture = np.zeros((160, 160, 3), np.uint8)
+    picture[(yy - 60) ** 2 + (xx - 60) ** 2 < 35**2] = (230, 80, 60)
+    picture[95:145, 85:145] = (60, 120, 220)
+    return picture, "synthetic shapes (the sample photo is not installed)"
+
+
+def _edges_for_display(values: np.ndarray, scale: float) -> np.ndarray:
+    """Edge responses as grey levels: |response| / scale, clipped to [0, 1]."""
+    return np.clip(np.abs(values) / scale, 0, 1)
+
+
+def run_photo(folder: Path, say: Any) -> dict[str, Any]:
+    """The photo through the edge filter at stride 1, by hand (fast method) and by TensorFlow."""
+    from .explain import explain
+    from .explain.figure import render_comparison, render_feature_maps, render_figure
+
+    photo, caption = load_photo()
+    # float32, as the article's TensorFlow code and most images in deep learning use.
+    x = (photo.astype(np.float32) / 255)[None]
+    filters = np.repeat(EDGE_KERNEL[:, :, None, None], 3, axis=2).astype(np.float32)
+    by_hand = conv2d(x, filters, 1, ARTICLE_PADDING)
+    reference = tensorflow_conv2d(x, filters, 1, ARTICLE_PADDING)
+    say(f"Photo: {caption}, {photo.shape[0]}x{photo.shape[1]}x3, stride 1, P=1, the same edge filter:")
+    paths: dict[str, Path] = {}
+    scale = float(np.percentile(np.abs(by_hand), 99)) or 1.0
+    panels = [("original", photo), ("handconv (fast method)", _edges_for_display(by_hand[0, :, :, 0], scale))]
+    difference = None
+    if reference is not None:
+        difference = float(np.abs(by_hand - reference).max())
+        say(f"  by hand vs tf.nn.conv2d: max |difference| = {difference:.3g} "
+            f"(float32; sums in a different order differ in the last bits)")
+        panels.append(("tf.nn.conv2d", _edges_for_display(reference[0, :, :, 0], scale)))
+        panels.append((f"|difference|, max {difference:.2g}", np.abs(by_hand - reference)[0, :, :, 0]))
+    else:
+        say("  TensorFlow is not installed: pip install 'handconv[tf]' to compare")
+    paths["photo comparison"] = folder / "photo-comparison.png"
+    render_comparison(panels, paths["photo comparison"], title="The photo through the edge filter, stride 1")
+    trace = explain(x, filters, 1, ARTICLE_PADDING, at=[], labels={
+        "title": "Photo through the edge filter", "input": "photo", "filters": ["edge"]})
+    paths["photo feature maps"] = folder / "photo-feature-maps.png"
+    render_feature_maps(trace, paths["photo feature maps"])
+    centre = (photo.shape[0] // 2, photo.shape[1] // 2)
+    paths["photo receptive field"] = folder / "photo-receptive-field.png"
+    render_figure(trace, paths["photo receptive field"], step=trace.compute_step(*centre, 0))
+    return {"paths": paths, "difference": difference, "caption": caption}
+
+
+def write_article(folder: Path, seed: int, say: Any) -> dict[str, Any]:
+    """Write the article's pictures, animation, page and text into ``folder``."""
+    from .explain.animation import render_animation
+    from .explain.cli import compare_padding
+    from .explain.figure import render_figure
+    from .explain.text import render_text
+    from .explain._files import write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    trace = _explain_article(seed)
+    paths: dict[str, Path] = {}
+    paths["receptive field at the top left"] = folder / "article-top-left.png"
+    render_figure(trace, paths["receptive field at the top left"], step=(0, 0, 0))
+    paths["moved by the stride S=2"] = folder / "article-moved-by-stride.png"
+    render_figure(trace, paths["moved by the stride S=2"], step=(0, 1, 0))
+    paths["the whole output"] = folder / "article-whole-output.svg"
+    render_figure(trace, paths["the whole output"], step=(2, 2, 0))
+    paths["animation"] = folder / "article-sliding.gif"
+    render_animation(trace, paths["animation"])
+    paths["text trace"] = folder / "article-trace.txt"
+    write_text(paths["text trace"], render_text(trace, color=False))
+    x, filters = article_example(seed)
+    six = np.random.default_rng(seed).integers(0, 3, size=(1, 6, 6, 3)).astype(np.float64)
+    comparison = compare_padding(x, filters, [2, 2], [1, 1], "1") + "\n" + compare_padding(six, filters, [2, 2], [1, 1], "1")
+    paths["padding: P=1 vs TF SAME"] = folder / "padding-comparison.txt"
+    write_text(paths["padding: P=1 vs TF SAME"], comparison)
+    if importlib.util.find_spec("handconv.explain.html") is not None:
+        from .explain import html  # type: ignore[attr-defined]
+
+        paths["interactive page"] = folder / "article-interactive.html"
+        html.render_html(trace, paths["interactive page"])
+    else:
+        say("  (the interactive page needs handconv.explain.html, not installed here)")
+    return {"paths": paths, "trace": trace}
+
+
+def write_index(folder: Path, sections: list[tuple[str, dict[str, Path]]], notes: list[str]) -> Path:
+    """``index.html`` linking (and showing) everything the demo wrote."""
+    from .explain._files import write_text
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>handconv demo</title>',
+        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+        "img{max-width:100%;border:1px solid #ddd;margin:.5em 0}li{margin:.3em 0}</style></head><body>",
+        "<h1>handconv demo: convolutions by hand vs TensorFlow</h1>",
+    ]
+    parts.extend(f"<p>{html_text.escape(note)}</p>" for note in notes)
+    for heading, paths in sections:
+        parts.append(f"<h2>{html_text.escape(heading)}</h2><ul>")
+        for name, path in paths.items():
+            link = html_text.escape(path.name, quote=True)
+            parts.append(f'<li><a href="{link}">{html_text.escape(name)}</a>')
+            if path.suffix in (".png", ".svg", ".gif"):
+                parts.append(f'<br><img src="{link}" alt="{html_text.escape(name, quote=True)}">')
+            parts.append("</li>")
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    return write_text(folder / "index.html", "\n".join(parts) + "\n")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="reproduce the article's example, by hand and by TensorFlow",
+        help="reproduce the article: its example by hand and by TensorFlow, figures, GIF, page, photo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  handconv demo\n  handconv demo --seed 3\n  python -m handconv demo",
+        epilog=(
+            "examples:\n  handconv demo\n  handconv demo --out /tmp/article\n  handconv demo --seed 3\n"
+            "  handconv demo --numbers-only      # just the terminal part\n  python -m handconv demo"
+        ),
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input volume (default 0)")
+    parser.add_argument("--out", default="handconv-demo", metavar="DIR",
+                        help="folder for figures, GIF, page and photo (default ./handconv-demo)")
+    parser.add_argument("--numbers-only", action="store_true", help="print the numeric example and stop")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     result = run_numeric(seed=args.seed)
     difference = result["difference"]
-    return 1 if difference is not None and difference >= 1e-6 else 0
+    failed = difference is not None and difference >= 1e-6
+    if args.numbers_only:
+        return 1 if failed else 0
+
+    def say(text: str = "") -> None:
+        print(text)
+
+    folder = Path(args.out)
+    say()
+    say(f"Writing the article into {folder}/ ...")
+    article = write_article(folder, args.seed, say)
+    photo = run_photo(folder, say)
+    photo_difference = photo["difference"]
+    notes = [
+        "The article's example: a 5x5x3 volume, zero-padding P=1, stride 2, the edge filter on every channel.",
+        f"By hand vs tf.nn.conv2d on the example: max |difference| = "
+        f"{'not compared (TensorFlow missing)' if difference is None else f'{difference:.3g}'}.",
+        f"Photo: {photo['caption']}; max |difference| by hand vs TensorFlow = "
+        f"{'not compared' if photo_difference is None else f'{photo_difference:.3g}'}.",
+    ]
+    index = write_index(folder, [("The article's example", article["paths"]), ("The photo", photo["paths"])], notes)
+    say()
+    for name, path in [*article["paths"].items(), *photo["paths"].items(), ("index", index)]:
+        say(f"  {name:34s} {path}")
+    say(f"Done in {time.perf_counter() - started:.1f} s. Open {index} in a browser.")
+    return 1 if failed else 0
