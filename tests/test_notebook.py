@@ -1,0 +1,44 @@
+"""notebooks/article.ipynb runs from top to bottom and is committed without outputs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from conftest import reference
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "article.ipynb"
+
+
+def test_notebook_is_committed_without_outputs():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_notebook_executes(tmp_path, monkeypatch):
+    reference("tensorflow")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    # The kernel is this interpreter (the venv's ipykernel) and imports the handconv under test.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    client = NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    texts = "\n".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "stream"
+    )
+    assert "(5 - 3 + 2*1) / 2 + 1 = 3" in texts
+    assert "max |difference|: 0.0" in texts
+    assert "the outputs differ" in texts
+    images = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 2
