@@ -53,7 +53,9 @@ def test_receptive_field_and_output_cell_are_filled_where_the_trace_says():
         for r in range(7):
             for c in range(7):
                 colour = cell_colour(fig, image, ax, r, c)
-                if (r, c) in field:
+                if (r, c) in field and trace.is_padding[r, c]:
+                    expected = np.multiply(to_rgb(FIELD_COLOR), to_rgb(PADDING_COLOR))
+                elif (r, c) in field:
                     expected = FIELD_COLOR
                 elif trace.is_padding[r, c]:
                     expected = PADDING_COLOR
@@ -122,3 +124,14 @@ def test_feature_maps_and_comparison(tmp_path):
     assert len(fig.axes) == 1 + 3 + 2
     fig = render_comparison([("a", x[0]), ("b", trace.output[:, :, 0])], tmp_path / "cmp.png", title="t")
     assert len(fig.axes) == 2 and (tmp_path / "cmp.png").stat().st_size > 1000
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    trace = two_filter_trace(at=(0, 0))
+    render_figure(trace, tmp_path / "figure.png", dpi=40)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "figure.png").stat().st_mode) == 0o666 & ~umask

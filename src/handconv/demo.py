@@ -150,7 +150,7 @@ def _explain_article(seed: int) -> Any:
 
     x, filters = article_example(seed)
     labels = {"title": "The article: 5x5x3, P=1, stride 2, edge filter", "input": f"random 5x5x3 (seed {seed})",
-              "filters": ["edge (3x3x3)"]}
+              "filters": ["edge filter"]}
     return explain(x, filters, ARTICLE_STRIDE, ARTICLE_PADDING, labels=labels)
 
 

@@ -116,7 +116,11 @@ def _draw_matrix(
         rgb[padding] = to_rgb(PADDING_COLOR)
     if numbered:
         for mask, color in fills:
+            # Taps on padding: the highlight tinted by the padding grey, so both still show.
+            tint = np.multiply(to_rgb(color), to_rgb(PADDING_COLOR)) if padding is not None else to_rgb(color)
             rgb[mask] = to_rgb(color)
+            if padding is not None:
+                rgb[mask & padding] = tint
     ax.imshow(rgb, extent=(-0.5, width - 0.5, height - 0.5, -0.5), interpolation="nearest", aspect="equal")
     ax.set_xlim(-0.5, width - 0.5)
     ax.set_ylim(height - 0.5, -0.5)
@@ -328,7 +332,7 @@ def render_feature_maps(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{trace.labels['title']}: feature maps", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97), h_pad=2.0)
     if path is not None:
         save_figure(fig, path, dpi=dpi)
     return fig

@@ -221,7 +221,7 @@ class Trace:
         """Plain JSON-able data, the form the interactive page reads.
 
         Non-finite floats become the strings ``"NaN"``, ``"Infinity"`` and
-        ``"-Infinity"``. The schema is in ``docs/explain.md``.
+        ``"-Infinity"``. The schema (version 1) is in ``docs/explain.md``.
         """
         plan = self.plan
         return {
