@@ -210,3 +210,15 @@ def test_package_is_callable_and_exported():
     x, w = article_volume()
     assert isinstance(handconv.explain(x, w, at=(0, 0)), Trace)
     assert handconv.explain.explain is explain
+
+
+def test_explaining_the_whole_article_volume_is_quick():
+    import time
+
+    x, w = article_volume()
+    started = time.perf_counter()
+    trace = explain(x, w, 2, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    trace.to_dict()
+    assert len(trace.steps) == 9
+    # Well under a second (typically ~20 ms); the bound leaves room for a busy machine.
+    assert time.perf_counter() - started < 1.0

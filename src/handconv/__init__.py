@@ -7,13 +7,13 @@
 (1, 3, 3, 1)
 """
 
-from . import explain
 from .conv import conv2d
 from .errors import HandconvError, HandconvMemoryError, HandconvTypeError
 from .methods import METHODS
 from .plan import ConvPlan, make_plan
 from .shapes import effective_filter_size, output_size, output_size_formula, pad_amounts
 from .plan import output_shape
+from . import explain  # a callable package: handconv.explain(...) returns a Trace
 
 __version__ = "0.1.0"
 
