@@ -135,3 +135,31 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "figure.png").stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(
+    "x, w, kwargs",
+    [
+        (np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1)), {"padding": "VALID"}),  # empty output
+        (np.ones((1, 1, 1, 1)), np.ones((1, 1, 1, 1)), {}),
+        (np.ones((1, 5, 5, 4)), np.ones((3, 3, 2, 4)), {"padding": "SAME"}),  # 2 groups
+        (np.ones((2, 3, 5, 5)), np.ones((2, 2, 3, 1)), {"data_format": "NCHW", "strides": 2, "padding": "SAME"}),
+        (np.full((1, 4, 4, 1), np.nan), np.ones((2, 2, 1, 1)), {}),
+        (np.ones((1, 6, 6, 1), np.int32), np.ones((3, 3, 1, 1), np.int32), {"dilations": 2}),
+    ],
+)
+def test_unusual_configurations_render(x, w, kwargs):
+    import warnings
+
+    from handconv.explain.animation import render_frames
+    from handconv.explain.text import render_text
+
+    trace = handconv.explain(x, w, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        render_text(trace, color=True)
+        render_figure(trace, dpi=30).canvas.draw()
+        frames = render_frames(trace, dpi=30, max_frames=3)
+        if trace.output.size:
+            render_feature_maps(trace, dpi=30).canvas.draw()
+    assert len({frame.size for frame in frames}) == 1

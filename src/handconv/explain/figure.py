@@ -210,7 +210,8 @@ def render_figure(
     field = np.zeros((hp, wp), bool)
     if chosen is not None:
         field[np.ix_(chosen.rows, chosen.cols)] = True
-    value_range = (float(np.nanmin(trace.input)), float(np.nanmax(trace.input))) if trace.input.size else None
+    finite_input = trace.input[np.isfinite(trace.input)]
+    value_range = (float(finite_input.min()), float(finite_input.max())) if finite_input.size else None
     for c in range(channels):
         ax = fig.add_subplot(grid[c, 0], label=f"input:{c}")
         reads = chosen is not None and c in chosen.channels
@@ -320,7 +321,9 @@ def render_feature_maps(
         panels.append((f"input channel {c}", image[:, :, c], "gray"))
     for co in range(trace.output.shape[2]):
         panels.append((f"feature map {co}: {trace.labels['filters'][co]}", trace.output[:, :, co], "gray"))
-    panels = panels[:max_maps]
+    panels = [panel for panel in panels if panel[1].size][:max_maps]
+    if not panels:
+        raise HandconvError("nothing to draw: the input and the output are empty")
     columns = min(columns, len(panels))
     rows = -(-len(panels) // columns)
     fig = Figure(figsize=(3.2 * columns, 3.2 * rows + 0.6), dpi=dpi)
