@@ -83,6 +83,10 @@ def test_figure_gif_and_image_input(capsys, tmp_path):
     assert code == 0
     with Image.open(tmp_path / "photo-field.png") as figure:
         assert figure.size[0] > 300
+    code, _, _ = run(
+        capsys, "--input", str(photo), "--stride", "1", "--filters", "2", "--format", "maps", "-o", str(tmp_path / "m.png")
+    )
+    assert code == 0 and (tmp_path / "m.png").stat().st_size > 1000
     code, _, err = run(capsys, "--input", str(photo), "--stride", "1")
     assert code == 2 and "--at ROW,COL" in err and len(err.strip().splitlines()) == 1
 

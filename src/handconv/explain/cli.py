@@ -28,12 +28,13 @@ examples:
   handconv explain --format gif -o slide.gif         # the filter sliding by the stride
   handconv explain --format html -o explain.html     # interactive page, works offline
   handconv explain --compare-padding --shape 6,6,3   # article P=1 vs TF SAME: (1,1) vs (0,1)
+  handconv explain --input photo.jpg --stride 1 --filters 4 --format maps -o maps.png   # feature maps
 
 --padding takes SAME, VALID, P (P zeros on every side), PH,PW, or TOP,BOTTOM,LEFT,RIGHT.
 --at takes ROW,COL (negative counts from the end, A:B is a range), several separated by ';'.
 """
 
-FORMATS = ("text", "png", "svg", "gif", "mp4", "html")
+FORMATS = ("text", "png", "svg", "gif", "mp4", "html", "maps")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     conv.add_argument("--dilation", "-d", default="1", metavar="D[,D]", help="dilation (default 1)")
     out = parser.add_argument_group("output")
     out.add_argument("--at", action="append", metavar="ROW,COL", help="output position(s) to explain")
-    out.add_argument("--format", "-f", choices=FORMATS, help="text (default), png, svg, gif, mp4 or html")
+    out.add_argument("--format", "-f", choices=FORMATS, help="text (default), png, svg, gif, mp4, html, or maps (grid of feature maps, PNG)")
     out.add_argument("--output", "-o", metavar="PATH", help="file to write (default handconv-explain.FORMAT)")
     out.add_argument("--title", help="title shown on figures and the page")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
@@ -205,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "text")
+    fmt = {"txt": "text", "htm": "html"}.get(fmt, fmt)
     if fmt not in FORMATS:
         raise HandconvError(f"cannot tell the format of {args.output!r}; pass --format {'|'.join(FORMATS)}")
     bias = _bias(args.bias)
@@ -215,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
     too_big = plan.output_hw[0] * plan.output_hw[1] * plan.out_channels * plan.taps > MAX_PRODUCTS
     if at is None and too_big and fmt in ("png", "svg"):
         at = [(plan.output_hw[0] // 2, plan.output_hw[1] // 2)]  # one position, the centre
+    elif at is None and fmt == "maps":
+        at = []  # feature maps need only the output
     elif at is None and too_big and fmt in ("gif", "mp4"):
         at = []  # the animation computes the positions it shows
     elif at is None and too_big:
@@ -240,8 +244,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(text, end="")
         return 0
-    path = args.output or f"handconv-explain.{fmt}"
-    if fmt in ("png", "svg"):
+    path = args.output or (f"handconv-explain.{fmt}" if fmt != "maps" else "handconv-explain-maps.png")
+    if fmt == "maps":
+        from .figure import render_feature_maps
+
+        render_feature_maps(trace, path)
+    elif fmt in ("png", "svg"):
         from .figure import render_figure
 
         render_figure(trace, path)
