@@ -166,14 +166,12 @@ class Page:
 
     def cells(self, grid: str, cls: str, **attrs) -> set[tuple[int, ...]]:
         """``(key attrs..., r, c)`` of the cells with class ``cls`` in grids of kind ``grid``."""
-        keys = list(attrs) or []
         selector = f"[data-grid={grid}]" + "".join(f"[data-{k}='{v}']" for k, v in attrs.items())
         found = self.page.eval_on_selector_all(
             f"{selector} .cell.{cls}",
             "cells => cells.map(c => [c.parentElement.dataset.ch, c.parentElement.dataset.co,"
             " +c.dataset.r, +c.dataset.c])",
         )
-        del keys
         return {tuple(int(v) for v in item if v is not None) for item in found}
 
     def text(self, selector: str) -> str:
@@ -337,3 +335,20 @@ def test_a_trace_at_the_size_limit_renders_quickly_and_explains_canvas_cells(ope
     step = next(s for s in data["steps"] if (s["oy"], s["ox"]) == (oy, ox))
     assert view.text("#arithmetic") == step["arithmetic"]
     assert float(view.text("#total")) == float((x[0, oy : oy + 3, ox : ox + 3, 0] * w[:, :, 0, 0]).sum())
+
+
+@pytest.mark.browser
+def test_dependency_maps_respect_groups(open_page):
+    # Two groups: output channel 0 reads input channels 0-1, output channel 1 reads 2-3.
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, size=(1, 4, 4, 4)).astype(np.float64)
+    w = rng.integers(-1, 2, size=(2, 2, 2, 2)).astype(np.float64)
+    data = handconv.explain(x, w, 1, "SAME").to_dict()
+    assert data["config"]["groups"] == 2
+    view = open_page(data)
+    for ch, r, c in [(0, 1, 1), (3, 2, 3)]:
+        view.page.hover(f"[data-grid=input][data-ch='{ch}'] .cell[data-r='{r}'][data-c='{c}']")
+        expected = {(ch // 2, oy, ox) for oy in (r - 1, r) for ox in (c - 1, c) if 0 <= oy < 4 and 0 <= ox < 4}
+        assert view.cells("output", "dep") == expected
+    view.page.hover("[data-grid=filter][data-co='1'][data-k='1'] .cell[data-r='0'][data-c='1']")
+    assert {ch for ch, *_ in view.cells("input", "dep")} == {3}
