@@ -352,3 +352,17 @@ def test_dependency_maps_respect_groups(open_page):
         assert view.cells("output", "dep") == expected
     view.page.hover("[data-grid=filter][data-co='1'][data-k='1'] .cell[data-r='0'][data-c='1']")
     assert {ch for ch, *_ in view.cells("input", "dep")} == {3}
+
+
+@pytest.mark.browser
+def test_empty_outputs_and_non_finite_values_render_without_errors(open_page):
+    empty = handconv.explain(np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1))).to_dict()
+    view = open_page(empty)
+    assert view.text("#position") == "no output explained"
+    x = np.array([[np.nan, 1.0], [np.inf, -np.inf]]).reshape(1, 2, 2, 1)
+    data = handconv.explain(x, np.full((1, 1, 1, 1), 2.0)).to_dict()
+    view = open_page(data)
+    cells = view.page.eval_on_selector_all("[data-grid=output] .cell", "cells => cells.map(c => c.textContent)")
+    assert cells == ["nan", "2", "inf", "-inf"]  # as the trace text writes them
+    view.page.keyboard.press("End")
+    assert view.text("#total") == "-Infinity" and view.text("#arithmetic") == data["steps"][-1]["arithmetic"]

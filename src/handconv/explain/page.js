@@ -23,7 +23,7 @@
   function num(v) { return typeof v === "number" ? v : Number(v); } // "NaN", "Infinity" -> numbers
   // Compact cell text; the exact value is shown on hover and in the arithmetic.
   function fmt(v) {
-    if (typeof v === "string") return v === "Infinity" ? "inf" : v === "-Infinity" ? "-inf" : v;
+    if (typeof v === "string") return { "NaN": "nan", "Infinity": "inf", "-Infinity": "-inf" }[v] || v;
     var a = Math.abs(v);
     if (Number.isInteger(v) && a < 1e5) return String(v);
     if (a !== 0 && (a >= 1e4 || a < 1e-3)) return v.toExponential(1).replace("e+", "e");
@@ -112,6 +112,7 @@
       if (opts.isPad && opts.isPad(r, c)) rgb = [150, 140, 190];
       else if (!isFinite(v)) rgb = [220, 0, 120];
       else { var g = Math.round(25 + 215 * (v - lo) / span); rgb = [g, g, g]; }
+      if (opts.dim && opts.dim(r, c)) rgb = rgb.map(function (x) { return Math.round(0.35 * x + 80); });
       img.data[i] = rgb[0]; img.data[i + 1] = rgb[1]; img.data[i + 2] = rgb[2]; img.data[i + 3] = 255;
     }
     sctx.putImageData(img, 0, 0);
@@ -260,8 +261,9 @@
     var grid = makeGrid(OH, OW, {
       cls: "output", attrs: { grid: "output", co: co },
       value: function (r, c) { return T.output[r][c][co]; },
+      dim: function (r, c) { return stepAt[outKey(r, c, co)] < 0; },
       onHover: function (r, c) { preview(r, c, co); },
-      onLeave: function () { show(current); },
+      onLeave: function () { show(current); info.textContent = defaultInfo; },
       onClick: function (r, c) { selectOutput(r, c, co); },
     });
     if (grid.cell(0, 0)) {
@@ -336,7 +338,7 @@
     applyChannel();
   }
   function go(index) {
-    if (!steps.length) return;
+    if (!steps.length) { show(-1); return; }
     current = ((index % steps.length) + steps.length) % steps.length;
     show(current);
   }
