@@ -81,6 +81,9 @@ def test_writes_atomically_and_accepts_a_trace(demo, tmp_path):
     text = render_html(trace, target)
     assert target.read_text(encoding="utf-8") == text == render_html(data)
     assert os.listdir(target.parent) == ["page.html"], "no temporary file left behind"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask, "readable like any file the user writes"
     target.write_text("old", encoding="utf-8")
     render_html(data, str(target))
     assert target.read_text(encoding="utf-8") == text

@@ -82,6 +82,10 @@ def _write_atomically(text: str, path: Path) -> None:
     try:
         with handle:
             handle.write(text)
+        # NamedTemporaryFile makes the file private (0600); give the page the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)
         os.replace(handle.name, path)
     except BaseException:
         os.unlink(handle.name)
