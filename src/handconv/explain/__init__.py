@@ -16,10 +16,11 @@ from __future__ import annotations
 import sys
 import types
 
+from .html import render_html
 from .text import render_text
 from .trace import MAX_PRODUCTS, Step, Trace, explain, format_number, select_positions
 
-__all__ = ["explain", "Trace", "Step", "render_text", "format_number", "select_positions", "MAX_PRODUCTS"]
+__all__ = ["explain", "Trace", "Step", "render_text", "render_html", "format_number", "select_positions", "MAX_PRODUCTS"]
 
 
 class _CallableModule(types.ModuleType):

@@ -1,0 +1,137 @@
+"""The interactive HTML page of an explain trace: one self-contained file.
+
+The page is a static template (``page.html``, ``page.css``, ``page.js`` shipped
+beside this module) with the trace embedded as JSON in a
+``<script type="application/json">`` element. Nothing is formatted into HTML on
+the Python side: the page's script builds every element and writes user text
+(labels, file names, kernel names) only through ``textContent``, and the JSON
+has ``<``, ``>`` and ``&`` escaped as ``\\u003c`` etc., so a crafted label such as
+``</script><script>alert(1)</script>`` stays text.
+
+The page needs no network: no CDN, no fonts, no images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import HandconvError, HandconvTypeError
+
+__all__ = ["render_html", "embed_json"]
+
+#: Keys of ``Trace.to_dict()`` the page reads (see the trace schema).
+REQUIRED_KEYS = (
+    "version", "labels", "config", "padded_input", "is_padding", "filters", "bias", "output", "steps",
+)
+SCHEMA_VERSION = 1
+
+_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def embed_json(data: Any) -> str:
+    """JSON text safe to place inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` become ``\\u003c``, ``\\u003e`` and ``\\u0026`` (still the
+    same JSON string values), so no ``</script>`` or ``<!--`` can appear.
+
+    >>> embed_json({"label": "</script><!--&"})
+    '{"label":"\\\\u003c/script\\\\u003e\\\\u003c!--\\\\u0026"}'
+    """
+    try:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as error:  # NaN/inf must arrive as the strings the schema names
+        raise HandconvError(
+            f"trace has a non-finite float as a number ({error}); the trace schema writes "
+            'them as the strings "NaN", "Infinity", "-Infinity"'
+        ) from None
+    return text.translate(_JSON_ESCAPES)
+
+
+def _as_trace_dict(trace_or_dict: Any) -> Mapping[str, Any]:
+    data = trace_or_dict.to_dict() if hasattr(trace_or_dict, "to_dict") else trace_or_dict
+    if not isinstance(data, Mapping):
+        raise HandconvTypeError(
+            f"render_html expects a Trace or the dict of Trace.to_dict(), got {type(trace_or_dict).__name__}"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise HandconvError(f"trace dict lacks {', '.join(missing)}; expected the keys of Trace.to_dict()")
+    if data["version"] != SCHEMA_VERSION:
+        raise HandconvError(
+            f"trace dict has version {data['version']!r}; this page renders version {SCHEMA_VERSION}"
+        )
+    return data
+
+
+def _asset(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _write_atomically(text: str, path: Path) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            handle.write(text)
+        # NamedTemporaryFile makes the file private (0600); give the page the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)
+        os.replace(handle.name, path)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+
+
+def render_html(trace_or_dict: Any, path: str | os.PathLike[str] | None = None) -> str:
+    """Render an explain trace as one self-contained interactive HTML page.
+
+    Parameters
+    ----------
+    trace_or_dict : Trace or dict
+        A :class:`handconv.explain.Trace` or the dict its ``to_dict()`` returns.
+    path : str or path-like, optional
+        Where to write the page (atomically: a temporary file in the same folder,
+        then ``os.replace``). Parent folders are created.
+
+    Returns
+    -------
+    str
+        The HTML text.
+
+    Raises
+    ------
+    HandconvError, HandconvTypeError
+        When the argument is not a trace (version 1 of the schema).
+
+    Examples
+    --------
+    >>> page = render_html({"version": 1, "labels": {"title": "<b>", "input": "x", "filters": ["w"]},
+    ...     "config": {}, "padded_input": [], "is_padding": [], "filters": [], "bias": [],
+    ...     "output": [], "steps": []})
+    >>> page.startswith("<!DOCTYPE html>"), "<b>" in page
+    (True, False)
+    """
+    data = _as_trace_dict(trace_or_dict)
+    page = (
+        _asset("page.html")
+        .replace("/*__PAGE_CSS__*/", _asset("page.css"))
+        .replace("/*__PAGE_JS__*/", _asset("page.js"))
+    )
+    # The data goes in last so nothing inside it is ever taken for a placeholder.
+    before, marker, after = page.partition("__TRACE_JSON__")
+    if not marker:  # pragma: no cover - the template ships with the package
+        raise RuntimeError("page.html lacks the __TRACE_JSON__ placeholder")
+    text = before + embed_json(data) + after
+    if path is not None:
+        _write_atomically(text, Path(path))
+    return text
