@@ -19,6 +19,8 @@ from .errors import HandconvError
 COMMANDS = [
     "handconv.demo",
     "handconv.explain.cli",
+    "handconv.kernels",
+    "handconv.image",
 ]
 
 
