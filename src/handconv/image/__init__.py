@@ -1,4 +1,10 @@
-"""Photos through any kernel: Pillow I/O, ``filter`` and the ``handconv filter`` command.
+"""Photos through any kernel: Pillow I/O, :func:`filter` and the ``handconv filter`` command.
+
+>>> import handconv.image as image
+>>> photo = image.sample_photo()                      # (320, 320, 3) uint8, public domain
+>>> edges = image.filter(photo, "sobel", gray=True)   # gradient magnitude, uint8
+>>> edges.shape, edges.dtype
+((320, 320), dtype('uint8'))
 
 Nothing heavy is imported here (Pillow, tqdm and matplotlib load where they are
 used), so ``import handconv.image`` and ``handconv --help`` stay fast.
@@ -6,6 +12,30 @@ used), so ``import handconv.image`` and ``handconv --help`` stay fast.
 
 from __future__ import annotations
 
+from typing import Any
+
+from .filtering import CHANNELS, OUTPUTS, filter, map_output
+from .io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, read_image, safe_output_path, write_image
 from .sample import sample_photo, sample_photo_path
 
-__all__ = ["sample_photo", "sample_photo_path"]
+__all__ = [
+    "filter",
+    "read_image",
+    "write_image",
+    "safe_output_path",
+    "map_output",
+    "sample_photo",
+    "sample_photo_path",
+    "OUTPUTS",
+    "CHANNELS",
+    "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_ENV",
+    "add_parser",
+]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``handconv filter`` command (defined in :mod:`handconv.image.cli`)."""
+    from .cli import add_parser as add_filter_parser
+
+    add_filter_parser(subparsers)
