@@ -1,0 +1,324 @@
+"""The ``handconv filter`` command: photos (one, a folder, a glob) through any kernel."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import HandconvError
+
+DESCRIPTION = """\
+Filter images with a kernel, computed by handconv.conv2d (cross-correlation, as
+tf.nn.conv2d, cv2.filter2D and scipy.ndimage.correlate compute it).
+
+Inputs are files, folders (their PNG, JPEG, TIFF, BMP, WebP, GIF and .npy
+files, not recursing) or glob patterns. Outputs are named after their inputs:
+with --out-dir DIR, photos/cat.jpg becomes DIR/cat.jpg (DIR/cat.png with
+--format png; DIR/cat.npy for --output raw unless --format says otherwise).
+Existing outputs are skipped unless --overwrite; inputs are never overwritten;
+every file is written to a temporary name and renamed into place. A bad file
+is reported and skipped; the run ends with a summary, and exits 1 if any file
+failed (2 for bad options).
+"""
+
+EPILOG = """\
+examples:
+  handconv filter photo.jpg -k sobel -o edges.png
+  handconv filter photos/ -k gaussian:7:1.5 --out-dir blurred/
+  handconv filter 'shots/*.png' -k edge --channels sum --out-dir edges/ --format png
+  handconv filter photo.jpg -k sobel_x --output raw -o gx.npy        # signed floats
+  handconv filter photo.jpg -k '[[0,-1,0],[-1,4,-1],[0,-1,0]]' --mode reflect -o ridge.png
+  handconv filter photo.jpg -k edge --stride 2 --padding 1 -o small.png --compare
+  handconv filter scan.tif -k box:5 --gray -o smooth.tif             # 16-bit stays 16-bit
+
+kernels (handconv kernels lists them with their numbers):
+  identity edge (outline) ridge laplacian4 laplacian8 sobel sobel_x sobel_y
+  scharr scharr_x scharr_y prewitt prewitt_x prewitt_y roberts roberts_pos_diag
+  roberts_neg_diag sharpen emboss box:K gaussian:K[:SIGMA] unsharp:K:SIGMA:AMOUNT
+  motion:K[:ANGLE], an inline list '[[...],[...]]', or a .npy/.csv/.txt file
+
+border modes (--mode), by library:
+  handconv   NumPy      SciPy ndimage  OpenCV               PyTorch
+  zeros      constant   constant       BORDER_CONSTANT      zeros      (TensorFlow's)
+  reflect    reflect    mirror         BORDER_REFLECT_101   reflect
+  symmetric  symmetric  reflect        BORDER_REFLECT       --
+  edge       edge       nearest        BORDER_REPLICATE     replicate
+  wrap       wrap       wrap           BORDER_WRAP          circular
+  Any of these names is accepted; 'scipy:reflect' means SciPy's (= symmetric).
+
+output mappings (--output), defaults by kernel family:
+  clip     below 0 -> 0, above 255 (65535 for 16-bit) -> 255   blur, sharpen, emboss,
+                                                                identity, magnitudes
+  abs      |value|, then clipped                                edge, sobel_x, ... (signed)
+  rescale  min..max of the image -> 0..255
+  raw      the float result as it is (write .npy, or .tiff for one channel)
+  8/16-bit pixels are used as numbers without scaling (200 -> 200.0); results are
+  rounded half to even (np.rint), as OpenCV does. Float .npy images are taken as [0, 1].
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def add_parser(subparsers: Any) -> None:
+    from .filtering import CHANNELS, OUTPUTS
+    from .io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, WRITE_SUFFIXES
+
+    parser = subparsers.add_parser(
+        "filter",
+        help="put images through a kernel (edge, sobel, gaussian:7:1.5, your own ...)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
+    parser.add_argument("-k", "--kernel", required=True, metavar="KERNEL",
+                        help="a kernel name, box:K, gaussian:K:SIGMA, an inline list or a .npy/.csv/.txt file")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output-file", dest="output_file", metavar="OUT",
+                       help="the output file, for a single input; its suffix picks the format")
+    where.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (created if missing)")
+    parser.add_argument("--channels", choices=CHANNELS, default="each",
+                        help="each: the kernel on every colour channel (RGB stays RGB, default); "
+                        "sum: the article's KxKx3 filter summed over R, G, B to one gray channel")
+    parser.add_argument("--gray", action="store_true",
+                        help="convert to gray first (0.299 R + 0.587 G + 0.114 B)")
+    parser.add_argument("--stride", type=_positive_int, default=1, metavar="S",
+                        help="step between windows (default 1); the output shrinks to about 1/S")
+    parser.add_argument("--dilation", type=_positive_int, default=1, metavar="D",
+                        help="gap between kernel taps (default 1 = none)")
+    parser.add_argument("--padding", default="same", metavar="same|valid|N",
+                        help="same: TensorFlow's SAME, output ceil(H/S) (default); valid: no padding; "
+                        "N: N pixels on every side")
+    parser.add_argument("--mode", default="zeros", metavar="MODE",
+                        help="what the padding holds: zeros (TensorFlow's, default), reflect, symmetric, "
+                        "edge, wrap, or any library's name for one (see below)")
+    parser.add_argument("--output", choices=OUTPUTS, default=None, dest="mapping",
+                        help="how results become pixels (default: by kernel family, see below)")
+    parser.add_argument("--method", default="auto",
+                        help="handconv.conv2d method: auto (default), im2col, naive (the by-hand loops, slow)")
+    parser.add_argument("--format", metavar="EXT", choices=[s.lstrip(".") for s in WRITE_SUFFIXES],
+                        help="output format for --out-dir: " + ", ".join(s.lstrip(".") for s in WRITE_SUFFIXES)
+                        + " (default: the input's; npy for --output raw)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also write OUTSTEM_compare.png: input | output | TensorFlow's output | "
+                        "difference (TensorFlow's columns when it is installed and --mode zeros)")
+    parser.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
+                        help="processes for many files (default: every CPU core)")
+    parser.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                        help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,}, or "
+                        f"${MAX_PIXELS_ENV}; 0 = no limit): protection from decompression bombs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(func=run)
+
+
+# ---------------------------------------------------------------------------------------------
+
+_GLOB_CHARS = set("*?[")
+
+
+def expand_inputs(specs: list[str]) -> list[Path]:
+    """Files named by ``specs``: files as given, folders' image files sorted, glob matches sorted.
+
+    A spec that matches nothing is kept as a path, so that it is reported as
+    missing rather than silently dropped.
+    """
+    from .io import READ_SUFFIXES
+
+    files: list[Path] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir()
+                                if p.is_file() and not p.name.startswith(".")
+                                and p.suffix.lower() in READ_SUFFIXES))
+        elif not path.exists() and _GLOB_CHARS & set(spec):
+            files.extend(sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file()))
+        else:
+            files.append(path)
+    unique: dict[Path, None] = {}
+    for file in files:
+        unique.setdefault(file, None)
+    return list(unique)
+
+
+def output_suffix(input_path: Path, fmt: str | None, mapping: str | None) -> str:
+    """The output suffix: ``--format``, else ``.npy`` for raw output, else the input's (GIF -> PNG)."""
+    if fmt:
+        return "." + fmt.lower()
+    if mapping == "raw":
+        return ".npy"
+    suffix = input_path.suffix.lower()
+    return ".png" if suffix == ".gif" else suffix
+
+
+@dataclass
+class Job:
+    """One input and where its output goes."""
+
+    source: Path
+    target: Path
+    compare: Path | None = None
+
+
+@dataclass
+class Summary:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """Pair each input with its output path; inputs that cannot be paired are failures."""
+    from .io import safe_output_path
+
+    jobs: list[Job] = []
+    failures: list[tuple[Path, str]] = []
+    if args.output_file:
+        if len(files) != 1:
+            raise HandconvError(
+                f"-o names one output file but the inputs give {len(files)} files; use --out-dir DIR"
+            )
+        target = Path(args.output_file)
+        if args.format:
+            raise HandconvError("--format applies to --out-dir; with -o the file's suffix picks the format")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        compare = target.with_name(target.stem + "_compare.png") if args.compare else None
+        return [Job(files[0], target, compare)], failures
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    taken: dict[Path, Path] = {}
+    for source in files:
+        try:
+            suffix = output_suffix(source, args.format, args.mapping)
+            target = safe_output_path(out_dir, source.stem + suffix)
+            if target in taken:
+                raise HandconvError(f"{source}: its output {target} is also {taken[target]}'s; rename one of them")
+            taken[target] = source
+            compare = safe_output_path(out_dir, source.stem + "_compare.png") if args.compare else None
+            jobs.append(Job(source, target, compare))
+        except HandconvError as error:
+            failures.append((source, str(error)))
+    return jobs, failures
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(kernel=args.kernel, channels=args.channels, gray=args.gray, stride=args.stride,
+                dilation=args.dilation, padding=args.padding, mode=args.mode, output=args.mapping,
+                method=args.method, max_pixels=args.max_pixels)
+
+
+def process(job: Job, options: dict[str, Any], overwrite: bool, protect: list[str]) -> tuple[str, str]:
+    """Filter one file; returns ``(status, message)`` with status 'written', 'skipped' or 'failed'.
+
+    Runs in a worker process for batches, so it catches every error and
+    reports it as text: one bad file must not stop the others.
+    """
+    from .filtering import filter as filter_image
+    from .io import read_image, write_image
+
+    try:
+        if job.target.exists() and not overwrite:
+            if any(job.target.resolve() == Path(p).resolve() for p in protect):
+                raise HandconvError(f"{job.target}: this is an input file; handconv never overwrites its inputs")
+            return "skipped", f"{job.target} exists (pass --overwrite to replace it)"
+        pixels = read_image(job.source, max_pixels=options["max_pixels"])
+        filter_options = {k: v for k, v in options.items() if k != "max_pixels"}
+        result = filter_image(pixels, **filter_options)
+        write_image(job.target, result, overwrite=overwrite, protect=protect)
+        if job.compare is not None:
+            from .compare import compare_figure
+
+            compare_figure(pixels, result, job.compare, overwrite=True, protect=protect, **filter_options)
+        return "written", str(job.target)
+    except HandconvError as error:
+        message = str(error)
+        return "failed", message if message.startswith(str(job.source)) else f"{job.source}: {message}"
+    except MemoryError:
+        return "failed", f"{job.source}: out of memory"
+    except Exception as error:  # noqa: BLE001 - a batch reports and goes on
+        return "failed", f"{job.source}: {type(error).__name__}: {error}"
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Bad options fail once, up front (exit 2), not once per file."""
+    from .. import kernels
+    from ..borders import resolve_mode
+    from .filtering import _padding_arg, resolve_output
+
+    kernel = kernels.get(args.kernel)
+    resolve_mode(args.mode)
+    _padding_arg(args.padding)
+    resolve_output(args.mapping, kernel)
+    from ..methods import METHODS
+
+    if args.method != "auto" and args.method not in METHODS:
+        raise HandconvError(f"--method {args.method!r} is not known; expected auto or one of {sorted(METHODS)}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .io import resolve_max_pixels
+
+    _check_options(args)
+    resolve_max_pixels(args.max_pixels)
+    files = expand_inputs(args.inputs)
+    if not files:
+        raise HandconvError(f"no input files found in {' '.join(args.inputs)}")
+    jobs, failures = plan_jobs(args, files)
+    summary = Summary(failed=list(failures))
+    for _, message in failures:
+        print(f"FAILED {message}", file=sys.stderr)
+    protect = [str(path) for path in files]
+    options = _options(args)
+    _run_jobs(jobs, options, args, protect, summary)
+    if not args.quiet:
+        parts = [f"{len(summary.written)} written"]
+        if summary.skipped:
+            parts.append(f"{len(summary.skipped)} skipped (output exists; --overwrite replaces)")
+        parts.append(f"{len(summary.failed)} failed")
+        print(f"handconv filter: {', '.join(parts)}", file=sys.stderr)
+    if summary.failed:
+        print("failed: " + ", ".join(str(path) for path, _ in summary.failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace, protect: list[str],
+              summary: Summary) -> None:
+    from tqdm import tqdm
+
+    workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
+    with tqdm(total=len(jobs), unit="image", disable=args.quiet or len(jobs) < 2, file=sys.stderr) as bar:
+        def record(job: Job, status: str, message: str) -> None:
+            if status == "written":
+                summary.written.append(job.target)
+            elif status == "skipped":
+                summary.skipped.append(job.target)
+            else:
+                summary.failed.append((job.source, message))
+                bar.write(f"FAILED {message}", file=sys.stderr)
+            bar.update()
+
+        if workers <= 1:
+            for job in jobs:
+                record(job, *process(job, options, args.overwrite, protect))
+            return
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(process, job, options, args.overwrite, protect): job for job in jobs}
+            for future in as_completed(futures):
+                record(futures[future], *future.result())
