@@ -264,8 +264,9 @@ def gaussian(size: int = 5, sigma: float | None = None) -> Kernel:
     size : int
         Odd kernel size ``K``.
     sigma : float, optional
-        Standard deviation in pixels, > 0. Default: OpenCV's rule
-        ``0.3 * ((K - 1) / 2 - 1) + 0.8`` (1.1 for K = 5).
+        Standard deviation in pixels, > 0. Default: OpenCV's formula
+        ``0.3 * ((K - 1) / 2 - 1) + 0.8`` (1.1 for K = 5). (For K <= 9 without
+        a sigma, OpenCV itself uses fixed binomial tables instead.)
 
     The kernel is the outer product of the 1-D sampled Gaussian with itself,
     equal to ``cv2.getGaussianKernel(K, sigma)`` times its transpose.
@@ -437,7 +438,9 @@ _FILE_SUFFIXES = (".npy", ".csv", ".txt")
 
 
 def _canonical_name(spec: str) -> str:
-    return spec.strip().lower().replace("-", "_")
+    # '-' and '_' are the same in names, not in parameters (negative angles).
+    name, colon, params = spec.strip().lower().partition(":")
+    return name.replace("-", "_") + colon + params
 
 
 def get(spec: Any) -> Kernel:
