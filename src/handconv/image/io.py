@@ -42,8 +42,8 @@ suffix     what is written
 ``.tiff``  32-bit float TIFF (any values, negatives included)
 ``.jpg``   8-bit only: uint16 becomes ``round(v / 257)``, float in [0, 1]
 ``.jpeg``  ``round(v * 255)``; no alpha (JPEG has none); quality 95
-``.bmp``   8-bit, converted as for JPEG
-``.webp``  8-bit, converted as for JPEG, lossless
+``.bmp``   8-bit, converted as for JPEG; no alpha
+``.webp``  8-bit, converted as for JPEG, lossless (gray is stored as RGB)
 ``.npy``   the array exactly as it is, any dtype and values
 ========== ===================================================================
 
@@ -443,14 +443,15 @@ def _storable(path: Path, suffix: str, array: np.ndarray) -> np.ndarray:
 def _write_with_pillow(temp: Path, suffix: str, array: np.ndarray) -> None:
     from PIL import Image
 
-    if suffix in (".jpg", ".jpeg") and array.ndim == 3 and array.shape[2] in (2, 4):
-        raise HandconvError("JPEG has no alpha channel; write .png, .webp or .tiff to keep it")
+    if suffix in (".jpg", ".jpeg", ".bmp") and array.ndim == 3 and array.shape[2] in (2, 4):
+        kind = "JPEG" if suffix != ".bmp" else "BMP (as Pillow reads it back)"
+        raise HandconvError(f"{kind} has no alpha channel; write .png, .webp or .tiff to keep it")
     image = Image.fromarray(np.ascontiguousarray(array))  # L, LA, RGB, RGBA or I;16 from shape and dtype
     options: dict[str, Any] = {}
     if suffix in (".jpg", ".jpeg"):
         options["quality"] = 95
     elif suffix == ".webp":
-        options["lossless"] = True
+        options.update(lossless=True, exact=True)  # exact: keep colour under transparent pixels
     image.save(temp, format=_PILLOW_FORMATS[suffix], **options)
 
 
