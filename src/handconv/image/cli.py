@@ -253,9 +253,21 @@ def process(job: Job, options: dict[str, Any], overwrite: bool, protect: list[st
         return "failed", f"{job.source}: {type(error).__name__}: {error}"
 
 
+def _require(module: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise HandconvError(f"this needs {module}, which is not installed: pip install 'handconv[{extra}]'")
+
+
 def _check_options(args: argparse.Namespace) -> None:
     """Bad options fail once, up front (exit 2), not once per file."""
     from .. import kernels
+
+    _require("PIL", "image")
+    _require("tqdm", "image")
+    if args.compare:
+        _require("matplotlib", "plot")
     from ..borders import resolve_mode
     from .filtering import _padding_arg, resolve_output
 
@@ -316,9 +328,12 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
             for job in jobs:
                 record(job, *process(job, options, args.overwrite, protect))
             return
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # 'spawn', not fork: forking a process that has loaded TensorFlow (or any threaded
+        # library) can deadlock the children.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(process, job, options, args.overwrite, protect): job for job in jobs}
             for future in as_completed(futures):
                 record(futures[future], *future.result())
