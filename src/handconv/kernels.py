@@ -187,7 +187,7 @@ KERNELS: dict[str, Kernel] = {
         _make("sharpen", [[0, -1, 0], [-1, 5, -1], [0, -1, 0]], "sharpen",
               "the centre boosted against its 4 neighbours (identity + ridge)"),
         _make("emboss", [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], "emboss",
-              "relief lit from the top left (weights sum to 1)"),
+              "relief: the pixel plus its bottom-right minus its top-left neighbours"),
     )
 }
 

@@ -34,7 +34,7 @@ def _shown(array: np.ndarray) -> tuple[np.ndarray, str | None]:
     """An array as matplotlib shows it, and the colour map for gray ones."""
     if array.dtype.kind == "f":
         array = np.clip(array, 0, 1)
-    if array.ndim == 3 and array.shape[2] == 2:  # gray + alpha: show the gray
+    if array.ndim == 3 and array.shape[2] in (1, 2):  # gray (+ alpha): show the gray
         array = array[..., 0]
     return array, ("gray" if array.ndim == 2 else None)
 
