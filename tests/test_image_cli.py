@@ -108,6 +108,7 @@ def test_two_inputs_with_one_output_name_are_not_mixed_up(tmp_path, capsys):
         (["-k", "edge", "--mode", "bogus"], "border mode"),
         (["-k", "edge", "--padding", "half"], "padding"),
         (["-k", "edge", "--method", "magic"], "method"),
+        (["-k", "sobel_x", "--output", "raw"], "write .npy"),
     ],
 )
 def test_bad_options_fail_once_with_exit_2(tmp_path, capsys, argv, words):

@@ -141,6 +141,7 @@ def test_kernel_files(tmp_path):
         ("box:100001", "larger"),
         ("motion:5:", "wrong parameters"),
         ("nonsense", "not known"),
+        ("sobl", "did you mean 'sobel'"),
         ("missing_file.npy", "does not exist"),
         ("", "empty"),
     ],

@@ -490,10 +490,14 @@ def get(spec: Any) -> Kernel:
     path = Path(text).expanduser()
     if path.suffix.lower() in _FILE_SUFFIXES or path.is_file():
         return from_array(_load_file(path), path.name, repr(text))
+    import difflib
+
+    close = difflib.get_close_matches(name, [*KERNELS, *ALIASES], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise HandconvError(
-        f"kernel {spec!r} is not known; expected one of {', '.join(KERNELS)}, "
-        f"{', '.join(usage for _, usage in PARAMETRISED.values())}, an inline list of rows "
-        "or a .npy/.csv/.txt file ('handconv kernels' lists them all)"
+        f"kernel {spec!r} is not known{hint}; expected a name ({', '.join(KERNELS)}), box:K, "
+        "gaussian:K[:SIGMA], unsharp:K:SIGMA:AMOUNT, motion:K[:ANGLE], an inline list of rows "
+        "or a .npy/.csv/.txt file; 'handconv kernels' lists them"
     )
 
 

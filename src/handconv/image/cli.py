@@ -277,6 +277,13 @@ def _check_options(args: argparse.Namespace) -> None:
     resolve_output(args.mapping, kernel)
     from ..methods import METHODS
 
+    target_suffix = Path(args.output_file).suffix.lower() if args.output_file else (
+        "." + args.format.lower() if args.format else None)
+    if args.mapping == "raw" and target_suffix not in (None, ".npy", ".tif", ".tiff"):
+        raise HandconvError(
+            f"--output raw keeps signed, unclipped floats, which {target_suffix} cannot hold; "
+            "write .npy (or single-channel .tiff), or use --output clip/abs/rescale"
+        )
     if args.method != "auto" and args.method not in METHODS:
         raise HandconvError(f"--method {args.method!r} is not known; expected auto or one of {sorted(METHODS)}")
 
