@@ -147,3 +147,13 @@ def test_help_explains_every_option_with_examples(capsys):
                    "--max-pixels", "examples:", "handconv filter photo.jpg -k sobel -o edges.png",
                    "BORDER_REFLECT_101", "rounded half to even"]:
         assert option in text, option
+
+
+def test_building_the_cli_imports_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, handconv.cli; handconv.cli.build_parser(); "
+            "print(sorted(m for m in ('PIL', 'matplotlib', 'tqdm', 'tensorflow', 'cv2', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import reference
 from handconv import kernels
@@ -291,3 +293,51 @@ def test_bad_images_are_refused():
         image_filter(np.ones((4, 4, 5), np.uint8), "edge")
     with pytest.raises(HandconvError, match="shape"):
         image_filter(np.ones(4, np.uint8), "edge")
+
+
+def _by_hand(image, weights, stride, dilation, padding, mode):
+    """TF's SAME rule and the window sum written out independently, in float64 loops."""
+    (kh, kw), (h, w) = weights.shape, image.shape
+    spans = ((kh - 1) * dilation + 1, (kw - 1) * dilation + 1)
+    pads = []
+    for size, span in zip((h, w), spans):
+        if padding == "same":
+            out = -(-size // stride)
+            total = max((out - 1) * stride + span - size, 0)
+            pads.append((total // 2, total - total // 2))
+        elif padding == "valid":
+            pads.append((0, 0))
+        else:
+            pads.append((padding, padding))
+    numpy_mode = "constant" if mode == "zeros" else mode
+    padded = np.pad(image, pads, mode=numpy_mode)
+    out_h = (padded.shape[0] - spans[0]) // stride + 1
+    out_w = (padded.shape[1] - spans[1]) // stride + 1
+    out = np.zeros((max(out_h, 0), max(out_w, 0)))
+    for oy in range(out.shape[0]):
+        for ox in range(out.shape[1]):
+            for fy in range(kh):
+                for fx in range(kw):
+                    out[oy, ox] += weights[fy, fx] * padded[oy * stride + fy * dilation, ox * stride + fx * dilation]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    height=st.integers(2, 9), width=st.integers(2, 9), kh=st.integers(1, 4), kw=st.integers(1, 4),
+    stride=st.integers(1, 3), dilation=st.integers(1, 2),
+    padding=st.sampled_from(["same", "valid", 0, 1, 2]), mode=st.sampled_from(MODES),
+    seed=st.integers(0, 2**16),
+)
+def test_any_configuration_equals_the_window_sum_by_hand(height, width, kh, kw, stride, dilation, padding, mode,
+                                                         seed):
+    rng = _rng(seed)
+    image = rng.integers(0, 256, size=(height, width)).astype(np.float64)  # integer values: exact sums
+    weights = rng.integers(-3, 4, size=(kh, kw)).astype(np.float64)
+    expected = _by_hand(image, weights, stride, dilation, padding, mode)
+    if expected.size == 0:
+        with pytest.raises(HandconvError):
+            image_filter(image / 255, weights, stride=stride, dilation=dilation, padding=padding, mode=mode)
+        return
+    ours = image_filter(image, weights, stride=stride, dilation=dilation, padding=padding, mode=mode, output="raw")
+    assert np.array_equal(ours, expected)
