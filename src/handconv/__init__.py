@@ -14,12 +14,16 @@ from .plan import ConvPlan, make_plan
 from .shapes import effective_filter_size, output_size, output_size_formula, pad_amounts
 from .plan import output_shape
 from . import explain  # a callable package: handconv.explain(...) returns a Trace
+from .verification import verify
+from .detective import diagnose
 
 __version__ = "0.1.0"
 
 __all__ = [
     "conv2d",
     "explain",
+    "verify",
+    "diagnose",
     "output_size",
     "output_shape",
     "pad_amounts",

@@ -21,6 +21,8 @@ COMMANDS = [
     "handconv.explain.cli",
     "handconv.kernels",
     "handconv.image",
+    "handconv.verify_cli",
+    "handconv.modes",
 ]
 
 

@@ -1,0 +1,542 @@
+"""The convention detective: which convention made this output?
+
+``diagnose(input, kernel, output)`` takes an input, a kernel and an output that
+someone computed elsewhere, and searches the conventions libraries disagree on:
+
+* cross-correlation (TF, PyTorch, JAX, ``cv2.filter2D``, ``scipy.*.correlate``)
+  or true convolution with the kernel rotated 180 degrees (``scipy.*.convolve*``);
+* layouts: input HWC/CHW (NHWC/NCHW), kernel HWIO/OIHW, a 2-D kernel summed
+  over channels (the article) or applied per channel (OpenCV, SciPy on a stack);
+* where the window starts, which covers TF's SAME split (odd pad bottom/right),
+  the opposite split (top/left), symmetric padding, VALID, the input-sized
+  centring of SciPy and OpenCV, and a stride that starts at an offset;
+* the border mode, by every library's name (:mod:`handconv.borders`);
+* stride and dilation (TF counts dilation from 1; numpy-ml from 0);
+* a constant added per output channel (bias);
+* float32 (or float16) summation order: agreement within the tolerance of
+  :mod:`handconv.verification`.
+
+Every candidate is a slice of one "full" correlation (the input extended by
+``k_eff - 1`` on every side), so the search computes one convolution per
+(layout, kernel form, flip, dilation, border mode) and compares slices of it:
+bounded (strides up to 4, dilations up to 3, window starts within the padding)
+and fast on images of a few hundred pixels.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .borders import BORDER_MODES, pad_border
+from .conv import conv2d
+from .errors import HandconvError
+from .shapes import output_size, pad_amounts
+from .verification import tolerance, unit_roundoff
+
+__all__ = ["diagnose", "Diagnosis", "Candidate"]
+
+MAX_STRIDE = 4
+MAX_DILATION = 3
+_MODES = ("zeros", "reflect", "symmetric", "edge", "wrap")
+_CORRELATION = "cross-correlation, no flip (TF, PyTorch, JAX, cv2.filter2D, scipy correlate)"
+_CONVOLUTION = "true convolution: kernel rotated 180 degrees (scipy.signal.convolve2d, scipy.ndimage.convolve)"
+
+
+@dataclass
+class Candidate:
+    """One convention, how well it reproduces the output, and the handconv call that computes it."""
+
+    input_layout: str
+    kernel_form: str
+    output_layout: str
+    flip: bool
+    mode: str
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    window_start: tuple[int, int]  # first row/column read, in input coordinates (negative: padding)
+    pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
+    bias: np.ndarray | None = None
+    max_abs_error: float = math.inf
+    error_over_tolerance: float = math.inf
+    precision: str = ""
+    mismatched: float = 1.0  # fraction of elements outside tolerance
+    names: list[str] = field(default_factory=list)
+    call: str = ""
+    residual: np.ndarray | None = field(default=None, repr=False)
+    observed: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def matches(self) -> bool:
+        return self.error_over_tolerance <= 1
+
+    def describe(self) -> str:
+        """A few lines naming the convention."""
+        lines = [f"  operation: {_CONVOLUTION if self.flip else _CORRELATION}",
+                 f"  layouts:   input {self.input_layout}, kernel {self.kernel_form}, output {self.output_layout}"]
+        (t, b), (left, r) = self.pads
+        geometry = (f"  window:    stride {self.strides[0]}x{self.strides[1]}, dilation "
+                    f"{self.dilations[0]}x{self.dilations[1]}, pads top {t}, bottom {b}, left {left}, right {r}")
+        lines.append(geometry)
+        if self.names:
+            lines.append("  pads as:   " + "; ".join(self.names))
+        if self.dilations != (1, 1):
+            lines.append(f"  dilation:  {self.dilations} as TF/PyTorch/JAX count it (1 = none); numpy-ml, counting "
+                         f"inserted zeros from 0, calls it {tuple(d - 1 for d in self.dilations)}")
+        if any(self.pads[0]) or any(self.pads[1]):
+            mode = BORDER_MODES[self.mode]
+            lines.append(
+                f"  border:    {self.mode} ({mode.description}): NumPy '{mode.numpy}', scipy.ndimage "
+                f"'{mode.scipy_ndimage}', scipy.signal {_quote(mode.scipy_signal)}, OpenCV {mode.opencv or '--'}, "
+                f"PyTorch {_quote(mode.torch)}, tf.pad {_quote(mode.tf_pad)}")
+        if self.bias is not None:
+            lines.append(f"  bias:      {_bias_text(self.bias)} added to every output")
+        lines.append(f"  agreement: max abs error {self.max_abs_error:.3g}, {self.precision}")
+        lines.append(f"  handconv:  {self.call}")
+        return "\n".join(lines)
+
+
+def _quote(word: str | None) -> str:
+    return f"'{word}'" if word else "--"
+
+
+def _bias_text(bias: np.ndarray) -> str:
+    values = np.atleast_1d(bias)
+    if np.all(values == values[0]):
+        return f"{float(values[0]):.9g}"
+    return "np.array([" + ", ".join(f"{float(v):.9g}" for v in values) + "])"
+
+
+@dataclass
+class Diagnosis:
+    """What :func:`diagnose` found.
+
+    Attributes
+    ----------
+    matches : list of Candidate
+        Conventions that reproduce the output within tolerance, simplest first.
+    closest : Candidate or None
+        When nothing matches, the candidate with the fewest differing elements.
+    pattern : str
+        When nothing matches, what the closest candidate's residual looks like.
+    notes : list of str
+    """
+
+    matches: list[Candidate]
+    closest: Candidate | None
+    pattern: str
+    notes: list[str]
+    searched: int
+
+    @property
+    def found(self) -> bool:
+        return bool(self.matches)
+
+    def report(self, limit: int = 3) -> str:
+        """Human-readable findings."""
+        lines = [f"searched {self.searched} conventions"] + [f"note: {n}" for n in self.notes]
+        if self.matches:
+            lines.append(f"{len(self.matches)} convention(s) reproduce the output; "
+                         f"{'the simplest ' + str(min(limit, len(self.matches))) if len(self.matches) > limit else 'all'}:")
+            for number, candidate in enumerate(self.matches[:limit], 1):
+                lines.append(f"[{number}]")
+                lines.append(candidate.describe())
+        elif self.closest is not None:
+            lines.append("no convention reproduces the output. Closest:")
+            lines.append(self.closest.describe())
+            lines.append(f"  residual:  {self.pattern}")
+        else:
+            lines.append(self.pattern)
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------- interpretations
+def _input_forms(x: np.ndarray):
+    """(label, (N, H, W, C) array, expression turning ``x`` into it)."""
+    if x.ndim == 2:
+        return [("HW (one channel)", x[None, :, :, None], "x[None, :, :, None]")]
+    if x.ndim == 3:
+        forms = [("HWC", x[None], "x[None]")]
+        if x.shape[0] != x.shape[2]:
+            forms.append(("CHW", np.moveaxis(x, 0, -1)[None], "np.moveaxis(x, 0, -1)[None]"))
+        return forms
+    if x.ndim == 4:
+        forms = [("NHWC", x, "x")]
+        if x.shape[1] != x.shape[3]:
+            forms.append(("NCHW", np.moveaxis(x, 1, -1), "np.moveaxis(x, 1, -1)"))
+        return forms
+    raise HandconvError(f"input has shape {x.shape}; expected (H, W), (H, W, C), (C, H, W) or a batch of those")
+
+
+def _output_forms(o: np.ndarray):
+    """(label, (N, OH, OW, C_out) array, format string turning a canonical result ``{}`` into ``o``'s form)."""
+    if o.ndim == 2:
+        return [("HW (one channel)", o[None, :, :, None], "{}[0, :, :, 0]")]
+    if o.ndim == 3:
+        forms = [("HWC", o[None], "{}[0]")]
+        if o.shape[0] != o.shape[2]:
+            forms.append(("CHW", np.moveaxis(o, 0, -1)[None], "np.moveaxis({}[0], -1, 0)"))
+        return forms
+    if o.ndim == 4:
+        forms = [("NHWC", o, "{}")]
+        if o.shape[1] != o.shape[3]:
+            forms.append(("NCHW", np.moveaxis(o, 1, -1), "np.moveaxis({}, -1, 1)"))
+        return forms
+    raise HandconvError(f"output has shape {o.shape}; expected (OH, OW), (OH, OW, C), (C, OH, OW) or a batch")
+
+
+def _kernel_forms(k: np.ndarray, channels: int):
+    """(label, filters (KH, KW, C / groups, C_out), expression) for a kernel and ``channels`` input channels."""
+    forms = []
+    if k.ndim == 2 and channels == 1:
+        forms.append(("2-D", k[:, :, None, None], "k[:, :, None, None]"))
+    elif k.ndim == 2:
+        forms.append(("2-D, on every channel and summed (the article)", np.repeat(k[:, :, None, None], channels, 2),
+                      f"np.repeat(k[:, :, None, None], {channels}, axis=2)"))
+        forms.append(("2-D, per channel (cv2.filter2D / SciPy on each channel)",
+                      np.repeat(k[:, :, None, None], channels, 3), f"np.repeat(k[:, :, None, None], {channels}, axis=3)"))
+    elif k.ndim == 3:
+        if k.shape[2] == channels:
+            forms.append(("(KH, KW, C), summed", k[..., None], "k[..., None]"))
+            if channels > 1:
+                forms.append(("(KH, KW, C), one per channel", k[:, :, None, :], "k[:, :, None, :]"))
+        if k.shape[0] == channels and k.shape[0] != k.shape[2]:
+            forms.append(("(C, KH, KW), summed", np.moveaxis(k, 0, -1)[..., None], "np.moveaxis(k, 0, -1)[..., None]"))
+    elif k.ndim == 4:
+        if k.shape[2] and channels % k.shape[2] == 0 and k.shape[3] % (channels // k.shape[2]) == 0:
+            forms.append(("HWIO (TF, JAX)", k, "k"))
+        if k.shape[1] and channels % k.shape[1] == 0 and k.shape[0] % (channels // k.shape[1]) == 0:
+            forms.append(("OIHW (PyTorch)", np.transpose(k, (2, 3, 1, 0)), "np.transpose(k, (2, 3, 1, 0))"))
+    return forms
+
+
+# ------------------------------------------------------------- naming
+def _axis_names(size: int, k: int, s: int, d: int, first: int, out: int) -> set[str]:
+    """Named conventions that start the window at ``first`` and give ``out`` outputs along one axis."""
+    names = set()
+    k_eff = (k - 1) * d + 1
+    top = -first
+    same_out = -(-size // s)
+    before, after = pad_amounts(size, k, s, "SAME", d)
+    if out == same_out and top == before:
+        names.add("TF/JAX 'SAME' (odd pad after: bottom/right)")
+    if out == same_out and top == after and before != after:
+        names.add("'SAME' with the odd pad before (top/left: JAX 'SAME_LOWER', Caffe/ONNX SAME_LOWER)")
+    if top == 0 and out == _output_size(size, k, s, "VALID", d):
+        names.add("'VALID'")
+    if top > 0 and out == _output_size(size, k, s, (top, top), d):
+        names.add(f"symmetric padding {top} (PyTorch padding={top}, the article's P={top})")
+    if s == 1 and out == size and top == k_eff // 2:
+        names.add("input-sized output centred at k//2 (scipy.ndimage, cv2.filter2D, scipy.signal mode='same')")
+    if 0 > top and s > 1:
+        names.add(f"window starts {first} rows/columns in (stride offset)")
+    return names
+
+
+def _output_size(size, k, s, padding, d) -> int | None:
+    try:
+        return output_size(size, k, s, padding, d)
+    except HandconvError:
+        return None
+
+
+def _names(candidate: Candidate, hw, filter_hw, out_hw) -> list[str]:
+    both = None
+    for axis in (0, 1):
+        axis_names = _axis_names(hw[axis], filter_hw[axis], candidate.strides[axis], candidate.dilations[axis],
+                                 candidate.window_start[axis], out_hw[axis])
+        both = axis_names if both is None else both & axis_names
+    return sorted(both or [])
+
+
+def _call(candidate: Candidate, x_expr: str, w_expr: str, out_format: str, hw, filter_hw, out_hw) -> tuple[str, tuple]:
+    """The handconv call reproducing ``candidate`` and the pads it uses."""
+    crops, pads, slice_needed = [], [], False
+    for axis in (0, 1):
+        first = candidate.window_start[axis]
+        size = hw[axis]
+        k_eff = (filter_hw[axis] - 1) * candidate.dilations[axis] + 1
+        top = max(-first, 0)
+        crop = max(first, 0)
+        size_after_crop = size - crop
+        needed = (out_hw[axis] - 1) * candidate.strides[axis] + k_eff - size_after_crop - top
+        bottom = max(needed, 0)
+        produced = (size_after_crop + top + bottom - k_eff) // candidate.strides[axis] + 1
+        slice_needed |= produced != out_hw[axis]
+        crops.append(crop)
+        pads.append((top, bottom))
+    x_code = x_expr
+    if any(crops):
+        x_code = f"{x_expr}[:, {crops[0]}:, {crops[1]}:]"
+    w_code = f"{w_expr}[::-1, ::-1]" if candidate.flip else w_expr
+    strides = candidate.strides[0] if candidate.strides[0] == candidate.strides[1] else candidate.strides
+    dilations = candidate.dilations[0] if candidate.dilations[0] == candidate.dilations[1] else candidate.dilations
+    extra = f", dilations={dilations}" if dilations != 1 else ""
+    padded = any(p for pair in pads for p in pair)
+    names = candidate.names
+    if candidate.mode != "zeros" and padded:
+        inner = f"handconv.borders.pad_border({x_code}, {tuple(pads)}, {candidate.mode!r})"
+        code = f"handconv.conv2d({inner}, {w_code}, strides={strides}, padding='VALID'{extra})"
+    else:
+        if not any(crops) and not slice_needed and any("TF/JAX 'SAME'" in n for n in names):
+            padding = "'SAME'"
+        elif not padded:
+            padding = "'VALID'"
+        else:
+            padding = f"[[0, 0], {list(pads[0])}, {list(pads[1])}, [0, 0]]"
+        code = f"handconv.conv2d({x_code}, {w_code}, strides={strides}, padding={padding}{extra})"
+    if slice_needed:
+        code = f"{code}[:, :{out_hw[0]}, :{out_hw[1]}]"
+    if candidate.bias is not None:
+        code = f"({code} + {_bias_text(candidate.bias)})"
+    return out_format.format(code), (pads[0], pads[1])
+
+
+# ------------------------------------------------------------- search
+def _float_levels(*dtypes) -> list[tuple[str, np.dtype]]:
+    """Precisions to accept, best first: float64 always, float32, float16 where an array is float16."""
+    levels = [("agrees to float64 rounding", np.dtype(np.float64)),
+              ("agrees within float32 summation-order tolerance", np.dtype(np.float32))]
+    if any(np.dtype(d) == np.float16 for d in dtypes):
+        levels.append(("agrees within float16 tolerance", np.dtype(np.float16)))
+    return levels
+
+
+def _windows(full: np.ndarray, out_hw, k_eff, hw):
+    """Every (stride, first row/col, slice) the search allows within ``full``."""
+    extend = (k_eff[0] - 1, k_eff[1] - 1)
+    options = []
+    for axis in (0, 1):
+        axis_options = []
+        for s in range(1, MAX_STRIDE + 1):
+            if s > 1 and out_hw[axis] == 1 and hw[axis] <= k_eff[axis]:
+                continue  # a single output: every stride is the same; keep stride 1
+            for start in range(0, extend[axis] + s):
+                last = start + (out_hw[axis] - 1) * s
+                if last < full.shape[1 + axis]:
+                    axis_options.append((s, start))
+        options.append(axis_options)
+    for (sh, py), (sw, px) in itertools.product(*options):
+        window = full[:, py:py + (out_hw[0] - 1) * sh + 1:sh, px:px + (out_hw[1] - 1) * sw + 1:sw]
+        yield (sh, sw), (py - extend[0], px - extend[1]), (py, px), window
+
+
+def diagnose(input: Any, kernel: Any, output: Any, *, limit: int = 50) -> Diagnosis:
+    """Find the convention(s) under which ``kernel`` applied to ``input`` gives ``output``.
+
+    Parameters
+    ----------
+    input : array_like of shape (H, W), (H, W, C), (C, H, W), (N, H, W, C) or (N, C, H, W)
+    kernel : array_like of shape (KH, KW), (KH, KW, C), (KH, KW, C_in, C_out) or (C_out, C_in, KH, KW)
+    output : array_like
+        What another library returned, in any of the input's layouts.
+    limit : int
+        Most matches kept.
+
+    Returns
+    -------
+    Diagnosis
+        ``diagnosis.matches`` (simplest first), each with the handconv call
+        (``candidate.call``, Python code using ``x``, ``k``, ``np`` and
+        ``handconv``); or the closest candidate and the pattern of its residual.
+
+    Examples
+    --------
+    A 3x3 box filter run with SciPy's default border ('reflect', NumPy's 'symmetric'):
+
+    >>> import numpy as np, scipy.ndimage, handconv
+    >>> x = np.arange(30.0).reshape(5, 6)
+    >>> k = np.ones((3, 3)); k[0, 0] = 2
+    >>> found = handconv.diagnose(x, k, scipy.ndimage.correlate(x, k))
+    >>> found.matches[0].mode, found.matches[0].flip
+    ('symmetric', False)
+    """
+    x = np.asarray(input)
+    k = np.asarray(kernel)
+    o = np.asarray(output)
+    levels = _float_levels(x.dtype, k.dtype, o.dtype)
+    notes = []
+    if k.ndim >= 2 and np.array_equal(k, k[::-1, ::-1]) and k.ndim in (2, 3):
+        notes.append("the kernel is unchanged by a 180-degree rotation: correlation and convolution agree")
+    candidates: list[Candidate] = []
+    closest: Candidate | None = None
+    searched = 0
+    out_forms = _output_forms(o.astype(np.float64))
+    for (in_label, x4, x_expr) in _input_forms(x.astype(np.float64)):
+        hw = x4.shape[1:3]
+        for (k_label, w, w_expr) in _kernel_forms(k.astype(np.float64), x4.shape[3]):
+            kh, kw = w.shape[:2]
+            flips = (False,) if np.array_equal(w, w[::-1, ::-1]) else (False, True)
+            for (o_label, o4, o_format), flip, dilation in itertools.product(out_forms, flips, range(1, MAX_DILATION + 1)):
+                if o4.shape[0] != x4.shape[0] or o4.shape[3] != w.shape[3]:
+                    continue
+                k_eff = ((kh - 1) * dilation + 1, (kw - 1) * dilation + 1)
+                if dilation > 1 and (kh == kw == 1 or max(k_eff) > max(hw) + 1):
+                    continue
+                wf = w[::-1, ::-1] if flip else w
+                for mode in _MODES:
+                    extend = ((k_eff[0] - 1,) * 2, (k_eff[1] - 1,) * 2)
+                    try:
+                        padded = pad_border(x4, extend, mode)
+                    except HandconvError:
+                        continue
+                    full = conv2d(padded, wf, 1, "VALID", dilations=dilation)
+                    magnitude_full = None
+                    for strides, first, offset, window in _windows(full, o4.shape[1:3], k_eff, hw):
+                        searched += 1
+                        if window.shape != o4.shape:
+                            continue
+                        residual = o4 - window
+                        error = float(np.abs(residual).max()) if residual.size else 0.0
+                        scale = max(float(np.abs(o4).max()) if o4.size else 0.0, 1e-300)
+                        bias = None
+                        if error > 1e-3 * scale and residual.size:
+                            bias = _fit_bias(residual, scale)
+                            if bias is not None:
+                                residual = residual - bias
+                                error = float(np.abs(residual).max())
+                        mismatch_scale = 1e-5 * scale + 1e-12
+                        mismatched = float(np.mean(np.abs(residual) > mismatch_scale)) if residual.size else 0.0
+                        mismatched = min(mismatched, _mismatched_after_scaling(o4, window, mismatch_scale))
+                        candidate = Candidate(in_label, k_label, o_label, flip, mode, strides, (dilation,) * 2, first,
+                                              bias=bias, max_abs_error=error, mismatched=mismatched,
+                                              residual=residual)
+                        if error <= 1e-2 * scale:  # close: measure against the real tolerance
+                            if magnitude_full is None:
+                                magnitude_full = conv2d(np.abs(padded), np.abs(wf), 1, "VALID", dilations=dilation)
+                            (py, px), (sh, sw) = offset, strides
+                            magnitude = magnitude_full[:, py:py + (o4.shape[1] - 1) * sh + 1:sh,
+                                                       px:px + (o4.shape[2] - 1) * sw + 1:sw]
+                            if bias is not None:
+                                magnitude = magnitude + np.abs(bias)
+                            for text, dtype in levels:
+                                tol = tolerance(magnitude, w.shape[0] * w.shape[1] * w.shape[2], dtype)
+                                ratio = float(np.max(np.abs(residual) / np.maximum(tol, 1e-300))) if residual.size else 0.0
+                                if ratio <= 1:
+                                    candidate.error_over_tolerance, candidate.precision = ratio, text
+                                    break
+                            else:
+                                candidate.error_over_tolerance = ratio
+                        if mode != "zeros" and not _touches_border(first, strides, o4.shape[1:3], k_eff, hw):
+                            continue  # identical to the zeros candidate
+                        candidate.names = _names(candidate, hw, (kh, kw), o4.shape[1:3])
+                        candidate.call, candidate.pads = _call(candidate, x_expr, w_expr, o_format, hw, (kh, kw),
+                                                                o4.shape[1:3])
+                        candidates.append(candidate)
+                        if candidate.matches:
+                            candidate.residual = None
+                        elif closest is None or _closeness(candidate) < _closeness(closest):
+                            if closest is not None:
+                                closest.residual = None
+                            candidate.observed, closest = o4, candidate
+                        else:
+                            candidate.residual = None
+    if not candidates:
+        return Diagnosis([], None, f"no layout and convention gives an output of shape {o.shape} from input {x.shape} and "
+                         f"kernel {k.shape} (strides up to {MAX_STRIDE}, dilations up to {MAX_DILATION})", notes, searched)
+    matches = sorted((c for c in candidates if c.matches), key=_simplicity)[:limit]
+    if matches:
+        return Diagnosis(matches, None, "", notes, searched)
+    scale = float(np.abs(closest.observed).max()) if closest.observed.size else 0.0
+    differing = float(np.mean(np.abs(closest.residual) > 1e-5 * scale + 1e-12))
+    closest.precision = f"outside tolerance ({differing:.0%} of elements differ)"
+    pattern = residual_pattern(closest.residual, closest.observed)
+    return Diagnosis([], closest, pattern, notes, searched)
+
+
+def _closeness(candidate: Candidate) -> tuple:
+    return (candidate.mismatched, candidate.max_abs_error, _simplicity(candidate))
+
+
+def _mismatched_after_scaling(observed: np.ndarray, window: np.ndarray, threshold: float) -> float:
+    """Fraction of elements still wrong after the best single factor (a normalised kernel)."""
+    energy = float(np.vdot(window, window))
+    if not energy:
+        return 1.0
+    factor = float(np.vdot(observed, window)) / energy
+    return float(np.mean(np.abs(observed - factor * window) > threshold))
+
+
+def _fit_bias(residual: np.ndarray, scale: float) -> np.ndarray | None:
+    """A constant per output channel that explains ``residual``, or None."""
+    per_channel = np.median(residual.reshape(-1, residual.shape[-1]), axis=0)
+    spread = np.abs(residual - per_channel).max()
+    if spread <= 1e-3 * max(scale, float(np.abs(per_channel).max())) and np.any(per_channel != 0):
+        return per_channel
+    return None
+
+
+def _touches_border(first, strides, out_hw, k_eff, hw) -> bool:
+    """Whether any window reads outside the input (only then does the border mode matter)."""
+    for axis in (0, 1):
+        last = first[axis] + (out_hw[axis] - 1) * strides[axis] + k_eff[axis] - 1
+        if first[axis] < 0 or last > hw[axis] - 1:
+            return True
+    return False
+
+
+def _simplicity(candidate: Candidate) -> tuple:
+    """Sort key: the most ordinary explanation first."""
+    return (
+        candidate.error_over_tolerance > 1,
+        candidate.bias is not None,
+        candidate.kernel_form.startswith("OIHW") or "CHW" in candidate.input_layout,
+        0 if candidate.names else 1,
+        candidate.dilations != (1, 1),
+        candidate.flip,
+        _MODES.index(candidate.mode),
+        candidate.strides,
+        candidate.max_abs_error,
+    )
+
+
+def residual_pattern(residual: np.ndarray, output: np.ndarray) -> str:
+    """Describe where a residual ``(N, OH, OW, C)`` is non-zero, and what that usually means.
+
+    ``output`` is the observed output, same shape.
+
+    >>> r = np.zeros((1, 4, 4, 1)); r[0, -1, :, 0] = 1.0
+    >>> residual_pattern(r, np.ones((1, 4, 4, 1)))
+    'differs only on the last row (4 elements): padding split (TF puts the odd pad at the bottom/right, others at the top/left)'
+    """
+    scale = float(np.abs(output).max()) if np.size(output) else 1.0
+    wrong = np.abs(residual) > 1e-5 * scale + 1e-12
+    if not wrong.any():
+        return "no difference"
+    rows = np.flatnonzero(wrong.any(axis=(0, 2, 3)))
+    cols = np.flatnonzero(wrong.any(axis=(0, 1, 3)))
+    height, width = residual.shape[1:3]
+    count = int(wrong.sum())
+    split = "padding split (TF puts the odd pad at the bottom/right, others at the top/left)"
+    edges = []
+    if set(rows) <= {height - 1} and len(rows):
+        edges.append("the last row")
+    elif set(rows) <= {0} and len(rows):
+        edges.append("the first row")
+    if set(cols) <= {width - 1} and len(cols):
+        edges.append("the last column")
+    elif set(cols) <= {0} and len(cols):
+        edges.append("the first column")
+    if len(edges) == 1 and (len(rows) == 1) != (len(cols) == 1):
+        return f"differs only on {edges[0]} ({count} elements): {split}"
+    band_rows = all(r < 2 or r >= height - 2 for r in rows)
+    band_cols = all(c < 2 or c >= width - 2 for c in cols)
+    border = wrong.copy()
+    border[:, 2:height - 2, 2:width - 2] = False
+    if not (wrong & ~border).any():
+        return (f"differs only near the border ({count} elements): border mode or padding amount "
+                "(try another --mode: 'handconv modes' lists them)")
+    if band_rows or band_cols:
+        return f"differs in border rows/columns only ({count} elements): padding amount or split"
+    flat = residual.reshape(-1)
+    target = np.asarray(output, dtype=np.float64).reshape(-1) - flat
+    if np.dot(target, target) > 0:
+        factor = float(np.dot(flat, target) / np.dot(target, target))
+        if np.abs(flat - factor * target).max() <= 1e-5 * scale:
+            return f"differs by a factor {1 + factor:.6g} everywhere: kernel normalisation (e.g. divided by its sum)"
+    return (f"differs everywhere ({count} of {wrong.size} elements, max {float(np.abs(residual).max()):.3g}): "
+            "not a convention handconv knows; check the kernel values, the input and the dtype")

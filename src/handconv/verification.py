@@ -1,0 +1,464 @@
+"""``handconv.verify``: one convolution through every library, against a float64 truth.
+
+The article's claim is that the by-hand result equals TensorFlow's. ``verify``
+checks it for any configuration: handconv's own methods and every installed
+reference library (:mod:`handconv.references`) compute the same call, and each
+result is compared with the by-hand loops run in float64.
+
+Tolerance policy
+----------------
+Every output element is a dot product of ``n = KH * KW * C / groups`` products
+(the fan-in). Whatever order a library sums them in (sequential, pairwise,
+blocked, with or without fused multiply-add), the computed value differs from the
+exact one by at most ``gamma(n) * A`` (Higham, *Accuracy and Stability of
+Numerical Algorithms*, section 3.1), where ``A = sum |x| * |w|`` over the
+receptive field and ``gamma(n) = n * u / (1 - n * u)`` with ``u`` the unit
+roundoff of the dtype computed in (2**-24 for float32). Rounding the result to
+the output dtype adds ``u * |result|`` at most, so one more ``u * A``. The truth
+itself is a float64 sum, off by at most ``gamma(n)`` in float64. Methods that do
+not form the dot products directly (FFT, Winograd) have a norm-wise rather than
+elementwise error, so a small floor ``4 * u * max(A)`` is added. Per element::
+
+    tol = gamma(n + 1, u) * A + gamma(n, u_float64) * A + 4 * u * max(A)
+
+An element passes when ``|result - truth| <= tol``. The bound is rigorous for
+direct summation, so a FAIL means a different convention (padding, flip, layout)
+or a bug, never "float32 rounding". int32 results must be exact (both wrap
+around on overflow). The table also shows the largest absolute error, the
+relative error ``max|error| / max|truth|``, the distance in units in the last
+place of the output dtype to the correctly rounded truth, and ``err/tol``, the
+largest ratio of error to its element's tolerance (PASS when at most 1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .conv import as_arrays, conv2d, to_canonical
+from .errors import HandconvError
+from .methods import METHODS
+from .plan import ConvPlan, make_plan
+
+__all__ = ["verify", "VerifyReport", "Row", "tolerance", "unit_roundoff", "ulp_distance", "named_kernel"]
+
+PASS, FAIL, CANNOT, MISSING, ERROR = "PASS", "FAIL", "CANNOT", "MISSING", "ERROR"
+
+#: Above this many output elements the float64 truth uses im2col (same sums,
+#: vectorised) instead of the slow by-hand loops.
+NAIVE_TRUTH_LIMIT = 20_000
+
+
+# ------------------------------------------------------------- tolerance
+def unit_roundoff(dtype: Any) -> float:
+    """Unit roundoff ``u`` of a float dtype (half its machine epsilon); 0 for integers.
+
+    >>> unit_roundoff(np.float32) == 2.0**-24, unit_roundoff(np.int32)
+    (True, 0.0)
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        return 0.0
+    return float(np.finfo(dtype).eps) / 2
+
+
+def gamma(n: int, u: float) -> float:
+    """Higham's ``gamma_n = n u / (1 - n u)``: relative error bound of an n-term sum.
+
+    >>> round(gamma(27, 2.0**-24) / 2.0**-24, 3)
+    27.0
+    """
+    if n * u >= 1:
+        return math.inf
+    return n * u / (1 - n * u)
+
+
+def tolerance(magnitude: np.ndarray, fan_in: int, dtype: Any) -> np.ndarray:
+    """Per-element tolerance for a result in ``dtype`` (see the module docstring).
+
+    Parameters
+    ----------
+    magnitude : ndarray of shape (N, OH, OW, C_out)
+        ``A = sum |x| * |w|`` per output element, in float64.
+    fan_in : int
+        Products per output element, ``KH * KW * C / groups``.
+    dtype : numpy dtype
+        dtype the result was computed and stored in.
+
+    Returns
+    -------
+    ndarray of shape (N, OH, OW, C_out), float64
+
+    Examples
+    --------
+    >>> tol = tolerance(np.array([[[[10.0]]]]), fan_in=27, dtype=np.float32)
+    >>> bool(27 * 2**-24 * 10 < tol.item() < 40 * 2**-24 * 10)
+    True
+    """
+    u = unit_roundoff(dtype)
+    if u == 0.0:
+        return np.zeros_like(magnitude)
+    floor = 4 * u * float(magnitude.max()) if magnitude.size else 0.0
+    return (gamma(fan_in + 1, u) + gamma(fan_in, unit_roundoff(np.float64))) * magnitude + floor
+
+
+def _ordered_integers(values: np.ndarray) -> np.ndarray:
+    """Floats mapped to integers whose differences count representable values between them."""
+    int_type = {2: np.int16, 4: np.int32, 8: np.int64}[values.dtype.itemsize]
+    bits = values.view(int_type).astype(np.int64)
+    return np.where(bits < 0, np.iinfo(int_type).min - bits, bits)
+
+
+def ulp_distance(result: np.ndarray, truth: np.ndarray, dtype: Any) -> np.ndarray:
+    """Units in the last place of ``dtype`` between ``result`` and the correctly rounded truth.
+
+    >>> one = np.float32(1)
+    >>> int(ulp_distance(np.array([np.nextafter(one, np.float32(2))]), np.array([1.0]), np.float32)[0])
+    1
+    """
+    dtype = np.dtype(dtype)
+    a = _ordered_integers(np.ascontiguousarray(result, dtype=dtype))
+    b = _ordered_integers(np.ascontiguousarray(truth, dtype=dtype))
+    return np.abs(a - b)
+
+
+# ------------------------------------------------------------- the report
+@dataclass
+class Row:
+    """One backend's line in the agreement table."""
+
+    backend: str
+    version: str
+    status: str
+    translation: str
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    max_ulp: int | None = None
+    error_over_tolerance: float | None = None
+    seconds: float | None = None
+
+
+@dataclass
+class VerifyReport:
+    """The agreement table for one configuration.
+
+    Attributes
+    ----------
+    plan : ConvPlan
+    truth_method : str
+        How the float64 truth was computed.
+    rows : list of Row
+    """
+
+    plan: ConvPlan
+    truth_method: str
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no backend FAILed."""
+        return not any(row.status == FAIL for row in self.rows)
+
+    def row(self, backend: str) -> Row:
+        """The row of ``backend`` (exact name)."""
+        for row in self.rows:
+            if row.backend == backend:
+                return row
+        raise KeyError(backend)
+
+    def statuses(self) -> dict[str, str]:
+        """``{backend: status}``."""
+        return {row.backend: row.status for row in self.rows}
+
+    def to_dict(self) -> dict:
+        """JSON-ready description: configuration, tolerance policy and rows."""
+        plan = self.plan
+        return {
+            "configuration": {
+                "input_shape": list(plan.batch_shape) + (
+                    [*plan.input_hw, plan.in_channels] if plan.data_format == "NHWC"
+                    else [plan.in_channels, *plan.input_hw]),
+                "filters_shape": list(plan.filter_shape),
+                "strides": list(plan.strides),
+                "dilations": list(plan.dilations),
+                "padding": plan.padding,
+                "pad_amounts": [list(p) for p in plan.pad_amounts],
+                "data_format": plan.data_format,
+                "dtype": str(plan.dtype),
+                "output_shape": list(plan.user_output_shape),
+                "fan_in": plan.taps,
+            },
+            "truth": self.truth_method,
+            "tolerance": "|result - truth| <= gamma(n+1, u)*A + gamma(n, u64)*A + 4*u*max(A), "
+                         "A = sum|x||w|, n = fan_in, gamma(n, u) = n*u/(1 - n*u)",
+            "ok": self.ok,
+            "rows": [asdict(row) for row in self.rows],
+        }
+
+    def table(self) -> str:
+        """The agreement table as text."""
+        plan = self.plan
+        header = ["backend", "version", "status", "max abs err", "max rel err", "ULP", "err/tol", "translation / reason"]
+        lines = [[row.backend, row.version, row.status, _number(row.max_abs_error), _number(row.max_rel_error),
+                  "" if row.max_ulp is None else str(row.max_ulp), _number(row.error_over_tolerance, 2),
+                  row.translation] for row in self.rows]
+        widths = [max(len(r[i]) for r in [header] + lines) for i in range(len(header) - 1)]
+
+        def render(cells):
+            return "  ".join(c.ljust(w) for c, w in zip(cells, widths)) + "  " + cells[-1]
+
+        u = unit_roundoff(plan.dtype)
+        policy = (
+            f"tolerance per element: gamma(n+1, u)*A + gamma(n, u64)*A + 4*u*max(A), n = fan-in {plan.taps}, "
+            f"u = {u:.3g} ({plan.dtype}), A = sum|x||w|" if u else "int32: results must be exact"
+        )
+        out = [plan.describe(), f"truth: {self.truth_method}", policy, "", render(header),
+               render(["-" * w for w in widths] + ["-" * 20])]
+        out += [render(line) for line in lines]
+        counts = {status: sum(row.status == status for row in self.rows) for status in (PASS, FAIL, CANNOT, MISSING, ERROR)}
+        out += ["", ", ".join(f"{n} {s}" for s, n in counts.items() if n) + (" - all agree" if self.ok else " - DISAGREEMENT")]
+        return "\n".join(out)
+
+    def write_json(self, path: str) -> None:
+        """Write :meth:`to_dict` to ``path`` atomically."""
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".handconv-", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return ""
+    if value == 0:
+        return "0"
+    return f"{value:.{digits}g}" if abs(value) >= 1e-3 and digits == 2 else f"{value:.{digits}g}"
+
+
+# ------------------------------------------------------------- verify
+def float64_truth(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> tuple[np.ndarray, str]:
+    """The by-hand loops in float64 on canonical arrays; int32 results wrap as int32 does.
+
+    Returns the truth of shape ``(N, OH, OW, C_out)`` and a description.
+    """
+    x64, w64 = x.astype(np.float64), filters.astype(np.float64)
+    plan64 = _plan_in(plan, np.float64)
+    if plan.is_empty:
+        return np.zeros(plan.output_shape), "empty output"
+    if math.prod(plan.output_shape) <= NAIVE_TRUTH_LIMIT:
+        truth, how = METHODS["naive"].run(x64, w64, plan64), "handconv naive (by-hand loops) in float64"
+    else:
+        truth = METHODS["im2col"].run(x64, w64, plan64)
+        how = f"handconv im2col in float64 (more than {NAIVE_TRUTH_LIMIT} outputs: the loops would be slow)"
+    if plan.dtype.kind == "i":
+        wrapped = (truth.astype(np.int64) + 2**31) % 2**32 - 2**31
+        return wrapped.astype(np.float64), how + ", wrapped to int32"
+    return truth, how
+
+
+def _plan_in(plan: ConvPlan, dtype: Any) -> ConvPlan:
+    return make_plan(plan.input_shape, plan.filter_shape, plan.strides,
+                     [[0, 0], list(plan.pad_amounts[0]), list(plan.pad_amounts[1]), [0, 0]],
+                     "NHWC", plan.dilations, dtype)
+
+
+def compare(result: Any, truth: np.ndarray, magnitude: np.ndarray, plan: ConvPlan) -> dict:
+    """Errors of ``result`` against ``truth``; ``status`` PASS or FAIL and the numbers."""
+    result = np.asarray(result)
+    if result.shape != truth.shape:
+        return {"status": FAIL, "note": f"returned shape {result.shape}, expected {truth.shape}"}
+    if result.size == 0:
+        return {"status": PASS, "max_abs_error": 0.0, "max_rel_error": 0.0, "error_over_tolerance": 0.0,
+                "max_ulp": 0 if plan.dtype.kind == "f" else None}
+    got = result.astype(np.float64)
+    if not np.all(np.isfinite(got)):
+        return {"status": FAIL, "note": f"{int(np.sum(~np.isfinite(got)))} non-finite values"}
+    error = np.abs(got - truth)
+    tol = tolerance(magnitude, plan.taps, plan.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(tol > 0, error / np.where(tol > 0, tol, 1), np.where(error > 0, np.inf, 0.0))
+    scale = float(np.abs(truth).max())
+    numbers = {
+        "max_abs_error": float(error.max()),
+        "max_rel_error": float(error.max() / scale) if scale else float(error.max()),
+        "error_over_tolerance": float(ratio.max()),
+        "max_ulp": int(ulp_distance(result, truth, plan.dtype).max()) if plan.dtype.kind == "f" else None,
+    }
+    numbers["status"] = PASS if numbers["error_over_tolerance"] <= 1 else FAIL
+    return numbers
+
+
+def _canonical_result(out: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """handconv.conv2d's user-layout result as ``(N, OH, OW, C_out)``."""
+    if plan.data_format == "NCHW":
+        out = np.moveaxis(out, -3, -1)
+    return out.reshape(plan.output_shape)
+
+
+def verify(
+    input: Any,
+    filters: Any,
+    strides: Any = 1,
+    padding: Any = "VALID",
+    data_format: str = "NHWC",
+    dilations: Any = None,
+    *,
+    backends: Sequence[str] | None = None,
+    progress: Any = None,
+) -> VerifyReport:
+    """Compute one convolution with every handconv method and every reference library.
+
+    Parameters
+    ----------
+    input, filters, strides, padding, data_format, dilations
+        As in :func:`handconv.conv2d` (the same forms, the same rules).
+    backends : sequence of str, optional
+        Only rows whose name contains one of these strings (case-insensitive),
+        e.g. ``["handconv", "torch"]``. Default: all.
+    progress : callable, optional
+        Called with each backend's name before it runs.
+
+    Returns
+    -------
+    VerifyReport
+        ``report.ok`` is False when any backend disagrees beyond tolerance;
+        ``print(report.table())`` shows the table.
+
+    Examples
+    --------
+    >>> import numpy as np, handconv
+    >>> x = np.arange(75.0).reshape(1, 5, 5, 3)
+    >>> report = handconv.verify(x, np.ones((3, 3, 3, 1)), 2, "SAME", backends=["handconv"])
+    >>> report.ok, report.statuses()["handconv:naive"]
+    (True, 'PASS')
+    """
+    from . import __version__, references
+
+    x, w = as_arrays(input, filters)
+    plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
+    x_canonical = to_canonical(x, plan).astype(plan.dtype, copy=False)
+    w_typed = np.asarray(w, dtype=plan.dtype)
+    truth, how = float64_truth(x_canonical, w_typed, plan)
+    magnitude = (np.zeros(plan.output_shape) if plan.is_empty else
+                 METHODS["im2col"].run(np.abs(x_canonical.astype(np.float64)), np.abs(w_typed.astype(np.float64)),
+                                       _plan_in(plan, np.float64)))
+    report = VerifyReport(plan, how)
+
+    def wanted(name: str) -> bool:
+        return backends is None or any(b.lower() in name.lower() for b in backends)
+
+    for method in METHODS:
+        name = f"handconv:{method}"
+        if not wanted(name):
+            continue
+        if progress:
+            progress(name)
+        start = time.perf_counter()
+        out = _canonical_result(conv2d(x, w, strides, padding, data_format, dilations, method=method), plan)
+        seconds = time.perf_counter() - start
+        numbers = compare(out, truth, magnitude, plan)
+        note = numbers.pop("note", None)
+        report.rows.append(Row(name, __version__, translation=note or METHODS[method].summary,
+                               seconds=seconds, **numbers))
+
+    for name, reference in references.REFERENCES.items():
+        if not wanted(name):
+            continue
+        if progress:
+            progress(name)
+        report.rows.append(_reference_row(reference, x_canonical, w_typed, plan, truth, magnitude))
+    return report
+
+
+def _reference_row(reference, x, w, plan, truth, magnitude) -> Row:
+    from .references import BackendCrashed, CannotExpress, MissingLibrary
+
+    try:
+        version = reference.version()
+    except MissingLibrary as missing:
+        return Row(reference.name, "-", MISSING, str(missing))
+    try:
+        translation = reference.translate(plan)
+    except CannotExpress as reason:
+        return Row(reference.name, version, CANNOT, f"cannot: {reason}")
+    start = time.perf_counter()
+    try:
+        out = reference.run(x, w, plan)
+    except Exception as error:  # the library refused: report its own words
+        message = " ".join(str(error).split())[:300]
+        status = ERROR if isinstance(error, BackendCrashed) else CANNOT
+        return Row(reference.name, version, status, f"refused: {type(error).__name__}: {message}  [tried: {translation}]")
+    seconds = time.perf_counter() - start
+    numbers = compare(out, truth, magnitude, plan)
+    note = numbers.pop("note", None)
+    return Row(reference.name, version, translation=f"{note}; {translation}" if note else translation,
+               seconds=seconds, **numbers)
+
+
+# ------------------------------------------------------------- kernels
+#: The article's kernel and a few classics, used when ``handconv.kernels`` is absent.
+_LOCAL_KERNELS = {
+    "edge": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    "box": [[1 / 9] * 3] * 3,
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+}
+
+
+def named_kernel(name: str) -> np.ndarray:
+    """A named 2-D kernel: ``handconv.kernels.get`` when available, else a small built-in map.
+
+    >>> named_kernel("edge")
+    array([[-1., -1., -1.],
+           [-1.,  8., -1.],
+           [-1., -1., -1.]])
+    """
+    try:
+        from . import kernels  # type: ignore[attr-defined]
+    except ImportError:
+        kernels = None
+    if kernels is not None and hasattr(kernels, "get"):
+        try:
+            return np.asarray(kernels.get(name), dtype=np.float64)
+        except (KeyError, ValueError):
+            pass
+    if name not in _LOCAL_KERNELS:
+        raise HandconvError(f"--kernel {name!r} is not a known kernel; expected one of {sorted(_LOCAL_KERNELS)} or a .npy file")
+    return np.asarray(_LOCAL_KERNELS[name], dtype=np.float64)
+
+
+def kernel_to_filters(kernel: np.ndarray, in_channels: int) -> np.ndarray:
+    """A kernel as ``tf.nn.conv2d`` filters ``(KH, KW, C, C_out)``.
+
+    A 2-D kernel is applied to every channel and summed (the article's filter,
+    shape ``(KH, KW, C, 1)``); a 3-D one ``(KH, KW, C)`` gives one output
+    channel; a 4-D one is taken as it is.
+    """
+    kernel = np.asarray(kernel)
+    if kernel.ndim == 2:
+        return np.repeat(kernel[:, :, None, None], in_channels, axis=2)
+    if kernel.ndim == 3:
+        return kernel[..., None]
+    if kernel.ndim == 4:
+        return kernel
+    raise HandconvError(f"kernel has shape {kernel.shape}; expected (KH, KW), (KH, KW, C) or (KH, KW, C, C_out)")

@@ -1,0 +1,170 @@
+"""``handconv verify``: the agreement table, and ``--explain`` for the convention detective."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from .errors import HandconvError
+
+EPILOG = """\
+examples:
+  handconv verify --shape 6,6,3 --kernel edge --stride 2 --padding SAME
+  handconv verify --shape 5,5,3 --padding 1 --stride 2            # the article: P=1, S=2
+  handconv verify --input photo.jpg --kernel edge --json table.json
+  handconv verify --shape 8,8,4 --kernel w.npy --padding 0,1,1,2 --dilation 2 --dtype float64
+  handconv verify --explain out.npy --input in.npy --kernel k.npy  # which convention made out.npy?
+
+The float64 truth is handconv's by-hand loops. Tolerance per element (fan-in n,
+unit roundoff u of the dtype, A = sum |x||w| over the receptive field):
+gamma(n+1, u)*A + gamma(n, u64)*A + 4*u*max(A), gamma(n, u) = n*u/(1 - n*u).
+Exit status 1 when any backend FAILs, 2 on bad arguments.
+"""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="run one convolution through handconv and every installed library, and compare",
+        description="Compute one convolution with handconv's methods and TensorFlow (oneDNN on and off), "
+                    "PyTorch, JAX, SciPy and OpenCV; compare each with a float64 by-hand truth. "
+                    "With --explain, find the convention that produced someone's output.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = parser.add_argument_group("input and kernel")
+    source.add_argument("--shape", default="6,6,3",
+                        help="random input shape in data-format order without or with batch, e.g. 6,6,3 (default)")
+    source.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    source.add_argument("--input", metavar="FILE", help=".npy array or image file instead of a random input")
+    source.add_argument("--kernel", default="edge",
+                        help="kernel name (edge, identity, box, sharpen, sobel_x, sobel_y) or .npy file; a 2-D "
+                             "kernel is applied to every channel and summed (default: edge, the article's)")
+    source.add_argument("--dtype", choices=["float16", "float32", "float64", "int32"],
+                        help="dtype of the input (default float32 for random input, the file's own otherwise)")
+    conv = parser.add_argument_group("convolution (as tf.nn.conv2d)")
+    conv.add_argument("--stride", "--strides", dest="stride", default="1", help="S or SH,SW (default 1)")
+    conv.add_argument("--padding", default="VALID",
+                      help="SAME, VALID, P (P on every side) or TOP,BOTTOM,LEFT,RIGHT (default VALID)")
+    conv.add_argument("--dilation", "--dilations", dest="dilation", default="1", help="D or DH,DW (default 1)")
+    conv.add_argument("--data-format", default="NHWC", choices=["NHWC", "NCHW"])
+    out = parser.add_argument_group("output")
+    out.add_argument("--backends", help="comma-separated substrings: only these rows (e.g. handconv,torch)")
+    out.add_argument("--json", metavar="PATH", help="also write the table as JSON")
+    out.add_argument("--explain", metavar="OUTPUT.npy",
+                     help="diagnose: which convention turns --input and --kernel into this output")
+    parser.set_defaults(func=run)
+
+
+def _ints(text: str, name: str) -> list[int]:
+    try:
+        return [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise HandconvError(f"--{name} {text!r} must be integers separated by commas") from None
+
+
+def parse_padding(text: str, data_format: str = "NHWC"):
+    """``SAME``/``VALID``, ``P`` or ``T,B,L,R`` as a ``tf.nn.conv2d`` padding.
+
+    >>> parse_padding("same"), parse_padding("1")
+    ('SAME', [[0, 0], [1, 1], [1, 1], [0, 0]])
+    >>> parse_padding("0,1,2,3", "NCHW")
+    [[0, 0], [0, 0], [0, 1], [2, 3]]
+    """
+    if text.strip().upper() in ("SAME", "VALID"):
+        return text.strip().upper()
+    values = _ints(text, "padding")
+    if len(values) == 1:
+        values = values * 4
+    if len(values) != 4:
+        raise HandconvError(f"--padding {text!r}: expected SAME, VALID, P or TOP,BOTTOM,LEFT,RIGHT")
+    rows, cols = values[:2], values[2:]
+    return [[0, 0], rows, cols, [0, 0]] if data_format == "NHWC" else [[0, 0], [0, 0], rows, cols]
+
+
+def load_array(path: str) -> np.ndarray:
+    """A ``.npy`` file, or an image as float32 ``(H, W, C)`` with values 0..255."""
+    if not os.path.exists(path):
+        raise HandconvError(f"file {path!r} does not exist")
+    if path.lower().endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    try:
+        from PIL import Image
+    except ImportError:
+        raise HandconvError("reading images needs Pillow: pip install 'handconv[image]'") from None
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image, dtype=np.float32)
+    except OSError as error:
+        raise HandconvError(f"cannot read {path!r} as an image or .npy file: {error}") from None
+    return array[..., None] if array.ndim == 2 else array
+
+
+def load_kernel(text: str) -> np.ndarray:
+    from .verification import named_kernel
+
+    if text.lower().endswith(".npy"):
+        return load_array(text)
+    return named_kernel(text)
+
+
+def build_input(args) -> np.ndarray:
+    """The input of rank >= 4 in the chosen data format."""
+    if args.input:
+        x = load_array(args.input)
+        if x.ndim == 2:
+            x = x[..., None] if args.data_format == "NHWC" else x[None]
+        if x.ndim == 3:
+            x = x[None]
+    else:
+        shape = _ints(args.shape, "shape")
+        if len(shape) == 3:
+            shape = [1, *shape]
+        if len(shape) < 4:
+            raise HandconvError(f"--shape {args.shape!r}: expected H,W,C (or N,H,W,C; C,H,W for NCHW)")
+        rng = np.random.default_rng(args.seed)
+        dtype = args.dtype or "float32"
+        x = rng.integers(-9, 10, size=shape) if dtype == "int32" else rng.standard_normal(shape)
+        return x.astype(dtype)
+    return x.astype(args.dtype) if args.dtype else x
+
+
+def run(args) -> int:
+    if args.explain:
+        return run_explain(args)
+    from .verification import kernel_to_filters, verify
+
+    x = build_input(args)
+    channels = x.shape[-1] if args.data_format == "NHWC" else x.shape[-3]
+    kernel = load_kernel(args.kernel)
+    filters = kernel_to_filters(kernel, channels)
+    if x.dtype.kind == "i" and not np.array_equal(filters, np.trunc(filters)):
+        raise HandconvError(f"--kernel {args.kernel!r} has fractional values; use a float --dtype with int kernels")
+    filters = filters.astype(x.dtype)
+    backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
+    progress = (lambda name: print(f"  running {name} ...", file=sys.stderr)) if sys.stderr.isatty() else None
+    report = verify(x, filters, _ints(args.stride, "stride"), parse_padding(args.padding, args.data_format),
+                    args.data_format, _ints(args.dilation, "dilation"), backends=backends, progress=progress)
+    print(report.table())
+    if args.json:
+        report.write_json(args.json)
+        print(f"wrote {args.json}")
+    return 0 if report.ok else 1
+
+
+def run_explain(args) -> int:
+    from .detective import diagnose
+
+    if not args.input:
+        raise HandconvError("--explain needs --input (the input that produced the output)")
+    output = load_array(args.explain)
+    x = load_array(args.input)
+    kernel = load_kernel(args.kernel)
+    diagnosis = diagnose(x, kernel, output)
+    print(f"input {x.shape} {x.dtype}, kernel {kernel.shape}, output {output.shape} {output.dtype}")
+    print(diagnosis.report())
+    print("(in the call: x is the input array, k the kernel array, as loaded)")
+    return 0 if diagnosis.found else 1
