@@ -23,7 +23,9 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
+import warnings
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -41,6 +43,8 @@ __all__ = [
     "REFERENCES",
     "reference_names",
     "onednn_in_process",
+    "tf_conv2d_raw",
+    "clean_message",
 ]
 
 
@@ -100,6 +104,20 @@ class Reference:
 
 
 # ----------------------------------------------------------------- helpers
+def clean_message(error: BaseException | str, limit: int = 300) -> str:
+    """A library's error message on one line, without TF's ``{{function_node ...}}`` noise.
+
+    >>> clean_message("tensorflow.python.framework.errors_impl.InvalidArgumentError: "
+    ...               "{{function_node __wrapped__Conv2D_device_/job:localhost}} Nonzero padding")
+    'InvalidArgumentError: Nonzero padding'
+    """
+    text = " ".join(str(error).split())
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"^(?:[A-Za-z_][\w]*\.)+(\w+(?:Error|Exception)):", r"\1:", text)
+    text = re.sub(r"\s*\[Op:\w+\]( name:\s*\S*)?", "", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _pads(plan: ConvPlan) -> tuple[int, int, int, int]:
     (top, bottom), (left, right) = plan.pad_amounts
     return top, bottom, left, right
@@ -166,11 +184,21 @@ def _tf_translate(plan: ConvPlan, onednn: bool) -> str:
     )
 
 
-def _tf_run_here(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    tf = importlib.import_module("tensorflow")
-    out = tf.nn.conv2d(x, filters, data_format="NHWC", **_tf_arguments(plan))
-    return out.numpy()
+def tf_conv2d_raw(x: np.ndarray, filters: np.ndarray, arguments: dict, onednn: bool) -> np.ndarray:
+    """``tf.nn.conv2d(x, filters, **arguments)`` with oneDNN on or off.
+
+    Runs in this process when its oneDNN setting is the one asked for, else in
+    a fresh interpreter with ``TF_ENABLE_ONEDNN_OPTS`` set (arrays travel through
+    a temporary ``.npz``; the subprocess is killed after
+    ``TF_SUBPROCESS_TIMEOUT`` seconds). TensorFlow's own errors are re-raised as
+    ``RuntimeError`` with its message; a timeout or a crash as
+    :class:`BackendCrashed`.
+    """
+    if onednn == onednn_in_process():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        tf = importlib.import_module("tensorflow")
+        return tf.nn.conv2d(x, filters, **arguments).numpy()
+    return _tf_run_subprocess(x, filters, arguments, onednn)
 
 
 #: Runs one tf.nn.conv2d in a fresh interpreter: arrays in and out through .npz files.
@@ -180,7 +208,7 @@ import numpy as np
 import tensorflow as tf
 data = np.load(sys.argv[1])
 arguments = json.loads(sys.argv[2])
-out = tf.nn.conv2d(data["x"], data["filters"], data_format="NHWC", **arguments)
+out = tf.nn.conv2d(data["x"], data["filters"], **arguments)
 np.save(sys.argv[3], out.numpy())
 """
 
@@ -188,7 +216,7 @@ np.save(sys.argv[3], out.numpy())
 TF_SUBPROCESS_TIMEOUT = 180
 
 
-def _tf_run_subprocess(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, onednn: bool) -> np.ndarray:
+def _tf_run_subprocess(x: np.ndarray, filters: np.ndarray, arguments: dict, onednn: bool) -> np.ndarray:
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1" if onednn else "0", TF_CPP_MIN_LOG_LEVEL="2")
     with tempfile.TemporaryDirectory(prefix="handconv-tf-") as folder:
         inputs = os.path.join(folder, "inputs.npz")
@@ -196,7 +224,7 @@ def _tf_run_subprocess(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, onedn
         np.savez(inputs, x=x, filters=filters)
         try:
             done = subprocess.run(
-                [sys.executable, "-c", _TF_SUBPROCESS, inputs, json.dumps(_tf_arguments(plan)), output],
+                [sys.executable, "-c", _TF_SUBPROCESS, inputs, json.dumps(arguments), output],
                 env=env, capture_output=True, text=True, timeout=TF_SUBPROCESS_TIMEOUT,
             )
         except subprocess.TimeoutExpired:
@@ -212,9 +240,7 @@ def _tf_run_subprocess(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, onedn
 
 def _tf_reference(onednn: bool) -> Reference:
     def run(x, filters, plan):
-        if onednn == onednn_in_process():
-            return _tf_run_here(x, filters, plan)
-        return _tf_run_subprocess(x, filters, plan, onednn)
+        return tf_conv2d_raw(x, filters, dict(_tf_arguments(plan), data_format="NHWC"), onednn)
 
     return Reference(
         name=f"tf.nn.conv2d (oneDNN {'on' if onednn else 'off'})",
@@ -228,8 +254,9 @@ def _tf_reference(onednn: bool) -> Reference:
 # ----------------------------------------------------------------- PyTorch
 def _torch_arrays(x: np.ndarray, filters: np.ndarray):
     torch = importlib.import_module("torch")
-    x_nchw = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
-    w_oihw = torch.from_numpy(np.ascontiguousarray(np.transpose(filters, (3, 2, 0, 1))))
+    # Copies: torch wants writable arrays, and handconv's inputs are read-only views.
+    x_nchw = torch.from_numpy(np.array(np.moveaxis(x, -1, 1), order="C"))
+    w_oihw = torch.from_numpy(np.array(np.transpose(filters, (3, 2, 0, 1)), order="C"))
     return torch, x_nchw, w_oihw
 
 
@@ -259,10 +286,12 @@ def _torch_translate_string(plan: ConvPlan) -> str:
 
 def _torch_run_string(x, filters, plan):
     torch, x_nchw, w_oihw = _torch_arrays(x, filters)
-    out = torch.nn.functional.conv2d(
-        x_nchw, w_oihw, stride=plan.strides, padding=_torch_string_padding(plan),
-        dilation=plan.dilations, groups=plan.groups,
-    )
+    with warnings.catch_warnings():  # 'same' with an even kernel warns that it copies the input
+        warnings.simplefilter("ignore", UserWarning)
+        out = torch.nn.functional.conv2d(
+            x_nchw, w_oihw, stride=plan.strides, padding=_torch_string_padding(plan),
+            dilation=plan.dilations, groups=plan.groups,
+        )
     return np.moveaxis(out.numpy(), 1, -1)
 
 

@@ -389,7 +389,7 @@ def verify(
 
 
 def _reference_row(reference, x, w, plan, truth, magnitude) -> Row:
-    from .references import BackendCrashed, CannotExpress, MissingLibrary
+    from .references import BackendCrashed, CannotExpress, MissingLibrary, clean_message
 
     try:
         version = reference.version()
@@ -403,7 +403,7 @@ def _reference_row(reference, x, w, plan, truth, magnitude) -> Row:
     try:
         out = reference.run(x, w, plan)
     except Exception as error:  # the library refused: report its own words
-        message = " ".join(str(error).split())[:300]
+        message = clean_message(error)
         status = ERROR if isinstance(error, BackendCrashed) else CANNOT
         return Row(reference.name, version, status, f"refused: {type(error).__name__}: {message}  [tried: {translation}]")
     seconds = time.perf_counter() - start
