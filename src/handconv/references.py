@@ -115,6 +115,7 @@ def clean_message(error: BaseException | str, limit: int = 300) -> str:
     text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
     text = re.sub(r"^(?:[A-Za-z_][\w]*\.)+(\w+(?:Error|Exception)):", r"\1:", text)
     text = re.sub(r"\s*\[Op:\w+\]( name:\s*\S*)?", "", text)
+    text = re.sub(r"\s*;\s*NodeDef:.*$", "", text)  # the op's whole signature follows
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -208,7 +209,11 @@ import numpy as np
 import tensorflow as tf
 data = np.load(sys.argv[1])
 arguments = json.loads(sys.argv[2])
-out = tf.nn.conv2d(data["x"], data["filters"], **arguments)
+try:
+    out = tf.nn.conv2d(data["x"], data["filters"], **arguments)
+except Exception as error:
+    print("HANDCONV-ERROR " + type(error).__name__ + ": " + " ".join(str(error).split()), file=sys.stderr)
+    sys.exit(3)
 np.save(sys.argv[3], out.numpy())
 """
 
@@ -231,7 +236,8 @@ def _tf_run_subprocess(x: np.ndarray, filters: np.ndarray, arguments: dict, oned
             raise BackendCrashed(f"TensorFlow subprocess took more than {TF_SUBPROCESS_TIMEOUT} s") from None
         if done.returncode != 0:
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-            message = lines[-1] if lines else f"exit status {done.returncode}"
+            reported = [line.removeprefix("HANDCONV-ERROR ") for line in lines if line.startswith("HANDCONV-ERROR ")]
+            message = (reported or lines or [f"exit status {done.returncode}"])[-1]
             if done.returncode < 0:
                 raise BackendCrashed(f"TensorFlow process killed by signal {-done.returncode} ({message})")
             raise RuntimeError(message)

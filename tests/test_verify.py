@@ -1,0 +1,186 @@
+"""``handconv.verify`` and ``handconv verify``: the agreement table and its tolerance policy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import handconv
+from conftest import reference
+from handconv import references
+from handconv.cli import main
+from handconv.verification import (
+    CANNOT,
+    FAIL,
+    MISSING,
+    PASS,
+    compare,
+    gamma,
+    kernel_to_filters,
+    named_kernel,
+    tolerance,
+    ulp_distance,
+    unit_roundoff,
+)
+
+#: Every backend except the oneDNN subprocess row (tested once, below).
+IN_PROCESS = ["handconv", "oneDNN off", "torch", "jax", "scipy", "cv2"]
+STRING_TORCH = "torch F.conv2d (padding string/int)"
+
+
+def _libraries():
+    for module in ("tensorflow", "torch", "jax", "scipy", "cv2"):
+        reference(module)
+
+
+def _edge_input(shape=(1, 6, 6, 3), seed=0, dtype=np.float32):
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return x, kernel_to_filters(named_kernel("edge"), shape[-1]).astype(dtype)
+
+
+def test_done_when_table():
+    """6x6x3, edge kernel, stride 2, SAME: everyone who can express it PASSes; torch's 'same' says why not."""
+    _libraries()
+    x, w = _edge_input()
+    report = handconv.verify(x, w, 2, "SAME", backends=IN_PROCESS)
+    statuses = report.statuses()
+    assert report.ok
+    assert statuses[STRING_TORCH] == CANNOT
+    assert "not supported for strided convolutions" in report.row(STRING_TORCH).translation
+    for name in ("handconv:naive", "handconv:im2col", "tf.nn.conv2d (oneDNN off)", "torch F.pad + F.conv2d",
+                 "jax.lax.conv_general_dilated"):
+        assert statuses[name] == PASS, report.table()
+    for name in ("scipy.signal.correlate", "scipy.ndimage.correlate", "cv2.filter2D"):
+        assert statuses[name] == CANNOT and "no stride" in report.row(name).translation
+    text = report.table()
+    assert "padding SAME: top 0, bottom 1, left 0, right 1" in text and "all agree" in text
+
+
+GRID = [
+    # input, filters, strides, padding, data_format, dilations, dtype
+    ((1, 5, 5, 3), (3, 3, 3, 1), 2, [[0, 0], [1, 1], [1, 1], [0, 0]], "NHWC", 1, np.float32),  # the article
+    ((2, 7, 6, 2), (2, 3, 2, 3), 1, "SAME", "NHWC", 1, np.float64),
+    ((1, 3, 7, 7), (3, 3, 3, 2), [2, 1], "SAME", "NCHW", [1, 2], np.float32),
+    ((1, 6, 6, 4), (3, 3, 2, 2), 1, [[0, 0], [0, 2], [1, 0], [0, 0]], "NHWC", 1, np.float32),  # groups, asym
+    ((1, 6, 6, 2), (3, 3, 2, 2), 1, "VALID", "NHWC", 1, np.int32),
+    ((1, 6, 6, 2), (3, 3, 2, 2), 1, "SAME", "NHWC", 1, np.float16),
+]
+
+
+@pytest.mark.parametrize("case", GRID, ids=[f"case{i}" for i in range(len(GRID))])
+def test_grid_every_installed_backend_agrees(case):
+    _libraries()
+    shape, fshape, strides, padding, data_format, dilations, dtype = case
+    rng = np.random.default_rng(len(str(case)))
+    if dtype == np.int32:
+        x, w = rng.integers(-5, 6, shape).astype(dtype), rng.integers(-3, 4, fshape).astype(dtype)
+    else:
+        x, w = rng.standard_normal(shape).astype(dtype), rng.standard_normal(fshape).astype(dtype)
+    report = handconv.verify(x, w, strides, padding, data_format, dilations, backends=IN_PROCESS)
+    assert report.ok, report.table()
+    assert MISSING not in report.statuses().values()
+    statuses = report.statuses()
+    for name in ("handconv:naive", "tf.nn.conv2d (oneDNN off)", "torch F.pad + F.conv2d", "jax.lax.conv_general_dilated"):
+        assert statuses[name] == PASS, report.table()
+    for row in report.rows:
+        assert row.status in (PASS, CANNOT), row
+        assert row.translation  # how it was called, or why not
+        if row.status == PASS and np.dtype(dtype).kind == "i":
+            assert row.max_abs_error == 0
+
+
+def test_onednn_row_runs_in_a_subprocess_once():
+    _libraries()
+    x, w = _edge_input(seed=1)
+    report = handconv.verify(x, w, 2, "SAME", backends=["oneDNN on"])
+    (row,) = report.rows
+    assert row.status == PASS and "in a subprocess" in row.translation
+
+
+# ----------------------------------------------------------------- tolerance
+def test_tolerance_is_the_fan_in_bound():
+    magnitude = np.full((1, 2, 2, 1), 10.0)
+    u = 2.0**-24
+    tol = tolerance(magnitude, 27, np.float32)
+    expected = (28 * u / (1 - 28 * u) + gamma(27, 2.0**-53)) * 10 + 4 * u * 10
+    np.testing.assert_allclose(tol, expected, rtol=1e-12)
+    assert np.all(tolerance(magnitude, 27, np.int32) == 0)
+    assert unit_roundoff(np.float16) == 2.0**-11
+
+
+def test_compare_fails_beyond_tolerance_and_passes_within():
+    """A FAIL must be possible: a result off by a padding-split error is caught, rounding is not."""
+    _libraries()
+    x, w = _edge_input(seed=2)
+    tf = reference("tensorflow")
+    plan = handconv.make_plan(x.shape, w.shape, 2, "SAME", dtype=x.dtype)
+    truth = handconv.conv2d(x.astype(np.float64), w.astype(np.float64), 2, "SAME", method="naive")
+    magnitude = handconv.conv2d(np.abs(x).astype(np.float64), np.abs(w).astype(np.float64), 2, "SAME")
+    same = tf.nn.conv2d(x, w, 2, "SAME").numpy()
+    assert compare(same, truth, magnitude, plan)["status"] == PASS
+    # PyTorch-style symmetric padding 1 on 6x6, stride 2: same shape, shifted windows.
+    symmetric = tf.nn.conv2d(x, w, 2, [[0, 0], [1, 1], [1, 1], [0, 0]]).numpy()
+    assert symmetric.shape == same.shape
+    assert compare(symmetric, truth, magnitude, plan)["status"] == FAIL
+    # One ULP-scale nudge per element stays a PASS; a 1e-3 relative nudge does not.
+    nudged = np.nextafter(same, np.float32(np.inf))
+    assert compare(nudged, truth, magnitude, plan)["status"] == PASS
+    assert compare(same * np.float32(1.001), truth, magnitude, plan)["status"] == FAIL
+    assert compare(same[:, :2], truth, magnitude, plan)["status"] == FAIL  # wrong shape
+
+
+def test_ulp_distance_counts_representable_values():
+    one = np.float32(1.0)
+    three_up = np.nextafter(np.nextafter(np.nextafter(one, np.float32(2)), np.float32(2)), np.float32(2))
+    assert ulp_distance(np.array([three_up]), np.array([1.0]), np.float32)[0] == 3
+    assert ulp_distance(np.array([-0.0], np.float32), np.array([0.0]), np.float32)[0] == 0
+    tiny = np.float32(np.finfo(np.float32).smallest_subnormal)
+    assert ulp_distance(np.array([tiny]), np.array([-tiny], np.float64), np.float32)[0] == 2
+
+
+def test_missing_backend_row(monkeypatch):
+    ghost = references.Reference("ghost lib", "handconv_no_such_library", "ghost", lambda p: "", lambda x, w, p: x)
+    monkeypatch.setitem(references.REFERENCES, "ghost lib", ghost)
+    x, w = _edge_input()
+    row = handconv.verify(x, w, 1, "SAME", backends=["ghost"]).row("ghost lib")
+    assert row.status == MISSING and "pip install 'handconv[ghost]'" in row.translation
+
+
+# ----------------------------------------------------------------- CLI
+def test_cli_done_when(tmp_path, capsys):
+    _libraries()
+    path = tmp_path / "table.json"
+    code = main(["verify", "--shape", "6,6,3", "--kernel", "edge", "--stride", "2", "--padding", "SAME",
+                 "--backends", ",".join(IN_PROCESS), "--json", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "padding='same' is not supported for strided convolutions" in out
+    data = json.loads(path.read_text())
+    assert data["ok"] and data["configuration"]["pad_amounts"] == [[0, 1], [0, 1]]
+    assert {row["backend"]: row["status"] for row in data["rows"]}["jax.lax.conv_general_dilated"] == PASS
+
+
+def test_cli_exit_code_on_fail(monkeypatch, capsys):
+    wrong = references.Reference("wrong lib", "numpy", "none", lambda p: "adds one",
+                                 lambda x, w, p: handconv.conv2d(x, w, p.strides, "VALID") + 1)
+    monkeypatch.setitem(references.REFERENCES, "wrong lib", wrong)
+    code = main(["verify", "--shape", "5,5,2", "--kernel", "sharpen", "--backends", "handconv,wrong"])
+    out = capsys.readouterr().out
+    assert code == 1 and "FAIL" in out and "DISAGREEMENT" in out
+
+
+def test_cli_input_file_and_explicit_padding(tmp_path, capsys):
+    x = np.random.default_rng(4).standard_normal((5, 5, 2)).astype(np.float64)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "k.npy", np.arange(6.0).reshape(2, 3))
+    code = main(["verify", "--input", str(tmp_path / "x.npy"), "--kernel", str(tmp_path / "k.npy"),
+                 "--padding", "0,1,2,0", "--dilation", "2", "--backends", "handconv"])
+    out = capsys.readouterr().out
+    assert code == 0 and "float64" in out and "top 0, bottom 1, left 2, right 0" in out
+
+
+def test_cli_bad_kernel_is_one_line(capsys):
+    assert main(["verify", "--kernel", "nonsense", "--backends", "handconv"]) == 2
+    assert "nonsense" in capsys.readouterr().err
