@@ -98,6 +98,8 @@ def _build_aliases() -> dict[str, str]:
         "half-sample": "symmetric",
         "nearest": "edge", "replicate": "edge", "border_replicate": "edge", "clamp": "edge",
         "circular": "wrap", "periodic": "wrap", "grid-wrap": "wrap", "border_wrap": "wrap",
+        # torch.nn.functional.pad calls zeros 'constant' (nn.Conv2d's padding_mode calls them 'zeros').
+        "torch:constant": "zeros", "pytorch:constant": "zeros",
     }
     aliases.update(unambiguous)
     return aliases

@@ -61,7 +61,8 @@ def rosetta_markdown() -> str:
         "|" + "|".join("---" for _ in _COLUMNS) + "|",
     ]
     for row in rosetta_rows():
-        out.append("| " + " | ".join(f"`{cell}`" if cell != "--" else cell for cell in row) + " |")
+        # A '|' inside a table cell must be escaped, code span or not (GitHub Markdown).
+        out.append("| " + " | ".join(f"`{cell}`".replace("|", "\\|") if cell != "--" else cell for cell in row) + " |")
     out += [
         "",
         "Every `--mode` option and `handconv.borders.resolve_mode` accept any of these names (any letter case),",
