@@ -154,3 +154,29 @@ def test_cli_explain_names_the_libraries(tmp_path, capsys):
                      "--kernel", str(tmp_path / "k.npy")])
         out = capsys.readouterr().out
         assert code == 0 and phrase in out, out
+
+
+# ----------------------------------------------------------------- property
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None)
+@given(h=st.integers(4, 8), w=st.integers(4, 8), k=st.integers(1, 3), stride=st.integers(1, 3),
+       dilation=st.integers(1, 2), kind=st.sampled_from(["SAME", "VALID", "P1"]), seed=st.integers(0, 999))
+def test_property_tf_outputs_are_recovered(h, w, k, stride, dilation, kind, seed):
+    """Whatever TF computed (stride, dilation, SAME/VALID/explicit), some match's call reproduces it."""
+    tf = reference("tensorflow")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, h, w, 2))
+    kernel = rng.standard_normal((k, k, 2, 1))
+    padding = [[0, 0], [1, 1], [1, 1], [0, 0]] if kind == "P1" else kind
+    try:
+        output = tf.nn.conv2d(x, kernel, stride, padding, dilations=dilation).numpy()
+    except tf.errors.InvalidArgumentError:
+        return  # stride > 1 with dilation > 1 is fine in tf.nn.conv2d; this is for filters that do not fit
+    if output.size == 0:
+        return
+    found = handconv.diagnose(x, kernel, output)
+    assert found.found, found.report()
+    np.testing.assert_allclose(run_call(found.matches[0], x, kernel), output, rtol=1e-9, atol=1e-9)

@@ -184,3 +184,41 @@ def test_cli_input_file_and_explicit_padding(tmp_path, capsys):
 def test_cli_bad_kernel_is_one_line(capsys):
     assert main(["verify", "--kernel", "nonsense", "--backends", "handconv"]) == 2
     assert "nonsense" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- property
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def configurations(draw):
+    h, w, c = draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kind = draw(st.sampled_from(["SAME", "VALID", "EXPLICIT"]))
+    padding = kind if kind != "EXPLICIT" else [[0, 0], [draw(st.integers(0, 3)), draw(st.integers(0, 3))],
+                                               [draw(st.integers(0, 3)), draw(st.integers(0, 3))], [0, 0]]
+    strides = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    dilations = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return (1, h, w, c), (kh, kw, c, draw(st.integers(1, 2))), strides, padding, dilations, dtype, draw(st.integers(0, 999))
+
+
+@settings(max_examples=25, deadline=None)
+@given(configurations())
+def test_property_every_backend_agrees_or_says_why(config):
+    """On random configurations nothing FAILs, and the four general backends always PASS."""
+    _libraries()
+    shape, fshape, strides, padding, dilations, dtype, seed = config
+    try:
+        handconv.make_plan(shape, fshape, strides, padding, "NHWC", dilations)
+    except handconv.HandconvError:
+        return  # the filter does not fit: conv2d's own tests cover the refusal
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(shape).astype(dtype), rng.standard_normal(fshape).astype(dtype)
+    report = handconv.verify(x, w, strides, padding, "NHWC", dilations, backends=IN_PROCESS)
+    assert report.ok, report.table()
+    if not report.plan.is_empty:
+        for name in ("handconv:im2col", "tf.nn.conv2d (oneDNN off)", "torch F.pad + F.conv2d",
+                     "jax.lax.conv_general_dilated"):
+            assert report.statuses()[name] == PASS, report.table()

@@ -17,10 +17,11 @@ someone computed elsewhere, and searches the conventions libraries disagree on:
   :mod:`handconv.verification`.
 
 Every candidate is a slice of one "full" correlation (the input extended by
-``k_eff - 1`` on every side), so the search computes one convolution per
-(layout, kernel form, flip, dilation, border mode) and compares slices of it:
-bounded (strides up to 4, dilations up to 3, window starts within the padding)
-and fast on images of a few hundred pixels.
+``k_eff - 1 + EXTRA_PAD`` on every side), so the search computes one convolution
+per (layout, kernel form, flip, dilation, border mode) and compares slices of it:
+bounded (strides up to 4, dilations up to 3, pads up to ``k_eff - 1 + 2``, window
+starts within the padding or a stride's offset) and fast on small images; a
+few seconds for a few hundred pixels a side.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .borders import BORDER_MODES, pad_border
 from .conv import conv2d
@@ -42,6 +44,8 @@ __all__ = ["diagnose", "Diagnosis", "Candidate"]
 
 MAX_STRIDE = 4
 MAX_DILATION = 3
+#: Pads beyond the filter's reach (k_eff - 1 per side) that the search still tries.
+EXTRA_PAD = 2
 _MODES = ("zeros", "reflect", "symmetric", "edge", "wrap")
 _CORRELATION = "cross-correlation, no flip (TF, PyTorch, JAX, cv2.filter2D, scipy correlate)"
 _CONVOLUTION = "true convolution: kernel rotated 180 degrees (scipy.signal.convolve2d, scipy.ndimage.convolve)"
@@ -69,6 +73,7 @@ class Candidate:
     call: str = ""
     residual: np.ndarray | None = field(default=None, repr=False)
     observed: np.ndarray | None = field(default=None, repr=False)
+    context: tuple = field(default=(), repr=False)
 
     @property
     def matches(self) -> bool:
@@ -306,25 +311,6 @@ def _float_levels(*dtypes) -> list[tuple[str, np.dtype]]:
     return levels
 
 
-def _windows(full: np.ndarray, out_hw, k_eff, hw):
-    """Every (stride, first row/col, slice) the search allows within ``full``."""
-    extend = (k_eff[0] - 1, k_eff[1] - 1)
-    options = []
-    for axis in (0, 1):
-        axis_options = []
-        for s in range(1, MAX_STRIDE + 1):
-            if s > 1 and out_hw[axis] == 1 and hw[axis] <= k_eff[axis]:
-                continue  # a single output: every stride is the same; keep stride 1
-            for start in range(0, extend[axis] + s):
-                last = start + (out_hw[axis] - 1) * s
-                if last < full.shape[1 + axis]:
-                    axis_options.append((s, start))
-        options.append(axis_options)
-    for (sh, py), (sw, px) in itertools.product(*options):
-        window = full[:, py:py + (out_hw[0] - 1) * sh + 1:sh, px:px + (out_hw[1] - 1) * sw + 1:sw]
-        yield (sh, sw), (py - extend[0], px - extend[1]), (py, px), window
-
-
 def diagnose(input: Any, kernel: Any, output: Any, *, limit: int = 50) -> Diagnosis:
     """Find the convention(s) under which ``kernel`` applied to ``input`` gives ``output``.
 
@@ -362,14 +348,19 @@ def diagnose(input: Any, kernel: Any, output: Any, *, limit: int = 50) -> Diagno
     notes = []
     if k.ndim >= 2 and np.array_equal(k, k[::-1, ::-1]) and k.ndim in (2, 3):
         notes.append("the kernel is unchanged by a 180-degree rotation: correlation and convolution agree")
-    candidates: list[Candidate] = []
+    matches: list[Candidate] = []
     closest: Candidate | None = None
+    closest_key: tuple | None = None
     searched = 0
+    if o.size == 0:
+        return Diagnosis([], None, f"the output {o.shape} is empty: every convention that gives this shape "
+                         "reproduces it", notes, 0)
     out_forms = _output_forms(o.astype(np.float64))
     for (in_label, x4, x_expr) in _input_forms(x.astype(np.float64)):
         hw = x4.shape[1:3]
         for (k_label, w, w_expr) in _kernel_forms(k.astype(np.float64), x4.shape[3]):
             kh, kw = w.shape[:2]
+            fan_in = w.shape[0] * w.shape[1] * w.shape[2]
             flips = (False,) if np.array_equal(w, w[::-1, ::-1]) else (False, True)
             for (o_label, o4, o_format), flip, dilation in itertools.product(out_forms, flips, range(1, MAX_DILATION + 1)):
                 if o4.shape[0] != x4.shape[0] or o4.shape[3] != w.shape[3]:
@@ -378,96 +369,119 @@ def diagnose(input: Any, kernel: Any, output: Any, *, limit: int = 50) -> Diagno
                 if dilation > 1 and (kh == kw == 1 or max(k_eff) > max(hw) + 1):
                     continue
                 wf = w[::-1, ::-1] if flip else w
+                scale = max(float(np.abs(o4).max()), 1e-300)
+                context = (x_expr, w_expr, o_format, hw, (kh, kw), o4.shape[1:3])
                 for mode in _MODES:
-                    extend = ((k_eff[0] - 1,) * 2, (k_eff[1] - 1,) * 2)
+                    extend = (k_eff[0] - 1 + EXTRA_PAD, k_eff[1] - 1 + EXTRA_PAD)
                     try:
-                        padded = pad_border(x4, extend, mode)
+                        padded = pad_border(x4, ((extend[0],) * 2, (extend[1],) * 2), mode)
                     except HandconvError:
                         continue
                     full = conv2d(padded, wf, 1, "VALID", dilations=dilation)
-                    magnitude_full = None
-                    for strides, first, offset, window in _windows(full, o4.shape[1:3], k_eff, hw):
+                    magnitude_full = []
+                    for (strides, first, offset), stats in _scan(full, o4, extend, scale):
                         searched += 1
-                        if window.shape != o4.shape:
-                            continue
-                        residual = o4 - window
-                        error = float(np.abs(residual).max()) if residual.size else 0.0
-                        scale = max(float(np.abs(o4).max()) if o4.size else 0.0, 1e-300)
-                        bias = None
-                        if error > 1e-3 * scale and residual.size:
-                            bias = _fit_bias(residual, scale)
-                            if bias is not None:
-                                residual = residual - bias
-                                error = float(np.abs(residual).max())
-                        mismatch_scale = 1e-5 * scale + 1e-12
-                        mismatched = float(np.mean(np.abs(residual) > mismatch_scale)) if residual.size else 0.0
-                        mismatched = min(mismatched, _mismatched_after_scaling(o4, window, mismatch_scale))
+                        if mode != "zeros" and not _touches_border(first, strides, o4.shape[1:3], k_eff, hw):
+                            continue  # the border is never read: the same as the zeros candidate
+                        error, bias, mismatched = stats
                         candidate = Candidate(in_label, k_label, o_label, flip, mode, strides, (dilation,) * 2, first,
-                                              bias=bias, max_abs_error=error, mismatched=mismatched,
-                                              residual=residual)
+                                              bias=bias, max_abs_error=error, mismatched=mismatched)
+                        candidate.context = context
+                        key = (mismatched, error)
                         if error <= 1e-2 * scale:  # close: measure against the real tolerance
-                            if magnitude_full is None:
-                                magnitude_full = conv2d(np.abs(padded), np.abs(wf), 1, "VALID", dilations=dilation)
-                            (py, px), (sh, sw) = offset, strides
-                            magnitude = magnitude_full[:, py:py + (o4.shape[1] - 1) * sh + 1:sh,
-                                                       px:px + (o4.shape[2] - 1) * sw + 1:sw]
+                            if not magnitude_full:
+                                magnitude_full.append(conv2d(np.abs(padded), np.abs(wf), 1, "VALID", dilations=dilation))
+                            residual = o4 - _window(full, offset, strides, o4.shape) - (0 if bias is None else bias)
+                            magnitude = _window(magnitude_full[0], offset, strides, o4.shape)
                             if bias is not None:
                                 magnitude = magnitude + np.abs(bias)
-                            for text, dtype in levels:
-                                tol = tolerance(magnitude, w.shape[0] * w.shape[1] * w.shape[2], dtype)
-                                ratio = float(np.max(np.abs(residual) / np.maximum(tol, 1e-300))) if residual.size else 0.0
-                                if ratio <= 1:
-                                    candidate.error_over_tolerance, candidate.precision = ratio, text
-                                    break
-                            else:
-                                candidate.error_over_tolerance = ratio
-                        if mode != "zeros" and not _touches_border(first, strides, o4.shape[1:3], k_eff, hw):
-                            continue  # identical to the zeros candidate
-                        candidate.names = _names(candidate, hw, (kh, kw), o4.shape[1:3])
-                        candidate.call, candidate.pads = _call(candidate, x_expr, w_expr, o_format, hw, (kh, kw),
-                                                                o4.shape[1:3])
-                        candidates.append(candidate)
-                        if candidate.matches:
-                            candidate.residual = None
-                        elif closest is None or _closeness(candidate) < _closeness(closest):
-                            if closest is not None:
-                                closest.residual = None
-                            candidate.observed, closest = o4, candidate
-                        else:
-                            candidate.residual = None
-    if not candidates:
+                            _grade(candidate, residual, magnitude, fan_in, levels)
+                            if candidate.matches:
+                                matches.append(candidate)
+                                continue
+                        if closest_key is None or key < closest_key:
+                            candidate.observed = o4
+                            candidate.residual = o4 - _window(full, offset, strides, o4.shape) - (0 if bias is None else bias)
+                            closest, closest_key = candidate, key
+    if closest is None and not matches:
         return Diagnosis([], None, f"no layout and convention gives an output of shape {o.shape} from input {x.shape} and "
                          f"kernel {k.shape} (strides up to {MAX_STRIDE}, dilations up to {MAX_DILATION})", notes, searched)
-    matches = sorted((c for c in candidates if c.matches), key=_simplicity)[:limit]
+    matches = sorted(matches, key=_simplicity)[:limit]
+    for candidate in matches + ([closest] if closest is not None else []):
+        x_expr, w_expr, o_format, hw, filter_hw, out_hw = candidate.context
+        candidate.names = _names(candidate, hw, filter_hw, out_hw)
+        candidate.call, candidate.pads = _call(candidate, x_expr, w_expr, o_format, hw, filter_hw, out_hw)
     if matches:
         return Diagnosis(matches, None, "", notes, searched)
-    scale = float(np.abs(closest.observed).max()) if closest.observed.size else 0.0
+    scale = float(np.abs(closest.observed).max())
     differing = float(np.mean(np.abs(closest.residual) > 1e-5 * scale + 1e-12))
     closest.precision = f"outside tolerance ({differing:.0%} of elements differ)"
     pattern = residual_pattern(closest.residual, closest.observed)
     return Diagnosis([], closest, pattern, notes, searched)
 
 
+def _window(full: np.ndarray, offset, strides, shape) -> np.ndarray:
+    (py, px), (sh, sw) = offset, strides
+    return full[:, py:py + (shape[1] - 1) * sh + 1:sh, px:px + (shape[2] - 1) * sw + 1:sw]
+
+
+def _grade(candidate: Candidate, residual, magnitude, fan_in: int, levels) -> None:
+    """Set the candidate's error/tolerance ratio at the finest precision that covers it."""
+    ratio = math.inf
+    for text, dtype in levels:
+        tol = tolerance(magnitude, fan_in, dtype)
+        ratio = float(np.max(np.abs(residual) / np.maximum(tol, 1e-300)))
+        if ratio <= 1:
+            candidate.error_over_tolerance, candidate.precision = ratio, text
+            return
+    candidate.error_over_tolerance = ratio
+
+
+def _scan(full: np.ndarray, o4: np.ndarray, extend, scale: float):
+    """Every allowed window of ``full`` compared with ``o4``, vectorised over the column start.
+
+    Yields ``((strides, first, offset), (max error, bias or None, fraction mismatched))``
+    where ``first`` is the first input row/column read (negative inside the
+    padding), ``offset`` the same in ``full``'s coordinates, and the bias a
+    per-channel constant fitted when it explains the residual.
+    """
+    n, oh, ow, channels = o4.shape
+    threshold = 1e-5 * scale + 1e-12
+    observed = o4.reshape(-1)
+    for sh, sw in itertools.product(range(1, MAX_STRIDE + 1), repeat=2):
+        if (sh > 1 and oh == 1) or (sw > 1 and ow == 1):
+            continue  # one output along an axis: every stride gives it; stride 1 stands for them
+        starts_y = [py for py in range(0, extend[0] + sh) if py + (oh - 1) * sh < full.shape[1]]
+        count_x = min(extend[1] + sw, full.shape[2] - (ow - 1) * sw)
+        if count_x <= 0:
+            continue
+        for py in starts_y:
+            rows = full[:, py:py + (oh - 1) * sh + 1:sh]
+            s_n, s_y, s_x, s_c = rows.strides
+            view = as_strided(rows, (count_x, n, oh, ow, channels), (s_x, s_n, s_y, s_x * sw, s_c), writeable=False)
+            residual = (o4[None] - view).reshape(count_x, -1, channels)
+            error = np.abs(residual).max(axis=(1, 2))
+            high, low = residual.max(axis=1), residual.min(axis=1)
+            bias_error = ((high - low) / 2).max(axis=1)
+            mismatched = (np.abs(residual) > threshold).mean(axis=(1, 2))
+            flat = view.reshape(count_x, -1)
+            energy = np.einsum("ij,ij->i", flat, flat)
+            factor = (flat @ observed) / np.where(energy > 0, energy, 1)
+            scaled = (np.abs(observed[None] - factor[:, None] * flat) > threshold).mean(axis=1)
+            mismatched = np.minimum(mismatched, np.where(energy > 0, scaled, 1.0))
+            for px in range(count_x):
+                bias = None
+                best = float(error[px])
+                if best > 1e-3 * scale and bias_error[px] <= 1e-3 * scale:
+                    middle = (high[px] + low[px]) / 2
+                    if np.any(middle != 0):
+                        bias, best = middle, float(bias_error[px])
+                first = (py - extend[0], px - extend[1])
+                yield ((sh, sw), first, (py, px)), (best, bias, float(mismatched[px]))
+
+
 def _closeness(candidate: Candidate) -> tuple:
     return (candidate.mismatched, candidate.max_abs_error, _simplicity(candidate))
-
-
-def _mismatched_after_scaling(observed: np.ndarray, window: np.ndarray, threshold: float) -> float:
-    """Fraction of elements still wrong after the best single factor (a normalised kernel)."""
-    energy = float(np.vdot(window, window))
-    if not energy:
-        return 1.0
-    factor = float(np.vdot(observed, window)) / energy
-    return float(np.mean(np.abs(observed - factor * window) > threshold))
-
-
-def _fit_bias(residual: np.ndarray, scale: float) -> np.ndarray | None:
-    """A constant per output channel that explains ``residual``, or None."""
-    per_channel = np.median(residual.reshape(-1, residual.shape[-1]), axis=0)
-    spread = np.abs(residual - per_channel).max()
-    if spread <= 1e-3 * max(scale, float(np.abs(per_channel).max())) and np.any(per_channel != 0):
-        return per_channel
-    return None
 
 
 def _touches_border(first, strides, out_hw, k_eff, hw) -> bool:
