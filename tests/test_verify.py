@@ -222,3 +222,9 @@ def test_property_every_backend_agrees_or_says_why(config):
         for name in ("handconv:im2col", "tf.nn.conv2d (oneDNN off)", "torch F.pad + F.conv2d",
                      "jax.lax.conv_general_dilated"):
             assert report.statuses()[name] == PASS, report.table()
+
+
+def test_kernel_specs_come_from_the_registry(capsys):
+    assert main(["verify", "--shape", "5,5,1", "--kernel", "box:3", "--backends", "handconv"]) == 0
+    assert main(["verify", "--kernel", "sobel", "--backends", "handconv"]) == 2
+    assert "sobel_x" in capsys.readouterr().err

@@ -414,37 +414,26 @@ def _reference_row(reference, x, w, plan, truth, magnitude) -> Row:
 
 
 # ------------------------------------------------------------- kernels
-#: The article's kernel and a few classics, used when ``handconv.kernels`` is absent.
-_LOCAL_KERNELS = {
-    "edge": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
-    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
-    "box": [[1 / 9] * 3] * 3,
-    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
-    "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
-    "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
-}
+def named_kernel(spec: str) -> np.ndarray:
+    """A 2-D kernel from :func:`handconv.kernels.get`'s specs (``edge``, ``box:5``, ``[[0,1],[1,0]]``, ...).
 
-
-def named_kernel(name: str) -> np.ndarray:
-    """A named 2-D kernel: ``handconv.kernels.get`` when available, else a small built-in map.
+    Gradient-magnitude kernels (``sobel``) are two convolutions, not one; name
+    a component (``sobel_x``) instead.
 
     >>> named_kernel("edge")
     array([[-1., -1., -1.],
            [-1.,  8., -1.],
            [-1., -1., -1.]])
     """
-    try:
-        from . import kernels  # type: ignore[attr-defined]
-    except ImportError:
-        kernels = None
-    if kernels is not None and hasattr(kernels, "get"):
-        try:
-            return np.asarray(kernels.get(name), dtype=np.float64)
-        except (KeyError, ValueError):
-            pass
-    if name not in _LOCAL_KERNELS:
-        raise HandconvError(f"--kernel {name!r} is not a known kernel; expected one of {sorted(_LOCAL_KERNELS)} or a .npy file")
-    return np.asarray(_LOCAL_KERNELS[name], dtype=np.float64)
+    from . import kernels
+
+    kernel = kernels.get(spec)
+    if kernel.pair is not None:
+        raise HandconvError(
+            f"kernel {spec!r} is a gradient magnitude, sqrt(gx**2 + gy**2) of two convolutions; "
+            f"verify one component, e.g. {kernel.name}_x"
+        )
+    return np.array(kernel.weights, dtype=np.float64)
 
 
 def kernel_to_filters(kernel: np.ndarray, in_channels: int) -> np.ndarray:

@@ -41,8 +41,9 @@ def add_parser(subparsers) -> None:
     source.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
     source.add_argument("--input", metavar="FILE", help=".npy array or image file instead of a random input")
     source.add_argument("--kernel", default="edge",
-                        help="kernel name (edge, identity, box, sharpen, sobel_x, sobel_y) or .npy file; a 2-D "
-                             "kernel is applied to every channel and summed (default: edge, the article's)")
+                        help="kernel: a name or spec ('handconv kernels' lists them: edge, sobel_x, box:5, "
+                             "[[0,1],[1,0]], ...) or a .npy file, 2-D (applied to every channel and summed), "
+                             "(KH, KW, C) or (KH, KW, C, C_out) (default: edge, the article's)")
     source.add_argument("--dtype", choices=["float16", "float32", "float64", "int32"],
                         help="dtype of the input (default float32 for random input, the file's own otherwise)")
     conv = parser.add_argument_group("convolution (as tf.nn.conv2d)")
@@ -107,7 +108,7 @@ def load_kernel(text: str) -> np.ndarray:
     from .verification import named_kernel
 
     if text.lower().endswith(".npy"):
-        return load_array(text)
+        return load_array(text)  # any rank: 3-D and 4-D filters too
     return named_kernel(text)
 
 
