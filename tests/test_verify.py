@@ -104,7 +104,7 @@ def test_tolerance_is_the_fan_in_bound():
     magnitude = np.full((1, 2, 2, 1), 10.0)
     u = 2.0**-24
     tol = tolerance(magnitude, 27, np.float32)
-    expected = (28 * u / (1 - 28 * u) + gamma(27, 2.0**-53)) * 10 + 4 * u * 10
+    expected = (28 * u / (1 - 28 * u) + gamma(27, 2.0**-53)) * 10 + 4 * u * 10  # 2x2 outputs: floor 4
     np.testing.assert_allclose(tol, expected, rtol=1e-12)
     assert np.all(tolerance(magnitude, 27, np.int32) == 0)
     assert unit_roundoff(np.float16) == 2.0**-11
@@ -228,3 +228,13 @@ def test_kernel_specs_come_from_the_registry(capsys):
     assert main(["verify", "--shape", "5,5,1", "--kernel", "box:3", "--backends", "handconv"]) == 0
     assert main(["verify", "--kernel", "sobel", "--backends", "handconv"]) == 2
     assert "sobel_x" in capsys.readouterr().err
+
+
+def test_cli_image_input(tmp_path, capsys):
+    image = reference("PIL.Image")
+    pixels = np.random.default_rng(6).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    image.fromarray(pixels).save(tmp_path / "photo.png")
+    code = main(["verify", "--input", str(tmp_path / "photo.png"), "--kernel", "sobel_x", "--padding", "SAME",
+                 "--backends", "im2col,scipy.ndimage,cv2"])
+    out = capsys.readouterr().out
+    assert code == 0 and "9x11 pixels, 3 channel(s)" in out and "3 PASS" in out

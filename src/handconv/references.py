@@ -370,7 +370,8 @@ def _signal_translate(plan: ConvPlan) -> str:
     _no_stride_or_dilation(plan, "scipy.signal.correlate")
     rows, cols = _full_crop(plan)
     return (
-        f"correlate(channel, kernel, mode='full') per (input, output) channel pair, summed; "
+        f"correlate(channel, kernel, mode='full', method='auto': FFT for large arrays) per (input, output) "
+        f"channel pair, summed; "
         f"rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop} of it ({_pad_text(plan)})"
     )
 

@@ -17,9 +17,11 @@ roundoff of the dtype computed in (2**-24 for float32). Rounding the result to
 the output dtype adds ``u * |result|`` at most, so one more ``u * A``. The truth
 itself is a float64 sum, off by at most ``gamma(n)`` in float64. Methods that do
 not form the dot products directly (FFT, Winograd) have a norm-wise rather than
-elementwise error, so a small floor ``4 * u * max(A)`` is added. Per element::
+elementwise error that grows with the logarithm of the transform size, so a
+small floor ``f * u * max(A)`` is added, ``f = max(4, log2(OH * OW))``. Per
+element::
 
-    tol = gamma(n + 1, u) * A + gamma(n, u_float64) * A + 4 * u * max(A)
+    tol = gamma(n + 1, u) * A + gamma(n, u_float64) * A + f * u * max(A)
 
 An element passes when ``|result - truth| <= tol``. The bound is rigorous for
 direct summation, so a FAIL means a different convention (padding, flip, layout)
@@ -105,8 +107,18 @@ def tolerance(magnitude: np.ndarray, fan_in: int, dtype: Any) -> np.ndarray:
     u = unit_roundoff(dtype)
     if u == 0.0:
         return np.zeros_like(magnitude)
-    floor = 4 * u * float(magnitude.max()) if magnitude.size else 0.0
+    floor = floor_factor(magnitude.shape) * u * float(magnitude.max()) if magnitude.size else 0.0
     return (gamma(fan_in + 1, u) + gamma(fan_in, unit_roundoff(np.float64))) * magnitude + floor
+
+
+def floor_factor(output_shape: Sequence[int]) -> float:
+    """``max(4, log2(OH * OW))``: the norm-wise floor for FFT-like methods, in units of ``u * max(A)``.
+
+    >>> floor_factor((1, 4, 4, 1)), floor_factor((1, 320, 320, 3)) > 16
+    (4.0, True)
+    """
+    pixels = int(output_shape[1]) * int(output_shape[2]) if len(output_shape) == 4 else 1
+    return max(4.0, math.log2(max(pixels, 1)))
 
 
 def _ordered_integers(values: np.ndarray) -> np.ndarray:
@@ -196,7 +208,7 @@ class VerifyReport:
                 "fan_in": plan.taps,
             },
             "truth": self.truth_method,
-            "tolerance": "|result - truth| <= gamma(n+1, u)*A + gamma(n, u64)*A + 4*u*max(A), "
+            "tolerance": "|result - truth| <= gamma(n+1, u)*A + gamma(n, u64)*A + f*u*max(A), f = max(4, log2(OH*OW)), "
                          "A = sum|x||w|, n = fan_in, gamma(n, u) = n*u/(1 - n*u)",
             "ok": self.ok,
             "rows": [asdict(row) for row in self.rows],
@@ -216,7 +228,8 @@ class VerifyReport:
 
         u = unit_roundoff(plan.dtype)
         policy = (
-            f"tolerance per element: gamma(n+1, u)*A + gamma(n, u64)*A + 4*u*max(A), n = fan-in {plan.taps}, "
+            f"tolerance per element: gamma(n+1, u)*A + gamma(n, u64)*A + {floor_factor(plan.output_shape):.3g}*u*max(A), "
+            f"n = fan-in {plan.taps}, "
             f"u = {u:.3g} ({plan.dtype}), A = sum|x||w|" if u else "int32: results must be exact"
         )
         out = [plan.describe(), f"truth: {self.truth_method}", policy, "", render(header),

@@ -15,12 +15,14 @@ examples:
   handconv verify --shape 6,6,3 --kernel edge --stride 2 --padding SAME
   handconv verify --shape 5,5,3 --padding 1 --stride 2            # the article: P=1, S=2
   handconv verify --input photo.jpg --kernel edge --json table.json
+  handconv verify --input sample --kernel sobel_x --padding SAME --backends im2col,tf,scipy,cv2
   handconv verify --shape 8,8,4 --kernel w.npy --padding 0,1,1,2 --dilation 2 --dtype float64
   handconv verify --explain out.npy --input in.npy --kernel k.npy  # which convention made out.npy?
 
 The float64 truth is handconv's by-hand loops. Tolerance per element (fan-in n,
 unit roundoff u of the dtype, A = sum |x||w| over the receptive field):
-gamma(n+1, u)*A + gamma(n, u64)*A + 4*u*max(A), gamma(n, u) = n*u/(1 - n*u).
+gamma(n+1, u)*A + gamma(n, u64)*A + f*u*max(A), gamma(n, u) = n*u/(1 - n*u),
+f = max(4, log2(OH*OW)) (a floor for FFT-like methods). See docs/verify.md.
 Exit status 1 when any backend FAILs, 2 on bad arguments.
 """
 
@@ -39,7 +41,8 @@ def add_parser(subparsers) -> None:
     source.add_argument("--shape", default="6,6,3",
                         help="random input shape in data-format order without or with batch, e.g. 6,6,3 (default)")
     source.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
-    source.add_argument("--input", metavar="FILE", help=".npy array or image file instead of a random input")
+    source.add_argument("--input", metavar="FILE",
+                        help=".npy array, image file or 'sample' (the sample photo) instead of a random input")
     source.add_argument("--kernel", default="edge",
                         help="kernel: a name or spec ('handconv kernels' lists them: edge, sobel_x, box:5, "
                              "[[0,1],[1,0]], ...) or a .npy file, 2-D (applied to every channel and summed), "
@@ -87,20 +90,21 @@ def parse_padding(text: str, data_format: str = "NHWC"):
 
 
 def load_array(path: str) -> np.ndarray:
-    """A ``.npy`` file, or an image as float32 ``(H, W, C)`` with values 0..255."""
-    if not os.path.exists(path):
-        raise HandconvError(f"file {path!r} does not exist")
+    """A ``.npy`` array as stored, or an image as float32 ``(H, W, C)`` (0..255 for 8-bit files).
+
+    ``sample`` is handconv's sample photo (320x320x3).
+    """
+    if path == "sample":
+        from .image import sample_photo
+
+        return sample_photo().astype(np.float32)
     if path.lower().endswith(".npy"):
+        if not os.path.exists(path):
+            raise HandconvError(f"{path}: no such file")
         return np.load(path, allow_pickle=False)
-    try:
-        from PIL import Image
-    except ImportError:
-        raise HandconvError("reading images needs Pillow: pip install 'handconv[image]'") from None
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image, dtype=np.float32)
-    except OSError as error:
-        raise HandconvError(f"cannot read {path!r} as an image or .npy file: {error}") from None
+    from .image import read_image  # Pillow, with the project's size and format checks
+
+    array = read_image(path).astype(np.float32)
     return array[..., None] if array.ndim == 2 else array
 
 
