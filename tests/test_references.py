@@ -97,19 +97,16 @@ def test_torch_string_same_with_stride_is_refused_by_torch_itself():
     assert torch.__version__
 
 
-def test_onednn_subprocess_runs_once():
-    """The other oneDNN setting runs in a subprocess; its numbers match TF's reference kernel."""
+def test_onednn_subprocess_reports_tf_errors():
+    """The other oneDNN setting runs in a subprocess; TF's refusal comes back as one clean line.
+
+    (Its numbers are checked once, by the oneDNN row in tests/test_verify.py.)
+    """
     reference("tensorflow")
     assert not onednn_in_process()  # conftest turns oneDNN off in the test process
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((1, 6, 6, 3)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
-    arguments = {"strides": [1, 2, 2, 1], "padding": "SAME", "dilations": [1, 1, 1, 1]}
-    on = tf_conv2d_raw(x, w, arguments, onednn=True)  # subprocess
-    off = tf_conv2d_raw(x, w, arguments, onednn=False)  # here
-    np.testing.assert_allclose(on, off, rtol=1e-5, atol=1e-5)
+    x = np.ones((1, 4, 4, 1), np.float32)
     with pytest.raises(RuntimeError, match="^InvalidArgumentError: .*NOPE") as refusal:
-        tf_conv2d_raw(x, w, {"strides": 1, "padding": "NOPE"}, onednn=True)
+        tf_conv2d_raw(x, x[0, :3, :3, :, None], {"strides": 1, "padding": "NOPE"}, onednn=True)
     assert "allowed values" in clean_message(refusal.value) and "NodeDef" not in clean_message(refusal.value)
 
 

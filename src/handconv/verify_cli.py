@@ -23,7 +23,8 @@ The float64 truth is handconv's by-hand loops. Tolerance per element (fan-in n,
 unit roundoff u of the dtype, A = sum |x||w| over the receptive field):
 gamma(n+1, u)*A + gamma(n, u64)*A + f*u*max(A), gamma(n, u) = n*u/(1 - n*u),
 f = max(4, log2(OH*OW)) (a floor for FFT-like methods). See docs/verify.md.
-Exit status 1 when any backend FAILs, 2 on bad arguments.
+Exit status 1 when any backend FAILs (with --explain: when no convention
+reproduces the output), 2 on bad arguments.
 """
 
 
