@@ -85,7 +85,8 @@ class Candidate:
                  f"  layouts:   input {self.input_layout}, kernel {self.kernel_form}, output {self.output_layout}"]
         (t, b), (left, r) = self.pads
         geometry = (f"  window:    stride {self.strides[0]}x{self.strides[1]}, dilation "
-                    f"{self.dilations[0]}x{self.dilations[1]}, pads top {t}, bottom {b}, left {left}, right {r}")
+                    f"{self.dilations[0]}x{self.dilations[1]}, pads top {t}, bottom {b}, left {left}, right {r}; "
+                    f"first window at input row {self.window_start[0]}, column {self.window_start[1]}")
         lines.append(geometry)
         if self.names:
             lines.append("  pads as:   " + "; ".join(self.names))
@@ -250,12 +251,17 @@ def _output_size(size, k, s, padding, d) -> int | None:
 
 
 def _names(candidate: Candidate, hw, filter_hw, out_hw) -> list[str]:
-    both = None
-    for axis in (0, 1):
-        axis_names = _axis_names(hw[axis], filter_hw[axis], candidate.strides[axis], candidate.dilations[axis],
-                                 candidate.window_start[axis], out_hw[axis])
-        both = axis_names if both is None else both & axis_names
-    return sorted(both or [])
+    """Named conventions that explain both axes; per axis when no one name explains both."""
+    per_axis = [
+        _axis_names(hw[axis], filter_hw[axis], candidate.strides[axis], candidate.dilations[axis],
+                    candidate.window_start[axis], out_hw[axis])
+        for axis in (0, 1)
+    ]
+    both = per_axis[0] & per_axis[1]
+    if both or not (per_axis[0] or per_axis[1]):
+        return sorted(both)
+    return [f"{axis}: {' or '.join(sorted(names)) or 'no named convention'}"
+            for axis, names in zip(("rows", "columns"), per_axis)]
 
 
 def _call(candidate: Candidate, x_expr: str, w_expr: str, out_format: str, hw, filter_hw, out_hw) -> tuple[str, tuple]:
