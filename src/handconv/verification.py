@@ -172,6 +172,8 @@ class VerifyReport:
     plan: ConvPlan
     truth_method: str
     rows: list[Row] = field(default_factory=list)
+    #: Where the arrays came from (the CLI records input file or seed and kernel spec).
+    source: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -207,6 +209,7 @@ class VerifyReport:
                 "output_shape": list(plan.user_output_shape),
                 "fan_in": plan.taps,
             },
+            "source": self.source,
             "truth": self.truth_method,
             "tolerance": "|result - truth| <= gamma(n+1, u)*A + gamma(n, u64)*A + f*u*max(A), f = max(4, log2(OH*OW)), "
                          "A = sum|x||w|, n = fan_in, gamma(n, u) = n*u/(1 - n*u)",
@@ -232,7 +235,8 @@ class VerifyReport:
             f"n = fan-in {plan.taps}, "
             f"u = {u:.3g} ({plan.dtype}), A = sum|x||w|" if u else "int32: results must be exact"
         )
-        out = [plan.describe(), f"truth: {self.truth_method}", policy, "", render(header),
+        origin = ["; ".join(f"{key}: {value}" for key, value in self.source.items())] if self.source else []
+        out = [*origin, plan.describe(), f"truth: {self.truth_method}", policy, "", render(header),
                render(["-" * w for w in widths] + ["-" * 20])]
         out += [render(line) for line in lines]
         counts = {status: sum(row.status == status for row in self.rows) for status in (PASS, FAIL, CANNOT, MISSING, ERROR)}
@@ -259,11 +263,10 @@ def write_text_atomic(path: str, text: str) -> None:
 
 
 def _number(value: float | None, digits: int = 3) -> str:
+    """A table cell: blank for None, ``0`` for zero, else ``digits`` significant digits."""
     if value is None:
         return ""
-    if value == 0:
-        return "0"
-    return f"{value:.{digits}g}" if abs(value) >= 1e-3 and digits == 2 else f"{value:.{digits}g}"
+    return "0" if value == 0 else f"{value:.{digits}g}"
 
 
 # ------------------------------------------------------------- verify

@@ -154,6 +154,10 @@ def run(args) -> int:
     progress = (lambda name: print(f"  running {name} ...", file=sys.stderr)) if sys.stderr.isatty() else None
     report = verify(x, filters, _ints(args.stride, "stride"), parse_padding(args.padding, args.data_format),
                     args.data_format, _ints(args.dilation, "dilation"), backends=backends, progress=progress)
+    report.source = {
+        "input": args.input or f"random normal, seed {args.seed}",
+        "kernel": f"{args.kernel} {kernel.shape}" + (" on every channel, summed" if kernel.ndim == 2 else ""),
+    }
     print(report.table())
     if args.json:
         report.write_json(args.json)
