@@ -95,6 +95,25 @@ def test_torch_symmetric_padding_on_even_input():
     assert not any("TF/JAX 'SAME'" in name for name in best.names)  # TF's SAME pads (0, 1) here
 
 
+@pytest.mark.parametrize("padding_mode, canonical", [("reflect", "reflect"), ("replicate", "edge"),
+                                                     ("circular", "wrap")])
+def test_torch_conv2d_padding_modes(padding_mode, canonical):
+    torch = reference("torch")
+    layer = torch.nn.Conv2d(1, 1, 5, padding=2, padding_mode=padding_mode, bias=False).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(KERNEL5[None, None]))
+        output = layer(torch.from_numpy(IMAGE[None, None])).numpy()[0, 0]
+    assert_found(handconv.diagnose(IMAGE, KERNEL5, output), IMAGE, KERNEL5, output, mode=canonical, flip=False)
+
+
+def test_tf_pad_symmetric_then_valid():
+    tf = reference("tensorflow")
+    x = IMAGE[None, :, :, None]
+    padded = tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="SYMMETRIC")
+    output = tf.nn.conv2d(padded, KERNEL5[:, :, None, None], 1, "VALID").numpy()
+    assert_found(handconv.diagnose(x, KERNEL5, output), x, KERNEL5, output, mode="symmetric")
+
+
 def test_tf_same_with_stride_and_dilation():
     tf = reference("tensorflow")
     x = RNG.standard_normal((1, 9, 8, 2)).astype(np.float32)
