@@ -145,6 +145,16 @@ def test_wrong_padding_split_is_named():
     assert "last row" in found.pattern and "padding split" in found.pattern
 
 
+def test_skimage_sobel_is_a_normalised_true_convolution():
+    """skimage divides Sobel by 4 and convolves: no exact match, the closest says both."""
+    filters = reference("skimage.filters")
+    sobel = np.array([[1.0, 2, 1], [0, 0, 0], [-1, -2, -1]])
+    found = handconv.diagnose(IMAGE, sobel, filters.sobel_h(IMAGE))
+    assert not found.found
+    assert found.closest.flip and found.closest.mode == "symmetric"  # ndimage.convolve, mode='reflect'
+    assert "factor 0.25" in found.pattern
+
+
 def test_residual_patterns():
     ones = np.ones((1, 5, 5, 1))
     column = np.zeros_like(ones)
