@@ -238,3 +238,16 @@ def test_cli_image_input(tmp_path, capsys):
                  "--backends", "im2col,scipy.ndimage,cv2"])
     out = capsys.readouterr().out
     assert code == 0 and "9x11 pixels, 3 channel(s)" in out and "3 PASS" in out
+
+
+def test_a_handconv_method_that_refuses_is_a_cannot_row(monkeypatch):
+    from handconv.methods import METHODS, Method
+
+    def picky(x, filters, plan):
+        raise handconv.HandconvError("only 3x3 filters")
+
+    monkeypatch.setitem(METHODS, "picky", Method(picky, lambda plan: 0, "refuses everything"))
+    x, w = _edge_input()
+    report = handconv.verify(x, w, 1, "SAME", backends=["handconv"])
+    assert report.row("handconv:picky").status == CANNOT and "only 3x3" in report.row("handconv:picky").translation
+    assert report.ok
