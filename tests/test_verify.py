@@ -251,3 +251,25 @@ def test_a_handconv_method_that_refuses_is_a_cannot_row(monkeypatch):
     report = handconv.verify(x, w, 1, "SAME", backends=["handconv"])
     assert report.row("handconv:picky").status == CANNOT and "only 3x3" in report.row("handconv:picky").translation
     assert report.ok
+
+
+def test_transform_methods_get_the_norm_wise_allowance(monkeypatch):
+    """A 'winograd' method (name in TRANSFORM_METHODS) is judged norm-wise; the same error elsewhere FAILs."""
+    from handconv.methods import METHODS, Method
+    from handconv.verification import TRANSFORM_FACTOR, TRANSFORM_METHODS
+
+    assert "winograd" in TRANSFORM_METHODS and TRANSFORM_FACTOR > 1
+    magnitude = np.array([[[[1.0], [100.0]]]])
+    direct, transform = tolerance(magnitude, 9, np.float32), tolerance(magnitude, 9, np.float32, transform=True)
+    assert np.all(transform > direct)
+
+    def noisy(x, filters, plan):  # a transform-sized error: 20 u max(A) on every element
+        exact = METHODS["naive"].run(x.astype(np.float64), filters.astype(np.float64), plan)
+        magnitude = METHODS["naive"].run(np.abs(x).astype(np.float64), np.abs(filters).astype(np.float64), plan)
+        return (exact + 20 * 2.0**-24 * magnitude.max()).astype(np.float32)
+
+    for name in ("winograd", "noisy"):
+        monkeypatch.setitem(METHODS, name, Method(noisy, lambda plan: 0, "adds 20 u max(A)"))
+    x, w = _edge_input(shape=(1, 6, 6, 1))
+    statuses = handconv.verify(x, w, 1, "SAME", backends=["handconv"]).statuses()
+    assert statuses["handconv:winograd"] == PASS and statuses["handconv:noisy"] == FAIL

@@ -14,7 +14,8 @@ someone computed elsewhere, and searches the conventions libraries disagree on:
 * stride and dilation (TF counts dilation from 1; numpy-ml from 0);
 * a constant added per output channel (bias);
 * float32 (or float16) summation order: agreement within the tolerance of
-  :mod:`handconv.verification`.
+  :mod:`handconv.verification` (and, last, within its looser tolerance for
+  FFT and Winograd computations).
 
 Every candidate is a slice of one "full" correlation (the input extended by
 ``k_eff - 1 + EXTRA_PAD`` on every side), so the search computes one convolution
@@ -310,10 +311,11 @@ def _call(candidate: Candidate, x_expr: str, w_expr: str, out_format: str, hw, f
 # ------------------------------------------------------------- search
 def _float_levels(*dtypes) -> list[tuple[str, np.dtype]]:
     """Precisions to accept, best first: float64 always, float32, float16 where an array is float16."""
-    levels = [("agrees to float64 rounding", np.dtype(np.float64)),
-              ("agrees within float32 summation-order tolerance", np.dtype(np.float32))]
+    levels = [("agrees to float64 rounding", np.dtype(np.float64), False),
+              ("agrees within float32 summation-order tolerance", np.dtype(np.float32), False)]
     if any(np.dtype(d) == np.float16 for d in dtypes):
-        levels.append(("agrees within float16 tolerance", np.dtype(np.float16)))
+        levels.append(("agrees within float16 tolerance", np.dtype(np.float16), False))
+    levels.append(("agrees within the tolerance of a float32 FFT or Winograd computation", np.dtype(np.float32), True))
     return levels
 
 
@@ -434,8 +436,8 @@ def _window(full: np.ndarray, offset, strides, shape) -> np.ndarray:
 def _grade(candidate: Candidate, residual, magnitude, fan_in: int, levels) -> None:
     """Set the candidate's error/tolerance ratio at the finest precision that covers it."""
     ratio = math.inf
-    for text, dtype in levels:
-        tol = tolerance(magnitude, fan_in, dtype)
+    for text, dtype, transform in levels:
+        tol = tolerance(magnitude, fan_in, dtype, transform=transform)
         ratio = float(np.max(np.abs(residual) / np.maximum(tol, 1e-300)))
         if ratio <= 1:
             candidate.error_over_tolerance, candidate.precision = ratio, text

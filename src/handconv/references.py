@@ -77,6 +77,8 @@ class Reference:
         :class:`CannotExpress` with the reason.
     run : callable
         ``run(x, filters, plan) -> ndarray of shape (N, OH, OW, C_out)``.
+    transform : bool
+        True when the library may use an FFT (``scipy.signal``'s ``method='auto'``).
     """
 
     name: str
@@ -84,6 +86,8 @@ class Reference:
     extra: str
     translate: Callable[[ConvPlan], str]
     run: Callable[[np.ndarray, np.ndarray, ConvPlan], np.ndarray]
+    #: It may compute through a transform (FFT): judged with the norm-wise tolerance.
+    transform: bool = False
 
     def load(self):
         """Import the library, or raise :class:`MissingLibrary` naming the extra."""
@@ -473,7 +477,7 @@ REFERENCES: dict[str, Reference] = {
         Reference("torch F.conv2d (padding string/int)", "torch", "torch", _torch_translate_string, _torch_run_string),
         Reference("torch F.pad + F.conv2d", "torch", "torch", _torch_translate_pad, _torch_run_pad),
         Reference("jax.lax.conv_general_dilated", "jax", "jax", _jax_translate, _jax_run),
-        Reference("scipy.signal.correlate", "scipy", "scipy", _signal_translate, _signal_run),
+        Reference("scipy.signal.correlate", "scipy", "scipy", _signal_translate, _signal_run, transform=True),
         Reference("scipy.ndimage.correlate", "scipy", "scipy", _ndimage_translate, _ndimage_run),
         Reference("cv2.filter2D", "cv2", "opencv", _opencv_translate, _opencv_run),
     )
