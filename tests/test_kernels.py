@@ -186,3 +186,13 @@ def test_handconv_kernels_shows_one_spec_and_refuses_a_bad_one(capsys):
     assert "custom 3x3 kernel, weights sum to 0" in capsys.readouterr().out
     assert main(["kernels", "gaussian:4"]) == 2
     assert "odd" in capsys.readouterr().err
+
+
+def test_handconv_kernels_shows_a_3d_kernel_one_channel_at_a_time(capsys, tmp_path):
+    # (KH, KW, C) kernels are accepted for --channels sum, so listing one must not crash.
+    weights = np.stack([np.full((2, 2), c + 1.0) for c in range(3)], axis=-1)
+    np.save(tmp_path / "rgb.npy", weights)
+    assert main(["kernels", str(tmp_path / "rgb.npy")]) == 0
+    out = capsys.readouterr().out
+    for c in range(3):
+        assert f"channel {c}:\n      {c + 1} {c + 1}\n      {c + 1} {c + 1}" in out

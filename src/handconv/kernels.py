@@ -551,6 +551,9 @@ def add_parser(subparsers: Any) -> None:
 def describe(kernel: Kernel) -> str:
     """A kernel's listing: name, family, default output, description, weights."""
     head = f"{kernel.name}  [{kernel.family}, output={kernel.default_output}]  {kernel.description}"
+    if kernel.weights.ndim == 3:  # a (KH, KW, C) kernel for --channels sum: one block per channel
+        return head + "".join(f"\n    channel {c}:\n" + format_weights(kernel.weights[:, :, c], "      ")
+                              for c in range(kernel.weights.shape[2]))
     if kernel.pair is None:
         return head + "\n" + format_weights(kernel.weights)
     return (head + "\n    x:\n" + format_weights(kernel.weights, "      ")
