@@ -117,3 +117,27 @@ def test_bad_arguments_get_one_line_errors(capsys, argv, message):
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def _bad_files(folder):
+    (folder / "empty.npy").write_bytes(b"")
+    (folder / "ragged.csv").write_text("1,2,3\n4,5\n")
+    (folder / "words.txt").write_text("hello world\n")
+    np.save(folder / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(folder / "strings.npy", np.array([["a", "b"], ["c", "d"]]))
+    np.save(folder / "complex.npy", np.ones((3, 3), complex))
+    return ["empty.npy", "ragged.csv", "words.txt", "pickled.npy", "strings.npy", "complex.npy"]
+
+
+def test_bad_filter_files_get_one_line_errors(capsys, tmp_path):
+    for name in _bad_files(tmp_path):
+        code, _, err = run(capsys, "--filter", str(tmp_path / name), "--at", "0,0")
+        assert code == 2, (name, err)
+        assert len(err.strip().splitlines()) == 1 and name in err, err
+
+
+def test_bad_input_files_get_one_line_errors(capsys, tmp_path):
+    for name in _bad_files(tmp_path):
+        code, _, err = run(capsys, "--input", str(tmp_path / name), "--at", "0,0")
+        assert code == 2, (name, err)
+        assert len(err.strip().splitlines()) == 1 and name in err, err

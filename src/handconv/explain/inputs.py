@@ -76,7 +76,7 @@ def read_input(path: str | Path) -> np.ndarray:
         if suffix in (".csv", ".txt"):
             delimiter = "," if suffix == ".csv" else None
             return _as_volume(np.loadtxt(path, delimiter=delimiter, ndmin=2), repr(str(path)))
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, EOFError) as error:  # EOFError: an empty or cut-off .npy
         raise HandconvError(f"cannot read {str(path)!r}: {error}") from None
     if suffix in _IMAGE_SUFFIXES:
         return _as_volume(_read_image(path), repr(str(path)))
@@ -137,9 +137,12 @@ def filter_weights(spec: str) -> tuple[np.ndarray, str]:
     if path.suffix.lower() in (".npy", ".csv", ".txt"):
         if not path.is_file():
             raise HandconvError(f"filter file {text!r} does not exist")
-        if path.suffix.lower() == ".npy":
-            return np.load(path, allow_pickle=False).astype(np.float64), path.name
-        return np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=2), path.name
+        from ..kernels import _load_file  # one reader for kernel files: no pickle, one-line errors
+
+        weights = np.asarray(_load_file(path))
+        if weights.dtype.kind not in "iuf":
+            raise HandconvError(f"filter file {text!r} holds {weights.dtype} values; expected real numbers")
+        return weights.astype(np.float64), path.name
     try:
         from .. import kernels  # type: ignore[attr-defined]
     except ImportError:
