@@ -222,3 +222,10 @@ def test_explaining_the_whole_article_volume_is_quick():
     assert len(trace.steps) == 9
     # Well under a second (typically ~20 ms); the bound leaves room for a busy machine.
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_trace_that_cannot_fit_in_memory_is_refused_before_allocating():
+    # 1x1 input padded by a million on each side: the padded image alone would be ~30 TiB.
+    huge = [[0, 0], [10**6, 10**6], [10**6, 10**6], [0, 0]]
+    with pytest.raises(handconv.HandconvMemoryError, match="GiB"):
+        explain(np.ones((1, 1, 1, 1)), np.ones((1, 1, 1, 1)), padding=huge, at=(0, 0))

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..conv import as_arrays, to_canonical
+from ..conv import as_arrays, check_memory, to_canonical
 from ..errors import HandconvError, HandconvTypeError, describe_value
 from ..methods import METHODS, select_method
 from ..plan import ConvPlan, make_plan
@@ -477,6 +477,7 @@ def explain(
     if plan.is_empty:
         convolved = np.zeros(plan.output_shape, dtype=plan.dtype)
     else:
+        check_memory(plan, method)  # conv2d's guard: refuse before allocating, never a raw MemoryError
         # The same call conv2d makes; cast to the user's dtype as conv2d returns it.
         convolved = METHODS[method].run(canonical, weights, plan).astype(plan.dtype, copy=False)
     output = convolved[batch_index] + bias_values
