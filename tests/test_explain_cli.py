@@ -141,3 +141,15 @@ def test_bad_input_files_get_one_line_errors(capsys, tmp_path):
         code, _, err = run(capsys, "--input", str(tmp_path / name), "--at", "0,0")
         assert code == 2, (name, err)
         assert len(err.strip().splitlines()) == 1 and name in err, err
+
+
+def test_compare_padding_writes_its_text_to_output_and_refuses_pictures(capsys, tmp_path):
+    # -o and --format used to be ignored silently: the user got no file and no word why.
+    path = tmp_path / "padding.txt"
+    code, out, _ = run(capsys, "--compare-padding", "--shape", "6,6,3", "-o", str(path))
+    assert code == 0 and "the outputs differ" in path.read_text() and str(path) in out
+    code, _, err = run(capsys, "--compare-padding", "--format", "png", "-o", str(tmp_path / "p.png"))
+    assert code == 2 and "--compare-padding" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "--compare-padding", "-o", str(tmp_path / "p.png"))
+    assert code == 2 and "not png" in err
+    assert not (tmp_path / "p.png").exists()

@@ -194,19 +194,27 @@ def run(args: argparse.Namespace) -> int:
     padding = parse_padding(args.padding)
     strides = _window(args.stride, "--stride")
     dilations = _window(args.dilation, "--dilation")
+    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "text")
+    fmt = {"txt": "text", "htm": "html"}.get(fmt, fmt)
     if args.compare_padding:
-        print(compare_padding(x, w, strides, dilations, args.padding), end="")
+        if fmt in FORMATS and fmt != "text":
+            raise HandconvError(f"--compare-padding writes text, not {fmt}; drop --format or use -o FILE.txt")
+        text = compare_padding(x, w, strides, dilations, args.padding)
         if not args.input and args.shape == "5,5,3":
             # The teaching moment: one more row and column and the two part ways.
             from .inputs import random_volume
 
             low, high = _ints(args.values, "--values", (2,))
-            print()
-            print(compare_padding(random_volume((6, 6, 3), args.seed, low, high), w, strides, dilations, args.padding), end="")
+            text += "\n" + compare_padding(random_volume((6, 6, 3), args.seed, low, high), w, strides, dilations, args.padding)
+        if args.output:
+            from ._files import write_text
+
+            write_text(args.output, text)
+            print(f"wrote {args.output}")
+        else:
+            print(text, end="")
         return 0
 
-    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "text")
-    fmt = {"txt": "text", "htm": "html"}.get(fmt, fmt)
     if fmt not in FORMATS:
         raise HandconvError(f"cannot tell the format of {args.output!r}; pass --format {'|'.join(FORMATS)}")
     bias = _bias(args.bias)
