@@ -163,3 +163,18 @@ def test_unusual_configurations_render(x, w, kwargs):
         if trace.output.size:
             render_feature_maps(trace, dpi=30).canvas.draw()
     assert len({frame.size for frame in frames}) == 1
+
+
+def test_feature_map_titles_clear_the_images_above_them():
+    # A photo-shaped grid of two rows: each second-row title must sit below the first row's images.
+    x = np.random.default_rng(5).random((1, 64, 64, 3))
+    trace = handconv.explain(x, np.ones((3, 3, 3, 4)), padding="SAME", at=[])
+    fig = render_feature_maps(trace)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = sorted(fig.axes, key=lambda ax: int(ax.get_label().split(":")[1]))
+    columns = 4
+    for below, above in zip(panels[columns:], panels):
+        title_top = below.title.get_window_extent(renderer).y1
+        image_bottom = above.get_window_extent(renderer).y0
+        assert title_top + 2 <= image_bottom, (below.get_title(), title_top, image_bottom)

@@ -326,7 +326,9 @@ def render_feature_maps(
         raise HandconvError("nothing to draw: the input and the output are empty")
     columns = min(columns, len(panels))
     rows = -(-len(panels) // columns)
-    fig = Figure(figsize=(3.2 * columns, 3.2 * rows + 0.6), dpi=dpi)
+    # Constrained layout keeps each title clear of the images above it; tight_layout let
+    # square images grow into the next row's titles.
+    fig = Figure(figsize=(3.2 * columns, 3.2 * rows + 0.6), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     for index, (title, values, cmap) in enumerate(panels):
         ax = fig.add_subplot(rows, columns, index + 1, label=f"panel:{index}")
@@ -335,7 +337,6 @@ def render_feature_maps(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{trace.labels['title']}: feature maps", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.97), h_pad=2.0)
     if path is not None:
         save_figure(fig, path, dpi=dpi)
     return fig
