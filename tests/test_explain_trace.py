@@ -229,3 +229,10 @@ def test_a_trace_that_cannot_fit_in_memory_is_refused_before_allocating():
     huge = [[0, 0], [10**6, 10**6], [10**6, 10**6], [0, 0]]
     with pytest.raises(handconv.HandconvMemoryError, match="GiB"):
         explain(np.ones((1, 1, 1, 1)), np.ones((1, 1, 1, 1)), padding=huge, at=(0, 0))
+
+
+def test_asking_for_a_position_of_an_empty_output_says_it_is_empty():
+    # A 3x3 filter on a 2x2 input with VALID padding has a (0, 0) output, as in TF.
+    with pytest.raises(HandconvError, match="the output is empty") as caught:
+        explain(np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1)), at=(0, 0))
+    assert "0..-1" not in str(caught.value)

@@ -289,6 +289,11 @@ def _check_index(value: Any, size: int, axis: str, at: Any) -> int:
             "expected at=(row, col), a list of (row, col) pairs, or a pair of slices"
         )
     index = int(value)
+    if size == 0:
+        raise HandconvError(
+            f"at={describe_value(at)}: the output is empty (it has no {axis}s: the filter does not fit "
+            "the padded input, as in TF), so there is no position to explain"
+        )
     if not -size <= index < size:
         raise HandconvError(
             f"at={describe_value(at)}: output {axis} {index} is outside the output, "
