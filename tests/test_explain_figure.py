@@ -178,3 +178,25 @@ def test_feature_map_titles_clear_the_images_above_them():
         title_top = below.title.get_window_extent(renderer).y1
         image_bottom = above.get_window_extent(renderer).y0
         assert title_top + 2 <= image_bottom, (below.get_title(), title_top, image_bottom)
+
+
+def test_an_empty_output_is_drawn_without_a_made_up_number():
+    # 3x3 filter, 2x2 input, VALID: TF's output is (1, 0, 0, 1); the figure must not show a "0" cell.
+    trace = handconv.explain(np.full((1, 2, 2, 1), 7.0), np.ones((3, 3, 1, 1)))
+    fig = render_figure(trace)
+    output_ax = axes_by_label(fig, "output:0")
+    assert [t.get_text() for t in output_ax.texts] == []
+    assert "empty" in output_ax.get_title()
+
+
+def test_titles_stay_inside_a_small_figure():
+    # A 2x2 input makes a narrow first column; its title must not be cut at the figure's left edge.
+    trace = handconv.explain(np.ones((1, 2, 2, 1)), np.ones((1, 1, 1, 1)),
+                             labels={"input": "a rather long input name.npy"})
+    fig = render_figure(trace)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width = fig.bbox.width
+    for ax in fig.axes:
+        box = ax.title.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= width, (ax.get_title(), box.x0, box.x1, width)

@@ -148,6 +148,11 @@ def _draw_matrix(
         )
 
 
+def _title_inches(title: str, fontsize: float = 10) -> float:
+    """About how wide ``title`` is drawn (its longest line), in inches."""
+    return 0.6 * fontsize / 72 * max(len(line) for line in title.splitlines())
+
+
 def _pixels(shape: Sequence[int]) -> float:
     """Inches per matrix cell: fixed for numbered matrices, shrinking for images."""
     side = max(shape[0], shape[1])
@@ -196,7 +201,14 @@ def render_figure(
     rows = max(channels, group_channels, out_channels)
     input_cell = _pixels((hp, wp))
     output_cell = _pixels((oh, ow))
-    column_widths = [wp * input_cell] + [kw * _CELL_INCHES] * out_channels + [max(ow * output_cell, 0.5)]
+    input_title = f"{trace.labels['input']}\npadded input {hp}x{wp}x{channels}"
+    output_title = f"output {oh}x{ow}x{out_channels}" + ("" if oh and ow else "\n(empty: the filter does not fit)")
+    # Each column at least as wide as its title, so small matrices do not push titles off the figure.
+    column_widths = (
+        [max(wp * input_cell, _title_inches(input_title))]
+        + [max(kw * _CELL_INCHES, _title_inches(name)) for name in trace.labels["filters"][:out_channels]]
+        + [max(ow * output_cell, 0.5, _title_inches(output_title))]
+    )
     row_height = max(hp * input_cell, kh * _CELL_INCHES, oh * output_cell, 0.5)
     width = sum(column_widths) + 0.6 * len(column_widths) + 0.8
     height = row_height * rows + 0.55 * rows + 1.9
@@ -222,7 +234,7 @@ def render_figure(
         )
         ax.set_ylabel(f"channel {c}", fontsize=9)
         if c == 0:
-            ax.set_title(f"{trace.labels['input']}\npadded input {hp}x{wp}x{channels}", fontsize=10)
+            ax.set_title(input_title, fontsize=10)
 
     for co in range(out_channels):
         in_use = chosen is not None and chosen.co == co
@@ -248,15 +260,16 @@ def render_figure(
         cell = np.zeros((oh, ow), bool)
         if chosen is not None and chosen.co == co:
             cell[chosen.oy, chosen.ox] = True
-        values = trace.output[:, :, co] if oh and ow else np.zeros((1, 1))
-        _draw_matrix(
-            ax, np.where(done, values, 0.0) if values.shape == done.shape else values,
-            fills=[(cell, OUTPUT_COLOR)], blank=~done if values.shape == done.shape else None,
-            cell_points=output_cell * 72,
-        )
+        if oh and ow:
+            _draw_matrix(
+                ax, np.where(done, trace.output[:, :, co], 0.0), fills=[(cell, OUTPUT_COLOR)], blank=~done,
+                cell_points=output_cell * 72,
+            )
+        else:  # an empty output (TF's shape (N, 0, 0, C)): one blank cell, no made-up number
+            _draw_matrix(ax, np.zeros((1, 1)), blank=np.ones((1, 1), bool), cell_points=output_cell * 72)
         ax.set_ylabel(f"channel {co}", fontsize=9)
         if co == 0:
-            ax.set_title(f"output {oh}x{ow}x{out_channels}", fontsize=10)
+            ax.set_title(output_title, fontsize=10)
 
     formulas = trace.formulas
     size_line = (
