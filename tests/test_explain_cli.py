@@ -153,3 +153,12 @@ def test_compare_padding_writes_its_text_to_output_and_refuses_pictures(capsys, 
     code, _, err = run(capsys, "--compare-padding", "-o", str(tmp_path / "p.png"))
     assert code == 2 and "not png" in err
     assert not (tmp_path / "p.png").exists()
+
+
+def test_an_output_path_that_cannot_be_written_gets_a_one_line_error(capsys, tmp_path):
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("not a folder")
+    for fmt in ("text", "png", "gif", "html"):
+        code, _, err = run(capsys, "--format", fmt, "-o", str(a_file / f"x.{fmt}"))
+        assert code == 2, (fmt, err)
+        assert len(err.strip().splitlines()) == 1 and "cannot write" in err, err

@@ -26,6 +26,21 @@ COMMANDS = [
 ]
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type for seeds and counts: an integer >= 0.
+
+    >>> non_negative_int("3")
+    3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 

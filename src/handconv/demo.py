@@ -28,6 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .conv import conv2d
+from .errors import HandconvError
 from .plan import ConvPlan, make_plan
 
 #: The article's edge-detection kernel: the 8-neighbour outline filter.
@@ -289,15 +290,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "  handconv demo --numbers-only      # just the terminal part\n  python -m handconv demo"
         ),
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random input volume (default 0)")
+    from .cli import non_negative_int
+
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random input volume (default 0)")
     parser.add_argument("--out", default="handconv-demo", metavar="DIR",
                         help="folder for figures, GIF, page and photo (default ./handconv-demo)")
     parser.add_argument("--numbers-only", action="store_true", help="print the numeric example and stop")
     parser.set_defaults(func=run)
 
 
+def _make_out_folder(folder: Path) -> None:
+    """Create the output folder up front, so a bad --out fails before any work, in one line."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise HandconvError(f"--out {str(folder)!r}: cannot create the output folder: {error.strerror or error}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise HandconvError(f"--out {str(folder)!r}: the folder is not writable")
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if not args.numbers_only:
+        _make_out_folder(Path(args.out))
     result = run_numeric(seed=args.seed)
     difference = result["difference"]
     failed = difference is not None and difference >= 1e-6

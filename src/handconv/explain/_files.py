@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import HandconvError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -16,8 +18,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     A reader never sees a half-written file, and a failure leaves any old file intact.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    except OSError as error:  # a read-only folder, a file in the way: one line, not a traceback
+        raise HandconvError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
     os.close(handle)
     temp = Path(temp_name)
     # mkstemp makes the file private (0600); give it the permissions a plain open() would.
@@ -26,7 +31,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(temp, 0o666 & ~umask)
     try:
         yield temp
-        os.replace(temp, target)
+        try:
+            os.replace(temp, target)
+        except OSError as error:
+            raise HandconvError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
     finally:
         if temp.exists():
             temp.unlink()

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cli import non_negative_int
 from ..errors import HandconvError
 
 EXAMPLES = """\
@@ -48,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_argument_group("input (default: the article's seeded 5x5x3 volume)")
     source.add_argument("--input", "-i", metavar="PATH", help=".npy, .csv or image file")
     source.add_argument("--shape", default="5,5,3", metavar="H,W,C", help="random input shape (default 5,5,3)")
-    source.add_argument("--seed", type=int, default=0, help="seed of the random input and filters (default 0)")
+    source.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random input and filters (default 0)")
     source.add_argument("--values", default="0,2", metavar="LOW,HIGH", help="random integers range (default 0,2)")
     filt = parser.add_argument_group("filter (default: edge on every input channel)")
     filt.add_argument(

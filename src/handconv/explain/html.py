@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import HandconvError, HandconvTypeError
+from ._files import write_text
 
 __all__ = ["render_html", "embed_json"]
 
@@ -74,22 +74,8 @@ def _asset(name: str) -> str:
 
 
 def _write_atomically(text: str, path: Path) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            handle.write(text)
-        # NamedTemporaryFile makes the file private (0600); give the page the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)
-        os.replace(handle.name, path)
-    except BaseException:
-        os.unlink(handle.name)
-        raise
+    """Write ``text`` to ``path`` atomically (the renderers' one writer: temp file + ``os.replace``)."""
+    write_text(path, text)
 
 
 def render_html(trace_or_dict: Any, path: str | os.PathLike[str] | None = None) -> str:
