@@ -157,3 +157,21 @@ def test_building_the_cli_imports_no_heavy_library():
             "print(sorted(m for m in ('PIL', 'matplotlib', 'tqdm', 'tensorflow', 'cv2', 'scipy') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_unusable_output_places_fail_once_with_exit_2(tmp_path, capsys):
+    source = tmp_path / "photo.png"
+    write_image(source, _pixels())
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("not a folder")
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for where, words in [(["--out-dir", str(a_file)], "--out-dir"),
+                         (["--out-dir", str(a_file / "sub")], "--out-dir"),
+                         (["-o", str(a_file / "edges.png")], "-o"),
+                         (["-o", str(folder)], "folder")]:
+        # Used to end in a mkdir traceback, or to report a folder given to -o as an existing output 'skipped'.
+        assert main(["filter", str(source), "-k", "sobel", *where]) == 2, where
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert list(folder.iterdir()) == []

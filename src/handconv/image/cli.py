@@ -195,11 +195,13 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
         target = Path(args.output_file)
         if args.format:
             raise HandconvError("--format applies to --out-dir; with -o the file's suffix picks the format")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            raise HandconvError(f"-o {str(target)!r} is a folder; name a file (edges.png) or use --out-dir")
+        _make_folder(target.parent, "-o")
         compare = target.with_name(target.stem + "_compare.png") if args.compare else None
         return [Job(files[0], target, compare)], failures
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_folder(out_dir, "--out-dir")
     taken: dict[Path, Path] = {}
     for source in files:
         try:
@@ -213,6 +215,16 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
         except HandconvError as error:
             failures.append((source, str(error)))
     return jobs, failures
+
+
+def _make_folder(folder: Path, option: str) -> None:
+    """Create an output folder, or fail once in one line (a file in the way, a read-only place)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise HandconvError(f"{option}: cannot create the folder {str(folder)!r}: {error.strerror or error}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise HandconvError(f"{option}: the folder {str(folder)!r} is not writable")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
