@@ -175,3 +175,22 @@ def test_unusable_output_places_fail_once_with_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert list(folder.iterdir()) == []
+
+
+def test_compare_figure_labels_the_output_size(tmp_path, monkeypatch):
+    # With --stride 2 the output is half the input; the figure must say so, not show both at one size unlabelled.
+    reference("matplotlib")
+    import matplotlib.axes
+
+    from handconv.image.compare import compare_figure
+
+    titles = []
+    original = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title",
+                        lambda self, label, *a, **k: (titles.append(label), original(self, label, *a, **k))[1])
+    pixels = _pixels((12, 14, 3))
+    result = image_filter(pixels, "edge", stride=2)
+    assert result.shape[:2] == (6, 7)
+    compare_figure(pixels, result, tmp_path / "c.png", kernel="edge", stride=2, mode="reflect")
+    assert "input 14x12 uint8" in titles[0]
+    assert "output 7x6" in titles[1], titles

@@ -80,20 +80,22 @@ def compare_figure(
                        padding=padding, mode=mode)
     panels: list[tuple[np.ndarray, str]] = [
         (pixels, f"input {pixels.shape[1]}x{pixels.shape[0]} {pixels.dtype}"),
-        (result, f"handconv: {kernel.name}, {mapping}"),
+        (result, f"handconv: {kernel.name}, {mapping}\noutput {result.shape[1]}x{result.shape[0]} {result.dtype}"),
     ]
     conv = _tensorflow_conv() if setup.border == "zeros" else None
     difference = None
     if conv is not None:
         ours = setup.respond(method=method)
         theirs = setup.respond(conv)
-        panels.append((map_output(theirs, mapping, pixels.dtype), "tf.nn.conv2d, same mapping"))
+        panels.append((map_output(theirs, mapping, pixels.dtype), "tf.nn.conv2d, same mapping\n"
+                       f"output {theirs.shape[1]}x{theirs.shape[0]}"))
         difference = np.abs(ours - theirs).max(axis=-1)
     note = ("" if conv is not None else
             "  (TensorFlow: not installed)" if setup.border == "zeros" else
             f"  (TensorFlow compared for --mode zeros only; this is {setup.border})")
     columns = len(panels) + (difference is not None)
-    figure, axes = plt.subplots(1, columns, figsize=(3.4 * columns, 3.8), squeeze=False)
+    # Constrained layout leaves room for the suptitle above the two-line panel titles.
+    figure, axes = plt.subplots(1, columns, figsize=(3.4 * columns, 3.8), squeeze=False, layout="constrained")
     for axis, (array, title) in zip(axes[0], panels):
         shown, cmap = _shown(array)
         axis.imshow(shown, cmap=cmap, vmin=0 if cmap else None,
@@ -113,7 +115,6 @@ def compare_figure(
     figure.suptitle(
         f"-k {kernel.name}  --channels {channels}  stride {plan.strides[0]}  dilation {plan.dilations[0]}  "
         f"padding {padding} -> {plan.pad_amounts}  mode {setup.border}{note}", fontsize=9)
-    figure.tight_layout()
     with atomic_write(path) as temp:
         figure.savefig(temp, format="png", dpi=90)
     plt.close(figure)
