@@ -162,3 +162,17 @@ def test_an_output_path_that_cannot_be_written_gets_a_one_line_error(capsys, tmp
         code, _, err = run(capsys, "--format", fmt, "-o", str(a_file / f"x.{fmt}"))
         assert code == 2, (fmt, err)
         assert len(err.strip().splitlines()) == 1 and "cannot write" in err, err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--filters", "1", "--filter-size", "-1"], "--filter-size"),
+        (["--shape", "100000,100000,3", "--at", "0,0"], "--shape"),
+    ],
+)
+def test_impossible_random_inputs_get_one_line_errors(capsys, argv, message):
+    # Used to end in NumPy tracebacks (negative dimensions; a 224 GiB random volume).
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err, err

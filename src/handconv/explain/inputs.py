@@ -18,6 +18,9 @@ from ..errors import HandconvError
 
 __all__ = ["random_volume", "read_input", "filter_weights", "expand_filters", "random_filters", "BUILTIN_KERNELS"]
 
+#: Largest random volume (H * W * C) ``--shape`` makes: a 4096x4096x3 photo is about 50 million.
+MAX_RANDOM_VALUES = 64_000_000
+
 #: Kernels available even without :mod:`handconv.kernels`.
 BUILTIN_KERNELS: dict[str, list[list[float]]] = {
     "edge": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
@@ -45,6 +48,11 @@ def random_volume(shape: tuple[int, ...], seed: int = 0, low: int = 0, high: int
         raise HandconvError(f"--shape {','.join(map(str, shape))}: expected H,W,C with positive sizes, e.g. 5,5,3")
     if high < low:
         raise HandconvError(f"random values {low}..{high}: the high end must be at least the low end")
+    if np.prod(shape, dtype=np.float64) > MAX_RANDOM_VALUES:
+        raise HandconvError(
+            f"--shape {','.join(map(str, shape))}: {np.prod(shape, dtype=np.float64):,.0f} random values is more than "
+            f"{MAX_RANDOM_VALUES:,}; random volumes are for learning, give a real image or array with --input"
+        )
     rng = np.random.default_rng(seed)
     return rng.integers(low, high + 1, size=(1, *shape)).astype(np.float64)
 
@@ -185,5 +193,7 @@ def random_filters(count: int, size: tuple[int, int], in_channels: int, seed: in
     """
     if count < 1:
         raise HandconvError(f"--filters {count}: expected at least 1 filter")
+    if min(size) < 1:
+        raise HandconvError(f"--filter-size {','.join(map(str, size))}: expected sizes >= 1, e.g. 3,3")
     rng = np.random.default_rng([seed, 1])
     return rng.integers(-1, 2, size=(*size, in_channels, count)).astype(np.float64)
