@@ -200,3 +200,15 @@ def test_titles_stay_inside_a_small_figure():
     for ax in fig.axes:
         box = ax.title.get_window_extent(renderer)
         assert box.x0 >= 0 and box.x1 <= width, (ax.get_title(), box.x0, box.x1, width)
+
+
+def test_a_figure_with_too_many_matrices_is_refused_quickly():
+    # 200 filters on 3 channels would be 803 small matrices: over a minute of drawing, unreadable.
+    import time
+
+    rng = np.random.default_rng(1)
+    trace = handconv.explain(rng.random((1, 5, 5, 3)), rng.random((3, 3, 3, 200)), at=(0, 0))
+    started = time.perf_counter()
+    with pytest.raises(handconv.HandconvError, match="too many matrices"):
+        render_figure(trace)
+    assert time.perf_counter() - started < 1.0

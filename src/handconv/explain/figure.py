@@ -48,6 +48,9 @@ MAX_NUMBERED_SIDE = 16
 
 _CELL_INCHES = 0.36
 
+#: Most matrices (input channels + filter slices + output channels) one figure draws.
+MAX_FIGURE_MATRICES = 200
+
 
 def _matplotlib():
     try:
@@ -192,11 +195,20 @@ def render_figure(
         Axes are labelled (``ax.get_label()``) ``"input:c"``, ``"filter:co:k"``
         and ``"output:co"``.
     """
-    Figure, FigureCanvasAgg, _, _ = _matplotlib()
-    chosen = _resolve_step(trace, step) if highlight else None
     plan = trace.plan
     hp, wp, channels = trace.padded_input.shape
     kh, kw, group_channels, out_channels = trace.filters.shape
+    matrices = channels + out_channels * group_channels + out_channels
+    if matrices > MAX_FIGURE_MATRICES:
+        # Each matrix costs matplotlib ~0.05 s and the page would be unreadable: refuse, do not hang.
+        raise HandconvError(
+            f"too many matrices to draw: {channels} input channel(s) + {out_channels} filter(s) x "
+            f"{group_channels} channel(s) + {out_channels} output channel(s) = {matrices}, more than "
+            f"{MAX_FIGURE_MATRICES}; draw fewer filters or channels (slice them), or use the feature-map "
+            "grid (--format maps) for photos"
+        )
+    Figure, FigureCanvasAgg, _, _ = _matplotlib()
+    chosen = _resolve_step(trace, step) if highlight else None
     oh, ow = plan.output_hw
     rows = max(channels, group_channels, out_channels)
     input_cell = _pixels((hp, wp))
