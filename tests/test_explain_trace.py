@@ -236,3 +236,10 @@ def test_asking_for_a_position_of_an_empty_output_says_it_is_empty():
     with pytest.raises(HandconvError, match="the output is empty") as caught:
         explain(np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1)), at=(0, 0))
     assert "0..-1" not in str(caught.value)
+
+
+def test_one_position_too_large_is_not_told_to_narrow_at():
+    # 10,000 channels: even at=(0, 0) is 90,000 products; advising at=(0, 0) again would go in circles.
+    with pytest.raises(HandconvError, match="one output position") as caught:
+        explain(np.ones((1, 3, 3, 10_000)), np.ones((3, 3, 10_000, 1)), at=(0, 0))
+    assert "e.g. at=(0, 0)" not in str(caught.value)

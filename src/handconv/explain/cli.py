@@ -230,7 +230,8 @@ def run(args: argparse.Namespace) -> int:
         at = []  # feature maps need only the output
     elif at is None and too_big and fmt in ("gif", "mp4"):
         at = []  # the animation computes the positions it shows
-    elif at is None and too_big:
+    elif at is None and too_big and plan.out_channels * plan.taps <= MAX_PRODUCTS:
+        # (When one position alone is too big, explain() says so; --at would not help.)
         oh, ow = plan.output_hw
         raise HandconvError(
             f"the output is {oh}x{ow}x{plan.out_channels} with {plan.taps} taps each: too many numbers to "

@@ -466,6 +466,14 @@ def explain(
         raise HandconvError(f"batch_index={batch_index} is outside the batch of {plan.batch} image(s)")
     positions = select_positions(at, plan.output_hw)
     products = len(positions) * plan.out_channels * plan.taps
+    per_position = plan.out_channels * plan.taps
+    if positions and per_position > max_products:
+        raise HandconvError(
+            f"one output position alone is {plan.out_channels} channel(s) x {plan.taps} taps "
+            f"({plan.filter_hw[0]}x{plan.filter_hw[1]}x{plan.filter_in_channels}) = {per_position:,} products, "
+            f"more than max_products={max_products:,}; explain fewer filters, fewer input channels or a "
+            "smaller filter (or raise max_products)"
+        )
     if products > max_products:
         raise HandconvError(
             f"explaining {len(positions)} output position(s) x {plan.out_channels} channel(s) x "
