@@ -176,3 +176,19 @@ def test_impossible_random_inputs_get_one_line_errors(capsys, argv, message):
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_batch_index_picks_the_image_and_the_text_says_which(capsys, tmp_path):
+    # A batch of two: image 1 is image 0 plus 1 everywhere, so its top-left total differs by hand.
+    first = np.random.default_rng(2).integers(0, 3, (5, 5, 3)).astype(float)
+    np.save(tmp_path / "batch.npy", np.stack([first, first + 1]))
+    padded = np.pad(first + 1, ((1, 1), (1, 1), (0, 0)))
+    expected = sum((padded[0:3, 0:3, c] * EDGE).sum() for c in range(3))
+    code, out, _ = run(capsys, "--input", str(tmp_path / "batch.npy"), "--batch-index", "1", "--at", "0,0",
+                       "--color", "never")
+    assert code == 0 and "batch image 1 of 2" in out
+    assert f"= {expected:g}\n" in out
+    code, out, _ = run(capsys, "--input", str(tmp_path / "batch.npy"), "--at", "0,0", "--color", "never")
+    assert "batch image 0 of 2" in out
+    code, _, err = run(capsys, "--input", str(tmp_path / "batch.npy"), "--batch-index", "2")
+    assert code == 2 and "batch" in err

@@ -212,3 +212,9 @@ def test_a_figure_with_too_many_matrices_is_refused_quickly():
     with pytest.raises(handconv.HandconvError, match="too many matrices"):
         render_figure(trace)
     assert time.perf_counter() - started < 1.0
+
+
+def test_figure_says_which_batch_image_it_draws():
+    trace = handconv.explain(np.ones((2, 4, 4, 1)), np.ones((3, 3, 1, 1)), batch_index=1, at=(0, 0))
+    fig = render_figure(trace)
+    assert "image 1 of 2" in axes_by_label(fig, "input:0").get_title()

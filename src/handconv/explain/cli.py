@@ -51,6 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--shape", default="5,5,3", metavar="H,W,C", help="random input shape (default 5,5,3)")
     source.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random input and filters (default 0)")
     source.add_argument("--values", default="0,2", metavar="LOW,HIGH", help="random integers range (default 0,2)")
+    source.add_argument("--batch-index", type=non_negative_int, default=0, metavar="I",
+                        help="which image of an (N, H, W, C) .npy batch to explain (default 0)")
     filt = parser.add_argument_group("filter (default: edge on every input channel)")
     filt.add_argument(
         "--filter", "-k", default="edge", metavar="SPEC",
@@ -239,7 +241,10 @@ def run(args: argparse.Namespace) -> int:
             "or ranges (--at 0:3,0:3), or draw it with --format png"
         )
     labels = {"title": args.title or "handconv explain", "input": input_label, "filters": names}
-    trace = explain(x, w, strides, padding, dilations=dilations, bias=bias, at=at, labels=labels)
+    if args.batch_index >= x.shape[0]:
+        raise HandconvError(f"--batch-index {args.batch_index}: the input holds {x.shape[0]} image(s) (0..{x.shape[0] - 1})")
+    trace = explain(x, w, strides, padding, dilations=dilations, bias=bias, at=at, labels=labels,
+                    batch_index=args.batch_index)
 
     if fmt == "text":
         from .text import render_text

@@ -213,7 +213,8 @@ def render_figure(
     rows = max(channels, group_channels, out_channels)
     input_cell = _pixels((hp, wp))
     output_cell = _pixels((oh, ow))
-    input_title = f"{trace.labels['input']}\npadded input {hp}x{wp}x{channels}"
+    batch_note = f" (image {trace.batch_index} of {plan.batch})" if plan.batch > 1 else ""
+    input_title = f"{trace.labels['input']}{batch_note}\npadded input {hp}x{wp}x{channels}"
     output_title = f"output {oh}x{ow}x{out_channels}" + ("" if oh and ow else "\n(empty: the filter does not fit)")
     # Each column at least as wide as its title, so small matrices do not push titles off the figure.
     column_widths = (

@@ -136,6 +136,8 @@ def _header(trace: Trace) -> list[str]:
         f" (padding top {top}, bottom {bottom}, left {left}, right {right}); "
         f"output {plan.output_hw[0]}x{plan.output_hw[1]}x{plan.out_channels}",
     ]
+    if plan.batch > 1:
+        lines.append(f"explaining batch image {trace.batch_index} of {plan.batch}")
     if trace.method != "naive":
         lines.append(f"(output computed by conv2d method '{trace.method}')")
     return lines
