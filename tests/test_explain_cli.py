@@ -192,3 +192,16 @@ def test_batch_index_picks_the_image_and_the_text_says_which(capsys, tmp_path):
     assert "batch image 0 of 2" in out
     code, _, err = run(capsys, "--input", str(tmp_path / "batch.npy"), "--batch-index", "2")
     assert code == 2 and "batch" in err
+
+
+def test_text_written_to_a_file_has_no_colour_codes_even_from_a_terminal(capsys, tmp_path, monkeypatch):
+    # --color auto looked at the terminal, so 'handconv explain -o trace.txt' typed in one filled the file with ANSI codes.
+    import sys
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    path = tmp_path / "trace.txt"
+    code, _, _ = run(capsys, "--at", "0,0", "-o", str(path))
+    assert code == 0 and "total:" in path.read_text() and "\x1b[" not in path.read_text()
+    code, _, _ = run(capsys, "--at", "0,0", "-o", str(path), "--color", "always")
+    assert "\x1b[" in path.read_text()  # asked for explicitly

@@ -250,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
         from .text import render_text
 
         color = {"always": True, "never": False}.get(args.color)
+        if color is None and args.output:
+            color = False  # 'auto' for a file: no escape codes, whatever the terminal is
         text = render_text(trace, color=color, stream=sys.stdout)
         if args.output:
             from ._files import write_text
