@@ -205,3 +205,14 @@ def test_text_written_to_a_file_has_no_colour_codes_even_from_a_terminal(capsys,
     assert code == 0 and "total:" in path.read_text() and "\x1b[" not in path.read_text()
     code, _, _ = run(capsys, "--at", "0,0", "-o", str(path), "--color", "always")
     assert "\x1b[" in path.read_text()  # asked for explicitly
+
+
+def test_negative_numbers_are_values_not_options(capsys):
+    # --help promises negative --at positions; argparse took '-1,-1' for an option and refused it.
+    code, out, err = run(capsys, "--at", "-1,-1", "--color", "never")
+    assert code == 0, err
+    assert "output[2, 2, 0]" in out
+    code, out, err = run(capsys, "--filters", "2", "--bias", "-1,2", "--values", "-1,1", "--at", "0,-1:",
+                         "--color", "never")
+    assert code == 0, err
+    assert "+ (-1) (bias)" in out and "+ 2 (bias)" in out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EXAMPLES,
     )
+    # '--at -1,-1', '--bias -1,2', '--values -1,1': argparse takes only plain '-1' for a number and
+    # refuses these as unknown options; no option of this command looks like a number, so widen it.
+    if hasattr(parser, "_negative_number_matcher"):
+        parser._negative_number_matcher = re.compile(r"^-[\d.][\d.,:;-]*$")
     source = parser.add_argument_group("input (default: the article's seeded 5x5x3 volume)")
     source.add_argument("--input", "-i", metavar="PATH", help=".npy, .csv or image file")
     source.add_argument("--shape", default="5,5,3", metavar="H,W,C", help="random input shape (default 5,5,3)")
