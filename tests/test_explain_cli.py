@@ -216,3 +216,16 @@ def test_negative_numbers_are_values_not_options(capsys):
                          "--color", "never")
     assert code == 0, err
     assert "+ (-1) (bias)" in out and "+ 2 (bias)" in out
+
+
+def test_a_gradient_pair_is_explained_as_its_two_convolutions(capsys):
+    # '-k sobel' means sqrt(gx^2 + gy^2) elsewhere; explain used to show only gx, labelled 'sobel'.
+    gx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
+    x = np.random.default_rng(0).integers(0, 3, size=(5, 5, 3)).astype(float)
+    padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    code, out, err = run(capsys, "--filter", "sobel", "--at", "0,1", "--color", "never")
+    assert code == 0, err
+    for name, kernel in [("sobel gx", gx), ("sobel gy", gx.T)]:
+        expected = sum((padded[0:3, 2:5, c] * kernel).sum() for c in range(3))
+        block = out.split(f"({name}): rows")[1]
+        assert f"(bias) = {expected:g}\n" in block, (name, expected)

@@ -173,8 +173,12 @@ def _load(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str, list[s
         names = [f"W{co}" for co in range(args.filters)]
     else:
         weights, name = filter_weights(args.filter)
-        w = expand_filters(weights, channels)
-        names = [name] if w.shape[3] == 1 else [f"{name} {co}" for co in range(w.shape[3])]
+        if name.endswith(" gx,gy"):  # a gradient pair, explained as its two convolutions
+            w = np.concatenate([expand_filters(weights[:, :, 0, k], channels) for k in range(2)], axis=3)
+            names = [name.replace("gx,gy", "gx"), name.replace("gx,gy", "gy")]
+        else:
+            w = expand_filters(weights, channels)
+            names = [name] if w.shape[3] == 1 else [f"{name} {co}" for co in range(w.shape[3])]
     return x, w, input_label, names
 
 

@@ -157,6 +157,11 @@ def filter_weights(spec: str) -> tuple[np.ndarray, str]:
         kernels = None
     if kernels is not None:
         kernel = kernels.get(text)
+        if kernel.pair is not None:
+            # A gradient pair (sobel, scharr, ...) is sqrt(gx**2 + gy**2): not one convolution, so
+            # explain its two convolutions as two filters: (KH, KW, 1, 2), each 2-D kernel to be put
+            # on every input channel by the caller (the name ends in ' gx,gy' to say so).
+            return np.stack(kernel.components, axis=-1)[:, :, None, :], f"{kernel.name} gx,gy"
         return np.array(kernel.weights, dtype=np.float64), kernel.name
     name = text.lower().replace("-", "_")
     if name in BUILTIN_KERNELS:
