@@ -77,6 +77,28 @@ def test_totals_equal_conv2d_plus_bias_exactly(config):
         assert step.channel_sums.sum() + step.bias == step.total
 
 
+@settings(max_examples=40, deadline=None)
+@given(configurations(), st.integers(0, 2**16))
+def test_totals_equal_default_conv2d_exactly_for_any_float64(config, seed):
+    """Not only integer-valued data: the default trace total is conv2d's own number, bit for bit."""
+    x, w, strides, padding, data_format, dilations, bias, batch_index = config
+    try:
+        handconv.make_plan(x.shape, w.shape, strides, padding, data_format, dilations)
+    except HandconvError:
+        assume(False)
+    rng = np.random.default_rng(seed)
+    x = x + rng.standard_normal(x.shape) / 7
+    w = w + rng.standard_normal(w.shape) / 3
+    expected = handconv.conv2d(x, w, strides, padding, data_format, dilations)
+    if data_format == "NCHW":
+        expected = np.moveaxis(expected, 1, -1)
+    trace = explain(x, w, strides, padding, data_format, dilations, bias=bias, batch_index=batch_index)
+    np.testing.assert_array_equal(trace.output, expected[batch_index] + bias)
+    by_hand = explain(x, w, strides, padding, data_format, dilations, bias=bias, batch_index=batch_index, method="naive")
+    for step in by_hand.steps:
+        assert step.products.sum() + step.bias == step.total
+
+
 @settings(max_examples=25, deadline=None)
 @given(configurations())
 def test_padded_input_holds_the_image_and_marks_padding(config):

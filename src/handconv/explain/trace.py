@@ -9,14 +9,15 @@ the total. Renderers (text, figures, animation, the interactive page) read the
 resulting :class:`Trace`; its JSON form (:meth:`Trace.to_dict`) is documented
 in ``docs/explain.md``.
 
-Exactness: the ``output`` of a trace *is* ``conv2d(...)`` (plus the bias, added
-in the input's dtype), computed by the by-hand ``naive`` method when the whole
-convolution is small (:data:`NAIVE_MACS_LIMIT`) and by ``method='auto'``
-otherwise. Each step's ``total`` is that output number; its ``products`` and
-``channel_sums`` are recomputed here in the compute dtype with the naive
-method's own operations, so for integer-valued float64 data (and for anything
-small enough to go through the naive method) ``sum(products) + bias`` equals
-``total`` bit for bit. The tests check both claims.
+Exactness: the ``output`` of a trace *is* ``conv2d(..., method=method)`` (plus
+the bias, added in the input's dtype), by the same method ``conv2d`` uses, so
+with the default ``method='auto'`` every total equals ``conv2d(...)``'s number
+bit for bit, whatever the data. Each step's ``products`` and ``channel_sums``
+are recomputed here in the compute dtype with the naive method's own
+operations: for integer-valued data (and always with ``method='naive'``)
+``sum(products) + bias`` equals ``total`` bit for bit; for general floats with
+a fast method the written-out sum can differ from the total in the last bits,
+which is the summation order, not an error. The tests check these claims.
 """
 
 from __future__ import annotations
@@ -27,20 +28,17 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..conv import as_arrays, check_memory, to_canonical
+from ..conv import as_arrays, check_memory, resolve_method, to_canonical
 from ..errors import HandconvError, HandconvTypeError, describe_value
-from ..methods import METHODS, select_method
+from ..methods import METHODS
 from ..plan import ConvPlan, make_plan
 
-__all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "NAIVE_MACS_LIMIT", "format_number"]
+__all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "format_number"]
 
 #: A trace refuses to record more products than this (explained output
 #: positions x output channels x taps per output) unless ``max_products`` is raised.
 MAX_PRODUCTS = 10_000
 
-#: Whole convolutions with at most this many multiply-adds per image go through
-#: the by-hand ``naive`` method; bigger ones through ``method='auto'``.
-NAIVE_MACS_LIMIT = 200_000
 
 
 def format_number(value: float, digits: int = 4) -> str:
@@ -415,6 +413,7 @@ def explain(
     batch_index: int = 0,
     labels: Mapping[str, Any] | None = None,
     max_products: int = MAX_PRODUCTS,
+    method: str = "auto",
 ) -> Trace:
     """Convolve like :func:`handconv.conv2d` and keep the arithmetic of each output number.
 
@@ -434,6 +433,9 @@ def explain(
         the renderers.
     max_products : int
         Refuse traces that would record more products than this.
+    method : str
+        The ``conv2d`` method that computes the output (default ``'auto'``, as
+        ``conv2d``); ``'naive'`` makes every total the literal by-hand sum.
 
     Returns
     -------
@@ -486,7 +488,7 @@ def explain(
 
     canonical = to_canonical(x, plan)
     weights = w.astype(plan.compute_dtype, copy=False)
-    method = "naive" if plan.macs <= NAIVE_MACS_LIMIT * plan.batch else select_method(plan)
+    method = resolve_method(method, plan)
     if plan.is_empty:
         convolved = np.zeros(plan.output_shape, dtype=plan.dtype)
     else:
