@@ -207,6 +207,16 @@ def test_filters_cast_to_input_dtype_like_tf(wdtype):
     assert_close(out, expected, error_bound(x, w, np.float32, 1, "SAME"))
 
 
+def test_list_filters_convert_straight_to_the_input_dtype_like_tf():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 5, 5, 2))
+    w = rng.standard_normal((3, 3, 2, 1))
+    out = handconv.conv2d(x, w.tolist(), 1, "SAME")
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, handconv.conv2d(x, w, 1, "SAME"))  # no detour through float32
+    assert_close(out, tf_conv2d(x, w.tolist(), 1, "SAME"), error_bound(x, w, np.float64, 1, "SAME"))
+
+
 def test_lists_convert_like_tf():
     x = [[[[0.5], [1.0]], [[2.0], [3.0]]]]
     out = handconv.conv2d(x, [[[[2.0]]]])

@@ -22,10 +22,12 @@ __all__ = ["conv2d", "SUPPORTED_DTYPES", "as_arrays", "to_canonical", "from_cano
 SUPPORTED_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32))
 
 
-def _from_python(value: Any, name: str) -> np.ndarray:
+def _from_python(value: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     """Convert a value without a dtype (nested lists, scalars) the way TF does.
 
-    Python floats become float32 and Python ints int32, as
+    With ``dtype`` (the input's, when converting filters) the numbers convert
+    straight to it, as TF converts a list argument to the other tensor's dtype;
+    otherwise Python floats become float32 and Python ints int32, as
     ``tf.convert_to_tensor`` makes them.
     """
     try:
@@ -35,6 +37,8 @@ def _from_python(value: Any, name: str) -> np.ndarray:
             f"{name}={describe_value(value)} cannot be read as an array ({error}); "
             "expected a numeric array-like of rank 4 or more"
         ) from None
+    if dtype is not None and array.dtype.kind in "fiub":
+        return array
     if array.dtype.kind == "f":
         return array.astype(np.float32)
     if array.dtype.kind in "iub":
@@ -64,7 +68,7 @@ def as_arrays(input: Any, filters: Any) -> tuple[np.ndarray, np.ndarray]:
             f"input has dtype {x.dtype}; tf.nn.conv2d computes float16, float32, float64 and "
             "int32 on CPU, and so does handconv (convert with input.astype(np.float32))"
         )
-    w = np.asarray(filters) if _has_dtype(filters) else _from_python(filters, "filters")
+    w = np.asarray(filters) if _has_dtype(filters) else _from_python(filters, "filters", x.dtype)
     if w.dtype.kind not in "fiub":
         raise HandconvTypeError(f"filters has dtype {w.dtype}; expected a real numeric dtype")
     if w.dtype != x.dtype:
@@ -131,7 +135,7 @@ def check_memory(plan: ConvPlan, method: str) -> None:
             f"this convolution needs about {needed / 2**30:.1f} GiB (output "
             f"{plan.user_output_shape} = {output / 2**30:.1f} GiB, padded input and "
             f"'{method}' workspace), but only {available / 2**30:.1f} GiB is available; "
-            "use a smaller batch or image, or handconv's Dask support for tiles"
+            "use a smaller batch, a smaller image or fewer output channels, or split the work"
         )
 
 
