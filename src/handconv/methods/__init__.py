@@ -22,6 +22,14 @@ from ..plan import ConvPlan
 from . import im2col, naive
 
 
+def _no_workspace(plan: ConvPlan) -> int:
+    return 0
+
+
+def _all_plans(plan: ConvPlan) -> bool:
+    return True
+
+
 class Method(NamedTuple):
     """A registered algorithm."""
 
@@ -32,10 +40,10 @@ class Method(NamedTuple):
     workspace_bytes: Callable[[ConvPlan], int]
     #: One line for listings.
     summary: str
+    #: ``supports(plan) -> bool``: whether ``run`` handles this plan (default: every plan).
+    supports: Callable[[ConvPlan], bool] = _all_plans
 
 
-def _no_workspace(plan: ConvPlan) -> int:
-    return 0
 
 
 METHODS: dict[str, Method] = {
