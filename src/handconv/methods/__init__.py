@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..plan import ConvPlan
-from . import im2col, naive
+from . import gemm, im2col, naive, toeplitz
 
 
 def _no_workspace(plan: ConvPlan) -> int:
@@ -49,6 +49,8 @@ class Method(NamedTuple):
 METHODS: dict[str, Method] = {
     "naive": Method(naive.conv2d_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed"),
     "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM"),
+    "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place"),
+    "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports),
 }
 
 

@@ -1,0 +1,183 @@
+"""Shifted GEMMs: one matrix product per filter tap, accumulated in place.
+
+Flatten the padded input ``(N, Hp, Wp, C)`` to a matrix of ``N * Hp * Wp`` rows
+of ``C`` numbers. Output pixel ``(n, oy, ox)`` sits at row ``(n * Hp + oy) * Wp
++ ox`` of an output matrix on the same grid, and filter tap ``(ky, kx)`` reads
+the input row a fixed distance ``ky * dh * Wp + kx * dw`` further on. So each
+tap is one GEMM of a *contiguous slice* of the input matrix (no copy) with that
+tap's ``(C, C_out)`` weights, added into the output matrix: BLAS ``beta = 1``
+when SciPy's BLAS is there, otherwise a cache-sized band of im2col columns and
+one NumPy product per band. Grid points that are not outputs (the right and
+bottom margins) are computed and dropped: ``(Hp * Wp) / (OH * OW)`` extra work.
+
+Strides use a polyphase split: the padded input is cut into ``sh * sw``
+phases (rows ``a::sh``, columns ``b::sw``), each tap reads one phase at a fixed
+offset, and the same shifted products run at stride 1 on the phases.
+
+A 1x1 filter with stride 1 and no padding is a single GEMM on the input
+itself, with no copy at all.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..plan import ConvPlan
+
+#: Rows per band in the NumPy-only path: columns of ``taps`` numbers stay in L2.
+BAND_BYTES = 2 * 2**20
+
+try:  # SciPy's BLAS gives beta=1 (accumulate in place) without a temporary.
+    from scipy.linalg import blas as _blas
+except ImportError:  # pragma: no cover - exercised by forcing _blas = None in tests
+    _blas = None
+
+
+def _gemm_function(dtype: np.dtype):
+    if _blas is None:
+        return None
+    return {np.dtype(np.float32): _blas.sgemm, np.dtype(np.float64): _blas.dgemm}.get(np.dtype(dtype))
+
+
+def is_pointwise(plan: ConvPlan) -> bool:
+    """1x1 filter, stride 1, no padding, one group: the convolution is one GEMM."""
+    return (
+        plan.filter_hw == (1, 1)
+        and plan.strides == (1, 1)
+        and plan.pad_amounts == ((0, 0), (0, 0))
+        and plan.groups == 1
+    )
+
+
+def _phase_grid(plan: ConvPlan) -> tuple[int, int]:
+    """Height and width of each polyphase component, ``ceil(Hp / sh)`` x ``ceil(Wp / sw)``."""
+    (hp, wp), (sh, sw) = plan.padded_hw, plan.strides
+    return -(-hp // sh), -(-wp // sw)
+
+
+def workspace_bytes(plan: ConvPlan) -> int:
+    """Grid-sized output matrix, plus the phase copy for strides, plus a band of columns."""
+    itemsize = plan.compute_dtype.itemsize
+    if is_pointwise(plan):
+        return 0
+    hq, wq = _phase_grid(plan)
+    grid = plan.batch * hq * wq
+    total = grid * plan.out_channels * itemsize
+    if plan.strides != (1, 1):
+        total += grid * plan.strides[0] * plan.strides[1] * plan.in_channels * itemsize
+    if _gemm_function(plan.compute_dtype) is None or plan.groups > 1:
+        total += min(grid, _band_rows(plan)) * (plan.taps + plan.out_channels_per_group) * itemsize
+    return total
+
+
+def _band_rows(plan: ConvPlan) -> int:
+    return max(64, BAND_BYTES // (plan.taps * plan.compute_dtype.itemsize))
+
+
+def _phases(padded: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """Polyphase components ``(sh, sw, N, Hq, Wq, C)``; a view when the stride is 1."""
+    sh, sw = plan.strides
+    if (sh, sw) == (1, 1):
+        return np.ascontiguousarray(padded)[None, None]
+    hq, wq = _phase_grid(plan)
+    n, _, _, c = padded.shape
+    phases = np.zeros((sh, sw, n, hq, wq, c), dtype=padded.dtype)
+    for a in range(sh):
+        for b in range(sw):
+            part = padded[:, a::sh, b::sw]
+            phases[a, b, :, : part.shape[1], : part.shape[2]] = part
+    return phases
+
+
+def _taps(plan: ConvPlan, wq: int) -> list[tuple[int, int, int, int, int]]:
+    """For each tap: (ky, kx, phase row, phase column, offset in flattened phase rows)."""
+    (kh, kw), (dh, dw), (sh, sw) = plan.filter_hw, plan.dilations, plan.strides
+    taps = []
+    for ky in range(kh):
+        for kx in range(kw):
+            r, c = ky * dh, kx * dw
+            taps.append((ky, kx, r % sh, c % sw, (r // sh) * wq + c // sw))
+    return taps
+
+
+def conv2d_gemm(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """Convolve with one GEMM per filter tap over shifted slices of the flattened input.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C)
+    filters : ndarray of shape (KH, KW, C / groups, C_out)
+    plan : ConvPlan
+
+    Returns
+    -------
+    ndarray of shape (N, OH, OW, C_out)
+    """
+    if plan.is_empty:
+        return np.zeros(plan.output_shape, dtype=x.dtype)
+    if is_pointwise(plan):
+        flat = np.ascontiguousarray(x).reshape(-1, plan.in_channels)
+        return (flat @ filters.reshape(plan.in_channels, plan.out_channels)).reshape(plan.output_shape)
+
+    phases = _phases(plan.pad(x), plan)
+    n, hq, wq, c = phases.shape[2:]
+    rows = n * hq * wq
+    flat = phases.reshape(phases.shape[0], phases.shape[1], rows, c)
+    taps = _taps(plan, wq)
+    used = rows - max(t[4] for t in taps)  # grid rows every tap can read
+    grid = np.empty((rows, plan.out_channels), dtype=x.dtype)
+    grid[used:] = 0
+    cg, og = plan.filter_in_channels, plan.out_channels_per_group
+    gemm = _gemm_function(x.dtype)
+    for g in range(plan.groups):
+        inputs = flat[..., g * cg : (g + 1) * cg]
+        weights = filters[..., g * og : (g + 1) * og]
+        target = grid[:used, g * og : (g + 1) * og]
+        if gemm is not None and plan.groups == 1:
+            _accumulate_blas(gemm, inputs, weights, taps, target)
+        else:
+            _accumulate_bands(inputs, weights, taps, target, _band_rows(plan))
+    out = grid.reshape(n, hq, wq, plan.out_channels)[:, : plan.output_hw[0], : plan.output_hw[1]]
+    return np.ascontiguousarray(out)
+
+
+def _accumulate_blas(gemm, inputs, weights, taps, target) -> None:
+    """target += sum over taps of shifted input slice @ tap weights, with BLAS beta=1.
+
+    Row-major ``target (M, Co) = A (M, C) @ B (C, Co)`` is column-major
+    ``target.T = B.T @ A.T``: the transposes are free views, and ``overwrite_c``
+    makes BLAS write into ``target`` itself.
+    """
+    m = target.shape[0]
+    for i, (ky, kx, a, b, offset) in enumerate(taps):
+        source = inputs[a, b, offset : offset + m]
+        weights_t = np.asfortranarray(weights[ky, kx].T)
+        result = gemm(1.0, weights_t, source.T, beta=0.0 if i == 0 else 1.0, c=target.T, overwrite_c=1)
+        if not np.may_share_memory(result, target):  # BLAS had to copy: keep the numbers anyway
+            target[...] = result.T
+
+
+def _accumulate_bands(inputs, weights, taps, target, band_rows: int) -> None:
+    """NumPy-only: per band of output rows, gather the taps' columns and do one product."""
+    m, cg = target.shape[0], inputs.shape[-1]
+    matrix = weights.reshape(len(taps) * cg, -1)
+    columns = np.empty((min(m, band_rows), len(taps), cg), dtype=inputs.dtype)
+    for start in range(0, m, band_rows):
+        stop = min(m, start + band_rows)
+        band = columns[: stop - start]
+        for i, (_, _, a, b, offset) in enumerate(taps):
+            band[:, i, :] = inputs[a, b, start + offset : stop + offset]
+        target[start:stop] = band.reshape(stop - start, -1) @ matrix
+
+
+def supports(plan: ConvPlan) -> bool:
+    """Every plan; the grid overhead makes it a poor choice when a stride leaves most rows unused."""
+    return True
+
+
+def grid_overhead(plan: ConvPlan) -> float:
+    """Grid rows computed per output pixel (>= 1)."""
+    hq, wq = _phase_grid(plan)
+    return (hq * wq) / max(1, math.prod(plan.output_hw))

@@ -1,0 +1,160 @@
+"""Banded Toeplitz GEMM: a tile of output columns from one matrix product.
+
+In NHWC an image row is one contiguous run of ``W * C`` numbers. A tile of
+``B`` neighbouring outputs in one output row reads, from each of the ``KH``
+input rows under it, a contiguous run of ``B_in * C`` numbers (``B_in = (B - 1)
+* sw + (KW - 1) * dw + 1`` columns). Every tile applies the same linear map to
+those ``KH * B_in * C`` numbers, a banded block-Toeplitz matrix ``T`` of shape
+``(KH * B_in * C, B * C_out)`` built once from the filters (zeros off the band
+and between channel groups). So the convolution is: gather the runs of a band
+of output rows into a cache-sized matrix, multiply by ``T``, and the product
+*is* the NHWC output of those rows.
+
+It pays for few channels and large kernels (photos, a 15x15 blur), where a
+per-tap method pays one memory pass per tap: ``T`` multiplies ``B_in / KW``
+times more numbers than there are taps, but in one efficient GEMM that stays in
+cache. With many channels its zeros make it wasteful; the cost model then
+picks another method.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..plan import ConvPlan
+
+#: Gathered columns held at once (stays in L2).
+BAND_BYTES = 1 * 2**20
+#: Largest Toeplitz matrix this method builds.
+MAX_MATRIX_BYTES = 32 * 2**20
+
+
+def tile_width(plan: ConvPlan) -> int:
+    """Output columns per tile ``B``: wide enough for an efficient GEMM, narrow for few wasted zeros.
+
+    Prefer a width that divides the output width, so no partial tile is computed.
+    """
+    ow = plan.output_hw[1]
+    keff = plan.effective_filter_hw[1]
+    target = int(min(ow, max(8, min(64, 4 * keff, -(-256 // plan.out_channels)))))
+    while target > 1 and _matrix_bytes(plan, target) > MAX_MATRIX_BYTES:
+        target //= 2
+    for width in range(target, max(1, (3 * target) // 4) - 1, -1):
+        if ow % width == 0:
+            return width
+    return max(1, target)
+
+
+def _input_width(plan: ConvPlan, b: int) -> int:
+    return (b - 1) * plan.strides[1] + plan.effective_filter_hw[1]
+
+
+def _matrix_bytes(plan: ConvPlan, b: int) -> int:
+    kh = plan.filter_hw[0]
+    return kh * _input_width(plan, b) * plan.in_channels * b * plan.out_channels * plan.compute_dtype.itemsize
+
+
+def supports(plan: ConvPlan) -> bool:
+    """Plans whose Toeplitz matrix fits ``MAX_MATRIX_BYTES`` (always true at tile width 1 unless huge)."""
+    return _matrix_bytes(plan, 1) <= MAX_MATRIX_BYTES
+
+
+def _layout(plan: ConvPlan) -> tuple[int, int, int, int]:
+    """(tile width, tiles per row, input columns per tile, padded width covering all tiles)."""
+    b = tile_width(plan)
+    tiles = -(-plan.output_hw[1] // b)
+    b_in = _input_width(plan, b)
+    width = max(plan.padded_hw[1], (tiles - 1) * b * plan.strides[1] + b_in)
+    return b, tiles, b_in, width
+
+
+def workspace_bytes(plan: ConvPlan) -> int:
+    """Padded copy of the input, the Toeplitz matrix, one band of columns and of output."""
+    b, tiles, b_in, width = _layout(plan)
+    itemsize = plan.compute_dtype.itemsize
+    padded = plan.batch * plan.padded_hw[0] * width * plan.in_channels * itemsize
+    row_cols = tiles * plan.filter_hw[0] * b_in * plan.in_channels * itemsize
+    band = min(plan.output_hw[0], _band_rows(plan)) * row_cols
+    partial = 0 if tiles * b == plan.output_hw[1] else plan.batch * plan.output_hw[0] * tiles * b * plan.out_channels * itemsize
+    return padded + _matrix_bytes(plan, b) + band + partial
+
+
+def _band_rows(plan: ConvPlan) -> int:
+    b = tile_width(plan)
+    tiles = -(-plan.output_hw[1] // b)
+    row_bytes = tiles * plan.filter_hw[0] * _input_width(plan, b) * plan.in_channels * plan.compute_dtype.itemsize
+    return max(1, BAND_BYTES // row_bytes)
+
+
+def toeplitz_matrix(filters: np.ndarray, plan: ConvPlan, b: int) -> np.ndarray:
+    """``T`` of shape ``(KH * B_in * C, B * C_out)`` mapping a tile's input runs to its outputs."""
+    kh, kw = plan.filter_hw
+    c, cout = plan.in_channels, plan.out_channels
+    cg, og = plan.filter_in_channels, plan.out_channels_per_group
+    b_in = _input_width(plan, b)
+    sw, dw = plan.strides[1], plan.dilations[1]
+    matrix = np.zeros((kh, b_in, c, b, cout), dtype=filters.dtype)
+    for g in range(plan.groups):
+        block = filters[:, :, :, g * og : (g + 1) * og]  # (KH, KW, Cg, Og)
+        for j in range(b):
+            for kx in range(kw):
+                matrix[:, j * sw + kx * dw, g * cg : (g + 1) * cg, j, g * og : (g + 1) * og] = block[:, kx]
+    return matrix.reshape(kh * b_in * c, b * cout)
+
+
+def _pad_wide(x: np.ndarray, plan: ConvPlan, width: int) -> np.ndarray:
+    """Zero-pad to ``(N, Hp, width, C)``: the plan's padding plus right columns for a partial last tile."""
+    (top, _), (left, _) = plan.pad_amounts
+    n, h, w, c = x.shape
+    if width == w and plan.padded_hw[0] == h and x.flags.c_contiguous:
+        return x
+    padded = np.zeros((n, plan.padded_hw[0], width, c), dtype=x.dtype)
+    padded[:, top : top + h, left : left + w] = x
+    return padded
+
+
+def conv2d_toeplitz(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """Convolve tile by tile with a banded Toeplitz matrix.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C)
+    filters : ndarray of shape (KH, KW, C / groups, C_out)
+    plan : ConvPlan
+
+    Returns
+    -------
+    ndarray of shape (N, OH, OW, C_out)
+    """
+    if plan.is_empty:
+        return np.zeros(plan.output_shape, dtype=x.dtype)
+    b, tiles, b_in, width = _layout(plan)
+    padded = _pad_wide(x, plan, width)
+    matrix = toeplitz_matrix(filters, plan, b)
+    n, oh, ow, cout = plan.output_shape
+    kh, c = plan.filter_hw[0], plan.in_channels
+    (sh, sw), dh = plan.strides, plan.dilations[0]
+    exact = tiles * b == ow
+    out = np.empty((n, oh, tiles * b, cout), dtype=x.dtype)
+    itemsize = padded.itemsize
+    row_stride = width * c * itemsize
+    # (N, OH, tiles, KH, B_in * C): every tile's runs, a read-only view of the padded input.
+    runs = as_strided(
+        padded,
+        (n, oh, tiles, kh, b_in * c),
+        (padded.strides[0], sh * row_stride, b * sw * c * itemsize, dh * row_stride, itemsize),
+        writeable=False,
+    )
+    band = _band_rows(plan)
+    columns = np.empty((min(oh, band) * tiles, kh * b_in * c), dtype=x.dtype)
+    for image in range(n):
+        for start in range(0, oh, band):
+            stop = min(oh, start + band)
+            block = columns[: (stop - start) * tiles]
+            block.reshape(stop - start, tiles, kh, b_in * c)[...] = runs[image, start:stop]
+            target = out[image, start:stop].reshape((stop - start) * tiles, b * cout)
+            np.matmul(block, matrix, out=target)
+    return out if exact else np.ascontiguousarray(out[:, :, :ow])
