@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..plan import ConvPlan
-from . import gemm, im2col, naive, toeplitz, winograd
+from . import direct, gemm, im2col, naive, toeplitz, winograd
 
 
 def _no_workspace(plan: ConvPlan) -> int:
@@ -51,6 +51,7 @@ METHODS: dict[str, Method] = {
     "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM"),
     "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place"),
     "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports),
+    "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)"),
     "winograd": Method(winograd.conv2d_winograd, winograd.workspace_bytes, "Winograd F(4x4, 3x3): 3x3 stride 1 with 4x fewer multiplications", winograd.supports),
 }
 

@@ -1,0 +1,202 @@
+"""Direct convolution for few channels: photos through a small filter.
+
+With 1 to 4 channels there is almost no arithmetic per pixel, so speed is
+memory traffic. A GEMM-based method pays at least one pass over a large
+buffer; the NumPy loop below pays a full pass per tap. The fast path is a
+numba kernel (the optional ``fast`` extra, ``pip install 'handconv[fast]'``)
+that reads the NHWC input where it lies (no transpose, no padded copy: borders
+are skipped by index bounds), accumulates one output row in a small buffer
+that stays in L1, and writes it once; rows run in parallel on all cores.
+
+For stride 1 along the width and the two photo shapes, "sum" (one output
+channel summed over C, the article's filter) and "each" (depthwise: the same
+channel in and out), an image row is one contiguous run of ``W * C`` numbers and
+every tap is ``acc[j] += weight[j] * row[j + shift]`` over that run: a loop the
+compiler vectorises. Everything else goes through a general loop nest.
+
+Without numba the same arithmetic runs as one NumPy pass per filter tap on
+strided views of the padded input: correct everywhere, slow on large filters.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..plan import ConvPlan
+
+#: Set by tests to force the NumPy path; ``None`` means "numba if importable".
+FORCE_NUMPY = False
+
+
+@functools.lru_cache(maxsize=1)
+def _numba_kernels():
+    """The compiled kernels, or None when numba is not installed."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return _build_kernels(numba)
+
+
+def has_accelerator() -> bool:
+    """Whether the numba kernels are available (and not disabled by ``FORCE_NUMPY``)."""
+    return not FORCE_NUMPY and _numba_kernels() is not None
+
+
+def lane_shape(plan: ConvPlan) -> str | None:
+    """'sum', 'each' or None: whether the vectorised row kernel applies."""
+    if plan.strides[1] != 1:
+        return None
+    if plan.groups == 1 and plan.out_channels == 1:
+        return "sum"
+    if plan.filter_in_channels == 1 and plan.out_channels == plan.in_channels:
+        return "each"
+    return None
+
+
+def workspace_bytes(plan: ConvPlan) -> int:
+    """numba: per-tap weight rows plus a row buffer per thread. NumPy: the padded input and one tap's product."""
+    itemsize = plan.compute_dtype.itemsize
+    if has_accelerator():
+        kh, kw = plan.filter_hw
+        row = plan.output_hw[1] * max(plan.in_channels, plan.out_channels) * itemsize
+        weights = kh * kw * row if lane_shape(plan) else 0
+        return weights + 4 * row
+    padded = plan.batch * plan.padded_hw[0] * plan.padded_hw[1] * plan.in_channels * itemsize
+    return padded + int(np.prod(plan.output_shape)) * itemsize
+
+
+def conv2d_direct(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """Convolve by direct summation, compiled when numba is present.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C)
+    filters : ndarray of shape (KH, KW, C / groups, C_out)
+    plan : ConvPlan
+
+    Returns
+    -------
+    ndarray of shape (N, OH, OW, C_out)
+    """
+    if plan.is_empty:
+        return np.zeros(plan.output_shape, dtype=x.dtype)
+    if has_accelerator():
+        return _direct_numba(x, filters, plan)
+    return _direct_numpy(x, filters, plan)
+
+
+def _direct_numba(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    lane_kernel, general_kernel = _numba_kernels()
+    x = np.ascontiguousarray(x)
+    filters = np.ascontiguousarray(filters)
+    out = np.empty(plan.output_shape, dtype=x.dtype)
+    (top, _), (left, _) = plan.pad_amounts
+    (sh, sw), (dh, dw) = plan.strides, plan.dilations
+    shape = lane_shape(plan)
+    if shape is not None:
+        n, h, w, c = x.shape
+        ow = plan.output_hw[1]
+        kh, kw = plan.filter_hw
+        per_channel = filters[:, :, :, 0] if shape == "sum" else filters[:, :, 0, :]  # (KH, KW, C)
+        weights = np.ascontiguousarray(np.broadcast_to(per_channel[:, :, None, :], (kh, kw, ow, c)))
+        lane_kernel(x.reshape(n, h, w * c), weights.reshape(kh, kw, ow * c), out, c, sh, dh, dw, top, left,
+                    shape == "sum")
+    else:
+        general_kernel(x, filters, out, sh, sw, dh, dw, top, left)
+    return out
+
+
+def _build_kernels(numba):
+    njit, prange = numba.njit, numba.prange
+
+    @njit(parallel=True, cache=True, nogil=True)
+    def lane_kernel(rows, weights, out, channels, sh, dh, dw, top, left, summed):  # pragma: no cover - compiled
+        n_images, height, run = rows.shape
+        _, out_h, out_w, _ = out.shape
+        kh, kw, lanes = weights.shape
+        width = run // channels
+        for job in prange(n_images * out_h):
+            image = job // out_h
+            oy = job - image * out_h
+            acc = np.zeros(lanes, dtype=out.dtype)
+            for ky in range(kh):
+                iy = oy * sh + ky * dh - top
+                if iy < 0 or iy >= height:
+                    continue
+                row = rows[image, iy]
+                for kx in range(kw):
+                    shift = kx * dw - left  # input column = output column + shift
+                    first = max(0, -shift)
+                    last = min(out_w, width - shift)
+                    if last <= first:
+                        continue
+                    # Slices first, so the loop index starts at 0 and the
+                    # compiler can drop wraparound checks and vectorise.
+                    start, stop = first * channels, last * channels
+                    target = acc[start:stop]
+                    tap = weights[ky, kx, start:stop]
+                    source = row[start + shift * channels : stop + shift * channels]
+                    for j in range(stop - start):
+                        target[j] += tap[j] * source[j]
+            if summed:
+                for ox in range(out_w):
+                    total = acc[ox * channels]
+                    for c in range(1, channels):
+                        total += acc[ox * channels + c]
+                    out[image, oy, ox, 0] = total
+            else:
+                for ox in range(out_w):
+                    for c in range(channels):
+                        out[image, oy, ox, c] = acc[ox * channels + c]
+
+    @njit(parallel=True, cache=True, nogil=True)
+    def general_kernel(x, filters, out, sh, sw, dh, dw, top, left):  # pragma: no cover - compiled
+        n_images, height, width, channels = x.shape
+        kh, kw, group_in, out_channels = filters.shape
+        _, out_h, out_w, _ = out.shape
+        groups = channels // group_in
+        group_out = out_channels // groups
+        for job in prange(n_images * out_h):
+            image = job // out_h
+            oy = job - image * out_h
+            acc = np.zeros((out_w, out_channels), dtype=out.dtype)
+            for ky in range(kh):
+                iy = oy * sh + ky * dh - top
+                if iy < 0 or iy >= height:
+                    continue
+                for kx in range(kw):
+                    for ox in range(out_w):
+                        ix = ox * sw + kx * dw - left
+                        if ix < 0 or ix >= width:
+                            continue
+                        pixel = x[image, iy, ix]
+                        for g in range(groups):
+                            target = acc[ox, g * group_out : (g + 1) * group_out]
+                            for ci in range(group_in):
+                                value = pixel[g * group_in + ci]
+                                weights = filters[ky, kx, ci, g * group_out : (g + 1) * group_out]
+                                for o in range(group_out):
+                                    target[o] += value * weights[o]
+            out[image, oy] = acc
+
+    return lane_kernel, general_kernel
+
+
+def _direct_numpy(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """One NumPy pass per tap over a strided view of the padded input."""
+    from .im2col import window_view
+
+    windows = window_view(plan.pad(x), plan)  # (N, OH, OW, KH, KW, C), a view
+    n, oh, ow, cout = plan.output_shape
+    groups, cg, og = plan.groups, plan.filter_in_channels, plan.out_channels_per_group
+    out = np.zeros((n, oh, ow, groups, og), dtype=x.dtype)
+    kh, kw = plan.filter_hw
+    for ky in range(kh):
+        for kx in range(kw):
+            tap = windows[:, :, :, ky, kx, :].reshape(n, oh, ow, groups, cg)
+            weights = filters[ky, kx].reshape(cg, groups, og)
+            out += np.einsum("nhwgc,cgo->nhwgo", tap, weights)
+    return out.reshape(plan.output_shape)
