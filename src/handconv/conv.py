@@ -8,6 +8,7 @@ and once on the way out, and hands canonical arrays to one of the algorithms in
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -123,12 +124,18 @@ def _available_memory() -> int | None:
     return None
 
 
+#: Calls needing less than this are not checked against the OS: reading
+#: /proc/meminfo costs more than a small convolution.
+UNCHECKED_BYTES = 16 * 2**20
+
+
 def check_memory(plan: ConvPlan, method: str) -> None:
     """Refuse, before allocating, a call whose arrays would not fit in memory."""
+    needed = _needed_bytes(plan, method)
+    if needed < UNCHECKED_BYTES:
+        return
     itemsize = plan.compute_dtype.itemsize
     output = int(np.prod(plan.output_shape, dtype=np.float64)) * itemsize
-    padded = plan.batch * plan.padded_hw[0] * plan.padded_hw[1] * plan.in_channels * itemsize
-    needed = output + padded + METHODS[method].workspace_bytes(plan)
     available = _available_memory()
     if available is not None and needed > available:
         raise HandconvMemoryError(
@@ -137,6 +144,15 @@ def check_memory(plan: ConvPlan, method: str) -> None:
             f"'{method}' workspace), but only {available / 2**30:.1f} GiB is available; "
             "use a smaller batch, a smaller image or fewer output channels, or split the work"
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _needed_bytes(plan: ConvPlan, method: str) -> int:
+    """Output, padded input and the method's workspace, in bytes (cached per plan)."""
+    itemsize = plan.compute_dtype.itemsize
+    output = int(np.prod(plan.output_shape, dtype=np.float64)) * itemsize
+    padded = plan.batch * plan.padded_hw[0] * plan.padded_hw[1] * plan.in_channels * itemsize
+    return output + padded + METHODS[method].workspace_bytes(plan)
 
 
 def conv2d(

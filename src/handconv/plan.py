@@ -221,6 +221,11 @@ class ConvPlan:
 # ----------------------------------------------------------------- normalising
 def _freeze(value: Any) -> Any:
     """Make list-like arguments hashable so plans can be cached."""
+    kind = type(value)
+    if kind is int or kind is str or value is None:  # the common cases, fast
+        return value
+    if kind is tuple and all(type(v) is int for v in value):
+        return value
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):

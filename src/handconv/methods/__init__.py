@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..plan import ConvPlan
-from . import direct, gemm, im2col, naive, toeplitz, winograd
+from . import direct, gather, gemm, im2col, naive, toeplitz, winograd
 
 
 def _no_workspace(plan: ConvPlan) -> int:
@@ -49,6 +49,7 @@ class Method(NamedTuple):
 METHODS: dict[str, Method] = {
     "naive": Method(naive.conv2d_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed"),
     "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM"),
+    "gather": Method(gather.conv2d_gather, gather.workspace_bytes, "im2col through cached per-plan indices (tiny calls)", gather.supports),
     "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place"),
     "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports),
     "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)"),
