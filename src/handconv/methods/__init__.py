@@ -14,12 +14,13 @@ and one line to ``METHODS``.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from ..plan import ConvPlan
-from . import direct, gather, gemm, im2col, naive, toeplitz, winograd
+from . import cost, direct, gather, gemm, im2col, naive, toeplitz, winograd
 
 
 def _no_workspace(plan: ConvPlan) -> int:
@@ -60,7 +61,20 @@ METHODS: dict[str, Method] = {
 def select_method(plan: ConvPlan) -> str:
     """The method ``method='auto'`` uses for ``plan``.
 
-    For now the vectorised im2col method handles everything; the by-hand method
-    is never chosen automatically because it is slow by design.
+    Chosen by the cost model in :mod:`handconv.methods.cost` (estimates from
+    the plan's shape, dtype, kernel size and channels, and whether numba is
+    installed; never by timing at run time), cached per plan. The by-hand
+    method is never chosen: it is slow by design.
+
+    >>> from handconv.plan import make_plan
+    >>> select_method(make_plan((1, 5, 5, 3), (3, 3, 3, 1), 2, "SAME"))
+    'gather'
+    >>> select_method(make_plan((8, 56, 56, 256), (1, 1, 256, 64)))
+    'gemm'
     """
-    return "im2col"
+    return _select(plan, direct.has_accelerator())
+
+
+@functools.lru_cache(maxsize=1024)
+def _select(plan: ConvPlan, accelerator: bool) -> str:
+    return cost.choose(plan)

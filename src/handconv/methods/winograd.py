@@ -109,8 +109,22 @@ def _pad_to_tiles(x: np.ndarray, plan: ConvPlan) -> np.ndarray:
 
 def transformed_filters(filters: np.ndarray) -> np.ndarray:
     """``G g G^T`` for every (input, output) channel pair: shape (36, C / groups, C_out), float64 math."""
-    u = np.einsum("ik,klco,jl->ijco", G, filters.astype(np.float64), G)
-    return u.reshape(36, *filters.shape[2:]).astype(filters.dtype)
+    cg, cout = filters.shape[2:]
+    rows = G @ filters.astype(np.float64).reshape(3, 3 * cg * cout)  # (6, 3 * Cg * Cout): G g
+    u = np.matmul(G, rows.reshape(6, 3, cg * cout))  # (6, 6, Cg * Cout): (G g) G^T
+    return u.reshape(36, cg, cout).astype(filters.dtype)
+
+
+def _bands(n: int, th: int, band_rows: int):
+    """(image slice, tile-row slice) blocks of about ``band_rows`` tile rows, across images when small."""
+    if th <= band_rows:
+        per = max(1, band_rows // th)
+        for first in range(0, n, per):
+            yield slice(first, min(n, first + per)), slice(0, th)
+        return
+    for image in range(n):
+        for start in range(0, th, band_rows):
+            yield slice(image, image + 1), slice(start, min(th, start + band_rows))
 
 
 def conv2d_winograd(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
@@ -139,35 +153,34 @@ def conv2d_winograd(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.nd
     b_t, a_t = B_T.astype(dtype), A_T.astype(dtype)
     exact = oh == 4 * th and ow == 4 * tw
     out = np.empty((n, 4 * th, 4 * tw, cout) if not exact else plan.output_shape, dtype=dtype)
-    band = _band_tile_rows(plan)
-    most = band * tw
+    most = _band_tile_rows(plan) * tw
     d = np.empty(36 * most * c, dtype=dtype)
     v = np.empty(36 * most * c, dtype=dtype)
     m = np.empty(36 * most * cout, dtype=dtype)
     y = np.empty(24 * most * cout, dtype=dtype)
-    for image in range(n):
-        for start in range(0, th, band):
-            stop = min(th, start + band)
-            p = (stop - start) * tw
-            # d[k, l, tile, c]: the 6x6 input tiles with the tile index between.
-            dk = d[: 36 * p * c].reshape(6, 6, stop - start, tw, c)
-            dk[...] = tiles[image, start:stop].transpose(2, 3, 0, 1, 4)
-            # V = B^T d B: rows (one GEMM), then columns (six GEMMs).
-            vk = v[: 36 * p * c].reshape(6, 6 * p * c)
-            np.matmul(b_t, dk.reshape(6, 6 * p * c), out=vk)
-            dv = d[: 36 * p * c].reshape(6, 6, p * c)
-            np.matmul(b_t, vk.reshape(6, 6, p * c), out=dv)
-            # 36 GEMMs (tiles, C) @ (C, C_out), one group at a time.
-            mv = m[: 36 * p * cout].reshape(36, p, cout)
-            vv = dv.reshape(36, p, c)
-            for g in range(plan.groups):
-                np.matmul(vv[:, :, g * cg : (g + 1) * cg], u[:, :, g * og : (g + 1) * og], out=mv[:, :, g * og : (g + 1) * og])
-            # Y = A^T M A: rows, then columns.
-            yv = y[: 24 * p * cout].reshape(4, 6 * p * cout)
-            np.matmul(a_t, mv.reshape(6, 6 * p * cout), out=yv)
-            final = m[: 16 * p * cout].reshape(4, 4, p * cout)
-            np.matmul(a_t, yv.reshape(4, 6, p * cout), out=final)
-            # (4a, 4b, rows, tw, C_out) -> out[image, 4 * rows + a, 4 * col + b]
-            block = out[image, 4 * start : 4 * stop].reshape(stop - start, 4, tw, 4, cout)
-            block[...] = final.reshape(4, 4, stop - start, tw, cout).transpose(2, 0, 3, 1, 4)
+    for images, rows in _bands(n, th, _band_tile_rows(plan)):
+        band_tiles = tiles[images, rows]  # (images, rows, TW, 6, 6, C)
+        ni, nr = band_tiles.shape[:2]
+        p = ni * nr * tw
+        # d[k, l, tile, c]: the 6x6 input tiles with the tile index between.
+        dk = d[: 36 * p * c].reshape(6, 6, ni, nr, tw, c)
+        dk[...] = band_tiles.transpose(3, 4, 0, 1, 2, 5)
+        # V = B^T d B: rows (one GEMM), then columns (six GEMMs).
+        vk = v[: 36 * p * c].reshape(6, 6 * p * c)
+        np.matmul(b_t, dk.reshape(6, 6 * p * c), out=vk)
+        dv = d[: 36 * p * c].reshape(6, 6, p * c)
+        np.matmul(b_t, vk.reshape(6, 6, p * c), out=dv)
+        # 36 GEMMs (tiles, C) @ (C, C_out), one group at a time.
+        mv = m[: 36 * p * cout].reshape(36, p, cout)
+        vv = dv.reshape(36, p, c)
+        for g in range(plan.groups):
+            np.matmul(vv[:, :, g * cg : (g + 1) * cg], u[:, :, g * og : (g + 1) * og], out=mv[:, :, g * og : (g + 1) * og])
+        # Y = A^T M A: rows, then columns.
+        yv = y[: 24 * p * cout].reshape(4, 6 * p * cout)
+        np.matmul(a_t, mv.reshape(6, 6 * p * cout), out=yv)
+        final = m[: 16 * p * cout].reshape(4, 4, p * cout)
+        np.matmul(a_t, yv.reshape(4, 6, p * cout), out=final)
+        # (4a, 4b, images, rows, TW, C_out) -> out[image, 4 * row + a, 4 * col + b]
+        block = out[images, 4 * rows.start : 4 * rows.stop].reshape(ni, nr, 4, tw, 4, cout)
+        block[...] = final.reshape(4, 4, ni, nr, tw, cout).transpose(2, 3, 0, 4, 1, 5)
     return out if exact else np.ascontiguousarray(out[:, :oh, :ow])
