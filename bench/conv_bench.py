@@ -47,6 +47,8 @@ from handconv.plan import make_plan  # noqa: E402
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CANARY_FLOOR = 0.75
 MAX_RETRIES = 3
+#: Pause before each measurement so worker threads of the previous library go idle.
+SETTLE_S = 0.3
 MIB = 2**20
 
 
@@ -409,6 +411,9 @@ def run_cell(name: str, runner: Runner, expected: np.ndarray, canary: Canary, bu
         raise RuntimeError(f"{name}: shape {out.shape} != expected {expected.shape}")
     rel_error = float(np.max(np.abs(out.astype(np.float64) - expected))) / scale if out.size else 0.0
     for attempt in range(MAX_RETRIES):
+        # Let other libraries' OpenMP/Eigen worker threads stop spin-waiting
+        # (they would otherwise steal the cores from the next cell).
+        time.sleep(SETTLE_S)
         before = canary()
         times = measure(call, budget_s, min_rep, 400)
         after = canary()

@@ -39,10 +39,10 @@ def tile_width(plan: ConvPlan) -> int:
     """
     ow = plan.output_hw[1]
     keff = plan.effective_filter_hw[1]
-    target = int(min(ow, max(8, min(64, 4 * keff, -(-256 // plan.out_channels)))))
+    target = int(min(ow, max(8, min(64, 4 * keff, -(-256 // max(1, plan.out_channels))))))
     while target > 1 and _matrix_bytes(plan, target) > MAX_MATRIX_BYTES:
         target //= 2
-    for width in range(target, max(1, (3 * target) // 4) - 1, -1):
+    for width in range(target, max(1, target // 2) - 1, -1):
         if ow % width == 0:
             return width
     return max(1, target)

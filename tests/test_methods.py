@@ -1,0 +1,232 @@
+"""Every registered method against the by-hand ``naive`` method and against live TensorFlow.
+
+Tolerances (see also tests/test_conv.py). Any order of summing ``n`` products
+satisfies ``|computed - exact| <= gamma_n * sum|x_i * w_i|`` with
+``gamma_n = n * eps / (1 - n * eps)`` (Higham, section 3.1); ``n`` is the fan-in
+``KH * KW * C / groups``. The truth here is ``naive`` in float64 on the same
+numbers, whose own error is negligible against a float32 bound and within the
+bound for float64, so a float32 result must be within ``gamma_n * sum|x w|`` plus
+the float64 truth's own ``gamma_n`` (we allow 2x the bound). That is about
+``n * 1.2e-7`` relative to the output scale for float32 and ``n * 2.2e-16`` for
+float64.
+
+Winograd F(4x4, 3x3) is not a plain sum of the products: its transforms scale
+values by up to ~100 before they cancel, and mixes the numbers of a whole 6x6
+tile, so its bound is normwise (the largest element bound, everywhere) and
+``WINOGRAD_FACTOR`` times larger (measured worst case on these tests ~30x; the
+module docstring of handconv.methods.winograd gives the errors on the benchmark).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from handconv import HandconvError
+from handconv.methods import METHODS, cost, direct, gemm, select_method
+from handconv.plan import make_plan
+from oracles import tf_conv2d
+
+WINOGRAD_FACTOR = 128
+
+#: Method variants: registry name, plus the NumPy-only paths of the accelerated methods.
+VARIANTS = [name for name in METHODS if name != "naive"] + ["direct-numpy", "gemm-numpy"]
+
+
+@pytest.fixture
+def variant(request, monkeypatch):
+    """Set up a variant: force the NumPy fallbacks where asked; return the registry name."""
+    name = request.param
+    if name == "direct-numpy":
+        monkeypatch.setattr(direct, "FORCE_NUMPY", True)
+    if name == "gemm-numpy":
+        monkeypatch.setattr(gemm, "_blas", None)
+    return name.split("-")[0]
+
+
+def truth_and_bound(x, w, plan, method):
+    """float64 ``naive`` result and the elementwise error bound for ``method`` in ``plan.compute_dtype``."""
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    truth = METHODS["naive"].run(x64, w64, plan)
+    scale = METHODS["naive"].run(np.abs(x64), np.abs(w64), plan)
+    n = plan.taps
+    eps = np.finfo(plan.compute_dtype).eps
+    bound = 2 * (n * eps / (1 - n * eps)) * scale
+    if method == "winograd":  # transforms mix a whole tile: a normwise bound, not elementwise
+        bound = WINOGRAD_FACTOR * np.full_like(bound, bound.max())
+    return truth, bound + np.finfo(plan.compute_dtype).tiny
+
+
+def check(out, truth, bound, plan):
+    assert out.shape == plan.output_shape
+    assert out.dtype == plan.compute_dtype
+    excess = np.abs(out.astype(np.float64) - truth) - bound
+    assert np.all(excess <= 0), f"max excess over the bound {excess.max():.3g}"
+
+
+@st.composite
+def plans(draw):
+    """Random valid plans: batch 1-2, sizes 1-12, channels 1-6, kernels 1-5, strides 1-4, dilations 1-3."""
+    batch = draw(st.integers(1, 2))
+    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cg = draw(st.integers(1, 6 // groups))
+    out_per_group = draw(st.integers(1, 3))
+    square = draw(st.booleans())  # make 3x3 stride 1 (Winograd's plans) common
+    if square:
+        kh = kw = 3
+        strides, dilations = [1, 1], [1, 1]
+    else:
+        kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        strides = [draw(st.integers(1, 4)), draw(st.integers(1, 4))]
+        dilations = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    kind = draw(st.sampled_from(["SAME", "VALID", "EXPLICIT"]))
+    if kind == "EXPLICIT":
+        padding = [[0, 0], [draw(st.integers(0, 3)), draw(st.integers(0, 3))],
+                   [draw(st.integers(0, 3)), draw(st.integers(0, 3))], [0, 0]]
+    else:
+        padding = kind
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    try:
+        plan = make_plan((batch, h, w, cg * groups), (kh, kw, cg, out_per_group * groups), strides, padding,
+                         "NHWC", dilations, dtype)
+    except HandconvError:
+        assume(False)
+    assume(not plan.is_empty)
+    return plan, draw(st.integers(0, 2**32 - 1))
+
+
+@pytest.mark.parametrize("variant", VARIANTS, indirect=True)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(plans())
+def test_property_method_equals_naive(variant, case):
+    plan, seed = case
+    assume(METHODS[variant].supports(plan))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(plan.input_shape).astype(plan.compute_dtype)
+    w = rng.standard_normal(plan.filter_shape).astype(plan.compute_dtype)
+    truth, bound = truth_and_bound(x, w, plan, variant)
+    check(METHODS[variant].run(x, w, plan), truth, bound, plan)
+
+
+# (input NHWC, filters HWIO, strides, padding, dilations): a handful of cases every method sees against TF.
+TF_CASES = [
+    ((1, 5, 5, 3), (3, 3, 3, 1), 2, [[0, 0], [1, 1], [1, 1], [0, 0]], 1),  # the article
+    ((2, 9, 11, 4), (3, 3, 4, 5), 1, "SAME", 1),
+    ((1, 8, 8, 6), (1, 1, 6, 4), 1, "VALID", 1),
+    ((1, 10, 9, 3), (3, 3, 3, 2), 1, "SAME", 2),
+    ((1, 9, 9, 3), (3, 3, 1, 3), 1, "SAME", 1),  # depthwise 'each'
+    ((1, 11, 13, 2), (5, 5, 2, 3), 2, "SAME", 1),
+    ((1, 4, 5, 1), (7, 7, 1, 1), 1, "SAME", 1),  # kernel larger than the input
+]
+
+
+def _tf_plan(case):
+    shape, fshape, strides, padding, dilations = case
+    return make_plan(shape, fshape, strides, padding, "NHWC", dilations, np.float32)
+
+
+#: Every (variant, case) pair whose method claims the case's plan.
+TF_PAIRS = [
+    (v, i) for v in VARIANTS for i, case in enumerate(TF_CASES) if METHODS[v.split("-")[0]].supports(_tf_plan(case))
+]
+
+
+@pytest.mark.references
+@pytest.mark.parametrize("variant, index", TF_PAIRS, ids=[f"{v}-tf{i}" for v, i in TF_PAIRS], indirect=["variant"])
+def test_method_matches_live_tf(variant, index):
+    shape, fshape, strides, padding, dilations = case = TF_CASES[index]
+    plan = _tf_plan(case)
+    rng = np.random.default_rng(len(shape) + sum(shape))
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(fshape).astype(np.float32)
+    expected = tf_conv2d(x, w, strides, padding, "NHWC", dilations)
+    out = METHODS[variant].run(x, w, plan)
+    _, bound = truth_and_bound(x, w, plan, variant)
+    # handconv and TF each within the bound of the truth: within twice it of each other.
+    assert out.shape == expected.shape
+    assert np.all(np.abs(out.astype(np.float64) - expected) <= 2 * bound)
+
+
+def test_every_method_claims_the_plans_of_its_kind():
+    """Winograd claims 3x3 stride 1 only; the others claim the suite's plans."""
+    three = make_plan((1, 8, 8, 2), (3, 3, 2, 2), 1, "SAME")
+    strided = make_plan((1, 8, 8, 2), (3, 3, 2, 2), 2, "SAME")
+    assert METHODS["winograd"].supports(three) and not METHODS["winograd"].supports(strided)
+    for name in ("naive", "im2col", "gemm", "direct", "gather", "toeplitz"):
+        assert METHODS[name].supports(three) and METHODS[name].supports(strided)
+
+
+def test_winograd_error_is_measured_against_float64():
+    """Winograd's float32 error on a CNN-like layer: within 1e-4 of the output scale, and larger than im2col's."""
+    rng = np.random.default_rng(7)
+    plan = make_plan((2, 12, 12, 64), (3, 3, 64, 32), 1, "SAME")
+    x = rng.standard_normal(plan.input_shape).astype(np.float32)
+    w = (rng.standard_normal(plan.filter_shape) / math.sqrt(plan.taps)).astype(np.float32)
+    truth = METHODS["im2col"].run(x.astype(np.float64), w.astype(np.float64), plan)
+    scale = np.abs(truth).max()
+    wino = np.abs(METHODS["winograd"].run(x, w, plan) - truth).max() / scale
+    plain = np.abs(METHODS["im2col"].run(x, w, plan) - truth).max() / scale
+    assert wino < 1e-4
+    assert plain < 1e-5
+    assert wino > plain  # the price of 4x fewer multiplications
+
+
+def test_direct_lane_kernel_covers_photo_shapes():
+    """'sum' and 'each' photo plans take the vectorised row kernel; others the general one."""
+    assert direct.lane_shape(make_plan((1, 9, 9, 3), (3, 3, 3, 1), 1, "SAME")) == "sum"
+    assert direct.lane_shape(make_plan((1, 9, 9, 3), (3, 3, 1, 3), 1, "SAME")) == "each"
+    assert direct.lane_shape(make_plan((1, 9, 9, 3), (3, 3, 3, 2), 1, "SAME")) is None
+    assert direct.lane_shape(make_plan((1, 9, 9, 3), (3, 3, 3, 1), [1, 2], "SAME")) is None
+
+
+# ----------------------------------------------------------------- selection
+def test_select_method_picks_by_cost_model(monkeypatch):
+    assert select_method(make_plan((1, 5, 5, 3), (3, 3, 3, 1), 2, "SAME")) == "gather"
+    assert select_method(make_plan((8, 56, 56, 256), (1, 1, 256, 64))) == "gemm"
+    photo = make_plan((1, 512, 512, 3), (3, 3, 3, 1), 1, "SAME")
+    if direct.has_accelerator():  # numba is in the test extra
+        assert select_method(photo) == "direct"
+    monkeypatch.setattr(direct, "FORCE_NUMPY", True)
+    assert select_method(photo) != "direct"  # one NumPy pass per tap: never on a photo
+
+
+@settings(max_examples=60, deadline=None)
+@given(plans())
+def test_auto_always_picks_a_method_that_supports_the_plan(case):
+    plan, _ = case
+    name = select_method(plan)
+    assert name != "naive"
+    assert METHODS[name].supports(plan)
+    assert math.isfinite(cost.estimate_seconds(plan, name))
+
+
+BENCH_PLANS = [
+    ((1, 5, 5, 3), (3, 3, 3, 1), 2, [[0, 0], [1, 1], [1, 1], [0, 0]], 1),
+    ((1, 2048, 2048, 3), (3, 3, 3, 1), 1, "SAME", 1),
+    ((1, 2048, 2048, 3), (3, 3, 1, 3), 1, "SAME", 1),
+    ((1, 1024, 1024, 1), (15, 15, 1, 1), 1, "SAME", 1),
+    ((1, 224, 224, 3), (7, 7, 3, 64), 2, "SAME", 1),
+    ((8, 56, 56, 64), (3, 3, 64, 64), 1, "SAME", 1),
+    ((32, 28, 28, 128), (3, 3, 128, 128), 1, "SAME", 1),
+    ((1, 14, 14, 256), (3, 3, 256, 256), 1, "SAME", 1),
+    ((16, 7, 7, 512), (3, 3, 512, 512), 1, "SAME", 1),
+    ((8, 56, 56, 256), (1, 1, 256, 64), 1, "VALID", 1),
+    ((4, 64, 64, 32), (3, 3, 32, 32), 1, "SAME", 2),
+]
+
+
+@pytest.mark.parametrize("accelerated", [True, False])
+@pytest.mark.parametrize("case", BENCH_PLANS, ids=[f"S{i}" for i in range(1, len(BENCH_PLANS) + 1)])
+def test_auto_workspace_within_budget(case, accelerated, monkeypatch):
+    """auto's extra memory stays under max(64 MiB, 2x the output) on the benchmark's shapes."""
+    monkeypatch.setattr(direct, "FORCE_NUMPY", not accelerated)
+    shape, fshape, strides, padding, dilations = case
+    plan = make_plan(shape, fshape, strides, padding, "NHWC", dilations, np.float32)
+    output = math.prod(plan.output_shape) * 4
+    assert METHODS[select_method(plan)].workspace_bytes(plan) <= max(64 * 2**20, 2 * output)
