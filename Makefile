@@ -38,8 +38,9 @@ demo: $(VENV)/.all
 test: $(VENV)/.test browser
 	$(PY) -m pytest
 
+# BENCH_ARGS: e.g. make bench BENCH_ARGS="--quick --shapes S1,S4"
 bench: $(VENV)/.test
-	$(PY) bench/conv_bench.py
+	$(PY) bench/conv_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) handconv-demo .pytest_cache .hypothesis
