@@ -410,6 +410,7 @@ def run_cell(name: str, runner: Runner, expected: np.ndarray, canary: Canary, bu
     if out.shape != expected.shape:
         raise RuntimeError(f"{name}: shape {out.shape} != expected {expected.shape}")
     rel_error = float(np.max(np.abs(out.astype(np.float64) - expected))) / scale if out.size else 0.0
+    best: tuple[float, int, bool, float] | None = None
     for attempt in range(MAX_RETRIES):
         # Let other libraries' OpenMP/Eigen worker threads stop spin-waiting
         # (they would otherwise steal the cores from the next cell).
@@ -419,9 +420,14 @@ def run_cell(name: str, runner: Runner, expected: np.ndarray, canary: Canary, bu
         after = canary()
         worst = min(before, after)
         clean = worst >= CANARY_FLOOR * canary.best
+        # Stolen CPU only ever slows a cell down: keep the fastest attempt's median.
+        median = statistics.median(times)
+        if best is None or median < best[0]:
+            best = (median, len(times), clean, worst)
         if clean:
             break
-    return Cell(name, 1e3 * statistics.median(times), len(times), clean, rel_error, worst)
+    median, repeats, clean, worst = best
+    return Cell(name, 1e3 * median, repeats, clean, rel_error, worst)
 
 
 # ---------------------------------------------------------------- reporting
@@ -587,13 +593,38 @@ def plot(results: list[dict], path: Path) -> None:
     os.replace(tmp.name, path)
 
 
+def markdown(results: list[dict]) -> str:
+    """A Markdown table: ms per library and auto's ratios, for docs/performance.md."""
+    libs = ["hc:auto", "tf", "torch-chlast", "torch-nchw", "jax-jit", "cv2", "scipy", "scipy-fft"]
+    head = ["case", "auto picks"] + [lib.replace("hc:", "") for lib in libs] + ["auto/TF", "auto/peer",
+                                                                                 "best method", "auto err", "TF err"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        cells = r["cells"]
+        row = [r["case"]["name"], r["auto"]]
+        row += [f"{cells[lib]['ms']:.3g}" if lib in cells else "-" for lib in libs]
+        row += [f"{r['auto_over_tf']:.2f}", f"{r['auto_over_peer']:.2f} ({r['fastest_peer']})",
+                f"{r['best_method'].replace('hc:', '')} {r['auto_over_best_method']:.2f}",
+                f"{cells['hc:auto']['rel_error']:.1e}", f"{cells['tf']['rel_error']:.1e}" if "tf" in cells else "-"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test, not a measurement)")
     parser.add_argument("--shapes", help="comma-separated case names, e.g. S1,S5 (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for JSON and PNG (default: %(default)s)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="print a saved run as a Markdown table and its targets, then exit")
     args = parser.parse_args(argv)
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        print(markdown(saved["results"]))
+        for target in saved["targets"]:
+            print(f"- {'met' if target['met'] else 'MISSED'}: {target['target']}: {target['detail']}")
+        return 0
 
     cases = CASES
     if args.shapes:

@@ -27,14 +27,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from handconv import HandconvError
-from handconv.methods import METHODS, cost, direct, gemm, select_method
+from handconv.methods import METHODS, cost, direct, select_method
 from handconv.plan import make_plan
 from oracles import tf_conv2d
 
 WINOGRAD_FACTOR = 128
 
 #: Method variants: registry name, plus the NumPy-only paths of the accelerated methods.
-VARIANTS = [name for name in METHODS if name != "naive"] + ["direct-numpy", "gemm-numpy"]
+VARIANTS = [name for name in METHODS if name != "naive"] + ["direct-numpy"]
 
 
 @pytest.fixture
@@ -43,8 +43,6 @@ def variant(request, monkeypatch):
     name = request.param
     if name == "direct-numpy":
         monkeypatch.setattr(direct, "FORCE_NUMPY", True)
-    if name == "gemm-numpy":
-        monkeypatch.setattr(gemm, "_blas", None)
     return name.split("-")[0]
 
 

@@ -86,12 +86,8 @@ def estimate_seconds(plan: ConvPlan, method: str) -> float:
         grid_macs = plan.macs * gemm.grid_overhead(plan)
         phases = in_bytes * (2 if plan.strides != (1, 1) else 0)
         extra = phases + padded + 2 * out_bytes * gemm.grid_overhead(plan)
-        if gemm._gemm_function(plan.compute_dtype) is None or groups > 1:
-            extra += 2 * pixels * taps * groups * itemsize * gemm.grid_overhead(plan)
-            k = taps
-        else:
-            extra += spatial * out_bytes * gemm.grid_overhead(plan) * 0.5  # beta=1 re-reads the output
-            k = cg
+        extra += 2 * pixels * taps * groups * itemsize * gemm.grid_overhead(plan)  # the banded columns
+        k = taps
         return 20e-6 + spatial * groups * CALL + extra / BANDWIDTH + _flops_seconds(grid_macs, k, og, pixels, itemsize)
     if method == "winograd":
         if not winograd.supports(plan):

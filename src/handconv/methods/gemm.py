@@ -3,12 +3,20 @@
 Flatten the padded input ``(N, Hp, Wp, C)`` to a matrix of ``N * Hp * Wp`` rows
 of ``C`` numbers. Output pixel ``(n, oy, ox)`` sits at row ``(n * Hp + oy) * Wp
 + ox`` of an output matrix on the same grid, and filter tap ``(ky, kx)`` reads
-the input row a fixed distance ``ky * dh * Wp + kx * dw`` further on. So each
-tap is one GEMM of a *contiguous slice* of the input matrix (no copy) with that
-tap's ``(C, C_out)`` weights, added into the output matrix: BLAS ``beta = 1``
-when SciPy's BLAS is there, otherwise a cache-sized band of im2col columns and
-one NumPy product per band. Grid points that are not outputs (the right and
-bottom margins) are computed and dropped: ``(Hp * Wp) / (OH * OW)`` extra work.
+the input row a fixed distance ``ky * dh * Wp + kx * dw`` further on. So tap
+``t`` contributes ``input[rows + offset_t] @ weights_t``: a *contiguous slice*
+of the input matrix, no window view, no gather of scattered pixels. The taps'
+products are accumulated inside one GEMM: for a band of output rows that fits
+in L2, the taps' slices are laid side by side (``K = taps * C``) and multiplied
+by all the weights at once, so the output is written once, not once per tap.
+Grid points that are not outputs (the right and bottom margins) are computed
+and dropped: ``(Hp * Wp) / (OH * OW)`` extra work.
+
+Only NumPy's BLAS is used. Accumulating tap by tap with BLAS ``beta = 1``
+through SciPy's BLAS was measured too: no faster than the banded product here,
+and SciPy ships a second OpenBLAS whose worker threads spin after each call and
+starve NumPy's (perf-notes: ~8 ms per switch), which a network alternating
+methods would pay on every layer.
 
 Strides use a polyphase split: the padded input is cut into ``sh * sw``
 phases (rows ``a::sh``, columns ``b::sw``), each tap reads one phase at a fixed
@@ -28,18 +36,6 @@ from ..plan import ConvPlan
 
 #: Rows per band in the NumPy-only path: columns of ``taps`` numbers stay in L2.
 BAND_BYTES = 2 * 2**20
-
-try:  # SciPy's BLAS gives beta=1 (accumulate in place) without a temporary.
-    from scipy.linalg import blas as _blas
-except ImportError:  # pragma: no cover - exercised by forcing _blas = None in tests
-    _blas = None
-
-
-def _gemm_function(dtype: np.dtype):
-    if _blas is None:
-        return None
-    return {np.dtype(np.float32): _blas.sgemm, np.dtype(np.float64): _blas.dgemm}.get(np.dtype(dtype))
-
 
 def is_pointwise(plan: ConvPlan) -> bool:
     """1x1 filter, stride 1, no padding, one group: the convolution is one GEMM."""
@@ -67,8 +63,7 @@ def workspace_bytes(plan: ConvPlan) -> int:
     total = grid * plan.out_channels * itemsize
     if plan.strides != (1, 1):
         total += grid * plan.strides[0] * plan.strides[1] * plan.in_channels * itemsize
-    if _gemm_function(plan.compute_dtype) is None or plan.groups > 1:
-        total += min(grid, _band_rows(plan)) * (plan.taps + plan.out_channels_per_group) * itemsize
+    total += min(grid, _band_rows(plan)) * plan.taps * itemsize
     return total
 
 
@@ -130,37 +125,21 @@ def conv2d_gemm(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarra
     grid = np.empty((rows, plan.out_channels), dtype=x.dtype)
     grid[used:] = 0
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
-    gemm = _gemm_function(x.dtype)
     for g in range(plan.groups):
         inputs = flat[..., g * cg : (g + 1) * cg]
         weights = filters[..., g * og : (g + 1) * og]
         target = grid[:used, g * og : (g + 1) * og]
-        if gemm is not None and plan.groups == 1:
-            _accumulate_blas(gemm, inputs, weights, taps, target)
-        else:
-            _accumulate_bands(inputs, weights, taps, target, _band_rows(plan))
+        _accumulate_bands(inputs, weights, taps, target, _band_rows(plan))
     out = grid.reshape(n, hq, wq, plan.out_channels)[:, : plan.output_hw[0], : plan.output_hw[1]]
     return np.ascontiguousarray(out)
 
 
-def _accumulate_blas(gemm, inputs, weights, taps, target) -> None:
-    """target += sum over taps of shifted input slice @ tap weights, with BLAS beta=1.
-
-    Row-major ``target (M, Co) = A (M, C) @ B (C, Co)`` is column-major
-    ``target.T = B.T @ A.T``: the transposes are free views, and ``overwrite_c``
-    makes BLAS write into ``target`` itself.
-    """
-    m = target.shape[0]
-    for i, (ky, kx, a, b, offset) in enumerate(taps):
-        source = inputs[a, b, offset : offset + m]
-        weights_t = np.asfortranarray(weights[ky, kx].T)
-        result = gemm(1.0, weights_t, source.T, beta=0.0 if i == 0 else 1.0, c=target.T, overwrite_c=1)
-        if not np.may_share_memory(result, target):  # BLAS had to copy: keep the numbers anyway
-            target[...] = result.T
-
-
 def _accumulate_bands(inputs, weights, taps, target, band_rows: int) -> None:
-    """NumPy-only: per band of output rows, gather the taps' columns and do one product."""
+    """target = sum over taps of shifted slices @ tap weights, one product per band of rows.
+
+    The band's columns ``(rows, taps, Cg)`` are contiguous copies of the taps'
+    slices; ``band_rows`` keeps them in L2.
+    """
     m, cg = target.shape[0], inputs.shape[-1]
     matrix = weights.reshape(len(taps) * cg, -1)
     columns = np.empty((min(m, band_rows), len(taps), cg), dtype=inputs.dtype)
