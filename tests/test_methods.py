@@ -151,9 +151,21 @@ def test_method_matches_live_tf(variant, index):
     assert np.all(np.abs(out.astype(np.float64) - expected) <= 2 * bound)
 
 
+@pytest.mark.parametrize("dilations", [(2, 2), (3, 1), (2, 3)])
+@pytest.mark.parametrize("padding", ["SAME", "VALID", [[0, 0], [3, 1], [0, 2], [0, 0]]])
+def test_winograd_dilated_through_phases(dilations, padding):
+    """Dilated 3x3 runs as undilated Winograd on the input's phases: same numbers as naive (float64)."""
+    plan = make_plan((2, 13, 11, 3), (3, 3, 3, 4), 1, padding, "NHWC", list(dilations), np.float64)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(plan.input_shape)
+    w = rng.standard_normal(plan.filter_shape)
+    truth, bound = truth_and_bound(x, w, plan, "winograd")
+    check(METHODS["winograd"].run(x, w, plan), truth, bound, plan)
+
+
 def test_every_method_claims_the_plans_of_its_kind():
-    """Winograd claims 3x3 stride 1 only; the others claim the suite's plans."""
-    three = make_plan((1, 8, 8, 2), (3, 3, 2, 2), 1, "SAME")
+    """Winograd claims 3x3 stride 1 only (any dilation); the others claim the suite's plans."""
+    three = make_plan((1, 8, 8, 2), (3, 3, 2, 2), 1, "SAME", "NHWC", 2)
     strided = make_plan((1, 8, 8, 2), (3, 3, 2, 2), 2, "SAME")
     assert METHODS["winograd"].supports(three) and not METHODS["winograd"].supports(strided)
     for name in ("naive", "im2col", "gemm", "direct", "gather", "toeplitz"):

@@ -1,6 +1,7 @@
 """Winograd F(4x4, 3x3): 3x3 stride-1 convolution with 4x fewer multiplications.
 
-Lavin & Gray (2015). The output is cut into 4x4 tiles; each reads a 6x6 input
+Lavin & Gray (2015). Dilated 3x3 filters run as one undilated convolution per
+phase of the input (see :func:`_conv2d_dilated`). The output is cut into 4x4 tiles; each reads a 6x6 input
 tile ``d``. With the constant matrices ``B``, ``G`` and ``A`` below, the tile's
 output is ``A^T [(G g G^T) * (B^T d B)] A`` where ``*`` is elementwise: the
 36 elementwise products, summed over input channels, are 36 GEMMs of shape
@@ -63,13 +64,29 @@ A_T = np.array(
 
 
 def supports(plan: ConvPlan) -> bool:
-    """3x3 filters, stride 1, dilation 1, floating point."""
-    return (
-        plan.filter_hw == (3, 3)
-        and plan.strides == (1, 1)
-        and plan.dilations == (1, 1)
-        and plan.compute_dtype.kind == "f"
-    )
+    """3x3 filters, stride 1, floating point; any dilation (through the input's phases)."""
+    return plan.filter_hw == (3, 3) and plan.strides == (1, 1) and plan.compute_dtype.kind == "f"
+
+
+def _conv2d_dilated(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """A dilation-(dh, dw) convolution as dh * dw undilated ones on the input's phases.
+
+    Output rows ``a, a + dh, a + 2 dh, ...`` only read padded rows ``a + k * dh``:
+    the phase ``padded[:, a::dh, b::dw]`` convolved (VALID, undilated) with the
+    same filter gives exactly ``out[:, a::dh, b::dw]``.
+    """
+    from ..plan import make_plan
+
+    padded = plan.pad(x)
+    out = np.empty(plan.output_shape, dtype=x.dtype)
+    (dh, dw), (oh, ow) = plan.dilations, plan.output_hw
+    for a in range(min(dh, oh)):
+        for b in range(min(dw, ow)):
+            target = out[:, a::dh, b::dw]
+            phase = padded[:, a::dh, b::dw]
+            sub = make_plan(phase.shape, filters.shape, 1, "VALID", "NHWC", 1, x.dtype)
+            target[...] = conv2d_winograd(phase, filters, sub)[:, : target.shape[1], : target.shape[2]]
+    return out
 
 
 def _tiles(plan: ConvPlan) -> tuple[int, int]:
@@ -145,6 +162,8 @@ def conv2d_winograd(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.nd
     """
     if plan.is_empty:
         return np.zeros(plan.output_shape, dtype=x.dtype)
+    if plan.dilations != (1, 1):
+        return _conv2d_dilated(x, filters, plan)
     dtype = x.dtype
     n, oh, ow, cout = plan.output_shape
     c, cg, og = plan.in_channels, plan.filter_in_channels, plan.out_channels_per_group
