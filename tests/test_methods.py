@@ -163,6 +163,20 @@ def test_winograd_dilated_through_phases(dilations, padding):
     check(METHODS["winograd"].run(x, w, plan), truth, bound, plan)
 
 
+@pytest.mark.parametrize("batch_shape", [(2,), (2, 3)])
+def test_pointwise_nchw_needs_no_transpose(batch_shape):
+    """1x1 on NCHW input: one GEMM per image on the planar memory, result contiguous NCHW, equal to naive."""
+    import handconv
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((*batch_shape, 6, 5, 7))
+    w = rng.standard_normal((1, 1, 6, 4))
+    out = handconv.conv2d(x, w, 1, "VALID", "NCHW", method="gemm")
+    expected = handconv.conv2d(x, w, 1, "VALID", "NCHW", method="naive")
+    assert out.flags.c_contiguous and out.shape == (*batch_shape, 4, 5, 7)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12 * 6 * np.abs(expected).max())
+
+
 def test_every_method_claims_the_plans_of_its_kind():
     """Winograd claims 3x3 stride 1 only (any dilation); the others claim the suite's plans."""
     three = make_plan((1, 8, 8, 2), (3, 3, 2, 2), 1, "SAME", "NHWC", 2)

@@ -113,8 +113,17 @@ def conv2d_gemm(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarra
     if plan.is_empty:
         return np.zeros(plan.output_shape, dtype=x.dtype)
     if is_pointwise(plan):
+        weights = filters.reshape(plan.in_channels, plan.out_channels)
+        planar = x.transpose(0, 3, 1, 2)
+        if planar.flags.c_contiguous and not x.flags.c_contiguous:
+            # NCHW memory seen through the NHWC view: W^T @ (C, H*W) per image, no
+            # transpose on either side; the result is returned as an NHWC view of
+            # NCHW memory, which is what from_canonical turns back into NCHW for free.
+            n, c, h, w = planar.shape
+            out = np.matmul(weights.T, planar.reshape(n, c, h * w))
+            return out.reshape(n, plan.out_channels, h, w).transpose(0, 2, 3, 1)
         flat = np.ascontiguousarray(x).reshape(-1, plan.in_channels)
-        return (flat @ filters.reshape(plan.in_channels, plan.out_channels)).reshape(plan.output_shape)
+        return (flat @ weights).reshape(plan.output_shape)
 
     phases = _phases(plan.pad(x), plan)
     n, hq, wq, c = phases.shape[2:]
