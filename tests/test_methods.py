@@ -177,6 +177,21 @@ def test_pointwise_nchw_needs_no_transpose(batch_shape):
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12 * 6 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("workspace, min_pixels", [(1, 1), (2000, 1), (10**9, 1), (1, 40)])
+def test_im2col_bands_across_and_within_images(monkeypatch, workspace, min_pixels):
+    """Whole batch, several images per band, and row bands within an image give the same numbers."""
+    from handconv.methods import im2col
+
+    monkeypatch.setattr(im2col, "WORKSPACE_BYTES", workspace)
+    monkeypatch.setattr(im2col, "MIN_BAND_PIXELS", min_pixels)
+    plan = make_plan((5, 9, 8, 2), (3, 2, 2, 3), 1, "SAME", "NHWC", 1, np.float64)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(plan.input_shape)
+    w = rng.standard_normal(plan.filter_shape)
+    truth, bound = truth_and_bound(x, w, plan, "im2col")
+    check(METHODS["im2col"].run(x, w, plan), truth, bound, plan)
+
+
 def test_every_method_claims_the_plans_of_its_kind():
     """Winograd claims 3x3 stride 1 only (any dilation); the others claim the suite's plans."""
     three = make_plan((1, 8, 8, 2), (3, 3, 2, 2), 1, "SAME", "NHWC", 2)
