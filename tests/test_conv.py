@@ -343,3 +343,17 @@ def test_memory_is_checked_before_allocating(monkeypatch):
 
 def test_lowercase_padding_accepted():
     np.testing.assert_array_equal(handconv.conv2d(X, W, 1, "same"), handconv.conv2d(X, W, 1, "SAME"))
+
+
+def test_explicit_method_outside_its_plans_is_refused_not_run():
+    """A method asked for by name on a plan it cannot compute raises instead of returning wrong numbers."""
+    from handconv.methods import METHODS
+
+    x = np.random.default_rng(6).standard_normal((1, 6, 6, 3))
+    w = np.ones((3, 3, 3, 1))
+    plan = handconv.make_plan(x.shape, w.shape, 2, "SAME", dtype=x.dtype)
+    refused = [name for name, m in METHODS.items() if not m.supports(plan)]
+    assert refused, "some method is restricted (e.g. Winograd: stride 1)"
+    for name in refused:
+        with pytest.raises(HandconvError, match="cannot compute"):
+            handconv.conv2d(x, w, 2, "SAME", method=name)

@@ -243,4 +243,14 @@ def resolve_method(method: Any, plan: ConvPlan) -> str:
         return select_method(plan)
     if method not in METHODS:
         raise HandconvError(f"method={method!r} is not known; expected 'auto' or one of {sorted(METHODS)}")
+    supports = METHODS[method].supports
+    if not supports(plan):
+        # Never run a method outside what it computes correctly: that would be a silently wrong result.
+        limits = (supports.__doc__ or "").strip().splitlines()[0] if supports.__doc__ else "a narrower set of plans"
+        usable = [name for name, m in METHODS.items() if m.supports(plan)]
+        raise HandconvError(
+            f"method={method!r} cannot compute this convolution (filter {plan.filter_hw}, strides "
+            f"{plan.strides}, dilations {plan.dilations}, dtype {plan.dtype}); it handles: {limits} "
+            f"Use 'auto' or one of {usable}"
+        )
     return method
