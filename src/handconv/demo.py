@@ -224,7 +224,7 @@ def write_article(folder: Path, seed: int, say: Any) -> dict[str, Any]:
     from .explain.cli import compare_padding
     from .explain.figure import render_figure
     from .explain.text import render_text
-    from .explain._files import write_text
+    from .files import write_text
 
     folder.mkdir(parents=True, exist_ok=True)
     trace = _explain_article(seed)
@@ -256,7 +256,7 @@ def write_article(folder: Path, seed: int, say: Any) -> dict[str, Any]:
 
 def write_index(folder: Path, sections: list[tuple[str, dict[str, Path]]], notes: list[str]) -> Path:
     """``index.html`` linking (and showing) everything the demo wrote."""
-    from .explain._files import write_text
+    from .files import write_text
 
     parts = [
         "<!DOCTYPE html>",

@@ -105,9 +105,9 @@ def run(args) -> int:
         print("  also called: " + ", ".join(aliases_of(name)))
         return 0
     if args.write:
-        from .verification import write_text_atomic
+        from .files import write_text
 
-        write_text_atomic(args.write, rosetta_markdown())
+        write_text(args.write, rosetta_markdown())
         print(f"wrote {args.write}")
         return 0
     print(rosetta_markdown() if args.markdown else rosetta_table())

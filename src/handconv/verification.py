@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
@@ -46,6 +44,7 @@ import numpy as np
 
 from .conv import as_arrays, conv2d, to_canonical
 from .errors import HandconvError
+from .files import write_text
 from .methods import METHODS
 from .plan import ConvPlan, make_plan
 
@@ -259,21 +258,7 @@ class VerifyReport:
 
     def write_json(self, path: str) -> None:
         """Write :meth:`to_dict` to ``path`` atomically."""
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".handconv-", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def _number(value: float | None, digits: int = 3) -> str:

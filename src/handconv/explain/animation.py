@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import HandconvError
-from ._files import atomic_path
+from ..files import atomic_path
 from .figure import FIELD_COLOR, OUTLINE_COLOR, OUTPUT_COLOR, _is_numbered, render_figure
 from .trace import Step, Trace
 

@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
             low, high = _ints(args.values, "--values", (2,))
             text += "\n" + compare_padding(random_volume((6, 6, 3), args.seed, low, high), w, strides, dilations, args.padding)
         if args.output:
-            from ._files import write_text
+            from ..files import write_text
 
             write_text(args.output, text)
             print(f"wrote {args.output}")
@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
             color = False  # 'auto' for a file: no escape codes, whatever the terminal is
         text = render_text(trace, color=color, stream=sys.stdout)
         if args.output:
-            from ._files import write_text
+            from ..files import write_text
 
             write_text(args.output, text)
             print(f"wrote {args.output}")

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import HandconvError
-from ._files import atomic_path
+from ..files import atomic_path
 from .trace import Step, Trace, format_number
 
 __all__ = [

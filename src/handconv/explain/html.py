@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import HandconvError, HandconvTypeError
-from ._files import write_text
+from ..files import write_text
 
 __all__ = ["render_html", "embed_json"]
 

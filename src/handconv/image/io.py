@@ -56,7 +56,6 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -65,6 +64,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..errors import HandconvError, HandconvTypeError
+from ..files import atomic_path as atomic_write
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -324,34 +324,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return False
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_write(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it over ``target``.
-
-    The temporary file lives in the same folder, so ``os.replace`` is an atomic
-    rename; on any error it is removed and ``target`` is left as it was.
-    """
-    target = Path(target)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    temp = Path(temp_name)
-    try:
-        yield temp
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
 
 
 def write_image(

@@ -1,4 +1,9 @@
-"""Writing renderer outputs atomically: a temp file in the same folder, then ``os.replace``."""
+"""Writing outputs atomically: a temp file in the same folder, then ``os.replace``.
+
+Every writer in handconv (images, figures, animations, pages, reports) goes
+through :func:`atomic_path`, so a reader never sees a half-written file and a
+failure leaves any old file intact.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import HandconvError
+from .errors import HandconvError
 
 
 @contextlib.contextmanager
