@@ -218,14 +218,7 @@ def run(args: argparse.Namespace) -> int:
 
             low, high = _ints(args.values, "--values", (2,))
             text += "\n" + compare_padding(random_volume((6, 6, 3), args.seed, low, high), w, strides, dilations, args.padding)
-        if args.output:
-            from ..files import write_text
-
-            write_text(args.output, text)
-            print(f"wrote {args.output}")
-        else:
-            print(text, end="")
-        return 0
+        return _emit_text(text, args.output)
 
     if fmt not in FORMATS:
         raise HandconvError(f"cannot tell the format of {args.output!r}; pass --format {'|'.join(FORMATS)}")
@@ -262,14 +255,7 @@ def run(args: argparse.Namespace) -> int:
         if color is None and args.output:
             color = False  # 'auto' for a file: no escape codes, whatever the terminal is
         text = render_text(trace, color=color, stream=sys.stdout)
-        if args.output:
-            from ..files import write_text
-
-            write_text(args.output, text)
-            print(f"wrote {args.output}")
-        else:
-            print(text, end="")
-        return 0
+        return _emit_text(text, args.output)
     path = args.output or (f"handconv-explain.{fmt}" if fmt != "maps" else "handconv-explain-maps.png")
     if fmt == "maps":
         from .figure import render_feature_maps
@@ -366,3 +352,15 @@ def _pad_name(explicit: list[list[int]]) -> str:
     if top == bottom == left == right:
         return f"P={top}"
     return f"pads {top},{bottom},{left},{right}"
+
+
+def _emit_text(text: str, output: str | None) -> int:
+    """Print ``text``, or write it atomically to ``output`` when given."""
+    if output:
+        from ..files import write_text
+
+        write_text(output, text)
+        print(f"wrote {output}")
+    else:
+        print(text, end="")
+    return 0
