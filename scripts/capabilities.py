@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 import handconv  # noqa: E402
 from handconv import references  # noqa: E402
-from handconv.verification import write_text_atomic  # noqa: E402
+from handconv.files import write_text  # noqa: E402
 
 #: (probe name, input shape NHWC, filter shape HWIO, strides, padding, dilations, dtype)
 PROBES = [
@@ -162,9 +162,9 @@ def main(argv=None) -> int:
     quirks = tf_quirks()
     versions = {row["backend"]: row["version"] for row in results[0]["rows"]}
     os.makedirs(args.out, exist_ok=True)
-    write_text_atomic(os.path.join(args.out, "capabilities.json"),
+    write_text(os.path.join(args.out, "capabilities.json"),
                       json.dumps({"probes": results, "tf_quirks": quirks}, indent=2) + "\n")
-    write_text_atomic(os.path.join(args.out, "capabilities.md"), markdown(results, quirks, versions))
+    write_text(os.path.join(args.out, "capabilities.md"), markdown(results, quirks, versions))
     print(f"wrote {os.path.join(args.out, 'capabilities.md')} and capabilities.json")
     return 0
 

@@ -11,7 +11,7 @@ import numpy as np
 from .. import kernels as kernel_registry
 from ..errors import HandconvError
 from .filtering import map_output, prepare, resolve_output
-from .io import atomic_write
+from ..files import atomic_path
 
 
 def _tensorflow_conv() -> Any | None:
@@ -115,7 +115,7 @@ def compare_figure(
     figure.suptitle(
         f"-k {kernel.name}  --channels {channels}  stride {plan.strides[0]}  dilation {plan.dilations[0]}  "
         f"padding {padding} -> {plan.pad_amounts}  mode {setup.border}{note}", fontsize=9)
-    with atomic_write(path) as temp:
+    with atomic_path(path) as temp:
         figure.savefig(temp, format="png", dpi=90)
     plt.close(figure)
     return path

@@ -64,7 +64,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..errors import HandconvError, HandconvTypeError
-from ..files import atomic_path as atomic_write
+from ..files import atomic_path
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -75,7 +75,6 @@ __all__ = [
     "write_image",
     "resolve_max_pixels",
     "safe_output_path",
-    "atomic_write",
 ]
 
 #: Largest image (width x height) read unless told otherwise: 100 megapixels,
@@ -377,7 +376,7 @@ def write_image(
         array = _storable(path, suffix, array)
     if not path.parent.exists():
         raise HandconvError(f"{path}: folder {str(path.parent)!r} does not exist")
-    with atomic_write(path) as temp:
+    with atomic_path(path) as temp:
         if suffix == ".npy":
             with open(temp, "wb") as file:
                 np.save(file, array, allow_pickle=False)
