@@ -265,3 +265,19 @@ def test_one_position_too_large_is_not_told_to_narrow_at():
     with pytest.raises(HandconvError, match="one output position") as caught:
         explain(np.ones((1, 3, 3, 10_000)), np.ones((3, 3, 10_000, 1)), at=(0, 0))
     assert "e.g. at=(0, 0)" not in str(caught.value)
+
+
+def test_nan_and_inf_are_traced_without_warnings():
+    """As conv2d: 0 * inf = nan at the padding, silently, and the totals still equal conv2d's."""
+    import warnings
+
+    x = np.ones((1, 4, 4, 1))
+    x[0, 1, 1, 0] = np.nan
+    w = np.ones((3, 3, 1, 1))
+    w[0, 0, 0, 0] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trace = explain(x, w, 1, "SAME")
+    expected = handconv.conv2d(x, w, 1, "SAME")[0]
+    np.testing.assert_array_equal(np.isnan(trace.output), np.isnan(expected))
+    np.testing.assert_array_equal(trace.output[~np.isnan(expected)], expected[~np.isnan(expected)])

@@ -17,7 +17,7 @@ from .errors import HandconvError, HandconvMemoryError, HandconvTypeError, descr
 from .methods import METHODS, select_method
 from .plan import ConvPlan, make_plan
 
-__all__ = ["conv2d", "SUPPORTED_DTYPES", "as_arrays", "to_canonical", "from_canonical"]
+__all__ = ["conv2d", "convolve_canonical", "SUPPORTED_DTYPES", "as_arrays", "to_canonical", "from_canonical"]
 
 #: dtypes ``tf.nn.conv2d`` computes on CPU that NumPy has (bfloat16 aside).
 SUPPORTED_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32))
@@ -228,11 +228,33 @@ def conv2d(
     name = resolve_method(method, plan)
     if plan.is_empty:
         return np.zeros(plan.user_output_shape, dtype=plan.dtype)
-    check_memory(plan, name)
+    return from_canonical(convolve_canonical(to_canonical(x, plan), w, plan, name), plan)
+
+
+def convolve_canonical(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, method: str) -> np.ndarray:
+    """conv2d's core on validated arguments: canonical in, canonical out.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C)
+        From :func:`to_canonical`.
+    filters : ndarray of shape (KH, KW, C / groups, C_out)
+    plan : ConvPlan
+    method : str
+        A name :func:`resolve_method` returned for ``plan``.
+
+    Returns
+    -------
+    ndarray of shape (N, OH, OW, C_out)
+        In ``plan.dtype``.
+    """
+    if plan.is_empty:
+        return np.zeros(plan.output_shape, dtype=plan.dtype)
+    check_memory(plan, method)
     # NaN and Inf propagate silently, as in TF; int32 wraps around as in TF.
     with np.errstate(invalid="ignore", over="ignore"):
-        out = METHODS[name].run(to_canonical(x, plan), w.astype(plan.compute_dtype, copy=False), plan)
-    return from_canonical(out, plan)
+        out = METHODS[method].run(x, filters.astype(plan.compute_dtype, copy=False), plan)
+    return out.astype(plan.dtype, copy=False)
 
 
 def resolve_method(method: Any, plan: ConvPlan) -> str:

@@ -28,9 +28,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..conv import as_arrays, check_memory, resolve_method, to_canonical
+from ..conv import as_arrays, convolve_canonical, resolve_method, to_canonical
 from ..errors import HandconvError, HandconvTypeError, describe_value
-from ..methods import METHODS
 from ..plan import ConvPlan, make_plan
 
 __all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "format_number"]
@@ -489,12 +488,8 @@ def explain(
     canonical = to_canonical(x, plan)
     weights = w.astype(plan.compute_dtype, copy=False)
     method = resolve_method(method, plan)
-    if plan.is_empty:
-        convolved = np.zeros(plan.output_shape, dtype=plan.dtype)
-    else:
-        check_memory(plan, method)  # conv2d's guard: refuse before allocating, never a raw MemoryError
-        # The same call conv2d makes; cast to the user's dtype as conv2d returns it.
-        convolved = METHODS[method].run(canonical, weights, plan).astype(plan.dtype, copy=False)
+    # conv2d's own core: its memory guard, its method, its dtype handling.
+    convolved = convolve_canonical(canonical, weights, plan, method)
     output = convolved[batch_index] + bias_values
 
     padded = plan.pad(canonical[batch_index : batch_index + 1])[0]
@@ -502,7 +497,8 @@ def explain(
     is_padding = np.ones(plan.padded_hw, dtype=bool)
     is_padding[top : top + plan.input_hw[0], left : left + plan.input_hw[1]] = False
 
-    steps = tuple(_steps(plan, padded, weights, bias_values, output, positions))
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf = nan, as in conv2d and TF: no warning
+        steps = tuple(_steps(plan, padded, weights, bias_values, output, positions))
     return Trace(
         plan=plan,
         input=np.ascontiguousarray(canonical[batch_index]),
