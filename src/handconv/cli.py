@@ -26,19 +26,28 @@ COMMANDS = [
 ]
 
 
-def non_negative_int(text: str) -> int:
-    """An argparse type for seeds and counts: an integer >= 0.
+def _int_at_least(minimum: int):
+    """An argparse type accepting integers >= ``minimum``.
 
-    >>> non_negative_int("3")
-    3
+    >>> _int_at_least(1)("2")
+    2
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
+        return value
+
+    return parse
+
+
+#: argparse types: an integer >= 0 (seeds, indices) and >= 1 (strides, counts).
+non_negative_int = _int_at_least(0)
+positive_int = _int_at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:

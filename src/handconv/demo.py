@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .conv import conv2d
-from .errors import HandconvError
+from .files import make_output_folder
 from .plan import ConvPlan, make_plan
 
 #: The article's edge-detection kernel: the 8-neighbour outline filter.
@@ -299,20 +299,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _make_out_folder(folder: Path) -> None:
-    """Create the output folder up front, so a bad --out fails before any work, in one line."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise HandconvError(f"--out {str(folder)!r}: cannot create the output folder: {error.strerror or error}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise HandconvError(f"--out {str(folder)!r}: the folder is not writable")
-
-
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if not args.numbers_only:
-        _make_out_folder(Path(args.out))
+        make_output_folder(Path(args.out), "--out")
     result = run_numeric(seed=args.seed)
     difference = result["difference"]
     failed = difference is not None and difference >= 1e-6

@@ -39,7 +39,7 @@ from .borders import BORDER_MODES, pad_border
 from .conv import conv2d
 from .errors import HandconvError
 from .shapes import output_size, pad_amounts
-from .verification import tolerance, unit_roundoff
+from .verification import tolerance
 
 __all__ = ["diagnose", "Diagnosis", "Candidate"]
 

@@ -50,3 +50,18 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(path) as temp:
         temp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def make_output_folder(folder: str | os.PathLike[str], option: str) -> Path:
+    """Create an output folder up front, or fail once in one line naming ``option``.
+
+    A file in the way, a read-only place: the command stops before doing any work.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise HandconvError(f"{option}: cannot create the folder {str(folder)!r}: {error.strerror or error}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise HandconvError(f"{option}: the folder {str(folder)!r} is not writable")
+    return folder

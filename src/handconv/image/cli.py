@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..cli import positive_int
 from ..errors import HandconvError
+from ..files import make_output_folder
 
 DESCRIPTION = """\
 Filter images with a kernel, computed by handconv.conv2d (cross-correlation, as
@@ -62,16 +64,6 @@ output mappings (--output), defaults by kernel family:
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
-
-
 def add_parser(subparsers: Any) -> None:
     from .filtering import CHANNELS, OUTPUTS
     from .io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, WRITE_SUFFIXES
@@ -95,9 +87,9 @@ def add_parser(subparsers: Any) -> None:
                         "sum: the article's KxKx3 filter summed over R, G, B to one gray channel")
     parser.add_argument("--gray", action="store_true",
                         help="convert to gray first (0.299 R + 0.587 G + 0.114 B)")
-    parser.add_argument("--stride", type=_positive_int, default=1, metavar="S",
+    parser.add_argument("--stride", type=positive_int, default=1, metavar="S",
                         help="step between windows (default 1); the output shrinks to about 1/S")
-    parser.add_argument("--dilation", type=_positive_int, default=1, metavar="D",
+    parser.add_argument("--dilation", type=positive_int, default=1, metavar="D",
                         help="gap between kernel taps (default 1 = none)")
     parser.add_argument("--padding", default="same", metavar="same|valid|N",
                         help="same: TensorFlow's SAME, output ceil(H/S) (default); valid: no padding; "
@@ -116,7 +108,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also write OUTSTEM_compare.png: input | output | TensorFlow's output | "
                         "difference (TensorFlow's columns when it is installed and --mode zeros)")
-    parser.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("-j", "--jobs", type=positive_int, default=None, metavar="N",
                         help="processes for many files (default: every CPU core)")
     parser.add_argument("--max-pixels", type=int, default=None, metavar="N",
                         help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,}, or "
@@ -197,11 +189,11 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
             raise HandconvError("--format applies to --out-dir; with -o the file's suffix picks the format")
         if target.is_dir():
             raise HandconvError(f"-o {str(target)!r} is a folder; name a file (edges.png) or use --out-dir")
-        _make_folder(target.parent, "-o")
+        make_output_folder(target.parent, "-o")
         compare = target.with_name(target.stem + "_compare.png") if args.compare else None
         return [Job(files[0], target, compare)], failures
     out_dir = Path(args.out_dir)
-    _make_folder(out_dir, "--out-dir")
+    make_output_folder(out_dir, "--out-dir")
     taken: dict[Path, Path] = {}
     for source in files:
         try:
@@ -215,16 +207,6 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
         except HandconvError as error:
             failures.append((source, str(error)))
     return jobs, failures
-
-
-def _make_folder(folder: Path, option: str) -> None:
-    """Create an output folder, or fail once in one line (a file in the way, a read-only place)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise HandconvError(f"{option}: cannot create the folder {str(folder)!r}: {error.strerror or error}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise HandconvError(f"{option}: the folder {str(folder)!r} is not writable")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:

@@ -19,7 +19,6 @@ picks another method.
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
