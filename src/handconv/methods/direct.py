@@ -21,6 +21,7 @@ strided views of the padded input: correct everywhere, slow on large filters.
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -30,6 +31,11 @@ from ..plan import ConvPlan
 FORCE_NUMPY = False
 #: Output rows are dealt to threads in about this many chunks.
 CHUNKS = 64
+#: One parallel numba call at a time per process. numba's 'workqueue' layer
+#: (chosen below for its speed) aborts the whole process when two Python
+#: threads enter a parallel region at once; a call already uses every core, so
+#: serialising calls from a thread pool costs no throughput.
+_PARALLEL_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,6 +56,8 @@ def _prefer_workqueue(numba) -> None:
     ~4-8 ms for a sleeping worker to wake (S2 took 8 ms instead of 1.4 ms); the
     workqueue layer does not. The setting only has an effect if numba has not
     started a thread pool yet in this process; ``NUMBA_THREADING_LAYER`` wins.
+    The workqueue layer is not thread-safe: every parallel call holds
+    ``_PARALLEL_LOCK`` (calls from many threads run one after another).
     """
     import os
 
@@ -119,7 +127,7 @@ def _direct_numba(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     # busy machine a descheduled thread then delays the call by one chunk, not
     # by half the work.
     rows = plan.batch * plan.output_hw[0]
-    with numba.parallel_chunksize(max(1, rows // CHUNKS)):
+    with _PARALLEL_LOCK, numba.parallel_chunksize(max(1, rows // CHUNKS)):
         _run_kernels(lane_kernel, general_kernel, x, filters, out, plan, shape, top, left, sh, sw, dh, dw)
     return out
 
