@@ -16,6 +16,11 @@ compiler vectorises. Everything else goes through a general loop nest.
 
 Without numba the same arithmetic runs as one NumPy pass per filter tap on
 strided views of the padded input: correct everywhere, slow on large filters.
+
+NaN and Inf: the numba kernels skip taps that fall on padding rows. TF
+multiplies them (by zero), which only matters for a NaN or Inf weight
+(``Inf * 0 = NaN``); filters holding one (a cheap check: filters are small)
+take the NumPy path, which multiplies every tap as TF does.
 """
 
 from __future__ import annotations
@@ -108,7 +113,7 @@ def conv2d_direct(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     """
     if plan.is_empty:
         return np.zeros(plan.output_shape, dtype=x.dtype)
-    if has_accelerator():
+    if has_accelerator() and (filters.dtype.kind != "f" or np.isfinite(filters).all()):
         return _direct_numba(x, filters, plan)
     return _direct_numpy(x, filters, plan)
 
