@@ -71,14 +71,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .files import Terminated, raise_on_sigterm
+
     try:
+        # SIGTERM as an exception: writers' clean-up (temp files) runs, as on Ctrl-C.
+        raise_on_sigterm()
         return int(args.func(args) or 0)
     except HandconvError as error:
         # Bad arguments get one line, not a traceback.
         print(f"handconv {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"handconv {args.command}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"handconv {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -139,6 +139,14 @@ def build_input(args) -> np.ndarray:
 
 
 def run(args) -> int:
+    from .files import refuse_overwriting_inputs
+
+    # Before any work: the JSON report must not replace an input.
+    refuse_overwriting_inputs(
+        [("--json", args.json)],
+        [("--input", args.input), ("--kernel", args.kernel if os.path.isfile(args.kernel) else None),
+         ("--explain", args.explain)],
+    )
     if args.explain:
         return run_explain(args)
     from .verification import kernel_to_filters, verify

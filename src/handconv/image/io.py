@@ -64,7 +64,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..errors import HandconvError, HandconvTypeError
-from ..files import atomic_path
+from ..files import atomic_path, refuse_overwriting_inputs
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -318,13 +318,6 @@ def safe_output_path(out_dir: str | os.PathLike, name: str) -> Path:
     return target
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def write_image(
     path: str | os.PathLike,
     array: np.ndarray,
@@ -362,9 +355,7 @@ def write_image(
     if suffix not in WRITE_SUFFIXES:
         raise HandconvError(f"{path}: cannot write {suffix or 'files without a suffix'}; expected one of "
                             f"{', '.join(WRITE_SUFFIXES)}")
-    for protected in protect:
-        if path.resolve() == Path(protected).resolve() or _same_file(path, Path(protected)):
-            raise HandconvError(f"{path}: this is an input file; handconv never overwrites its inputs")
+    refuse_overwriting_inputs([("output", path)], [("input", protected) for protected in protect])
     if path.exists() and not overwrite:
         raise HandconvError(f"{path}: already exists; pass --overwrite (overwrite=True) to replace it")
     array = np.asarray(array)
