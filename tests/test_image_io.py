@@ -264,3 +264,11 @@ def test_sample_photo_is_shipped_and_public_domain():
     assert sample_photo_path().stat().st_size < 150_000
     notes = (sample_photo_path().parent / "README.md").read_text()
     assert "public domain" in notes and "astronaut.jpg" in notes
+
+
+def test_negative_max_pixels_refused():
+    """Issue 12.6: --max-pixels -5 used to mean 'no limit'."""
+    from handconv.image.io import resolve_max_pixels
+
+    with pytest.raises(HandconvError, match="must be >= 0"):
+        resolve_max_pixels(-5)

@@ -186,3 +186,51 @@ def make_output_folder(folder: str | os.PathLike[str], option: str) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise HandconvError(f"{option}: the folder {str(folder)!r} is not writable")
     return folder
+
+
+#: Largest .npy header read (NumPy's own default limit; a real header is ~100 bytes).
+MAX_NPY_HEADER = 10_000
+
+
+def load_npy(path: str | os.PathLike[str], option: str = "input") -> "np.ndarray":
+    """A real-numbered ``.npy`` array, or one line saying why not.
+
+    Never unpickles; refuses object, string, structured and complex dtypes,
+    headers over ``MAX_NPY_HEADER`` bytes, garbage headers and files shorter
+    than their header says, before reading the data.
+    """
+    import numpy as np
+
+    path = Path(path)
+    where = f"{option} {str(path)!r}"
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle, max_header_size=MAX_NPY_HEADER)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle, max_header_size=MAX_NPY_HEADER)
+            data_start = handle.tell()
+    except FileNotFoundError:
+        raise HandconvError(f"{where}: no such file") from None
+    except OSError as error:
+        raise HandconvError(f"{where}: cannot read it: {error.strerror or error}") from None
+    except Exception as error:  # noqa: BLE001 - a hostile header may make NumPy's parser raise anything
+        raise HandconvError(f"{where} is not a readable .npy file ({_one_line(error)})") from None
+    if dtype.fields is not None or dtype.kind not in "biuf":
+        raise HandconvError(
+            f"{where} holds dtype {dtype} ({'structured' if dtype.fields else dtype.kind!r}); "
+            "expected real numbers (bool, int, uint or float)"
+        )
+    expected = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if data_start + expected > path.stat().st_size:
+        raise HandconvError(f"{where}: its header says shape {shape} ({expected:,} bytes) but the file is shorter")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise HandconvError(f"{where} is not a readable .npy file ({_one_line(error)})") from None
+
+
+def _one_line(error: BaseException, limit: int = 120) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

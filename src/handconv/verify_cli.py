@@ -100,9 +100,9 @@ def load_array(path: str) -> np.ndarray:
 
         return sample_photo().astype(np.float32)
     if path.lower().endswith(".npy"):
-        if not os.path.exists(path):
-            raise HandconvError(f"{path}: no such file")
-        return np.load(path, allow_pickle=False)
+        from .files import load_npy
+
+        return load_npy(path, "file")
     from .image import read_image  # Pillow, with the project's size and format checks
 
     array = read_image(path).astype(np.float32)

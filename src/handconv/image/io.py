@@ -99,7 +99,8 @@ _NPY_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np
 def resolve_max_pixels(max_pixels: int | None = None) -> int | None:
     """The pixel limit in force: ``max_pixels``, else ``$HANDCONV_MAX_PIXELS``, else the default.
 
-    Returns ``None`` for no limit (a value of 0 or less).
+    Returns ``None`` for no limit (0). A negative value is refused: it used to
+    mean "no limit" silently, which a typo should not.
 
     >>> resolve_max_pixels(10), resolve_max_pixels(0)
     (10, None)
@@ -115,6 +116,9 @@ def resolve_max_pixels(max_pixels: int | None = None) -> int | None:
             max_pixels = DEFAULT_MAX_PIXELS
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)):
         raise HandconvTypeError(f"max_pixels={max_pixels!r} must be an int (0 for no limit)")
+    if max_pixels < 0:
+        raise HandconvError(f"max_pixels={max_pixels!r} (--max-pixels, ${MAX_PIXELS_ENV}) must be >= 0 "
+                            "(0 for no limit)")
     return int(max_pixels) if max_pixels > 0 else None
 
 
