@@ -26,8 +26,12 @@ COMMANDS = [
 ]
 
 
+#: Largest integer option value: handconv's index arithmetic stays inside int64.
+MAX_OPTION_INT = 2**31 - 1
+
+
 def _int_at_least(minimum: int):
-    """An argparse type accepting integers >= ``minimum``.
+    """An argparse type accepting integers from ``minimum`` to ``MAX_OPTION_INT``.
 
     >>> _int_at_least(1)("2")
     2
@@ -40,6 +44,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
+        if value > MAX_OPTION_INT:
+            raise argparse.ArgumentTypeError(f"{text!r} must be <= {MAX_OPTION_INT}")
         return value
 
     return parse

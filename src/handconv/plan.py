@@ -33,6 +33,8 @@ from .errors import HandconvError, HandconvTypeError
 __all__ = ["ConvPlan", "make_plan", "output_shape", "DATA_FORMATS"]
 
 DATA_FORMATS = ("NHWC", "NCHW")
+#: Largest stride, dilation or pad amount: index arithmetic stays far inside int64.
+MAX_WINDOW = 2**31 - 1
 _AXIS_NAMES = ("height", "width")
 
 
@@ -428,6 +430,8 @@ def _check_window_arg(value: Any, name: str, data_format: str) -> tuple[int, int
         )
     if min(values) < 1:
         raise HandconvError(f"{name}={value!r} must be positive; every entry must be >= 1")
+    if max(values) > MAX_WINDOW:
+        raise HandconvError(f"{name}={value!r} is too large; every entry must be <= {MAX_WINDOW} (2**31 - 1)")
     return values[0], values[1]
 
 
@@ -455,6 +459,8 @@ def _check_padding(padding: Any, data_format: str) -> tuple[str, tuple[tuple[int
     pairs = [(int(a), int(b)) for a, b in padding]
     if any(v < 0 for pair in pairs for v in pair):
         raise HandconvError(f"padding={padding!r} must not be negative; {expected}")
+    if any(v > MAX_WINDOW for pair in pairs for v in pair):
+        raise HandconvError(f"padding={padding!r} is too large; every amount must be <= {MAX_WINDOW} (2**31 - 1)")
     spatial = (1, 2) if data_format == "NHWC" else (2, 3)
     other = [i for i in range(4) if i not in spatial]
     if any(pairs[i] != (0, 0) for i in other):
