@@ -179,7 +179,7 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
 
     jobs: list[Job] = []
     failures: list[tuple[Path, str]] = []
-    inputs = Inputs(("input", file) for file in files)
+    inputs = Inputs(("IN", file) for file in files)
     if args.output_file:
         if len(files) != 1:
             raise HandconvError(
