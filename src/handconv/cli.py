@@ -77,11 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import signal
+
     from .files import Terminated, raise_on_sigterm
 
+    # SIGTERM as an exception: writers' clean-up (temp files) runs, as on Ctrl-C.
+    previous = raise_on_sigterm()
     try:
-        # SIGTERM as an exception: writers' clean-up (temp files) runs, as on Ctrl-C.
-        raise_on_sigterm()
         return int(args.func(args) or 0)
     except HandconvError as error:
         # Bad arguments get one line, not a traceback.
@@ -93,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"handconv {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:  # main() called from Python (tests, notebooks): leave no handler behind
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,9 +29,17 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def raise_on_sigterm() -> None:
-    """Turn SIGTERM into :class:`Terminated` in this process (main thread only)."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
+def raise_on_sigterm() -> object:
+    """Turn SIGTERM into :class:`Terminated` in this process; returns the previous handler.
+
+    Only the main thread may set handlers: from another thread this does nothing
+    (and returns None).
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
