@@ -63,7 +63,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..errors import HandconvError, HandconvTypeError
+from ..errors import HandconvError, HandconvMemoryError, HandconvTypeError
 from ..files import atomic_path, refuse_overwriting_inputs
 
 __all__ = [
@@ -122,6 +122,10 @@ def resolve_max_pixels(max_pixels: int | None = None) -> int | None:
     return int(max_pixels) if max_pixels > 0 else None
 
 
+#: Bytes per pixel reading an image may hold at once (decoder buffer plus array, 16-bit colour).
+DECODE_BYTES_PER_PIXEL = 16
+
+
 def _check_pixels(path: Path, height: int, width: int, limit: int | None) -> None:
     if limit is not None and height * width > limit:
         raise HandconvError(
@@ -129,6 +133,19 @@ def _check_pixels(path: Path, height: int, width: int, limit: int | None) -> Non
             "(refused as a possible decompression bomb); if you trust the file, raise the limit with "
             f"--max-pixels N or {MAX_PIXELS_ENV}=N (0 = no limit)"
         )
+    # Decoding holds Pillow's buffer (up to 4 bytes per pixel, 8 for 16-bit) and the array: checked from the
+    # header, before decoding, so a large image is refused in one line instead of by the OS.
+    needed = height * width * DECODE_BYTES_PER_PIXEL
+    if needed > 64 * 2**20:
+        from ..conv import _available_memory
+
+        available = _available_memory()
+        if available is not None and needed > available:
+            raise HandconvMemoryError(
+                f"{path}: decoding {width}x{height} pixels needs about {needed / 2**30:.1f} GiB "
+                f"({DECODE_BYTES_PER_PIXEL} bytes per pixel: the decoder's buffer and the array), but only "
+                f"{available / 2**30:.1f} GiB is available"
+            )
 
 
 def _unreadable(path: Path, error: BaseException) -> HandconvError:
