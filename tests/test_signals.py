@@ -50,6 +50,10 @@ def test_filter_batch_stops_promptly(photos, tmp_path, signals, code):
     process = _handconv(["filter", str(photos), "-k", "gaussian:15:3", "--out-dir", str(out_dir), "-j", "2"])
     out_dir.mkdir(exist_ok=True)
     _wait_for_first_output(out_dir, process)
+    import psutil
+
+    workers = psutil.Process(process.pid).children(recursive=True)
+    assert workers, "expected worker processes"
     sent = time.monotonic()
     for number in signals:
         process.send_signal(number)
@@ -67,6 +71,8 @@ def test_filter_batch_stops_promptly(photos, tmp_path, signals, code):
     written = [p for p in out_dir.iterdir()]
     assert not [p for p in written if p.name.startswith(".")], written  # no temp file
     assert len(written) < 24
+    _, alive = psutil.wait_procs(workers, timeout=3)
+    assert not alive, f"workers left running: {alive}"
 
 
 @pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
