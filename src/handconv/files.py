@@ -8,6 +8,7 @@ failure leaves any old file intact.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import signal
 import tempfile
@@ -42,6 +43,14 @@ def raise_on_sigterm() -> object:
     return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Whether ``a`` and ``b`` name one file: equal after resolving symbolic links, or one inode (hard links).
 
@@ -49,20 +58,8 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     True
     """
     a, b = Path(a), Path(b)
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)  # st_dev and st_ino: hard links too
-    except OSError:  # one of them does not exist (yet): not the same file
-        return False
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
+    identity = _identity(a)  # st_dev and st_ino: hard links too
+    return a.resolve() == b.resolve() or (identity is not None and identity == _identity(b))
 
 
 class Inputs:
@@ -122,13 +119,7 @@ def refuse_overwriting_inputs(
 def temp_pattern(path: str | os.PathLike[str]) -> str:
     """Glob pattern of the temporary files :func:`atomic_path` makes for ``path`` (in its folder)."""
     target = Path(path)
-    return f".{glob_escape(target.name)}.{'?' * 8}{glob_escape(target.suffix)}"
-
-
-def glob_escape(text: str) -> str:
-    import glob
-
-    return glob.escape(text)
+    return f".{glob.escape(target.name)}.{'?' * 8}{glob.escape(target.suffix)}"
 
 
 def remove_temps(path: str | os.PathLike[str]) -> None:
@@ -200,24 +191,23 @@ def make_output_folder(folder: str | os.PathLike[str], option: str) -> Path:
 MAX_NPY_HEADER = 10_000
 
 
-def load_npy(path: str | os.PathLike[str], option: str = "input") -> "np.ndarray":
-    """A real-numbered ``.npy`` array, or one line saying why not.
+def npy_header(path: str | os.PathLike[str], option: str = "") -> "tuple[tuple[int, ...], np.dtype, int]":
+    """Shape, dtype and data offset of a ``.npy`` file, from its header only, before any data is read.
 
-    Never unpickles; refuses object, string, structured and complex dtypes,
-    headers over ``MAX_NPY_HEADER`` bytes, garbage headers and files shorter
-    than their header says, before reading the data.
+    Refuses headers over ``MAX_NPY_HEADER`` bytes, garbage headers, and object,
+    string, structured and complex dtypes, in one line starting with ``option``
+    and the path.
     """
     import numpy as np
 
     path = Path(path)
-    where = f"{option} {str(path)!r}"
+    where = f"{option} {str(path)!r}" if option else str(path)
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle, max_header_size=MAX_NPY_HEADER)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle, max_header_size=MAX_NPY_HEADER)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(handle, max_header_size=MAX_NPY_HEADER)
             data_start = handle.tell()
     except FileNotFoundError:
         raise HandconvError(f"{where}: no such file") from None
@@ -230,8 +220,20 @@ def load_npy(path: str | os.PathLike[str], option: str = "input") -> "np.ndarray
             f"{where} holds dtype {dtype} ({'structured' if dtype.fields else dtype.kind!r}); "
             "expected real numbers (bool, int, uint or float)"
         )
+    return shape, dtype, data_start
+
+
+def load_npy(path: str | os.PathLike[str], option: str = "") -> "np.ndarray":
+    """A real-numbered ``.npy`` array (checked by :func:`npy_header` first), or one line saying why not.
+
+    Never unpickles; a file shorter than its header says is refused before reading.
+    """
+    import numpy as np
+
+    shape, dtype, data_start = npy_header(path, option)
+    where = f"{option} {str(path)!r}" if option else str(path)
     expected = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-    if data_start + expected > path.stat().st_size:
+    if data_start + expected > Path(path).stat().st_size:
         raise HandconvError(f"{where}: its header says shape {shape} ({expected:,} bytes) but the file is shorter")
     try:
         return np.load(path, allow_pickle=False)

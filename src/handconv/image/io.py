@@ -64,7 +64,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..errors import HandconvError, HandconvMemoryError, HandconvTypeError
-from ..files import atomic_path, refuse_overwriting_inputs
+from ..files import atomic_path, npy_header, refuse_overwriting_inputs
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -185,15 +185,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.
 
 
 def _read_npy(path: Path, limit: int | None) -> np.ndarray:
-    try:
-        with open(path, "rb") as file:
-            # The header only: refuse bad shapes and dtypes before reading any data.
-            version = np.lib.format.read_magic(file)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(file)
-    except (ValueError, OSError, EOFError) as error:
-        raise _unreadable(path, error) from None
+    shape, dtype, _ = npy_header(path)  # the header only: bad files refused before reading any data
     if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
         raise HandconvError(f"{path}: array of shape {shape} is not an image; expected (H, W) or (H, W, C), C <= 4")
     if dtype not in _NPY_DTYPES:
