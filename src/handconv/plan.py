@@ -245,9 +245,10 @@ def _kinds(value: Any) -> Any:
     >>> _kinds((1, (True, 2.0)))
     (<class 'int'>, (<class 'bool'>, <class 'float'>))
     """
-    if type(value) is tuple:
-        return tuple(_kinds(v) for v in value)
-    return type(value)
+    kind = type(value)
+    if kind is not tuple:
+        return kind
+    return tuple([_kinds(v) for v in value])
 
 
 def make_plan(
@@ -303,7 +304,8 @@ def make_plan(
         hash(key)
     except TypeError:  # unhashable oddities: validate without the cache
         return _make_plan(input_shape, filters_shape, strides, padding, data_format, dilations, dtype)
-    return _cached_plan(key, _kinds(key))
+    # Shapes are converted with int() whatever their type; the window arguments are validated by type.
+    return _cached_plan(key, (_kinds(key[2]), _kinds(key[3]), _kinds(key[5])))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -497,7 +497,7 @@ def explain(
     canonical = to_canonical(x, plan)
     weights = w.astype(plan.compute_dtype, copy=False)
     # conv2d's own core: its memory guard, its method, its dtype handling.
-    convolved = convolve_canonical(canonical, weights, plan, method)
+    convolved = convolve_canonical(canonical, weights, plan, method, memory_checked=True)
     output = convolved[batch_index] + bias_values
 
     padded = plan.pad(canonical[batch_index : batch_index + 1])[0]
