@@ -674,4 +674,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (handconv.files.Terminated): outputs are atomic
+        print("conv_bench: stopped", file=sys.stderr)
+        sys.exit(143 if type(stop).__name__ == "Terminated" else 130)
