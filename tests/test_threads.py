@@ -60,3 +60,29 @@ def test_explain_from_many_threads():
     one = handconv.explain(x, w, 2, "SAME").output
     values = _in_threads(lambda: handconv.explain(x, w, 2, "SAME").output)
     assert all(np.array_equal(v, one) for v in values)
+
+
+def test_figures_from_many_threads(tmp_path):
+    """Renderers use matplotlib's Figure objects, not pyplot's global state: threads do not mix them up."""
+    pytest.importorskip("matplotlib")
+    from handconv.explain.figure import render_figure
+    from handconv.image.compare import compare_figure
+
+    x = np.arange(75.0).reshape(1, 5, 5, 3)
+    trace = handconv.explain(x, np.ones((3, 3, 3, 1)), 2, "SAME", at=(1, 1))
+    photo = handconv.image.sample_photo()[:64, :64]
+    edges = handconv.image.filter(photo, "edge", mode="edge")  # not zeros: no TensorFlow panel, fast
+    render_figure(trace, tmp_path / "one.png")
+    compare_figure(photo, edges, tmp_path / "one-compare.png", kernel="edge", mode="edge")
+
+    def render(i):
+        render_figure(trace, tmp_path / f"t{i}.png")
+        compare_figure(photo, edges, tmp_path / f"t{i}-compare.png", kernel="edge", mode="edge")
+        return i
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        done = list(pool.map(render, range(THREADS)))
+    assert done == list(range(THREADS))
+    for i in range(THREADS):
+        assert (tmp_path / f"t{i}.png").read_bytes() == (tmp_path / "one.png").read_bytes()
+        assert (tmp_path / f"t{i}-compare.png").read_bytes() == (tmp_path / "one-compare.png").read_bytes()

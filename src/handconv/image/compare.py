@@ -63,10 +63,8 @@ def compare_figure(
     and filters, mapped to pixels the same way, and the last panel shows
     ``|handconv - TensorFlow|`` on the unmapped float results.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # The object-oriented Figure, not pyplot: pyplot's global figure list is not thread-safe.
+    from matplotlib.figure import Figure
 
     path = Path(path)
     refuse_overwriting_inputs([("--compare", path)], [("input", protected) for protected in protect])
@@ -93,7 +91,8 @@ def compare_figure(
             f"  (TensorFlow compared for --mode zeros only; this is {setup.border})")
     columns = len(panels) + (difference is not None)
     # Constrained layout leaves room for the suptitle above the two-line panel titles.
-    figure, axes = plt.subplots(1, columns, figsize=(3.4 * columns, 3.8), squeeze=False, layout="constrained")
+    figure = Figure(figsize=(3.4 * columns, 3.8), layout="constrained")
+    axes = figure.subplots(1, columns, squeeze=False)
     for axis, (array, title) in zip(axes[0], panels):
         shown, cmap = _shown(array)
         axis.imshow(shown, cmap=cmap, vmin=0 if cmap else None,
@@ -115,5 +114,4 @@ def compare_figure(
         f"padding {padding} -> {plan.pad_amounts}  mode {setup.border}{note}", fontsize=9)
     with atomic_path(path) as temp:
         figure.savefig(temp, format="png", dpi=90)
-    plt.close(figure)
     return path
