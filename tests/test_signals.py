@@ -77,7 +77,7 @@ def test_filter_batch_stops_promptly(photos, tmp_path, signals, code):
 
 @pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 @pytest.mark.parametrize("command", [
-    ["explain", "--format", "gif", "--shape", "24,24,3", "--padding", "SAME", "--stride", "1", "-o", "{out}/a.gif"],
+    ["explain", "--format", "gif", "--shape", "40,40,3", "--padding", "SAME", "--stride", "1", "-o", "{out}/a.gif"],
     ["verify", "--shape", "6,6,3", "--json", "{out}/v.json"],
     ["demo", "--out", "{out}/demo"],
 ])
@@ -86,9 +86,9 @@ def test_other_commands_stop_cleanly(tmp_path, command, signal_number, code):
     out.mkdir()
     process = _handconv([part.replace("{out}", str(out)) for part in command])
     time.sleep(3.0)  # into the work (imports of TF, matplotlib, ...)
-    if process.poll() is not None:  # finished before the signal: nothing to interrupt on this machine
-        assert process.returncode in (0, 1)
-        return
+    # Each workload takes well over 3 s (TF's import, hundreds of GIF frames): a command that is
+    # already done was never interrupted, and this test would check nothing.
+    assert process.poll() is None, f"{command[0]} finished before the signal; give it more work"
     process.send_signal(signal_number)
     try:
         _, err = process.communicate(timeout=20)

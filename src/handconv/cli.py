@@ -77,12 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    import signal
+    from .files import Terminated, restore_signals, stop_on_signals
 
-    from .files import Terminated, raise_on_sigterm
-
-    # SIGTERM as an exception: writers' clean-up (temp files) runs, as on Ctrl-C.
-    previous = raise_on_sigterm()
+    # Ctrl-C and SIGTERM as exceptions: writers' clean-up (temp files) runs, and the
+    # process stops for sure even where Python swallows the exception.
+    previous = stop_on_signals()
     try:
         return int(args.func(args) or 0)
     except HandconvError as error:
@@ -96,8 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"handconv {args.command}: interrupted", file=sys.stderr)
         return 130
     finally:
-        if previous is not None:  # main() called from Python (tests, notebooks): leave no handler behind
-            signal.signal(signal.SIGTERM, previous)
+        restore_signals(previous)  # main() called from Python (tests, notebooks): leave no handler behind
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,13 +7,18 @@ failure leaves any old file intact.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import functools
 import glob
 import os
 import signal
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import HandconvError
 
@@ -26,8 +31,47 @@ class Terminated(KeyboardInterrupt):
     """
 
 
+#: Seconds a stop signal's exception gets to unwind before the process exits anyway.
+STOP_GRACE = 4.0
+#: Temporary files being written right now, removed by the last-resort exit.
+_live_temps: set[Path] = set()
+_live_temps_lock = threading.Lock()
+_stop_requested = threading.Event()
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
+    _exit_after_grace(128 + signum)
     raise Terminated()
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    _exit_after_grace(128 + signum)
+    raise KeyboardInterrupt()
+
+
+def _exit_after_grace(code: int) -> None:
+    """Make sure a stop signal stops the process, even if its exception is swallowed.
+
+    Python cannot deliver an exception everywhere: raised inside a garbage-collection
+    callback (JAX registers one), a ``__del__`` or a C callback it is printed and
+    dropped, and the command would run on. The first signal starts a daemon thread
+    that, if the process is still alive ``STOP_GRACE`` seconds later (also when the
+    interpreter hangs at exit on a non-daemon thread), removes the temp files being
+    written and exits with ``code`` (130 for Ctrl-C, 143 for SIGTERM).
+    """
+    if _stop_requested.is_set():
+        return
+    _stop_requested.set()
+
+    def exit_anyway() -> None:
+        time.sleep(STOP_GRACE)
+        with _live_temps_lock:
+            for temp in list(_live_temps):
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+        os._exit(code)
+
+    threading.Thread(target=exit_anyway, name="handconv-stop", daemon=True).start()
 
 
 def raise_on_sigterm() -> object:
@@ -36,11 +80,58 @@ def raise_on_sigterm() -> object:
     Only the main thread may set handlers: from another thread this does nothing
     (and returns None).
     """
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def stop_on_signals() -> tuple[Any, Any, Any] | None:
+    """The commands' signal handling: Ctrl-C and SIGTERM raise once, and stop the process for sure.
+
+    SIGINT raises :class:`KeyboardInterrupt` and SIGTERM :class:`Terminated`, so
+    ``finally`` blocks (temp-file clean-up) run; either also arms a last-resort exit
+    (see :func:`_exit_after_grace`). Returns the previous ``(SIGINT, SIGTERM, unraisable hook)``
+    handlers for :func:`restore_signals`, or None outside the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous_int = signal.signal(signal.SIGINT, _raise_interrupted)
+    previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = functools.partial(_redeliver_stop, previous_hook)
+    return previous_int, previous_term, previous_hook
+
+
+def _redeliver_stop(previous_hook: Any, unraisable: Any) -> None:
+    """A stop exception Python had to drop (raised in a gc or C callback): deliver the signal again.
+
+    The main thread then raises it at its next step, where it can unwind; any
+    other unraisable exception goes to the previous hook as before.
+    """
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        _thread.interrupt_main(signum)
+        return
+    previous_hook(unraisable)
+
+
+def restore_signals(previous: tuple[Any, Any, Any] | None) -> None:
+    """Put back the handlers :func:`stop_on_signals` replaced."""
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+        sys.unraisablehook = previous[2]
+
+
+def register_temp(path: str | os.PathLike[str]) -> None:
+    """Note a temporary file or folder being written, for the last-resort exit to remove."""
+    with _live_temps_lock:
+        _live_temps.add(Path(path))
+
+
+def unregister_temp(path: str | os.PathLike[str]) -> None:
+    with _live_temps_lock:
+        _live_temps.discard(Path(path))
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -150,6 +241,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         except OSError as error:
             raise HandconvError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
         temp = Path(temp_name)
+        register_temp(temp)
         os.close(handle)
         # mkstemp makes the file private (0600); give it the permissions a plain open() would.
         umask = os.umask(0)
@@ -161,8 +253,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         except OSError as error:
             raise HandconvError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
     finally:
-        if temp is not None and temp.exists():
-            temp.unlink()
+        if temp is not None:
+            if temp.exists():
+                temp.unlink()
+            unregister_temp(temp)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
