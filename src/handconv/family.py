@@ -63,7 +63,8 @@ def _canonical(array: np.ndarray, channels_first: bool, rank: int, dtype: np.dty
     """User layout ``batch_shape + spatial + (C,)`` (or channels first) to ``(N, *spatial, C)``."""
     if channels_first:
         array = np.moveaxis(array, -rank - 1, -1)
-    return array.reshape(-1, *array.shape[-rank - 1 :]).astype(dtype, copy=False)
+    batch = int(np.prod(array.shape[: -rank - 1], dtype=np.int64))
+    return array.reshape(batch, *array.shape[-rank - 1 :]).astype(dtype, copy=False)
 
 
 def _user(out: np.ndarray, plan: ConvPlan, shape: tuple[int, ...]) -> np.ndarray:
