@@ -32,14 +32,15 @@ def ints(rng, shape, low=-3, high=4):
 def torch_grads(x_nhwc, w_hwio, dy_nhwc, strides, pad_amounts, dilations, groups):
     """PyTorch autograd of conv2d: (dx, dw) in NHWC / HWIO, float64."""
     torch = reference("torch")
-    x = torch.tensor(np.moveaxis(x_nhwc, -1, 1), requires_grad=True)
-    w = torch.tensor(np.transpose(w_hwio, (3, 2, 0, 1)), requires_grad=True)
+    # Contiguous copies: torch keeps NumPy's strides, and its slow_conv2d refuses a strided weight gradient.
+    x = torch.tensor(np.ascontiguousarray(np.moveaxis(x_nhwc, -1, 1)), requires_grad=True)
+    w = torch.tensor(np.ascontiguousarray(np.transpose(w_hwio, (3, 2, 0, 1))), requires_grad=True)
     (top, bottom), (left, right) = pad_amounts
     y = torch.nn.functional.conv2d(
         torch.nn.functional.pad(x, (left, right, top, bottom)), w, stride=tuple(strides), dilation=tuple(dilations),
         groups=groups,
     )
-    dx, dw = torch.autograd.grad(y, [x, w], torch.tensor(np.moveaxis(dy_nhwc, -1, 1)))
+    dx, dw = torch.autograd.grad(y, [x, w], torch.tensor(np.ascontiguousarray(np.moveaxis(dy_nhwc, -1, 1))))
     return np.moveaxis(dx.numpy(), 1, -1), np.transpose(dw.numpy(), (2, 3, 1, 0))
 
 
