@@ -254,9 +254,9 @@ def test_property_conv2d_transpose_equals_tf(h, w, k, stride, channels, padding,
     expected = tf.nn.conv2d_transpose(x, filters, output_shape, stride, padding).numpy()
     out = handconv.conv2d_transpose(x, filters, output_shape, stride, padding)
     assert out.dtype == np.float32 and out.shape == output_shape
-    np.testing.assert_allclose(out, expected, atol=1e-5 * (1 + np.abs(expected).max()))
+    np.testing.assert_allclose(out, expected, atol=1e-5 * (1 + np.abs(expected).max(initial=0)))
     naive = handconv.conv2d_transpose(x, filters, output_shape, stride, padding, method="naive")
-    np.testing.assert_allclose(out, naive, atol=1e-5 * (1 + np.abs(expected).max()))
+    np.testing.assert_allclose(out, naive, atol=1e-5 * (1 + np.abs(expected).max(initial=0)))
 
 
 def test_conv2d_transpose_is_conv2d_backprop_input():
@@ -301,12 +301,14 @@ def test_property_convolution_1d_3d_equal_tf(rank, kind, channels_first, stride,
         dilation = 1  # TF's convolution refuses both at once
     if kind == "EXPLICIT":
         pairs = [[int(a), int(b)] for a, b in rng.integers(0, 3, (rank, 2))]
-        tf_x = np.pad(x, [(0, 0), *pairs, (0, 0)])
-        expected = tf.nn.convolution(tf_x, w, stride, "VALID", dilations=dilation).numpy()
-        padding = [[0, 0], *pairs, [0, 0]]
+        tf_x, tf_padding, padding = np.pad(x, [(0, 0), *pairs, (0, 0)]), "VALID", [[0, 0], *pairs, [0, 0]]
     else:
-        expected = tf.nn.convolution(x, w, stride, kind, dilations=dilation).numpy()
-        padding = kind
+        tf_x, tf_padding, padding = x, kind, kind
+    try:
+        expected = tf.nn.convolution(tf_x, w, stride, tf_padding, dilations=dilation).numpy()
+    except tf.errors.InvalidArgumentError:
+        # The dilated filter does not fit: TF's space-to-batch path fails on a negative crop.
+        assume(False)
     names = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}[rank]
     data_format = names[1] if channels_first else names[0]
     user_x = np.moveaxis(x, -1, 1) if channels_first else x
@@ -314,14 +316,14 @@ def test_property_convolution_1d_3d_equal_tf(rank, kind, channels_first, stride,
         padding = [padding[0], padding[-1], *padding[1:-1]]
     out = handconv.convolution(user_x, w, stride, padding, data_format, dilation)
     out = np.moveaxis(out, 1, -1) if channels_first else out
-    np.testing.assert_allclose(out, expected, atol=1e-5 * (1 + np.abs(expected).max()))
+    np.testing.assert_allclose(out, expected, atol=1e-5 * (1 + np.abs(expected).max(initial=0)))
     if rank == 1:
         np.testing.assert_array_equal(handconv.conv1d(user_x, w, stride, padding, data_format, dilation),
                                       handconv.convolution(user_x, w, stride, padding, data_format, dilation))
     if rank == 3:
         direct = handconv.conv3d(user_x, w, stride, padding, data_format, dilation)
         np.testing.assert_allclose(np.moveaxis(direct, 1, -1) if channels_first else direct, expected,
-                                   atol=1e-5 * (1 + np.abs(expected).max()))
+                                   atol=1e-5 * (1 + np.abs(expected).max(initial=0)))
 
 
 def test_conv1d_and_conv3d_tf_functions_and_batch_dims():
@@ -346,9 +348,9 @@ def test_property_depthwise_equals_tf(channels, multiplier, stride, padding, dil
     strides = [1, 1, 1, 1] if dilate else [1, stride, stride, 1]
     expected = tf.nn.depthwise_conv2d(x, w, strides, padding, dilations=rate).numpy()
     out = handconv.depthwise_conv2d(x, w, strides, padding, dilations=rate)
-    np.testing.assert_allclose(out, expected, atol=1e-5 * (1 + np.abs(expected).max()))
+    np.testing.assert_allclose(out, expected, atol=1e-5 * (1 + np.abs(expected).max(initial=0)))
     nchw = handconv.depthwise_conv2d(np.moveaxis(x, -1, 1), w, [1, 1, *strides[1:3]], padding, "NCHW", rate)
-    np.testing.assert_allclose(np.moveaxis(nchw, 1, -1), out, atol=1e-5 * (1 + np.abs(expected).max()))
+    np.testing.assert_allclose(np.moveaxis(nchw, 1, -1), out, atol=1e-5 * (1 + np.abs(expected).max(initial=0)))
 
 
 # ------------------------------------------------- every general method = naive
@@ -382,14 +384,14 @@ def test_property_every_general_method_equals_naive(plan, seed, band_bytes, plan
     rng = np.random.default_rng(seed)
     x, w = ints(rng, plan.input_shape), ints(rng, plan.filter_shape)
     expected = METHODS["naive"].run(x, w, plan)
-    old = weightgrad.BAND_BYTES, col2im.PLANAR_BELOW
-    weightgrad.BAND_BYTES, col2im.PLANAR_BELOW = band_bytes, planar_below
+    old = weightgrad.BAND_BYTES, col2im.WORKSPACE_BYTES, col2im.PLANAR_BELOW
+    weightgrad.BAND_BYTES, col2im.WORKSPACE_BYTES, col2im.PLANAR_BELOW = band_bytes, band_bytes, planar_below
     try:
         for name in GENERAL:
             if METHODS[name].supports(plan):
                 np.testing.assert_array_equal(METHODS[name].run(x, w, plan), expected, err_msg=name)
     finally:
-        weightgrad.BAND_BYTES, col2im.PLANAR_BELOW = old
+        weightgrad.BAND_BYTES, col2im.WORKSPACE_BYTES, col2im.PLANAR_BELOW = old
 
 
 def test_two_d_methods_refuse_general_plans_and_auto_picks_a_fast_one():

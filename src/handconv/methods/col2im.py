@@ -22,7 +22,7 @@ import numpy as np
 
 from ..plan import ConvPlan
 
-#: Largest GEMM result held at once; bigger batches are done a few images at a time.
+#: Largest GEMM result held at once: a few images, or bands of rows of a large one.
 WORKSPACE_BYTES = 32 * 2**20
 #: Below this many output channels per group the scatter runs channel-planar.
 PLANAR_BELOW = 16
@@ -33,14 +33,48 @@ def supports(plan: ConvPlan) -> bool:
     return all(s == 1 for s in plan.strides) and plan.batch_groups == 1
 
 
-def _images_per_chunk(plan: ConvPlan) -> int:
-    per_image = math.prod(plan.input_spatial) * math.prod(plan.filter_spatial) * plan.out_channels_per_group
-    return max(1, WORKSPACE_BYTES // max(1, per_image * plan.compute_dtype.itemsize))
+def _row_bytes(plan: ConvPlan) -> int:
+    """GEMM result for one input row (along the first spatial axis) of one image."""
+    return (
+        math.prod(plan.input_spatial[1:]) * math.prod(plan.filter_spatial) * plan.out_channels_per_group
+        * plan.compute_dtype.itemsize
+    )
+
+
+def _blocks(plan: ConvPlan) -> list[tuple[slice, list[slice]]]:
+    """(images, [row bands]) whose GEMM results stay under ``WORKSPACE_BYTES``.
+
+    Small images go several at a time; a large one is cut into bands of rows
+    along its first spatial axis.
+    """
+    rows = plan.input_spatial[0]
+    rows_per_band = max(1, WORKSPACE_BYTES // max(1, _row_bytes(plan)))
+    if rows_per_band >= rows:
+        step = rows_per_band // max(1, rows)
+        return [(slice(n, min(plan.batch, n + step)), [slice(0, rows)]) for n in range(0, plan.batch, step)]
+    bands = [slice(r, min(rows, r + rows_per_band)) for r in range(0, rows, rows_per_band)]
+    return [(slice(n, n + 1), bands) for n in range(plan.batch)]
 
 
 def workspace_bytes(plan: ConvPlan) -> int:
-    per_image = math.prod(plan.input_spatial) * math.prod(plan.filter_spatial) * plan.out_channels_per_group
-    return min(plan.batch, _images_per_chunk(plan)) * per_image * plan.compute_dtype.itemsize
+    """One block's GEMM result, plus a channel-planar copy of the output when the scatter runs planar."""
+    block = min(max(WORKSPACE_BYTES, _row_bytes(plan)), _row_bytes(plan) * plan.input_spatial[0] * plan.batch)
+    planar = math.prod(plan.output_shape) * plan.compute_dtype.itemsize if plan.out_channels_per_group < PLANAR_BELOW else 0
+    return block + planar
+
+
+def _clip_rows(ranges: tuple[tuple[slice, slice], ...], band: slice) -> tuple[slice, slice] | None:
+    """A tap's first-axis (input, output) slices cut to the input rows of ``band``.
+
+    Returns (rows of the band's products, output rows), or None when the tap sends none of them.
+    """
+    inputs, outputs = ranges[0]
+    first, last = max(inputs.start, band.start), min(inputs.stop, band.stop)
+    if first >= last:
+        return None
+    step = outputs.step
+    start = outputs.start + (first - inputs.start) * step
+    return slice(first - band.start, last - band.start), slice(start, start + (last - first - 1) * step + 1, step)
 
 
 def conv_col2im(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
@@ -64,26 +98,31 @@ def conv_col2im(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarra
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     taps = [(tap, plan.scatter_ranges(tap)) for tap in np.ndindex(*kernel)]
     taps = [(tap, ranges) for tap, ranges in taps if ranges is not None]
-    chunk = _images_per_chunk(plan)
     planar = og < PLANAR_BELOW
     for g in range(plan.groups):
         # (C/groups, *K, C_out/groups) flattened: one product covers every tap.
         weights = np.moveaxis(filters[..., g * og : (g + 1) * og], rank, 0).reshape(cg, -1)
-        for first in range(0, plan.batch, chunk):
-            images = x[first : first + chunk, ..., g * cg : (g + 1) * cg]
-            products = (images.reshape(-1, cg) @ weights).reshape(*images.shape[:-1], *kernel, og)
-            target = out[first : first + chunk, ..., g * og : (g + 1) * og]
-            if planar:  # (n, *K, og, *spatial) and (n, og, *out): long strided rows
-                products = np.moveaxis(products, tuple(range(1, rank + 1)), tuple(range(-rank, 0)))
-                products = np.ascontiguousarray(products)
+        for images, bands in _blocks(plan):
+            target = out[images, ..., g * og : (g + 1) * og]
+            if planar:  # scatter into (n, og, *out): long strided rows, not loops of og numbers
                 target = np.zeros((target.shape[0], og, *plan.output_spatial), dtype=x.dtype)
-            for tap, ranges in taps:
-                if planar:
-                    source = products[(slice(None), *tap, slice(None), *(r[0] for r in ranges))]
-                    target[(slice(None), slice(None), *(r[1] for r in ranges))] += source
-                else:
-                    source = products[(slice(None), *(r[0] for r in ranges), *tap)]
-                    target[(slice(None), *(r[1] for r in ranges))] += source
+            for band in bands:
+                block = x[images, band, ..., g * cg : (g + 1) * cg]
+                products = (block.reshape(-1, cg) @ weights).reshape(*block.shape[:-1], *kernel, og)
+                if planar:  # (n, *K, og, *spatial)
+                    products = np.moveaxis(products, tuple(range(1, rank + 1)), tuple(range(-rank, 0)))
+                    products = np.ascontiguousarray(products)
+                for tap, ranges in taps:
+                    clipped = _clip_rows(ranges, band)
+                    if clipped is None:
+                        continue
+                    source_rows, target_rows = clipped
+                    sources = (source_rows, *(r[0] for r in ranges[1:]))
+                    targets = (target_rows, *(r[1] for r in ranges[1:]))
+                    if planar:
+                        target[(slice(None), slice(None), *targets)] += products[(slice(None), *tap, slice(None), *sources)]
+                    else:
+                        target[(slice(None), *targets)] += products[(slice(None), *sources, *tap)]
             if planar:
-                out[first : first + chunk, ..., g * og : (g + 1) * og] = np.moveaxis(target, 1, -1)
+                out[images, ..., g * og : (g + 1) * og] = np.moveaxis(target, 1, -1)
     return out
