@@ -413,8 +413,15 @@ def explain(
     labels: Mapping[str, Any] | None = None,
     max_products: int = MAX_PRODUCTS,
     method: str = "auto",
-) -> Trace:
+    grad: str | None = None,
+    out_backprop: Any = None,
+) -> Any:
     """Convolve like :func:`handconv.conv2d` and keep the arithmetic of each output number.
+
+    With ``grad='filter'`` or ``grad='input'`` it explains the backward pass
+    instead: one element of a gradient as the sum of products it is (see
+    :func:`handconv.explain.backward.explain_gradient`, which takes ``at`` as
+    ``(fy, fx, k, co)`` or ``(y, x, c)`` and returns a ``GradTrace``).
 
     Parameters
     ----------
@@ -435,10 +442,17 @@ def explain(
     method : str
         The ``conv2d`` method that computes the output (default ``'auto'``, as
         ``conv2d``); ``'naive'`` makes every total the literal by-hand sum.
+    grad : {None, 'filter', 'input'}
+        None (default) explains the forward pass; ``'filter'``/``'input'`` one
+        gradient element (needs ``out_backprop`` and ``at``).
+    out_backprop : array_like, optional
+        ``dL/d(output)``, shaped like the output. With ``grad=None`` the trace
+        also carries the backward pass for the interactive page
+        (:attr:`Trace.backward`).
 
     Returns
     -------
-    Trace
+    Trace, or GradTrace when ``grad`` is given
 
     Raises
     ------
@@ -459,6 +473,16 @@ def explain(
     array([[6., 6.],
            [6., 6.]])
     """
+    if grad is not None:
+        from .backward import explain_gradient
+
+        if bias is not None:
+            raise HandconvError(
+                "bias does not enter dL/dW or dL/dx (its own gradient is out_backprop summed over "
+                "every axis but the channel); drop bias= when grad= is given"
+            )
+        return explain_gradient(input, filters, strides, padding, data_format, dilations, grad=grad,
+                                out_backprop=out_backprop, at=at, batch_index=batch_index, labels=labels)
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
     if isinstance(batch_index, bool) or not isinstance(batch_index, (int, np.integer)):
