@@ -126,6 +126,13 @@ def keras_matches(x, w, s, k, y):
     return found
 
 
+def handconv_matches(x, w, m, s, padding, y) -> bool:
+    """handconv.conv2d_transpose with TF's own arguments: the same numbers?"""
+    import handconv
+
+    return _same(handconv.conv2d_transpose(x, w, [1, m, m, 1], s, padding), y)
+
+
 def versions() -> dict:
     import jax
     import keras
@@ -151,6 +158,7 @@ def build() -> dict:
                 "full": full,
                 "crop": [before, full - before - m],
                 "tf": {"padding": padding, "output_shape": m},
+                "handconv": handconv_matches(x, w, m, s, padding, y),
                 "torch": torch_matches(x, w, s, k, y),
                 "jax": jax_matches(x, w, n, s, k, y),
                 "keras": keras_matches(x, w, s, k, y),

@@ -66,10 +66,12 @@ def test_measured_sizes_follow_the_documented_rules():
         # TF accepts exactly the sizes whose forward conv2d gives n (handconv's shapes.output_size).
         rule = {(p, m) for p in ("SAME", "VALID") for m in range(1, n * s + k + s + 1)
                 if forward_size(m, k, s, p) == n}
+        assert rule == {(p, m) for p in ("SAME", "VALID") for m in shapes.transposed_sizes(n, k, s, p)}
         assert accepted == rule, (n, k, s)
         for row in case["rows"]:
             m = row["output"]
             assert row["full"] == (n - 1) * s + k and sum(row["crop"]) == row["full"] - m
+            assert row["handconv"] is True, "handconv.conv2d_transpose gave TF's numbers"
             for match in row["torch"]:
                 assert m == (n - 1) * s - 2 * match["padding"] + k + match["output_padding"]
                 assert row["crop"] == [match["padding"], match["padding"] - match["output_padding"]]
@@ -105,6 +107,7 @@ def test_the_committed_table_is_what_the_libraries_say_now():
     rows = script.tf_rows(x, w, 3, 3, 2)
     assert [(p, m) for p, m, _ in rows] == [(r["tf"]["padding"], r["output"]) for r in committed["rows"]]
     for (padding, m, y), row in zip(rows, committed["rows"]):
+        assert script.handconv_matches(x, w, m, 2, padding, y) is row["handconv"] is True
         assert script.torch_matches(x, w, 2, 3, y) == row["torch"]
         assert script.keras_matches(x, w, 2, 3, y) == row["keras"]
         assert script.jax_matches(x, w, 3, 2, 3, y) == row["jax"]

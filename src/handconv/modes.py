@@ -93,7 +93,7 @@ def rosetta_markdown() -> str:
 
 
 # ------------------------------------------------------------ transposed convolution
-_TRANSPOSE_COLUMNS = ("n, k, s", "output", "TF conv2d_transpose", "PyTorch conv_transpose2d", "JAX conv_transpose",
+_TRANSPOSE_COLUMNS = ("n, k, s", "output", "TF conv2d_transpose (= handconv.conv2d_transpose)", "PyTorch conv_transpose2d", "JAX conv_transpose",
                       "Keras Conv2DTranspose", "crop (start, end)")
 
 
@@ -138,7 +138,8 @@ def transpose_rows() -> list[list[str]]:
         label = f"{case['input']}, {case['kernel']}, {case['stride']}"
         for row in case["rows"]:
             tf = row["tf"]
-            out.append([label, str(row["output"]), f"output_shape {tf['output_shape']}, '{tf['padding']}'",
+            same = "" if row.get("handconv") else " (handconv differs!)"
+            out.append([label, str(row["output"]), f"output_shape {tf['output_shape']}, '{tf['padding']}'{same}",
                         _torch_cell(row), _jax_cell(row), _keras_cell(row), f"{row['crop'][0]}, {row['crop'][1]}"])
     return out
 
@@ -149,7 +150,8 @@ _TRANSPOSE_NOTES = [
     "of the forward convolution that maps the output back to `n`. With a stride above 1 several output sizes",
     "do that, so every library needs one more word to choose:",
     "",
-    "- **TensorFlow** `tf.nn.conv2d_transpose(x, w, output_shape, strides, padding)`: the size itself;",
+    "- **TensorFlow** `tf.nn.conv2d_transpose(x, w, output_shape, strides, padding)` and",
+    "  `handconv.conv2d_transpose` with the same arguments (same numbers in every row): the size itself;",
     "  accepted when `conv2d` of that size gives `n` (VALID: `ceil((m - k + 1)/s) = n`; SAME: `ceil(m/s) = n`),",
     "  and the crop is the forward SAME split (the odd pixel at the end).",
     "- **PyTorch** `F.conv_transpose2d(..., padding=p, output_padding=op)`: `m = (n - 1)*s - 2p + k + op`,",
