@@ -253,14 +253,22 @@ def run(args) -> int:
 
 
 def run_explain(args) -> int:
-    from .detective import diagnose
+    from .detective import diagnose, diagnose_transpose
 
     if not args.input:
         raise HandconvError("--explain needs --input (the input that produced the output)")
     output = load_array(args.explain)
     x = load_array(args.input)
     kernel = load_kernel(args.kernel)
-    diagnosis = diagnose(x, kernel, output)
+    if args.op == "conv2d_transpose":
+        diagnosis = diagnose_transpose(x, kernel, output)
+    else:
+        diagnosis = diagnose(x, kernel, output)
+        if not diagnosis.found and output.size > x.size:
+            # Larger than the input: perhaps a transposed convolution (an upsampling layer).
+            transposed = diagnose_transpose(x, kernel, output)
+            if transposed.found:
+                diagnosis = transposed
     print(f"input {x.shape} {x.dtype}, kernel {kernel.shape}, output {output.shape} {output.dtype}")
     print(diagnosis.report())
     print("(in the call: x is the input array, k the kernel array, as loaded)")
