@@ -111,3 +111,9 @@ def test_the_committed_table_is_what_the_libraries_say_now():
         assert script.torch_matches(x, w, 2, 3, y) == row["torch"]
         assert script.keras_matches(x, w, 2, 3, y) == row["keras"]
         assert script.jax_matches(x, w, 3, 2, 3, y) == row["jax"]
+
+
+def test_readme_rosetta_rows_are_the_generated_ones():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| 3, 3, 2 |")]
+    assert len(rows) == 4 and all(row in transpose_markdown() for row in rows)
