@@ -182,3 +182,33 @@ def test_bad_arguments_name_what_was_expected():
     with pytest.raises(HandconvError, match="max_terms"):
         handconv.explain.explain_gradient(
             x, w, 2, PADDING_1, grad="filter", out_backprop=dy, at=(0, 0, 0, 0), max_terms=5)
+
+
+def test_many_threads_at_once_get_the_same_traces():
+    from concurrent.futures import ThreadPoolExecutor
+
+    x, w, dy = article()
+    ats = [(fy, fx, k, co) for fy in range(3) for fx in range(3) for k in range(3) for co in range(2)]
+
+    def one(at):
+        trace = handconv.explain(x, w, 2, PADDING_1, grad="filter", out_backprop=dy, at=at)
+        return trace.total, trace.sum_of_products, trace.arithmetic
+
+    expected = [one(at) for at in ats]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, ats)) == expected
+    dw = handconv.conv2d_backprop_filter(x, w.shape, dy, 2, PADDING_1)
+    assert [total for total, _, _ in expected] == [dw[at] for at in ats]
+
+
+def test_one_weight_update_for_a_training_notebook():
+    x, w, dy = article()
+    trace = handconv.explain(x, w, 2, PADDING_1, grad="filter", out_backprop=dy, at=(1, 1, 2, 0))
+    new, text = trace.update(0.1)
+    assert trace.weight == w[1, 1, 2, 0] and new == w[1, 1, 2, 0] - 0.1 * trace.total
+    assert text.startswith("W[1, 1, 2, 0] <- ") and text.endswith(f"= {new:g}")
+    pixel = handconv.explain(x, w, 2, PADDING_1, grad="input", out_backprop=dy, at=(0, 0, 0))
+    with pytest.raises(HandconvError, match="no single weight"):
+        pixel.update(0.1)
+    with pytest.raises(HandconvTypeError, match="learning_rate"):
+        trace.update("fast")

@@ -391,6 +391,10 @@ def test_the_trace_carries_the_backward_pass_only_when_asked(backward_demo, demo
         render_html(demo[3], backward=("filter", (0, 0, 0, 0)))
     with pytest.raises(HandconvError, match=r"\(y, x, c\)"):
         render_html(data, backward=("input", (0, 0, 0, 0)))
+    with pytest.raises(HandconvError, match=r"index 5 is outside 0..4"):
+        render_html(data, backward=("input", (5, 0, 0)))
+    page = render_html(data, backward=("filter", (-1, -1, -1, -1)))
+    assert '"view":{"mode":"backward","grad":"filter","at":[2,2,2,1]}' in page
 
 
 def dw_cell(co, k, i, j):

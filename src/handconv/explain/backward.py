@@ -179,6 +179,32 @@ class GradTrace:
         fy, fx, k, co = self.at
         return (co // self.plan.out_channels_per_group) * self.plan.filter_in_channels + k
 
+    @property
+    def weight(self) -> float:
+        """The weight ``W[fy, fx, k, co]`` this filter gradient belongs to (``grad='filter'`` only)."""
+        if self.grad != "filter":
+            raise HandconvError("weight: an input gradient (grad='input') belongs to no single weight")
+        return float(self.filters[self.at])
+
+    def update(self, learning_rate: float) -> tuple[float, str]:
+        """One step of gradient descent on this weight: the new value and its arithmetic.
+
+        Examples
+        --------
+        >>> import numpy as np, handconv
+        >>> x = np.arange(9.0).reshape(1, 3, 3, 1)
+        >>> dy = np.ones((1, 2, 2, 1))
+        >>> t = handconv.explain(x, np.ones((2, 2, 1, 1)), grad="filter", out_backprop=dy, at=(0, 0, 0, 0))
+        >>> t.update(0.01)
+        (0.92, 'W[0, 0, 0, 0] <- 1 - 0.01 * 8 = 0.92')
+        """
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.floating, np.integer)):
+            raise HandconvTypeError(f"learning_rate={learning_rate!r} must be a number")
+        new = self.weight - float(learning_rate) * self.total
+        index = ", ".join(map(str, self.at))
+        return new, (f"W[{index}] <- {format_number(self.weight)} - {format_number(learning_rate)} * "
+                     f"{_term(self.total)} = {format_number(new)}")
+
     def term_line(self, term: Term) -> str:
         """``x[n, r, c, ch] * dy[n, oy, ox, co]`` (or ``W[...] * dy[...]``) for one term."""
         dy = f"dy[{term.n}, {term.oy}, {term.ox}, {term.co}]"
@@ -408,7 +434,7 @@ def explain_gradient(
         raise HandconvError(
             f"dL/dW sums {plan.batch} image(s) x {plan.output_hw[0]}x{plan.output_hw[1]} output positions = "
             f"{count:,} terms, more than max_terms={max_terms:,}; explain fewer images (slice the batch) "
-            "or raise max_terms"
+            "or a smaller crop of the image, or raise max_terms"
         )
 
     canonical = to_canonical(x, plan)

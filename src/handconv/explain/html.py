@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from ..errors import HandconvError, HandconvTypeError
 from ..files import write_text
 
@@ -67,6 +69,30 @@ def _as_trace_dict(trace_or_dict: Any) -> Mapping[str, Any]:
             f"trace dict has version {data['version']!r}; this page renders version {SCHEMA_VERSION}"
         )
     return data
+
+
+def _grad_sizes(data: Mapping[str, Any], grad: str) -> tuple[int, ...]:
+    """``(KH, KW, C/groups, C_out)`` or ``(H, W, C)`` from the trace dict's nested lists."""
+    def shape(nested: Any, depth: int) -> tuple[int, ...]:
+        sizes = []
+        for _ in range(depth):
+            sizes.append(len(nested))
+            nested = nested[0] if len(nested) else []
+        return tuple(sizes)
+
+    return shape(data["filters"], 4) if grad == "filter" else shape(data["backward"]["grad_input"], 3)
+
+
+def _normalise_at(at: Any, sizes: tuple[int, ...], grad: str) -> list[int]:
+    """``at`` with negative indices counted from the end, checked against ``sizes``."""
+    result = []
+    for value, size in zip(at, sizes):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise HandconvTypeError(f"backward=({grad!r}, {at!r}): indices must be integers")
+        if not -size <= int(value) < size:
+            raise HandconvError(f"backward=({grad!r}, {at!r}): index {int(value)} is outside 0..{size - 1}")
+        result.append(int(value) % size)
+    return result
 
 
 def _asset(name: str) -> str:
@@ -132,7 +158,9 @@ def render_html(
             raise HandconvError(
                 f"backward=({grad!r}, {at!r}): at must be " + ("(fy, fx, k, co)" if size == 4 else "(y, x, c)")
             )
-        data = dict(data, view={"mode": "backward", "grad": grad, "at": None if at is None else [int(v) for v in at]})
+        if at is not None:
+            at = _normalise_at(at, _grad_sizes(data, grad), grad)
+        data = dict(data, view={"mode": "backward", "grad": grad, "at": at})
     page = (
         _asset("page.html")
         .replace("/*__PAGE_CSS__*/", _asset("page.css"))
