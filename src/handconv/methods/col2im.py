@@ -8,6 +8,10 @@ times every filter tap is one GEMM, ``(N * prod(spatial), C/groups) @
 the outputs it lands on, a strided slice given by ``plan.scatter_ranges(k)``.
 That is the ``col2im`` half of im2col run backwards: exactly the multiply-adds
 of the forward pass, none spent on the inserted zeros.
+
+With few output channels (an RGB input's gradient) the scatter runs on
+channel-planar copies, ``(N, C, *spatial)``: NumPy's strided adds are then long
+rows, not loops of three numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from ..plan import ConvPlan
 
 #: Largest GEMM result held at once; bigger batches are done a few images at a time.
 WORKSPACE_BYTES = 32 * 2**20
+#: Below this many output channels per group the scatter runs channel-planar.
+PLANAR_BELOW = 16
 
 
 def supports(plan: ConvPlan) -> bool:
@@ -59,6 +65,7 @@ def conv_col2im(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarra
     taps = [(tap, plan.scatter_ranges(tap)) for tap in np.ndindex(*kernel)]
     taps = [(tap, ranges) for tap, ranges in taps if ranges is not None]
     chunk = _images_per_chunk(plan)
+    planar = og < PLANAR_BELOW
     for g in range(plan.groups):
         # (C/groups, *K, C_out/groups) flattened: one product covers every tap.
         weights = np.moveaxis(filters[..., g * og : (g + 1) * og], rank, 0).reshape(cg, -1)
@@ -66,7 +73,17 @@ def conv_col2im(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarra
             images = x[first : first + chunk, ..., g * cg : (g + 1) * cg]
             products = (images.reshape(-1, cg) @ weights).reshape(*images.shape[:-1], *kernel, og)
             target = out[first : first + chunk, ..., g * og : (g + 1) * og]
+            if planar:  # (n, *K, og, *spatial) and (n, og, *out): long strided rows
+                products = np.moveaxis(products, tuple(range(1, rank + 1)), tuple(range(-rank, 0)))
+                products = np.ascontiguousarray(products)
+                target = np.zeros((target.shape[0], og, *plan.output_spatial), dtype=x.dtype)
             for tap, ranges in taps:
-                source = products[(slice(None), *(r[0] for r in ranges), *tap)]
-                target[(slice(None), *(r[1] for r in ranges))] += source
+                if planar:
+                    source = products[(slice(None), *tap, slice(None), *(r[0] for r in ranges))]
+                    target[(slice(None), slice(None), *(r[1] for r in ranges))] += source
+                else:
+                    source = products[(slice(None), *(r[0] for r in ranges), *tap)]
+                    target[(slice(None), *(r[1] for r in ranges))] += source
+            if planar:
+                out[first : first + chunk, ..., g * og : (g + 1) * og] = np.moveaxis(target, 1, -1)
     return out
