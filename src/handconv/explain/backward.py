@@ -427,10 +427,10 @@ def explain_gradient(
     if grad == "filter":
         at = _check_at(at, plan.filter_shape, ("filter row", "filter column", "filter channel", "output channel"), grad)
         count = plan.batch * plan.output_hw[0] * plan.output_hw[1]
-    else:
+    else:  # at most one term per output of the pixel's group: never more than the output itself
         at = _check_at(at, (*plan.input_hw, plan.in_channels), ("row", "column", "channel"), grad)
-        count = plan.out_channels_per_group * plan.output_hw[0] * plan.output_hw[1]  # at most
-    if grad == "filter" and count > max_terms:
+        count = 0
+    if count > max_terms:
         raise HandconvError(
             f"dL/dW sums {plan.batch} image(s) x {plan.output_hw[0]}x{plan.output_hw[1]} output positions = "
             f"{count:,} terms, more than max_terms={max_terms:,}; explain fewer images (slice the batch) "
