@@ -63,7 +63,8 @@ def _canonical(array: np.ndarray, channels_first: bool, rank: int, dtype: np.dty
     """User layout ``batch_shape + spatial + (C,)`` (or channels first) to ``(N, *spatial, C)``."""
     if channels_first:
         array = np.moveaxis(array, -rank - 1, -1)
-    return array.reshape(-1, *array.shape[-rank - 1 :]).astype(dtype, copy=False)
+    batch = int(np.prod(array.shape[: -rank - 1], dtype=np.int64))
+    return array.reshape(batch, *array.shape[-rank - 1 :]).astype(dtype, copy=False)
 
 
 def _user(out: np.ndarray, plan: ConvPlan, shape: tuple[int, ...]) -> np.ndarray:
@@ -104,12 +105,10 @@ def run_plan(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, method: str = "
 # ------------------------------------------------------------ the mappings
 def _input_gradient(forward: ConvPlan, dy: np.ndarray, filters: np.ndarray, method: str, op: str) -> np.ndarray:
     """``dx`` of ``forward`` from canonical ``dy`` ``(N, *out, C_out)``: see :func:`backprop_input_plan`."""
+    if forward.is_empty or 0 in forward.input_shape:  # no output read any input: the gradient is zero
+        return np.zeros(forward.input_shape, dtype=forward.compute_dtype)
     plan = backprop_input_plan(forward, op)
     rank, groups = forward.spatial_rank, forward.groups
-    if forward.batch == 0 or forward.in_channels == 0 or 0 in forward.input_spatial:
-        return np.zeros(forward.input_shape, dtype=forward.compute_dtype)
-    if forward.is_empty:  # no output touched any input: the gradient is zero
-        return np.zeros(forward.input_shape, dtype=forward.compute_dtype)
     # Flip every spatial axis, then swap in/out channels within each group:
     # (*K, C/g, g, O/g) -> (*K, O/g, g, C/g) -> (*K, O/g, C).
     flipped = filters[(slice(None, None, -1),) * rank]
@@ -122,7 +121,7 @@ def _input_gradient(forward: ConvPlan, dy: np.ndarray, filters: np.ndarray, meth
 
 def _filter_gradient(forward: ConvPlan, x: np.ndarray, dy: np.ndarray, method: str) -> np.ndarray:
     """``dw`` of ``forward`` from canonical ``x`` and ``dy``: see :func:`backprop_filter_plan`."""
-    if forward.is_empty or forward.batch == 0 or 0 in forward.input_spatial:
+    if forward.is_empty or 0 in forward.input_shape:
         return np.zeros(forward.filter_shape, dtype=forward.compute_dtype)
     plan = backprop_filter_plan(forward)
     lhs = np.swapaxes(x, 0, -1)  # (C, *spatial, N): channels as batch, batch as features

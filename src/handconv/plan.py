@@ -608,7 +608,7 @@ def _make_plan(
             if rank != 2
             else f"filters has shape {filters_shape}; filter_height and filter_width must be >= 1"
         )
-    if filter_in == 0 or c % filter_in != 0:
+    if filter_in == 0 or c == 0 or c % filter_in != 0:
         raise HandconvError(
             f"input has {c} channel(s) but filters has in_channels={filter_in} "
             f"(filters shape {filters_shape}, input shape {input_shape}, {data_format}); "
@@ -729,20 +729,12 @@ def _check_window_arg(value: Any, name: str, data_format: str) -> tuple[int, ...
 def _check_padding(padding: Any, data_format: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     rank = len(data_format) - 2
     spatial = _spatial_axes(data_format)
-    example = ", ".join(
-        "[0, 0]" if i not in spatial else {1: "[left, right]", 2: "[top, bottom]", 3: "[front, back]"}[
-            rank - spatial.index(i) if rank > 1 else 1
-        ]
-        for i in range(rank + 2)
-    )
-    if rank == 2:
-        example = (
-            "[[0, 0], [top, bottom], [left, right], [0, 0]]"
-            if data_format == "NHWC"
-            else "[[0, 0], [0, 0], [top, bottom], [left, right]]"
-        )
-    else:
-        example = f"[{example}]"
+    pair_names = {1: ["[left, right]"], 2: ["[top, bottom]", "[left, right]"],
+                  3: ["[front, back]", "[top, bottom]", "[left, right]"]}[rank]
+    entries = ["[0, 0]"] * (rank + 2)
+    for axis, name in zip(spatial, pair_names):
+        entries[axis] = name
+    example = "[" + ", ".join(entries) + "]"
     expected = (
         f"expected 'SAME', 'VALID' or an explicit list of {rank + 2} [before, after] pairs in "
         f"{data_format} order, e.g. {example}"

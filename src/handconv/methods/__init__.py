@@ -22,12 +22,31 @@ one place (:func:`_plain_2d_only`), so its own ``supports`` only speaks of
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from ..plan import ConvPlan
 from . import col2im, cost, direct, gather, gemm, im2col, naive, shifted, toeplitz, weightgrad, winograd
+
+
+def _one_call_at_a_time(run: Callable[[np.ndarray, np.ndarray, ConvPlan], np.ndarray]):
+    """Serialise a method whose runtime may not be entered from two threads at once.
+
+    numba's 'workqueue' threading layer (which ``direct`` prefers, see
+    :func:`direct._prefer_workqueue`) terminates the whole process on
+    concurrent access. Each call already uses every core, so waiting costs
+    little; aborting is never acceptable for a library promised thread-safe.
+    """
+    lock = threading.Lock()
+
+    @functools.wraps(run)
+    def serialised(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+        with lock:
+            return run(x, filters, plan)
+
+    return serialised
 
 
 def _no_workspace(plan: ConvPlan) -> int:
@@ -60,7 +79,7 @@ METHODS: dict[str, Method] = {
     "gather": Method(gather.conv2d_gather, gather.workspace_bytes, "im2col through cached per-plan indices (tiny calls)", gather.supports),
     "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place"),
     "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports),
-    "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)"),
+    "direct": Method(_one_call_at_a_time(direct.conv2d_direct), direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)"),
     "winograd": Method(winograd.conv2d_winograd, winograd.workspace_bytes, "Winograd F(4x4, 3x3): 3x3 stride 1 with 4x fewer multiplications", winograd.supports),
     "shifted": Method(shifted.conv_shifted, shifted.workspace_bytes, "one GEMM per tap on strided slices, any plan in 1-3 dimensions"),
     "col2im": Method(col2im.conv_col2im, col2im.workspace_bytes, "input gradients: one GEMM, its taps scattered into the output (no dilated zeros)", col2im.supports),
