@@ -9,6 +9,7 @@ and once on the way out, and hands canonical arrays to one of the algorithms in
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,7 @@ def _from_python(value: Any, name: str, dtype: np.dtype | None = None) -> np.nda
     )
 
 
-def as_arrays(input: Any, filters: Any) -> tuple[np.ndarray, np.ndarray]:
+def as_arrays(input: Any, filters: Any, names: tuple[str, str] = ("input", "filters")) -> tuple[np.ndarray, np.ndarray]:
     """Read ``input`` and ``filters`` as arrays of one dtype, as ``tf.nn.conv2d`` does.
 
     The result dtype is the input's; the filters are cast to it, as TF casts a
@@ -60,22 +61,24 @@ def as_arrays(input: Any, filters: Any) -> tuple[np.ndarray, np.ndarray]:
     to truncate non-integral filter values to int32 silently.
 
     Returns read-only views (or new arrays); the caller's arrays are never
-    written to.
+    written to. ``names`` are the two arguments' names in error messages
+    (the family's functions call them ``out_backprop``, ``filter``, ...).
     """
-    x = input if _has_dtype(input) else _from_python(input, "input")
+    first, second = names
+    x = input if _has_dtype(input) else _from_python(input, first)
     x = np.asarray(x)
     if x.dtype not in SUPPORTED_DTYPES:
         raise HandconvTypeError(
-            f"input has dtype {x.dtype}; tf.nn.conv2d computes float16, float32, float64 and "
-            "int32 on CPU, and so does handconv (convert with input.astype(np.float32))"
+            f"{first} has dtype {x.dtype}; tf.nn.conv2d computes float16, float32, float64 and "
+            f"int32 on CPU, and so does handconv (convert with {first}.astype(np.float32))"
         )
-    w = np.asarray(filters) if _has_dtype(filters) else _from_python(filters, "filters", x.dtype)
+    w = np.asarray(filters) if _has_dtype(filters) else _from_python(filters, second, x.dtype)
     if w.dtype.kind not in "fiub":
-        raise HandconvTypeError(f"filters has dtype {w.dtype}; expected a real numeric dtype")
+        raise HandconvTypeError(f"{second} has dtype {w.dtype}; expected a real numeric dtype")
     if w.dtype != x.dtype:
         if x.dtype.kind == "i" and w.dtype.kind == "f" and not np.array_equal(w, np.trunc(w)):
             raise HandconvTypeError(
-                f"filters has dtype {w.dtype} with non-integer values but input has dtype int32; "
+                f"{second} has dtype {w.dtype} with non-integer values but {first} has dtype int32; "
                 "TensorFlow would silently truncate the filters, handconv refuses: "
                 "make both float (input.astype(np.float32))"
             )
@@ -94,21 +97,21 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def to_canonical(x: np.ndarray, plan: ConvPlan) -> np.ndarray:
-    """User-layout input to canonical ``(N, H, W, C)`` in ``plan.compute_dtype``.
+    """User-layout input to canonical ``(N, *spatial, C)`` (``(N, H, W, C)``) in ``plan.compute_dtype``.
 
     Copies only when it must (layout change with batch dims, dtype change).
     """
-    if plan.data_format == "NCHW":
-        x = np.moveaxis(x, -3, -1)
+    if plan.channels_first:
+        x = np.moveaxis(x, -plan.spatial_rank - 1, -1)
     x = x.reshape(plan.input_shape)
     return x.astype(plan.compute_dtype, copy=False)
 
 
 def from_canonical(out: np.ndarray, plan: ConvPlan) -> np.ndarray:
-    """Canonical output ``(N, OH, OW, C_out)`` back to the user's layout and dtype."""
+    """Canonical output ``(N, *out_spatial, C_out)`` back to the user's layout and dtype."""
     out = out.astype(plan.dtype, copy=False).reshape(*plan.batch_shape, *out.shape[1:])
-    if plan.data_format == "NCHW":
-        out = np.ascontiguousarray(np.moveaxis(out, -1, -3))
+    if plan.channels_first:
+        out = np.ascontiguousarray(np.moveaxis(out, -1, -plan.spatial_rank - 1))
     return out
 
 
@@ -151,7 +154,7 @@ def _needed_bytes(plan: ConvPlan, method: str) -> int:
     """Output, padded input and the method's workspace, in bytes (cached per plan)."""
     itemsize = plan.compute_dtype.itemsize
     output = int(np.prod(plan.output_shape, dtype=np.float64)) * itemsize
-    padded = plan.batch * plan.padded_hw[0] * plan.padded_hw[1] * plan.in_channels * itemsize
+    padded = plan.batch * math.prod(plan.padded_spatial) * plan.in_channels * itemsize
     return output + padded + METHODS[method].workspace_bytes(plan)
 
 
@@ -234,18 +237,20 @@ def conv2d(
 def convolve_canonical(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, method: str) -> np.ndarray:
     """conv2d's core on validated arguments: canonical in, canonical out.
 
+    Runs every plan, the general ones of the family too (:mod:`handconv.plan`).
+
     Parameters
     ----------
-    x : ndarray of shape (N, H, W, C)
+    x : ndarray of shape (N, *spatial, C), e.g. (N, H, W, C)
         From :func:`to_canonical`.
-    filters : ndarray of shape (KH, KW, C / groups, C_out)
+    filters : ndarray of shape (*K, C / groups, C_out)
     plan : ConvPlan
     method : str
         A name :func:`resolve_method` returned for ``plan``.
 
     Returns
     -------
-    ndarray of shape (N, OH, OW, C_out)
+    ndarray of shape (N / batch_groups, *out_spatial, C_out)
         In ``plan.dtype``.
     """
     if plan.is_empty:
@@ -271,8 +276,9 @@ def resolve_method(method: Any, plan: ConvPlan) -> str:
         limits = (supports.__doc__ or "").strip().splitlines()[0] if supports.__doc__ else "a narrower set of plans"
         usable = [name for name, m in METHODS.items() if m.supports(plan)]
         raise HandconvError(
-            f"method={method!r} cannot compute this convolution (filter {plan.filter_hw}, strides "
-            f"{plan.strides}, dilations {plan.dilations}, dtype {plan.dtype}); it handles: {limits} "
+            f"method={method!r} cannot compute this convolution ({plan.op}: filter {plan.filter_hw}, strides "
+            f"{plan.strides}, dilations {plan.dilations}, input dilations {plan.lhs_dilations}, "
+            f"dtype {plan.dtype}); it handles: {limits} "
             f"Use 'auto' or one of {usable}"
         )
     return method

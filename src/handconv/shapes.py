@@ -38,6 +38,10 @@ __all__ = [
     "output_size",
     "output_size_formula",
     "trunc_div",
+    "dilated_size",
+    "general_output_size",
+    "general_output_size_formula",
+    "transposed_sizes",
 ]
 
 
@@ -263,3 +267,103 @@ def output_size_formula(
     if exact != out:
         text += f", truncated to {out}" if out >= 0 else ""
     return text + dilated
+
+
+# --------------------------------------------------------------------------
+# The general convolution (XLA's ConvGeneralDilated), and the transposed rules
+# --------------------------------------------------------------------------
+def dilated_size(size: int, dilation: int) -> int:
+    """Length of ``size`` samples once ``dilation - 1`` zeros go between neighbours.
+
+    >>> dilated_size(3, 2), dilated_size(1, 5), dilated_size(0, 2)
+    (5, 1, 0)
+    """
+    return 0 if size == 0 else (size - 1) * dilation + 1
+
+
+def general_output_size(
+    size: int, filter_size: int, stride: int, pad: "tuple[int, int]", dilation: int = 1, lhs_dilation: int = 1
+) -> int:
+    """Output size of XLA's general convolution along one dimension.
+
+    The input is first dilated (``lhs_dilation - 1`` zeros between samples),
+    then padded by ``pad = (before, after)``, where a negative amount crops;
+    the dilated filter then slides with ``stride``:
+    ``out = (dilated + before + after - k_eff) // stride + 1``, or 0 when the
+    window does not fit. This is the rule every mapped op (input and filter
+    gradients, transposed convolution) runs under.
+
+    >>> general_output_size(5, 3, 1, (1, 1))             # a plain SAME 3x3
+    5
+    >>> general_output_size(3, 3, 1, (1, 2), lhs_dilation=2)  # (5 + 1 + 2 - 3) / 1 + 1
+    6
+    >>> general_output_size(6, 2, 2, (0, -1))            # the last row cropped: (6 - 1 - 2) // 2 + 1
+    2
+    >>> general_output_size(2, 5, 1, (0, 0))             # does not fit
+    0
+    """
+    k_eff = dilated_size(filter_size, dilation)
+    padded = dilated_size(size, lhs_dilation) + pad[0] + pad[1]
+    if padded < k_eff or k_eff == 0:
+        return 0
+    return (padded - k_eff) // stride + 1
+
+
+def general_output_size_formula(
+    size: int, filter_size: int, stride: int, pad: "tuple[int, int]", dilation: int = 1, lhs_dilation: int = 1
+) -> str:
+    """The general rule written out with the given numbers.
+
+    >>> general_output_size_formula(3, 3, 1, (1, 2), lhs_dilation=2)
+    '((3 - 1)*2 + 1 + 1 + 2 - 3) // 1 + 1 = 6'
+    >>> general_output_size_formula(6, 2, 2, (0, -1))
+    '(6 + 0 - 1 - 2) // 2 + 1 = 2'
+    """
+    k_eff = dilated_size(filter_size, dilation)
+    before, after = pad
+    source = f"({size} - 1)*{lhs_dilation} + 1" if lhs_dilation != 1 else str(size)
+    kernel = f"({filter_size} - 1)*{dilation} + 1" if dilation != 1 else str(filter_size)
+    pads = f" + {before}" if before >= 0 else f" - {-before}"
+    pads += f" + {after}" if after >= 0 else f" - {-after}"
+    out = general_output_size(size, filter_size, stride, pad, dilation, lhs_dilation)
+    return f"({source}{pads} - {kernel}) // {stride} + 1 = {out}"
+
+
+def transposed_sizes(
+    size: int, filter_size: int, stride: int = 1, padding: AxisPadding = "SAME", dilation: int = 1
+) -> range:
+    """Every input size a forward convolution maps to ``size`` outputs.
+
+    A transposed convolution (``conv2d_transpose``, ``conv2d_backprop_input``)
+    runs the forward convolution backwards, so its result size is ambiguous
+    when ``stride > 1``: TensorFlow asks for it (``output_shape``,
+    ``input_sizes``) and accepts any ``n`` with ``output_size(n, ...) == size``.
+    This is that set, from TF's rules in :func:`output_size`:
+
+    * ``SAME``: ``ceil(n / s) == size``, so ``(size - 1) * s < n <= size * s``;
+    * ``VALID`` and explicit ``(before, after)``: ``n + before + after`` lies in
+      ``[(size - 1) * s + k_eff, (size - 1) * s + k_eff + s - 1]``.
+
+    Examples
+    --------
+    >>> transposed_sizes(3, 3, 2, "SAME")          # 5 or 6 rows both give ceil(n / 2) = 3
+    range(5, 7)
+    >>> transposed_sizes(3, 3, 2, "VALID")         # (n - 3) // 2 + 1 = 3
+    range(7, 9)
+    >>> transposed_sizes(3, 3, 1, (1, 1))          # stride 1: exactly one answer
+    range(3, 4)
+    >>> transposed_sizes(2, 7, 2, (3, 3))          # explicit pads count as input
+    range(3, 5)
+    """
+    size = _check_size(size)
+    k_eff = effective_filter_size(filter_size, dilation)
+    stride = _check_positive_int(stride, "stride")
+    resolved = _normalise_axis_padding(padding)
+    if resolved == "SAME":
+        return range((size - 1) * stride + 1, size * stride + 1) if size else range(0, 1)
+    before, after = (0, 0) if resolved == "VALID" else resolved  # type: ignore[misc]
+    if size == 0:  # TF truncates toward zero: (n + pads - k_eff + s) / s in (-1, 1) gives 0
+        low = k_eff - before - after - 2 * stride + 1
+        return range(max(0, low), max(0, k_eff - before - after))
+    first = (size - 1) * stride + k_eff - before - after
+    return range(max(first, 0), max(first + stride, 0))

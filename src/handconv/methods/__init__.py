@@ -10,6 +10,13 @@ is not guaranteed), and ``out`` of shape ``plan.output_shape``,
 ``(N, OH, OW, C_out)``. Layout conversions, dtype casts and validation happen
 in :func:`handconv.conv2d`, never here. Adding a method means adding one module
 and one line to ``METHODS``.
+
+General plans (:mod:`handconv.plan`: 1 or 3 spatial dimensions, input
+dilation, batch groups, cropping; the gradients and transposed convolutions
+map onto them) have the same signature with ``(N, *spatial, C)`` arrays. The
+methods in ``GENERAL`` take them; every other method is refused them here, in
+one place (:func:`_plain_2d_only`), so its own ``supports`` only speaks of
+2-D convolutions.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..plan import ConvPlan
-from . import cost, direct, gather, gemm, im2col, naive, toeplitz, winograd
+from . import col2im, cost, direct, gather, gemm, im2col, naive, shifted, toeplitz, weightgrad, winograd
 
 
 def _no_workspace(plan: ConvPlan) -> int:
@@ -48,13 +55,36 @@ class Method(NamedTuple):
 
 
 METHODS: dict[str, Method] = {
-    "naive": Method(naive.conv2d_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed"),
+    "naive": Method(naive.conv_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed (every plan)"),
     "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM"),
     "gather": Method(gather.conv2d_gather, gather.workspace_bytes, "im2col through cached per-plan indices (tiny calls)", gather.supports),
     "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place"),
     "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports),
     "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)"),
     "winograd": Method(winograd.conv2d_winograd, winograd.workspace_bytes, "Winograd F(4x4, 3x3): 3x3 stride 1 with 4x fewer multiplications", winograd.supports),
+    "shifted": Method(shifted.conv_shifted, shifted.workspace_bytes, "one GEMM per tap on strided slices, any plan in 1-3 dimensions"),
+    "col2im": Method(col2im.conv_col2im, col2im.workspace_bytes, "input gradients: one GEMM, its taps scattered into the output (no dilated zeros)", col2im.supports),
+    "weightgrad": Method(weightgrad.conv_weightgrad, weightgrad.workspace_bytes, "filter gradients: one GEMM per output position over the whole window"),
+}
+
+#: Methods that compute general plans; the others compute plain 2-D convolutions only.
+GENERAL = ("naive", "shifted", "col2im", "weightgrad")
+
+
+def _plain_2d_only(supports: Callable[[ConvPlan], bool]) -> Callable[[ConvPlan], bool]:
+    """Refuse every plan but a plain 2-D convolution, then ask the method."""
+
+    def plain_2d_supports(plan: ConvPlan) -> bool:
+        return plan.is_plain_2d and supports(plan)
+
+    own = (supports.__doc__ or "").strip()
+    plain_2d_supports.__doc__ = "Plain 2-D convolutions (no input dilation, batch groups or cropping). " + own
+    return plain_2d_supports
+
+
+METHODS = {
+    name: method if name in GENERAL else method._replace(supports=_plain_2d_only(method.supports))
+    for name, method in METHODS.items()
 }
 
 
@@ -64,7 +94,8 @@ def select_method(plan: ConvPlan) -> str:
     Chosen by the cost model in :mod:`handconv.methods.cost` (estimates from
     the plan's shape, dtype, kernel size and channels, and whether numba is
     installed; never by timing at run time), cached per plan. The by-hand
-    method is never chosen: it is slow by design.
+    method is never chosen: it is slow by design. General plans (gradients,
+    transposed, 3-D) go to a general method (:func:`handconv.methods.cost.choose_general`).
 
     >>> from handconv.plan import make_plan
     >>> select_method(make_plan((1, 5, 5, 3), (3, 3, 3, 1), 2, "SAME"))

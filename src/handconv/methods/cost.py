@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 from ..plan import ConvPlan
-from . import direct, gather, gemm, toeplitz, winograd
+from . import col2im, direct, gather, gemm, toeplitz, winograd
 
 #: float32 multiply-add pairs per second a large GEMM reaches (2 threads).
 GEMM_FLOPS = 350e9
@@ -127,6 +127,8 @@ CANDIDATES = ("gather", "im2col", "gemm", "winograd", "toeplitz", "direct")
 
 def choose(plan: ConvPlan) -> str:
     """The candidate with the lowest estimate (Winograd only with its premium)."""
+    if not plan.is_plain_2d:
+        return choose_general(plan)
     if plan.is_empty:  # nothing to compute: any method returns the empty array
         return "im2col"
     estimates = {name: estimate_seconds(plan, name) for name in CANDIDATES}
@@ -135,3 +137,22 @@ def choose(plan: ConvPlan) -> str:
     if winograd_time * WINOGRAD_PREMIUM < estimates[best]:
         return "winograd"
     return best
+
+
+def choose_general(plan: ConvPlan) -> str:
+    """The method for a plan the 2-D methods do not take (gradients, transposed, 3-D).
+
+    * window stride 1 over a dilated input (an input gradient with a stride, a
+      transposed convolution): ``col2im``, which never multiplies the zeros;
+    * fewer output positions than filter taps (a filter gradient: its output is
+      the filter): ``weightgrad``, one big GEMM per output position;
+    * otherwise ``shifted``, one GEMM per filter tap.
+
+    Both GEMM loops do the same multiply-adds; the shorter loop makes the
+    bigger, faster products.
+    """
+    if col2im.supports(plan) and any(d != 1 for d in plan.lhs_dilations):
+        return "col2im"
+    if math.prod(plan.output_spatial) < math.prod(plan.filter_spatial):
+        return "weightgrad"
+    return "shifted"
