@@ -169,9 +169,10 @@ class MaxPool2D(Layer):
     Shapes: (N, H, W, C) -> (N, H // pool, W // pool, C); rows and columns that
     do not fill a window are dropped, as VALID pooling drops them.
 
-    The gradient of each window goes to the one input that was its maximum;
-    when several inputs tie, to the first in row-major order, as TF's CPU
-    ``MaxPoolGrad`` routes it.
+    Forward is :func:`handconv.max_pool2d`; backward is
+    :func:`handconv.max_pool2d_grad`: each window's gradient goes to the one
+    input that was its maximum (on a tie, the first in row-major order, as
+    TF's CPU ``MaxPoolGrad`` routes it).
     """
 
     def __init__(self, pool: int = 2, name: str = "maxpool") -> None:
@@ -179,27 +180,11 @@ class MaxPool2D(Layer):
         self.name = name
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        n, h, w, c = x.shape
-        p = self.pool
-        oh, ow = h // p, w // p
-        self.input_shape = x.shape
-        # (N, OH, p, OW, p, C) -> (N, OH, OW, C, p*p): the window's values in row-major order.
-        windows = x[:, : oh * p, : ow * p].reshape(n, oh, p, ow, p, c).transpose(0, 1, 3, 5, 2, 4)
-        windows = windows.reshape(n, oh, ow, c, p * p)
-        self.argmax = windows.argmax(axis=-1)  # argmax returns the first of equal maxima
-        return np.take_along_axis(windows, self.argmax[..., None], axis=-1)[..., 0]
+        self.x = x
+        return handconv.max_pool2d(x, self.pool, self.pool, "VALID")
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        n, h, w, c = self.input_shape
-        p = self.pool
-        oh, ow = grad_out.shape[1:3]
-        routed = np.zeros((n, oh, ow, c, p * p), grad_out.dtype)
-        np.put_along_axis(routed, self.argmax[..., None], grad_out[..., None], axis=-1)
-        grad_in = np.zeros(self.input_shape, grad_out.dtype)
-        grad_in[:, : oh * p, : ow * p] = (
-            routed.reshape(n, oh, ow, c, p, p).transpose(0, 1, 4, 2, 5, 3).reshape(n, oh * p, ow * p, c)
-        )
-        return grad_in
+        return handconv.max_pool2d_grad(self.x, grad_out, self.pool, self.pool, "VALID")
 
     def __repr__(self) -> str:
         return f"MaxPool2D({self.pool})"

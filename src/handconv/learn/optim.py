@@ -42,6 +42,20 @@ def _fraction(value: float, name: str, owner: str) -> float:
     return float(value)
 
 
+def _decay(parameters: list[Parameter], weight_decay: float, learning_rate: float) -> None:
+    """Keras' decoupled weight decay, before the update: ``w = w - w * weight_decay * learning_rate``."""
+    if weight_decay:
+        for param in parameters:
+            dtype = param.value.dtype.type
+            param.value -= param.value * dtype(weight_decay) * dtype(learning_rate)
+
+
+def _non_negative(value: float, name: str, owner: str) -> float:
+    if not (isinstance(value, (int, float, np.floating)) and np.isfinite(value) and value >= 0):
+        raise HandconvError(f"{owner}: {name}={value!r} must be a finite number >= 0")
+    return float(value)
+
+
 class SGD:
     """Stochastic gradient descent with momentum (``keras.optimizers.SGD``, ``nesterov=False``).
 
@@ -50,17 +64,23 @@ class SGD:
         v = momentum * v - learning_rate * g
         w = w + v
 
-    With ``momentum=0`` this is plain ``w -= learning_rate * g``.
+    With ``momentum=0`` this is plain ``w -= learning_rate * g``. A
+    ``weight_decay`` first shrinks every weight as Keras does (see :class:`Adam`).
     """
 
-    def __init__(self, parameters: Iterable[Parameter], learning_rate: float = 0.01, momentum: float = 0.0) -> None:
+    def __init__(
+        self, parameters: Iterable[Parameter], learning_rate: float = 0.01, momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
         self.parameters = list(parameters)
         self.learning_rate = _positive(learning_rate, "learning_rate", "SGD")
         self.momentum = _fraction(momentum, "momentum", "SGD")
+        self.weight_decay = _non_negative(weight_decay, "weight_decay", "SGD")
         self.velocities = [np.zeros_like(p.value) for p in self.parameters]
         self.iterations = 0
 
     def step(self) -> None:
+        _decay(self.parameters, self.weight_decay, self.learning_rate)
         for param, velocity in zip(self.parameters, self.velocities):
             dtype = param.value.dtype.type
             velocity *= dtype(self.momentum)
@@ -85,6 +105,11 @@ class Adam:
     choice); PyTorch adds it to the corrected ``sqrt(v / (1 - beta_2**t))``,
     which differs while ``v`` is tiny.
 
+    With ``weight_decay`` > 0 every parameter first shrinks by
+    ``w = w - w * weight_decay * learning_rate`` (decoupled weight decay,
+    Loshchilov and Hutter's AdamW, as ``keras.optimizers.Adam(weight_decay=...)``
+    applies it, biases included).
+
     >>> import numpy as np
     >>> p = Parameter("w", np.array([1.0]))
     >>> p.grad = np.array([2.0])
@@ -100,6 +125,7 @@ class Adam:
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
+        weight_decay: float = 0.0,
     ) -> None:
         self.parameters = list(parameters)
         self.learning_rate = _positive(learning_rate, "learning_rate", "Adam")
@@ -108,11 +134,13 @@ class Adam:
         if not (isinstance(epsilon, (int, float, np.floating)) and 0 <= epsilon < np.inf):
             raise HandconvError(f"Adam: epsilon={epsilon!r} must be a finite number >= 0")
         self.epsilon = float(epsilon)
+        self.weight_decay = _non_negative(weight_decay, "weight_decay", "Adam")
         self.m = [np.zeros_like(p.value) for p in self.parameters]
         self.v = [np.zeros_like(p.value) for p in self.parameters]
         self.iterations = 0
 
     def step(self) -> None:
+        _decay(self.parameters, self.weight_decay, self.learning_rate)
         t = self.iterations + 1
         for param, m, v in zip(self.parameters, self.m, self.v):
             dtype = param.value.dtype.type

@@ -65,13 +65,15 @@ def digits_model(seed: int = 0, dtype: np.dtype | type = np.float32) -> Sequenti
     )
 
 
-def make_optimizer(name: str, model: Sequential, learning_rate: float, momentum: float = 0.9):
+def make_optimizer(
+    name: str, model: Sequential, learning_rate: float, *, momentum: float = 0.9, weight_decay: float = 0.0
+):
     """``'adam'`` or ``'sgd'`` (with ``momentum``) over all of ``model``'s parameters."""
     if name not in OPTIMIZERS:
         raise HandconvError(f"optimizer={name!r} is not known; expected one of {sorted(OPTIMIZERS)}")
     if name == "sgd":
-        return OPTIMIZERS[name](model.parameters, learning_rate=learning_rate, momentum=momentum)
-    return OPTIMIZERS[name](model.parameters, learning_rate=learning_rate)
+        return OPTIMIZERS[name](model.parameters, learning_rate, momentum=momentum, weight_decay=weight_decay)
+    return OPTIMIZERS[name](model.parameters, learning_rate, weight_decay=weight_decay)
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
