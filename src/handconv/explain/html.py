@@ -78,7 +78,12 @@ def _write_atomically(text: str, path: Path) -> None:
     write_text(path, text)
 
 
-def render_html(trace_or_dict: Any, path: str | os.PathLike[str] | None = None) -> str:
+def render_html(
+    trace_or_dict: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    backward: tuple[str, Any] | None = None,
+) -> str:
     """Render an explain trace as one self-contained interactive HTML page.
 
     Parameters
@@ -88,6 +93,12 @@ def render_html(trace_or_dict: Any, path: str | os.PathLike[str] | None = None) 
     path : str or path-like, optional
         Where to write the page (atomically: a temporary file in the same folder,
         then ``os.replace``). Parent folders are created.
+    backward : (grad, at), optional
+        Open the page on the backward pass, with ``grad='filter'`` and
+        ``at=(fy, fx, k, co)`` or ``grad='input'`` and ``at=(y, x, c)`` selected
+        (``at=None``: nothing selected). The trace must carry the backward pass
+        (``explain(..., out_backprop=dy)``). Whenever it does, the page has a
+        forward/backward toggle.
 
     Returns
     -------
@@ -108,6 +119,20 @@ def render_html(trace_or_dict: Any, path: str | os.PathLike[str] | None = None) 
     (True, False)
     """
     data = _as_trace_dict(trace_or_dict)
+    if backward is not None:
+        if "backward" not in data:
+            raise HandconvError(
+                "backward= needs a trace with the backward pass: explain(..., out_backprop=dy)"
+            )
+        grad, at = backward
+        if grad not in ("filter", "input"):
+            raise HandconvError(f"backward=({grad!r}, ...): expected 'filter' or 'input'")
+        size = 4 if grad == "filter" else 3
+        if at is not None and (not isinstance(at, (tuple, list)) or len(at) != size):
+            raise HandconvError(
+                f"backward=({grad!r}, {at!r}): at must be " + ("(fy, fx, k, co)" if size == 4 else "(y, x, c)")
+            )
+        data = dict(data, view={"mode": "backward", "grad": grad, "at": None if at is None else [int(v) for v in at]})
     page = (
         _asset("page.html")
         .replace("/*__PAGE_CSS__*/", _asset("page.css"))
