@@ -45,19 +45,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help=f"starting learning rate, decayed along a cosine to 0 (default {DEFAULTS['learning_rate']})")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default=DEFAULTS["optimizer"],
                         help=f"Adam, or SGD with momentum 0.9 (default {DEFAULTS['optimizer']})")
+    parser.add_argument("--weight-decay", type=_non_negative_float, default=DEFAULTS["weight_decay"], metavar="WD",
+                        help=f"decoupled weight decay, as Keras' (default {DEFAULTS['weight_decay']}; 0 = none)")
     parser.add_argument("--subset", type=positive_int, default=None, metavar="N",
                         help="train on the first N training images only (quick checks; the test set stays whole)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
-def _positive_float(text: str) -> float:
+def _float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
     return value
 
 
@@ -86,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     with sigterm_as_interrupt():
         result = train_digits(
             folder, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, optimizer=args.optimizer, subset=args.subset,
+            learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay, subset=args.subset,
             progress=not args.no_progress,
         )
     print(f"trained {result.metrics['train_images']} images x {args.epochs} epochs in {result.seconds:.1f} s; "

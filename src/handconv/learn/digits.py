@@ -69,6 +69,7 @@ def train_digits(
     batch_size: int = DEFAULTS["batch_size"],
     learning_rate: float = DEFAULTS["learning_rate"],
     optimizer: str = DEFAULTS["optimizer"],
+    weight_decay: float = DEFAULTS["weight_decay"],
     subset: int | None = None,
     progress: bool = True,
 ) -> DigitsRun:
@@ -88,6 +89,9 @@ def train_digits(
         run (:func:`~handconv.learn.cosine_decay`).
     optimizer : {'adam', 'sgd'}
         ``'sgd'`` uses momentum 0.9.
+    weight_decay : float
+        Keras' decoupled weight decay (every weight shrinks by
+        ``weight_decay * learning_rate`` of itself per step); 0 turns it off.
     subset : int, optional
         Train on the first ``subset`` training images only (quick checks); the
         test set stays whole.
@@ -103,7 +107,7 @@ def train_digits(
     if subset is not None:
         split = Split(split.x_train[:subset], split.y_train[:subset], split.x_test, split.y_test)
     model = digits_model(seed)
-    optimiser = make_optimizer(optimizer, model, learning_rate)
+    optimiser = make_optimizer(optimizer, model, learning_rate, weight_decay=weight_decay)
     steps_per_epoch = -(-len(split.x_train) // batch_size) if isinstance(batch_size, int) and batch_size > 0 else 1
     total_steps = epochs * steps_per_epoch if isinstance(epochs, int) else 1
 
@@ -132,6 +136,7 @@ def train_digits(
         "batch_size": int(batch_size),
         "optimizer": optimizer,
         "learning_rate": float(learning_rate),
+        "weight_decay": float(weight_decay),
         "schedule": "cosine decay to 0 over all steps",
         "training_seconds": round(seconds, 3),
         "model": repr(model),

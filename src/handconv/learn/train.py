@@ -36,8 +36,10 @@ __all__ = [
     "fit",
 ]
 
-#: ``handconv train-digits``' defaults: chosen to pass 0.97 test accuracy for every seed tried (README).
-DEFAULTS = {"epochs": 20, "batch_size": 32, "learning_rate": 0.01, "optimizer": "adam"}
+#: ``handconv train-digits``' defaults. Picked by measurement (README, "Learning the kernels"): seeds 0-9 all
+#: pass 0.97 test accuracy. Without weight decay the network fits the training set exactly (loss ~0.002) and
+#: a few seeds end at 0.967-0.969; the cosine decay lets the last epochs settle instead of jumping around.
+DEFAULTS = {"epochs": 30, "batch_size": 32, "learning_rate": 0.01, "optimizer": "adam", "weight_decay": 0.1}
 
 
 def digits_model(seed: int = 0, dtype: np.dtype | type = np.float32) -> Sequential:
@@ -199,7 +201,9 @@ def fit(
             for step, indices in enumerate(bar if bar is not None else epoch_batches):
                 if schedule is not None:
                     optimizer.learning_rate = schedule(len(history.step_losses))
-                loss = train_step(model, loss_fn, optimizer, x_train[indices], y_train[indices])
+                # A diverging run overflows on its way to a NaN loss: the check below reports it, not NumPy.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    loss = train_step(model, loss_fn, optimizer, x_train[indices], y_train[indices])
                 if not math.isfinite(loss):
                     raise HandconvError(
                         f"the training loss became {loss} at epoch {epoch + 1}, step {step + 1}: the weights "
