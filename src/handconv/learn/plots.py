@@ -86,7 +86,7 @@ def kernels_figure(kernel: np.ndarray, path: str | os.PathLike[str] | None = Non
     references = [(f"{name}\n(hand-made)", np.asarray(KERNELS[name].weights)) for name in REFERENCE_KERNELS]
     columns = 4
     rows = -(-len(learned) // columns) + 1
-    fig = _figure(2.1 * columns + 1.2, 2.2 * rows + 0.6)
+    fig = _figure(2.1 * columns + 1.2, 2.4 * rows + 0.6)
     grid = fig.add_gridspec(rows, columns + 1, width_ratios=[1] * columns + [0.08])
     image = None
     for index, (label, weights) in enumerate(learned + references):

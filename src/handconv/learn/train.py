@@ -37,9 +37,9 @@ __all__ = [
 ]
 
 #: ``handconv train-digits``' defaults. Picked by measurement (README, "Learning the kernels"): seeds 0-9 all
-#: pass 0.97 test accuracy. Without weight decay the network fits the training set exactly (loss ~0.002) and
+#: pass 0.97 test accuracy (lowest 0.975). Without weight decay the network fits the training set exactly (loss ~0.002) and
 #: a few seeds end at 0.967-0.969; the cosine decay lets the last epochs settle instead of jumping around.
-DEFAULTS = {"epochs": 30, "batch_size": 32, "learning_rate": 0.01, "optimizer": "adam", "weight_decay": 0.1}
+DEFAULTS = {"epochs": 40, "batch_size": 32, "learning_rate": 0.01, "optimizer": "adam", "weight_decay": 0.1}
 
 
 def digits_model(seed: int = 0, dtype: np.dtype | type = np.float32) -> Sequential:
@@ -81,8 +81,9 @@ def make_optimizer(
 def batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Indices of one epoch's mini-batches: a fresh shuffle, cut into ``batch_size`` pieces (the last may be short).
 
-    >>> [b.tolist() for b in batches(5, 2, np.random.default_rng(0))]
-    [[4, 2], [1, 3], [0]]
+    >>> parts = batches(5, 2, np.random.default_rng(0))
+    >>> [len(part) for part in parts], sorted(np.concatenate(parts).tolist())
+    ([2, 2, 1], [0, 1, 2, 3, 4])
     """
     order = rng.permutation(n)
     return [order[start : start + batch_size] for start in range(0, n, batch_size)]
