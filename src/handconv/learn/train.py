@@ -197,9 +197,10 @@ def fit(
     tqdm = _tqdm() if progress else None
     for epoch in range(epochs):
         epoch_batches = batches(len(x_train), batch_size, rng)
-        bar = tqdm(epoch_batches, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True) if tqdm else None
+        # Updated by hand rather than iterated: iterating closes the bar before the epoch's scores are shown.
+        bar = tqdm(total=len(epoch_batches), desc=f"epoch {epoch + 1}/{epochs}", unit="batch") if tqdm else None
         try:
-            for step, indices in enumerate(bar if bar is not None else epoch_batches):
+            for step, indices in enumerate(epoch_batches):
                 if schedule is not None:
                     optimizer.learning_rate = schedule(len(history.step_losses))
                 # A diverging run overflows on its way to a NaN loss: the check below reports it, not NumPy.
@@ -211,12 +212,14 @@ def fit(
                         f"diverged; try a smaller learning rate (now {optimizer.learning_rate:g})"
                     )
                 history.step_losses.append(loss)
-                if bar is not None and step % 10 == 0:
-                    bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+                if bar is not None:
+                    if step % 10 == 0:
+                        bar.set_postfix(batch_loss=f"{loss:.3f}", refresh=False)
+                    bar.update(1)
             train_loss, train_accuracy = evaluate(model, x_train, y_train)
             history.train_loss.append(train_loss)
             history.train_accuracy.append(train_accuracy)
-            postfix = {"loss": f"{train_loss:.3f}", "acc": f"{train_accuracy:.3f}"}
+            postfix = {"train_loss": f"{train_loss:.3f}", "train_acc": f"{train_accuracy:.3f}"}
             if x_test is not None:
                 test_loss, test_accuracy = evaluate(model, x_test, y_test)
                 history.test_loss.append(test_loss)
