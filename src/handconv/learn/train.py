@@ -99,6 +99,7 @@ def train_step(model: Sequential, loss_fn: SoftmaxCrossEntropy, optimizer: Any, 
 
 def evaluate(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> tuple[float, float]:
     """``(mean cross-entropy, accuracy)`` of ``model`` on images ``x`` (N, H, W, C) with labels ``y`` (N,)."""
+    x, y = check_dataset(x, y, model.input_shape, model.classes, "evaluation")
     probabilities = model.predict(x, batch_size)
     picked = probabilities[np.arange(len(y)), y]
     loss = float(-np.log(np.maximum(picked, np.finfo(picked.dtype).tiny)).mean())
