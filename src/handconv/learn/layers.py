@@ -286,6 +286,11 @@ class SoftmaxCrossEntropy:
 class Sequential:
     """Layers applied one after another; ``backward`` runs them in reverse.
 
+    Each layer keeps what its last ``forward`` saw for the ``backward`` that
+    follows, so one model trains in one thread at a time; separate models (as
+    separate :func:`handconv.learn.digits.train_digits` calls make) train in
+    parallel threads safely.
+
     Attributes
     ----------
     layers : list of Layer
