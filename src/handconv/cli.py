@@ -23,6 +23,7 @@ COMMANDS = [
     "handconv.image",
     "handconv.verify_cli",
     "handconv.modes",
+    "handconv.learn.cli",
 ]
 
 
