@@ -233,6 +233,21 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def _kinds(value: Any) -> Any:
+    """The types inside a frozen argument, for the cache key.
+
+    ``True == 1 == 1.0`` and ``2.0 == 2`` hash alike, but only the int is a
+    valid stride: keying on the types too means a value the validation refuses
+    can never be served a plan cached for an equal valid one.
+
+    >>> _kinds((1, (True, 2.0)))
+    (<class 'int'>, (<class 'bool'>, <class 'float'>))
+    """
+    if type(value) is tuple:
+        return tuple(_kinds(v) for v in value)
+    return type(value)
+
+
 def make_plan(
     input_shape: Sequence[int],
     filters_shape: Sequence[int],
@@ -286,11 +301,11 @@ def make_plan(
         hash(key)
     except TypeError:  # unhashable oddities: validate without the cache
         return _make_plan(input_shape, filters_shape, strides, padding, data_format, dilations, dtype)
-    return _cached_plan(*key)
+    return _cached_plan(key, _kinds(key))
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_plan(*key: Any) -> ConvPlan:
+def _cached_plan(key: tuple[Any, ...], kinds: Any) -> ConvPlan:
     return _make_plan(*key)
 
 
