@@ -213,6 +213,7 @@ def write_image(
     protect: Iterable[str | os.PathLike] = (),
     progress: bool = False,
     client: Any = None,
+    workers: int | None = None,
 ) -> Path:
     """Compute a lazy image into a tiled TIFF or a Zarr folder, atomically, without holding it whole.
 
@@ -229,7 +230,9 @@ def write_image(
         Show a progress bar (Dask's for Zarr; bands of rows for TIFF).
     client : distributed.Client, optional
         Compute on this cluster (a Zarr target must then be on storage the
-        workers share); default Dask's current scheduler.
+        workers share); default threads on this machine.
+    workers : int, optional
+        Local threads (default: one per core).
 
     Returns
     -------
@@ -248,9 +251,9 @@ def write_image(
         raise HandconvError(f"{path}: array of shape {image.shape} is not an image; expected (H, W) or (H, W, C<=4)")
     _check_target(path, overwrite, protect)
     if suffix == ".zarr":
-        _write_zarr(path, image, progress, client)
+        _write_zarr(path, image, progress, client, workers)
     else:
-        _write_tiff(path, image, suffix, progress, client)
+        _write_tiff(path, image, suffix, progress, client, workers)
     return path
 
 
@@ -279,29 +282,45 @@ def atomic_folder(path: Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_zarr(path: Path, image: Any, progress: bool, client: Any) -> None:
+def _write_zarr(path: Path, image: Any, progress: bool, client: Any, workers: int | None) -> None:
     import dask.array as da
 
     with atomic_folder(path) as temp:
         stored = da.to_zarr(image, str(temp), compute=False, overwrite=True)
-        _compute(stored, progress, client)
+        _compute(stored, progress, client, workers)
 
 
-def _compute(lazy: Any, progress: bool, client: Any) -> Any:
-    """Compute with Dask's progress bar: the local one, or ``distributed.progress`` on a cluster."""
+def _compute(lazy: Any, progress: bool, client: Any, workers: int | None = None) -> Any:
+    """Compute with Dask's progress bar: the local one, or ``distributed.progress`` on a cluster.
+
+    Locally the threads are this call's own pool, shut down (pending tasks
+    cancelled, running ones awaited) before it returns or raises: after an
+    interruption no thread is left writing into a temporary file or folder
+    that is about to be removed.
+    """
     if client is not None:
         future = client.compute(lazy)
+        try:
+            if progress:
+                from distributed import progress as cluster_progress
+
+                cluster_progress(future)
+            return future.result()
+        finally:
+            if not future.done():
+                client.cancel(future)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="handconv-dask")
+    try:
         if progress:
-            from distributed import progress as cluster_progress
+            from dask.diagnostics import ProgressBar
 
-            cluster_progress(future)
-        return future.result()
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar(out=_Stderr()):
-            return lazy.compute()
-    return lazy.compute()
+            with ProgressBar(out=_Stderr()):
+                return lazy.compute(scheduler="threads", pool=pool)
+        return lazy.compute(scheduler="threads", pool=pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Stderr:
@@ -318,7 +337,7 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def _write_tiff(path: Path, image: Any, suffix: str, progress: bool, client: Any) -> None:
+def _write_tiff(path: Path, image: Any, suffix: str, progress: bool, client: Any, workers: int | None) -> None:
     import tifffile
 
     pixels = image.map_blocks(_storable_block, path, suffix, dtype=_stored_dtype(image.dtype, image, suffix),
@@ -344,7 +363,7 @@ def _write_tiff(path: Path, image: Any, suffix: str, progress: bool, client: Any
 
         with tqdm(total=height, unit="row", disable=not progress, desc="filter", file=_Stderr()) as bar:
             for first, last in bands:
-                band = _compute(pixels[first:last], False, client)
+                band = _compute(pixels[first:last], False, client, workers)
                 for top in range(0, last - first, edge):
                     for left in range(0, width, edge):
                         tile = band[top : top + edge, left : left + edge]
