@@ -10,7 +10,7 @@ Each tile is then an ordinary in-memory convolution of that run with explicit
 ``(before, after)`` padding, through :func:`handconv.conv.convolve_canonical`,
 so with an explicit ``method`` every output number is computed by the same
 arithmetic, in the same order, as by :func:`handconv.conv2d` (see
-:data:`TILE_DEPENDENT` for the two methods where the order depends on the tile).
+:data:`TILE_DEPENDENT` for the methods whose rounding depends on the tile).
 
 One task per output tile depends directly on the input chunks it overlaps, so a
 chunk smaller than the halo is no special case: the tile gathers from as many
@@ -36,13 +36,16 @@ from ..plan import ConvPlan, make_plan
 
 __all__ = ["conv2d", "tiled_conv", "TILE_DEPENDENT"]
 
-#: Methods whose summation order depends on where a tile starts or how wide it is:
-#: ``winograd`` (an output's value mixes its whole 6x6 input tile, and tiles are
-#: anchored at output 0) and ``toeplitz`` (the tile width, and each output's place
-#: in it, follow the output width). Their tiled results agree with the in-memory
-#: ones to float rounding (tested to a bound), not bit for bit; every other method
-#: is bit-identical for any chunking.
-TILE_DEPENDENT = frozenset({"winograd", "toeplitz"})
+#: Methods whose rounding depends on the tile, so that tiled results agree with the
+#: in-memory ones to float rounding (tested to the error bound), not bit for bit.
+#: ``im2col``, ``gemm`` and ``gather`` hand matrix products to BLAS, which picks its
+#: kernels (and so its order of summing, measured here) by the matrices' sizes;
+#: ``toeplitz`` also sizes its tiles by the output width; ``winograd`` mixes a whole
+#: 6x6 input tile into each output, tiles anchored at output 0. ``naive`` and
+#: ``direct`` sum each output's products in a fixed order whatever the image size:
+#: bit-identical for every chunking. On integer-valued data every method but
+#: ``winograd`` is exact, hence bit-identical too.
+TILE_DEPENDENT = frozenset({"im2col", "gemm", "gather", "toeplitz", "winograd"})
 
 
 def _is_dask(value: Any) -> bool:
@@ -100,10 +103,10 @@ def conv2d(
     >>> import numpy as np, dask.array as da, handconv
     >>> x = np.arange(2 * 9 * 7 * 3, dtype=np.float64).reshape(2, 9, 7, 3)
     >>> w = np.ones((3, 3, 3, 4))
-    >>> lazy = conv2d(da.from_array(x, chunks=(1, 2, 3, 3)), w, 2, "SAME", method="im2col")
+    >>> lazy = conv2d(da.from_array(x, chunks=(1, 2, 3, 3)), w, 2, "SAME", method="naive")
     >>> lazy.shape, lazy.chunks[1:3]
     ((2, 5, 4, 4), ((2, 1, 1, 1), (2, 2)))
-    >>> bool((lazy.compute() == handconv.conv2d(x, w, 2, "SAME", method="im2col")).all())
+    >>> bool((lazy.compute() == handconv.conv2d(x, w, 2, "SAME", method="naive")).all())
     True
     """
     import dask.array as da
