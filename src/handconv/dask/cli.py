@@ -65,10 +65,11 @@ def _client(address: str | None) -> Iterator[Any]:
     if not address:
         yield None
         return
+    import dask
     from distributed import Client
 
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout=dask.config.get("distributed.comm.timeouts.connect"), set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
         raise HandconvError(f"--scheduler {address!r}: cannot connect to a Dask scheduler there ({error})") from None
     try:
@@ -166,7 +167,7 @@ def run_jobs(jobs: list, options: dict[str, Any], args: argparse.Namespace, prot
                 from tqdm import tqdm
 
                 with tqdm(total=len(jobs), unit="image", disable=args.quiet, file=sys.stderr) as bar:
-                    for future in as_completed(futures):
+                    for future in as_completed(futures, loop=client.loop):
                         results = future.result()
                         job = jobs[owner[future.key]]
                         for status, message in results:
