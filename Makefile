@@ -4,12 +4,13 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 
-.PHONY: demo test bench browser clean help
+.PHONY: demo test bench bench-dask browser clean help
 
 help:
 	@echo "make demo   - set up and run the article's example (handconv demo)"
 	@echo "make test   - set up and run the whole test suite against live TensorFlow, PyTorch, JAX"
-	@echo "make bench  - set up and run the speed benchmark"
+	@echo "make bench  - set up and run the speed benchmark (with its Dask section)"
+	@echo "make bench-dask - only the Dask section: throughput vs workers, memory vs chunk, against dask-image"
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,11 @@ test: $(VENV)/.test browser
 # BENCH_ARGS: e.g. make bench BENCH_ARGS="--quick --shapes S1,S4"
 bench: $(VENV)/.test
 	$(PY) bench/conv_bench.py $(BENCH_ARGS)
+	$(PY) bench/dask_bench.py $(DASK_BENCH_ARGS)
+
+# DASK_BENCH_ARGS: e.g. make bench-dask DASK_BENCH_ARGS="--big 20000" (the 20000 x 20000 RGB run, slow)
+bench-dask: $(VENV)/.test
+	$(PY) bench/dask_bench.py $(DASK_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) handconv-demo .pytest_cache .hypothesis
