@@ -38,6 +38,13 @@ examples:
   handconv filter photo.jpg -k edge --stride 2 --padding 1 -o small.png --compare
   handconv filter scan.tif -k box:5 --gray -o smooth.tif             # 16-bit stays 16-bit
 
+bigger than memory, or than one machine (pip install 'handconv[dask]'):
+  handconv filter big.tif -k gaussian:5:1.0 --dask -o out.tif        # tile by tile, tiled TIFF out
+  handconv filter big.tif -k sobel --dask --chunk 2048 -o edges.zarr  # a Zarr folder out
+  handconv filter big.zarr -k edge --dask --scheduler tcp://HOST:8786 -o out.zarr   # on a cluster
+  handconv filter photos/ -k edge --dask --out-dir edges/ --scheduler tcp://HOST:8786  # one task per file
+  TIFF and Zarr inputs are read lazily, with no pixel limit; other formats are read whole.
+
 kernels (handconv kernels lists them with their numbers):
   identity edge (outline) ridge laplacian4 laplacian8 sobel sobel_x sobel_y
   scharr scharr_x scharr_y prewitt prewitt_x prewitt_y roberts roberts_pos_diag
