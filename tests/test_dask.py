@@ -95,7 +95,10 @@ def assert_bit_identical(got, expected):
     assert got.tobytes() == expected.tobytes(), f"max |diff| {np.abs(got.astype(float) - expected).max():.3g}"
 
 
-EXACT_VARIANTS = ["naive", "direct", "direct-numpy"]
+#: ``direct`` without numba (its NumPy fallback) is not here: np.einsum's SIMD loops sum in an order that
+#: depends on the memory alignment of its buffers, so even two in-memory calls can differ in the last bit
+#: (seen once in ~100 hypothesis cases); it is held to the error bound below instead.
+EXACT_VARIANTS = ["naive", "direct"]
 
 
 @pytest.fixture(params=EXACT_VARIANTS)
@@ -132,9 +135,12 @@ def bound(x, w, case, method):
     return limit + np.finfo(x.dtype).tiny
 
 
-@settings(max_examples=30, deadline=None)
-@given(case=cases(), method=st.sampled_from(sorted(TILE_DEPENDENT) + ["auto"]))
-def test_tile_dependent_methods_and_auto_within_the_error_bound(case, method):
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=cases(), method=st.sampled_from(sorted(TILE_DEPENDENT) + ["auto", "direct-numpy"]))
+def test_tile_dependent_methods_and_auto_within_the_error_bound(case, method, monkeypatch):
+    if method == "direct-numpy":
+        monkeypatch.setattr(direct, "FORCE_NUMPY", True)
+        method = "direct"
     assume(method == "auto" or METHODS[method].supports(case["plan"]))
     x, w = arrays(case)
     got, expected = both(case, x, w, method)

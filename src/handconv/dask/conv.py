@@ -43,8 +43,10 @@ __all__ = ["conv2d", "tiled_conv", "TILE_DEPENDENT"]
 #: ``toeplitz`` also sizes its tiles by the output width; ``winograd`` mixes a whole
 #: 6x6 input tile into each output, tiles anchored at output 0. ``naive`` and
 #: ``direct`` sum each output's products in a fixed order whatever the image size:
-#: bit-identical for every chunking. On integer-valued data every method but
-#: ``winograd`` is exact, hence bit-identical too.
+#: bit-identical for every chunking (``direct`` with numba; its NumPy fallback, used
+#: without numba, sums through ``np.einsum``, whose SIMD loops depend on buffer
+#: alignment, so it agrees to float rounding only, as two in-memory calls may). On
+#: integer-valued data every method but ``winograd`` is exact, hence bit-identical too.
 TILE_DEPENDENT = frozenset({"im2col", "gemm", "gather", "toeplitz", "winograd"})
 
 
