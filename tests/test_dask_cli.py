@@ -141,7 +141,8 @@ def test_unreachable_scheduler_is_a_clear_error(big_tif, tmp_path, capsys):
 @pytest.mark.parametrize("target, signum", [("out.tif", signal.SIGTERM), ("out.zarr", signal.SIGINT)])
 def test_signals_stop_cleanly_with_no_temporary_left(tmp_path, target, signum):
     source = tmp_path / "in.tif"
-    tifffile.imwrite(source, np.zeros((240, 240, 3), np.uint8), tile=(64, 64), photometric="rgb")
+    # Big enough that the by-hand loops take minutes: the signal always lands mid-run.
+    tifffile.imwrite(source, np.zeros((960, 960, 3), np.uint8), tile=(64, 64), photometric="rgb")
     command = [sys.executable, "-m", "handconv", "filter", str(source), "-k", "box:7", "--dask", "--chunk", "32",
                "--method", "naive", "-j", "1", "-o", str(tmp_path / target)]
     env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
@@ -150,7 +151,7 @@ def test_signals_stop_cleanly_with_no_temporary_left(tmp_path, target, signum):
     while not any(p.name.startswith(f".{target}.") for p in tmp_path.iterdir()):  # the write has begun
         assert child.poll() is None and time.monotonic() < deadline, "the command never started writing"
         time.sleep(0.05)
-    time.sleep(0.3)
+    time.sleep(0.2)
     child.send_signal(signum)
     _, err = child.communicate(timeout=60)
     # main() catches the interrupt and returns 130; now and then (1 run in ~6 here, zarr's
