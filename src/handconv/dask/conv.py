@@ -12,9 +12,10 @@ so with an explicit ``method`` every output number is computed by the same
 arithmetic, in the same order, as by :func:`handconv.conv2d` (see
 :data:`TILE_DEPENDENT` for the methods whose rounding depends on the tile).
 
-One task per output tile depends directly on the input chunks it overlaps, so a
-chunk smaller than the halo is no special case: the tile gathers from as many
-chunks as it needs.
+One task per output tile depends on the input chunks it overlaps, so a chunk
+smaller than the halo is no special case: the tile gathers from as many chunks
+as it needs. A chunk it needs only part of (a halo strip) reaches it through a
+small task that cuts that part out, so a cluster moves strips, not whole chunks.
 """
 
 from __future__ import annotations
@@ -167,6 +168,18 @@ def _as_index(positions: np.ndarray) -> Any:
     return positions
 
 
+def _is_whole(index: Any, size: int) -> bool:
+    return isinstance(index, slice) and index.start in (0, None) and index.stop in (size, None)
+
+
+def _take(chunk: np.ndarray, index: tuple[Any, ...]) -> np.ndarray:
+    """The part of a chunk a tile needs (a copy: the chunk itself can then be released)."""
+    part = chunk
+    for axis, positions in enumerate(index):
+        part = part[(slice(None),) * axis + (positions,)]
+    return np.array(part, copy=True)
+
+
 def _assemble(tile: _Tile, chunks: Sequence[np.ndarray]) -> np.ndarray:
     # Zeros where no chunk lands: a window that lies wholly in the padding gets no chunks at all.
     window = np.zeros(tile.window_shape, dtype=tile.input_dtype)
@@ -289,6 +302,7 @@ def tiled_conv(
     out_chunks[channel_axis] = (plan.out_channels,)
     token = tokenize(x, filters, plan, method, border, prepare, tile)
     out_name = f"handconv-conv2d-{token}"
+    part_name = f"handconv-halo-{token}"
     filters_key = (f"handconv-filters-{token}",)
     layer: dict[Any, Any] = {filters_key: filters}
 
@@ -320,8 +334,18 @@ def tiled_conv(
                 window_shape.append(x.chunks[axis][block[axis]])
         keys, placements = [], []
         for combo in product(*per_axis):
-            keys.append((x.name, *[c for c, _, _ in combo]))
-            placements.append(tuple((target, source) for _, target, source in combo))
+            chunk_key = (x.name, *[c for c, _, _ in combo])
+            sources = tuple(source for _, _, source in combo)
+            if all(_is_whole(source, x.chunks[axis][c]) for axis, (c, _, source) in enumerate(combo)):
+                keys.append(chunk_key)
+                placements.append(tuple((target, source) for _, target, source in combo))
+            else:
+                # Only a halo strip of this chunk is needed: cut it out in a task of its own, so a
+                # cluster moves the strip to the tile's worker, not the whole chunk.
+                part_key = (part_name, *block, *[c for c, _, _ in combo])
+                layer[part_key] = (_take, chunk_key, sources)
+                keys.append(part_key)
+                placements.append(tuple((target, slice(None)) for _, target, _ in combo))
         tile = _Tile(
             window_shape=tuple(window_shape),
             input_dtype=x.dtype,
