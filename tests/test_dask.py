@@ -22,15 +22,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 da = pytest.importorskip("dask.array")
-import dask  # noqa: E402
+import dask
 
-import handconv  # noqa: E402
-import handconv.dask as hd  # noqa: E402
-from handconv import HandconvError  # noqa: E402
-from handconv.dask.conv import TILE_DEPENDENT  # noqa: E402
-from handconv.image import filter as filter_in_memory  # noqa: E402
-from handconv.methods import METHODS, direct  # noqa: E402
-from handconv.plan import make_plan  # noqa: E402
+import handconv
+import handconv.dask as hd
+from handconv import HandconvError
+from handconv.dask.conv import TILE_DEPENDENT
+from handconv.image import filter as filter_in_memory
+from handconv.methods import METHODS, direct
+from handconv.plan import make_plan
 
 WINOGRAD_FACTOR = 8
 

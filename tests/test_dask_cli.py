@@ -23,10 +23,10 @@ tifffile = pytest.importorskip("tifffile")
 zarr = pytest.importorskip("zarr")
 distributed = pytest.importorskip("distributed")
 
-import handconv.dask as hd  # noqa: E402
-from handconv.cli import main  # noqa: E402
-from handconv.image import filter as filter_in_memory  # noqa: E402
-from handconv.image import read_image, write_image  # noqa: E402
+import handconv.dask as hd
+from handconv.cli import main
+from handconv.image import filter as filter_in_memory
+from handconv.image import read_image, write_image
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PHOTO = np.random.default_rng(3).integers(0, 256, (150, 110, 3), dtype=np.uint8)

@@ -15,8 +15,8 @@ import pytest
 da = pytest.importorskip("dask.array")
 ndfilters = pytest.importorskip("dask_image.ndfilters")
 
-import handconv.dask as hd  # noqa: E402
-from handconv.borders import BORDER_MODES  # noqa: E402
+import handconv.dask as hd
+from handconv.borders import BORDER_MODES
 
 RNG = np.random.default_rng(7)
 IMAGE = RNG.integers(0, 256, (45, 38, 3)).astype(np.float64)

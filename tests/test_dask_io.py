@@ -11,9 +11,9 @@ da = pytest.importorskip("dask.array")
 tifffile = pytest.importorskip("tifffile")
 zarr = pytest.importorskip("zarr")
 
-from handconv import HandconvError  # noqa: E402
-from handconv.dask import open_image, write_image  # noqa: E402
-from handconv.image import write_image as write_in_memory  # noqa: E402
+from handconv import HandconvError
+from handconv.dask import open_image, write_image
+from handconv.image import write_image as write_in_memory
 
 RNG = np.random.default_rng(0)
 

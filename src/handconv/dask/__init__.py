@@ -13,14 +13,13 @@ Needs the ``dask`` extra: ``pip install 'handconv[dask]'``.
 
 from __future__ import annotations
 
-
 try:
     import dask.array  # noqa: F401
 except ImportError:  # pragma: no cover - the extra is installed in tests
     raise ImportError("handconv.dask needs Dask, which is not installed: pip install 'handconv[dask]'") from None
 
-from .conv import conv2d  # noqa: E402
-from .image import filter  # noqa: E402
-from .io import open_image, write_image  # noqa: E402
+from .conv import conv2d
+from .image import filter
+from .io import open_image, write_image
 
 __all__ = ["conv2d", "filter", "open_image", "write_image"]

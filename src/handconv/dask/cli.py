@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from ..errors import HandconvError
 from ..files import make_output_folder
 
-__all__ = ["filter_one", "run_jobs", "round_chunk"]
+__all__ = ["filter_one", "round_chunk", "run_jobs"]
 
 
 def round_chunk(chunk: int | None) -> int:

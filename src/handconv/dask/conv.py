@@ -20,8 +20,6 @@ small task that cuts that part out, so a cluster moves strips, not whole chunks.
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import dataclass
 from itertools import product
 from typing import Any, Callable, Sequence
@@ -30,12 +28,18 @@ import numpy as np
 
 from .. import shapes
 from ..borders import pad_border
-from ..conv import as_arrays, convolve_canonical, from_canonical, resolve_method, to_canonical
-from ..errors import HandconvError, HandconvTypeError, describe_value
+from ..conv import (
+    as_arrays,
+    convolve_canonical,
+    from_canonical,
+    resolve_method,
+    to_canonical,
+)
+from ..errors import HandconvError, HandconvTypeError
 from ..methods import METHODS, select_method
 from ..plan import ConvPlan, make_plan
 
-__all__ = ["conv2d", "tiled_conv", "TILE_DEPENDENT"]
+__all__ = ["TILE_DEPENDENT", "conv2d", "tiled_conv"]
 
 #: Methods whose rounding depends on the tile, so that tiled results agree with the
 #: in-memory ones to float rounding (tested to the error bound), not bit for bit.

@@ -23,6 +23,7 @@ from .. import kernels as kernel_registry
 from ..borders import resolve_mode
 from ..errors import HandconvError, HandconvTypeError, describe_value
 from ..image.filtering import (
+    CHANNELS,
     _compute_dtype,
     _filters,
     _padding_arg,
@@ -31,7 +32,6 @@ from ..image.filtering import (
     resolve_output,
     split_alpha,
     to_gray,
-    CHANNELS,
 )
 from ..plan import make_plan
 from .conv import check_tile, tiled_conv

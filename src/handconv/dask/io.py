@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import HandconvError, HandconvTypeError
 from ..files import atomic_path
 
-__all__ = ["open_image", "write_image", "LAZY_SUFFIXES", "WRITE_SUFFIXES", "is_zarr", "tile_size"]
+__all__ = ["LAZY_SUFFIXES", "WRITE_SUFFIXES", "is_zarr", "open_image", "tile_size", "write_image"]
 
 #: Inputs read lazily, tile by tile.
 LAZY_SUFFIXES = (".tif", ".tiff", ".zarr")
@@ -130,7 +130,7 @@ def open_image(path: str | os.PathLike, chunk: int | None = None, *, max_pixels:
             import zarr
 
             array = zarr.open_array(str(path), mode="r")
-        except Exception as error:  # noqa: BLE001 - zarr raises many kinds; one line for the user
+        except Exception as error:
             raise HandconvError(f"{path}: cannot open as a Zarr array: {str(error).splitlines()[0]}") from None
         _check_pixels(path, array.shape, array.dtype)
         lazy = da.from_zarr(array)
@@ -143,7 +143,7 @@ def open_image(path: str | os.PathLike, chunk: int | None = None, *, max_pixels:
             with tifffile.TiffFile(path) as tiff:
                 series = tiff.series[0]
                 axes, shape, dtype = series.axes, tuple(series.shape), series.dtype
-        except Exception as error:  # noqa: BLE001 - tifffile raises many kinds
+        except Exception as error:
             raise HandconvError(f"{path}: cannot read this TIFF: {str(error).splitlines()[0]}") from None
         planar = axes in ("SYX", "CYX")
         if planar:
