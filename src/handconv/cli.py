@@ -26,8 +26,12 @@ COMMANDS = [
 ]
 
 
+#: Largest integer option value: handconv's index arithmetic stays inside int64.
+MAX_OPTION_INT = 2**31 - 1
+
+
 def _int_at_least(minimum: int):
-    """An argparse type accepting integers >= ``minimum``.
+    """An argparse type accepting integers from ``minimum`` to ``MAX_OPTION_INT``.
 
     >>> _int_at_least(1)("2")
     2
@@ -40,6 +44,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
+        if value > MAX_OPTION_INT:
+            raise argparse.ArgumentTypeError(f"{text!r} must be <= {MAX_OPTION_INT}")
         return value
 
     return parse
@@ -71,15 +77,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import signal
+
+    from .files import Terminated, raise_on_sigterm
+
+    # SIGTERM as an exception: writers' clean-up (temp files) runs, as on Ctrl-C.
+    previous = raise_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except HandconvError as error:
         # Bad arguments get one line, not a traceback.
         print(f"handconv {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"handconv {args.command}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"handconv {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:  # main() called from Python (tests, notebooks): leave no handler behind
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import shapes
 from .errors import HandconvError, HandconvMemoryError, HandconvTypeError, describe_value
-from .methods import METHODS, select_method
+from .methods import METHODS, direct, select_method
 from .plan import ConvPlan, make_plan
 
 __all__ = ["conv2d", "convolve_canonical", "SUPPORTED_DTYPES", "as_arrays", "to_canonical", "from_canonical"]
@@ -182,8 +182,11 @@ def conversion_bytes(x: np.ndarray, plan: ConvPlan) -> int:
     A dtype change (float16 is computed in float32) or a layout change copies
     the input; float16 and NCHW results are copied once on the way out.
     """
+    nhwc = plan.data_format == "NHWC"
+    if nhwc and x.dtype == plan.compute_dtype == plan.dtype and x.flags.c_contiguous:
+        return 0  # the common case, fast: views in, the result out as it is
     total = 0
-    if x.dtype != plan.compute_dtype or plan.data_format == "NCHW" or not x.flags.c_contiguous:
+    if x.dtype != plan.compute_dtype or not nhwc or not x.flags.c_contiguous:
         total += math.prod(plan.input_shape) * plan.compute_dtype.itemsize
     output = math.prod(plan.output_shape)
     if plan.dtype != plan.compute_dtype:
@@ -267,6 +270,7 @@ def gather_reads(x: np.ndarray, plan: ConvPlan, run: ConvPlan) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def execution_plan(plan: ConvPlan, method: str) -> ConvPlan:
     """The plan ``method`` runs: :func:`compact_plan` when the method supports it, else ``plan``."""
     run = compact_plan(plan)
@@ -348,10 +352,12 @@ def conv2d(
         return np.zeros(plan.user_output_shape, dtype=plan.dtype)
     # Before any copy: the float16 -> float32 and layout conversions count too.
     check_memory(plan, name, conversion_bytes(x, plan))
-    return from_canonical(convolve_canonical(to_canonical(x, plan), w, plan, name), plan)
+    return from_canonical(convolve_canonical(to_canonical(x, plan), w, plan, name, memory_checked=True), plan)
 
 
-def convolve_canonical(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, method: str) -> np.ndarray:
+def convolve_canonical(
+    x: np.ndarray, filters: np.ndarray, plan: ConvPlan, method: str, *, memory_checked: bool = False
+) -> np.ndarray:
     """conv2d's core on validated arguments: canonical in, canonical out.
 
     Parameters
@@ -362,6 +368,8 @@ def convolve_canonical(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, metho
     plan : ConvPlan
     method : str
         A name :func:`resolve_method` returned for ``plan``.
+    memory_checked : bool
+        The caller already ran :func:`check_memory` (with its own conversions).
 
     Returns
     -------
@@ -370,7 +378,8 @@ def convolve_canonical(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, metho
     """
     if plan.is_empty:
         return np.zeros(plan.output_shape, dtype=plan.dtype)
-    check_memory(plan, method)
+    if not memory_checked:
+        check_memory(plan, method)
     run = execution_plan(plan, method)
     # NaN and Inf propagate silently, as in TF; int32 wraps around as in TF.
     with np.errstate(invalid="ignore", over="ignore"):
@@ -378,12 +387,18 @@ def convolve_canonical(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, metho
     return out.astype(plan.dtype, copy=False)
 
 
+@functools.lru_cache(maxsize=1024)
+def _auto_method(plan: ConvPlan, accelerator: bool) -> str:
+    """``method='auto'``: chosen on the plan that will run (only the rows outputs read), per numba's presence."""
+    return select_method(compact_plan(plan))
+
+
 def resolve_method(method: Any, plan: ConvPlan) -> str:
     """The registered method name ``method`` stands for on this plan."""
     if not isinstance(method, str):
         raise HandconvTypeError(f"method={method!r} must be a string; expected 'auto' or one of {sorted(METHODS)}")
     if method == "auto":
-        return select_method(compact_plan(plan))
+        return _auto_method(plan, direct.has_accelerator())
     if method not in METHODS:
         raise HandconvError(f"method={method!r} is not known; expected 'auto' or one of {sorted(METHODS)}")
     supports = METHODS[method].supports

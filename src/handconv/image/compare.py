@@ -11,7 +11,7 @@ import numpy as np
 from .. import kernels as kernel_registry
 from ..errors import HandconvError
 from .filtering import map_output, prepare, resolve_output
-from ..files import atomic_path
+from ..files import atomic_path, refuse_overwriting_inputs
 
 
 def _tensorflow_conv() -> Any | None:
@@ -69,9 +69,7 @@ def compare_figure(
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    for protected in protect:
-        if path.resolve() == Path(protected).resolve():
-            raise HandconvError(f"{path}: this is an input file; handconv never overwrites its inputs")
+    refuse_overwriting_inputs([("--compare", path)], [("input", protected) for protected in protect])
     if path.exists() and not overwrite:
         raise HandconvError(f"{path}: already exists; pass --overwrite to replace it")
     kernel = kernel_registry.get(kernel)
