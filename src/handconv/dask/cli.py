@@ -8,9 +8,10 @@ lazily, filtered tile by tile and written band by band
 running the same per-file function as the process pool
 (:func:`handconv.image.cli.process`), on local processes or on the cluster.
 
-SIGTERM is turned into the same clean stop as Ctrl-C while Dask runs: pending
+Ctrl-C and SIGTERM (which :func:`handconv.cli.main` raises as
+:class:`handconv.files.Terminated`, a KeyboardInterrupt) stop cleanly: pending
 tasks are cancelled, running ones finish, temporary files and folders are
-removed, and the command exits 130.
+removed, and the command exits 130 (143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,23 +39,6 @@ def round_chunk(chunk: int | None) -> int:
 
     chunk = DEFAULT_CHUNK if chunk is None else chunk
     return -(-chunk // 16) * 16
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """While the block runs, SIGTERM raises KeyboardInterrupt in the main thread (then the old handler is back)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -100,7 +82,7 @@ def filter_one(args: argparse.Namespace, files: list[Path]) -> int:
     make_output_folder(target.parent, "-o")
     chunk = round_chunk(args.chunk)
     status, message = "written", str(target)
-    with _sigterm_as_interrupt(), _client(args.scheduler) as client:
+    with _client(args.scheduler) as client:
         try:
             if target.exists() and not args.overwrite and target.resolve() != source.resolve():
                 status, message = "skipped", f"{target} exists (pass --overwrite to replace it)"
@@ -156,7 +138,7 @@ def run_jobs(jobs: list, options: dict[str, Any], args: argparse.Namespace, prot
             summary.failed.append((job.source, message))
             print(f"FAILED {message}", file=sys.stderr)
 
-    with _sigterm_as_interrupt(), _client(args.scheduler) as client:
+    with _client(args.scheduler) as client:
         if client is not None:
             from distributed import as_completed
 
