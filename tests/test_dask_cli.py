@@ -146,7 +146,10 @@ def test_signals_stop_cleanly_with_no_temporary_left(tmp_path, target, signum):
     command = [sys.executable, "-m", "handconv", "filter", str(source), "-k", "box:7", "--dask", "--chunk", "32",
                "--method", "naive", "-j", "1", "-o", str(tmp_path / target)]
     env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    # SIGINT back to its default in the child: a shell without job control starts background
+    # jobs (this suite, say) with it ignored, and Python then leaves it ignored.
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not any(p.name.startswith(f".{target}.") for p in tmp_path.iterdir()):  # the write has begun
         assert child.poll() is None and time.monotonic() < deadline, "the command never started writing"

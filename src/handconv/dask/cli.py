@@ -161,8 +161,13 @@ def run_jobs(jobs: list, options: dict[str, Any], args: argparse.Namespace, prot
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        from ..image.cli import _stop_pool, _worker_signals
+
         workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        # The process pool's workers and stop: Ctrl-C is the main process's, SIGTERM unwinds a
+        # worker's temp files; on a stop, pending files are cancelled and workers' temps removed.
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_signals)
         try:
             if args.quiet:
                 results = bag.compute(scheduler="processes", pool=pool)
@@ -173,8 +178,9 @@ def run_jobs(jobs: list, options: dict[str, Any], args: argparse.Namespace, prot
 
                 with ProgressBar(out=_Stderr()):
                     results = bag.compute(scheduler="processes", pool=pool)
-        finally:
-            # Pending files are cancelled; files being written finish (each is atomic).
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            _stop_pool(pool, jobs)
+            raise
+        pool.shutdown()
         for job, (status, message) in zip(jobs, results):
             record(job, status, message)
