@@ -167,3 +167,27 @@ def test_signals_stop_cleanly_with_no_temporary_left(tmp_path, target, signum):
         assert child.returncode in (130, -signal.SIGINT), err
         assert "interrupted" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+def test_folder_on_processes_stops_cleanly_on_sigterm(tmp_path):
+    """Mid-batch SIGTERM: exit 143, the pending files cancelled, no temporary file left by any worker."""
+    source = tmp_path / "photos"
+    source.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(40):
+        write_image(source / f"p{index:02d}.png", rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "handconv", "filter", str(source), "-k", "gaussian:15:3", "--method", "im2col",
+               "--dask", "-j", "2", "--out-dir", str(out)]
+    env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out.exists() and any(p.suffix == ".png" and not p.name.startswith(".") for p in out.iterdir())):
+        assert child.poll() is None and time.monotonic() < deadline, "no file was ever written"
+        time.sleep(0.02)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    written = [p for p in out.iterdir() if not p.name.startswith(".")]
+    assert child.returncode == 143 or len(written) == 40, err  # 40: all done before the signal landed
+    assert len(written) < 40 or child.returncode == 0
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
