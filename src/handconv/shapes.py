@@ -42,6 +42,8 @@ __all__ = [
     "general_output_size",
     "general_output_size_formula",
     "transposed_sizes",
+    "input_window",
+    "output_chunks",
 ]
 
 
@@ -267,6 +269,83 @@ def output_size_formula(
     if exact != out:
         text += f", truncated to {out}" if out >= 0 else ""
     return text + dilated
+
+
+def input_window(
+    out_start: int, out_stop: int, size: int, filter_size: int, stride: int = 1, pad_before: int = 0,
+    dilation: int = 1,
+) -> tuple[int, int, int, int]:
+    """Input rows outputs ``out_start .. out_stop - 1`` read, and the zeros around them.
+
+    Output ``o`` reads padded rows ``o * stride`` to ``o * stride + k_eff - 1``,
+    that is input rows ``o * stride - pad_before`` onwards. A tile of outputs
+    therefore reads one contiguous run of padded rows; the part of it inside the
+    input is returned as ``[start, stop)``, the parts outside as zeros before
+    and after. Convolving that run with ``(before, after)`` explicit padding
+    (VALID when both are 0) gives exactly ``out_stop - out_start`` outputs.
+
+    Parameters
+    ----------
+    out_start, out_stop : int
+        The outputs, ``0 <= out_start < out_stop``.
+    size, filter_size, stride, dilation : int
+        As in :func:`output_size`.
+    pad_before : int
+        Zeros before the input (top or left), from :func:`pad_amounts`.
+
+    Returns
+    -------
+    (start, stop, before, after) : tuple of int
+        Input rows ``[start, stop)`` (possibly empty) and the zeros before and after them.
+
+    Examples
+    --------
+    The article: 5 rows, 3x3 filter, stride 2, one zero each side. Output rows
+    0-1 read padded rows 0-4: a zero, then input rows 0-3.
+
+    >>> input_window(0, 2, 5, 3, 2, 1)
+    (0, 4, 1, 0)
+    >>> input_window(2, 3, 5, 3, 2, 1)       # the last row reads input rows 3-4 and a zero
+    (3, 5, 0, 1)
+    >>> input_window(4, 6, 12, 3, 1, 0, 2)   # dilation 2: k_eff 5, rows 4 to 4 + 1 + 4
+    (4, 10, 0, 0)
+    """
+    k_eff = effective_filter_size(filter_size, dilation)
+    first = out_start * stride - pad_before
+    last = (out_stop - 1) * stride + k_eff - pad_before  # one past the last row read
+    start = min(max(first, 0), size)
+    stop = max(min(last, size), start)
+    before = min(max(-first, 0), last - first)
+    return start, stop, before, (last - first) - before - (stop - start)
+
+
+def output_chunks(input_chunks: "tuple[int, ...]", out_size: int, stride: int = 1,
+                  pad_before: int = 0) -> "tuple[int, ...]":
+    """Output tiles matching an axis's input chunks: a tile starts at the first output reading its chunk.
+
+    Output ``o`` starts reading at input row ``o * stride - pad_before``, so the
+    tile of input chunk ``[b, b')`` is outputs ``ceil((b + pad_before) / stride)``
+    up to that of ``b'``. Empty tiles are dropped; at least one tile remains.
+
+    Examples
+    --------
+    >>> output_chunks((4, 4, 2), 10, 1, 1)       # SAME 3x3: tiles shift by the top padding
+    (5, 4, 1)
+    >>> output_chunks((4, 4, 2), 5, 2, 1)        # stride 2
+    (3, 2)
+    >>> output_chunks((1, 1, 1, 1, 1, 1), 2, 3)  # chunks smaller than the stride
+    (1, 1)
+    >>> output_chunks((3,), 0)
+    (0,)
+    """
+    bounds = [0]
+    position = 0
+    for chunk in input_chunks[:-1]:
+        position += chunk
+        bounds.append(min(max(-(-(position + pad_before) // stride), 0), out_size))
+    bounds.append(out_size)
+    sizes = tuple(b - a for a, b in zip(bounds, bounds[1:]) if b > a)
+    return sizes or (out_size,)
 
 
 def input_coordinate(out_index: int, tap: int, stride: int, dilation: int = 1, pad_before: int = 0) -> int:
