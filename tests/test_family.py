@@ -375,22 +375,29 @@ def general_plans(draw):
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(general_plans(), st.integers(0, 2**32 - 1), st.sampled_from([1, 16, 1 << 22]), st.sampled_from([0, 16]))
-def test_property_every_general_method_equals_naive(plan, seed, band_bytes, planar_below):
-    """Input dilation, cropping, batch groups, 1-3 dimensions; small bands and both scatter layouts too."""
+@given(general_plans(), st.integers(0, 2**32 - 1), st.sampled_from([1, 16, 1 << 22]), st.sampled_from([0, 16]),
+       st.sampled_from([-1, 64]))
+def test_property_every_general_method_equals_naive(plan, seed, band_bytes, planar_below, flat_thin):
+    """Input dilation, cropping, batch groups, 1-3 dimensions; small bands, both scatter layouts and
+    weightgrad's three layouts (flat GEMMs in chunks of a few rows, im2col columns, bands) too."""
     from handconv.methods import col2im, weightgrad
 
     rng = np.random.default_rng(seed)
     x, w = ints(rng, plan.input_shape), ints(rng, plan.filter_shape)
     expected = METHODS["naive"].run(x, w, plan)
-    old = weightgrad.BAND_BYTES, col2im.WORKSPACE_BYTES, col2im.PLANAR_BELOW
-    weightgrad.BAND_BYTES, col2im.WORKSPACE_BYTES, col2im.PLANAR_BELOW = band_bytes, band_bytes, planar_below
+    names = ("BAND_BYTES", "FLAT_CHUNK_BYTES", "FLAT_THIN")
+    old = [getattr(weightgrad, name) for name in names], col2im.WORKSPACE_BYTES, col2im.PLANAR_BELOW
+    for name, value in zip(names, (band_bytes, band_bytes, flat_thin)):
+        setattr(weightgrad, name, value)
+    col2im.WORKSPACE_BYTES, col2im.PLANAR_BELOW = band_bytes, planar_below
     try:
         for name in GENERAL:
             if METHODS[name].supports(plan):
                 np.testing.assert_array_equal(METHODS[name].run(x, w, plan), expected, err_msg=name)
     finally:
-        weightgrad.BAND_BYTES, col2im.WORKSPACE_BYTES, col2im.PLANAR_BELOW = old
+        for name, value in zip(names, old[0]):
+            setattr(weightgrad, name, value)
+        col2im.WORKSPACE_BYTES, col2im.PLANAR_BELOW = old[1:]
 
 
 def test_two_d_methods_refuse_general_plans_and_auto_picks_a_fast_one():

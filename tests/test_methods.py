@@ -29,14 +29,14 @@ from hypothesis import strategies as st
 
 import handconv
 from handconv import HandconvError
-from handconv.methods import METHODS, cost, direct, select_method
+from handconv.methods import METHODS, cost, direct, select_method, weightgrad
 from handconv.plan import make_plan
 from oracles import tf_conv2d
 
 WINOGRAD_FACTOR = 8
 
 #: Method variants: registry name, plus the NumPy-only paths of the accelerated methods.
-VARIANTS = [name for name in METHODS if name != "naive"] + ["direct-numpy"]
+VARIANTS = [name for name in METHODS if name != "naive"] + ["direct-numpy", "weightgrad-columns"]
 
 
 @pytest.fixture
@@ -45,6 +45,8 @@ def variant(request, monkeypatch):
     name = request.param
     if name == "direct-numpy":
         monkeypatch.setattr(direct, "FORCE_NUMPY", True)
+    if name == "weightgrad-columns":  # small plans run weightgrad's flat GEMMs; its im2col columns too
+        monkeypatch.setattr(weightgrad, "FLAT_THIN", -1)
     return name.split("-")[0]
 
 

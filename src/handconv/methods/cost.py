@@ -118,6 +118,9 @@ def estimate_seconds(plan: ConvPlan, method: str) -> float:
         # NumPy: one einsum pass per tap over a strided view (the einsum loop is slow per element).
         per_tap = pixels * (plan.in_channels + plan.out_channels) * itemsize * 3 + pixels * cg * og * groups * 4
         return 20e-6 + spatial * (CALL + per_tap / BANDWIDTH) + padded / BANDWIDTH
+    if method == "weightgrad":  # filter gradients only (choose_general); one pass over the input, long-sum GEMMs
+        window_bytes = math.prod(plan.filter_spatial) * plan.filter_in_channels * plan.out_channels * itemsize
+        return 20e-6 + (padded + window_bytes) / BANDWIDTH + _flops_seconds(plan.macs, pixels, og, taps, itemsize)
     return math.inf
 
 
@@ -154,20 +157,14 @@ def choose_general(plan: ConvPlan) -> str:
     * window stride 1 over a dilated input (an input gradient with a stride, a
       transposed convolution): ``col2im``, which never multiplies the zeros;
     * fewer output positions than filter taps (a filter gradient: its output is
-      the filter): ``weightgrad``, bands of a GEMM whose columns are the few
+      the filter): ``weightgrad``, long-sum GEMMs whose columns are the few
       output positions;
     * otherwise ``shifted``, one GEMM per filter tap.
     """
     if col2im.supports(plan) and any(d != 1 for d in plan.lhs_dilations):
         return "col2im"
     if _filter_gradient_shaped(plan):
-        if plan.is_plain_2d and direct.has_accelerator() and plan.batch * plan.out_channels <= THIN_FILTER_GRADIENT:
-            # A few channels over a large image (S2-S4): weightgrad's band copies would move
-            # three numbers at a time; numba's direct loops stream the image once per tap.
-            return "direct"
+        # weightgrad picks its own layout: flat per-offset GEMMs for a few channels over a
+        # large image (S2-S4) or a 1x1 window, channel-planar im2col columns otherwise.
         return "weightgrad"
     return "shifted"
-
-
-#: Filter gradients with at most this many (input channel, output channel) pairs go to ``direct``.
-THIN_FILTER_GRADIENT = 64
