@@ -20,10 +20,13 @@ picks another method.
 from __future__ import annotations
 
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
+from . import cost
 
 #: Gathered columns held at once (stays in L2).
 BAND_BYTES = 1 * 2**20
@@ -79,6 +82,20 @@ def workspace_bytes(plan: ConvPlan) -> int:
     band = min(plan.output_hw[0], _band_rows(plan)) * row_cols
     partial = 0 if tiles * b == plan.output_hw[1] else plan.batch * plan.output_hw[0] * tiles * b * plan.out_channels * itemsize
     return padded + _matrix_bytes(plan, b) + band + partial
+
+
+def estimate(plan: ConvPlan, rates) -> float:
+    """Seconds (see :mod:`.cost`): the gathered runs and one GEMM with the band's zeros."""
+    if not supports(plan):
+        return math.inf
+    itemsize, _, padded, out_bytes, _ = cost.sizes(plan)
+    b, tiles, b_in, _ = _layout(plan)
+    k = plan.filter_hw[0] * b_in * plan.in_channels
+    rows = plan.batch * plan.output_hw[0] * tiles
+    macs = rows * k * b * plan.out_channels
+    # The band's zeros are multiplied at about 40% of a dense GEMM's rate (measured on the sweep's layers).
+    return (7.5 * rates.call + (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth
+            + 2.5 * cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize))
 
 
 def _band_rows(plan: ConvPlan) -> int:

@@ -1,0 +1,244 @@
+"""Planar rows: direct sums for few input channels into several output channels.
+
+The regime between the photo filters (``direct``) and the CNN layers (GEMMs):
+1 to ~16 input channels into 2 to ~64 outputs, on photos, HD frames or batches
+of small images. There a GEMM is thin (OpenBLAS reaches a few % of its peak
+with K = 9-150 and N = 2-64) and im2col pays full memory passes, while one
+output channel at a time re-reads the input once per output.
+
+This numba kernel (the ``fast`` extra) works on one output row at a time, as
+the arithmetic on paper does, but lays the input the other way round:
+
+1. The ``KH`` input rows under an output row are copied, once, from NHWC into
+   a small *planar* buffer ``(KH * C, sw, Q)``: one zero-padded run of ``Q``
+   numbers per input channel and per **stride phase** (columns ``b, b + sw,
+   b + 2 sw, ...``). Tap ``(ky, kx, c)`` of output column ``ox`` then reads
+   ``buffer[ky * C + c, (kx * dw) % sw, ox + (kx * dw) // sw]``: a contiguous
+   run for every stride and dilation, so the inner loop vectorises.
+2. Every output channel keeps a row of accumulators ``acc[co, lanes]`` (a tile
+   small enough for L1), and each pass adds four taps' products for two output
+   channels at once: the input runs are loaded once per pair of outputs and
+   the accumulators once per four taps.
+3. The tile is written back to NHWC once.
+
+Small images are laid side by side in the buffer (each with its own zero
+border), so a batch of 28x28 digits gives rows of a few hundred lanes instead
+of 28; the lanes between images compute numbers that are thrown away.
+
+Every multiplication TF performs happens here too, the padding zeros
+included (they are zeros in the buffer, not skipped taps), and nothing else is
+mixed in: ``Inf * 0 = NaN`` appears exactly where TF has it. Each output is a
+plain sum of its ``KH * KW * C`` products (in fours), so the float32 error is
+that of direct summation, like TF's.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+
+import numpy as np
+
+from ..plan import ConvPlan
+from . import direct
+
+#: Accumulator tile, in numbers (``C_out * lanes``): 32 KiB of float32 stays in L1/L2.
+TILE_NUMBERS = 8192
+#: Lanes per buffer row worth batching small images for.
+MIN_LANES = 256
+#: Jobs (rows of output) per thread chunk target.
+CHUNKS = 64
+#: numba's 'workqueue' threading layer aborts the process when two Python threads
+#: enter a parallel region at once: one parallel call at a time, shared with
+#: ``direct`` where it has such a lock (calls already use every core).
+_PARALLEL_LOCK = getattr(direct, "_PARALLEL_LOCK", None) or threading.Lock()
+
+
+def supports(plan: ConvPlan) -> bool:
+    """Floating-point plans with one channel group, when numba is installed."""
+    return plan.groups == 1 and plan.compute_dtype.kind == "f" and direct.has_accelerator()
+
+
+def layout(plan: ConvPlan) -> tuple[int, int, int, int]:
+    """(phase width Q, images per job, largest tap offset, lanes per tile).
+
+    >>> from handconv.plan import make_plan
+    >>> layout(make_plan((64, 28, 28, 1), (3, 3, 1, 32), 1, "SAME"))
+    (30, 9, 2, 256)
+    """
+    (kw, dw, sw), ow = (plan.filter_hw[1], plan.dilations[1], plan.strides[1]), plan.output_hw[1]
+    max_offset = ((kw - 1) * dw) // sw
+    q = ow + max_offset
+    per_job = max(1, min(plan.batch, -(-MIN_LANES // q)))
+    lanes = per_job * q
+    tile = max(16, min(lanes, TILE_NUMBERS // max(1, plan.out_channels)))
+    tile = min(lanes, -(-tile // 16) * 16)
+    return q, per_job, max_offset, tile
+
+
+def workspace_bytes(plan: ConvPlan) -> int:
+    """Per thread: the planar buffer and the accumulator tile (two threads assumed, x4 margin)."""
+    q, per_job, max_offset, tile = layout(plan)
+    itemsize = plan.compute_dtype.itemsize
+    buffer = plan.filter_hw[0] * plan.in_channels * plan.strides[1] * (per_job * q + max_offset)
+    return 4 * (buffer + plan.out_channels * tile) * itemsize
+
+
+def estimate(plan: ConvPlan, rates) -> float:
+    """Seconds: vector multiply-adds at the kernel's rate, the buffer copies, the output write."""
+    q, per_job, _, _ = layout(plan)
+    lanes = math.ceil(plan.batch / per_job) * per_job * q * plan.output_hw[0]
+    macs = lanes * plan.taps * plan.out_channels
+    copies = lanes * plan.filter_hw[0] * plan.in_channels * plan.strides[1]
+    out = math.prod(plan.output_shape)
+    vector_rate = rates.vector_macs * (1.0 if plan.compute_dtype.itemsize <= 4 else 0.5)
+    return 5 * rates.call + macs / vector_rate + (copies + out) / rates.scalar_moves
+
+
+def tap_tables(plan: ConvPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each tap, ordered ``(ky, c, kx)``: buffer row, stride phase and lane offset.
+
+    >>> from handconv.plan import make_plan
+    >>> rows, phases, offsets = tap_tables(make_plan((1, 9, 9, 1), (1, 3, 1, 1), 2, "VALID"))
+    >>> rows.tolist(), phases.tolist(), offsets.tolist()
+    ([0, 0, 0], [0, 1, 0], [0, 0, 1])
+    """
+    (kh, kw), c = plan.filter_hw, plan.in_channels
+    dw, sw = plan.dilations[1], plan.strides[1]
+    ky, ci, kx = np.meshgrid(np.arange(kh), np.arange(c), np.arange(kw), indexing="ij")
+    rows = (ky * c + ci).ravel()
+    phases = ((kx * dw) % sw).ravel()
+    offsets = ((kx * dw) // sw).ravel()
+    return rows.astype(np.int64), phases.astype(np.int64), offsets.astype(np.int64)
+
+
+def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """Convolve by direct sums over planar, phase-split input rows (numba).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C)
+    filters : ndarray of shape (KH, KW, C, C_out)
+    plan : ConvPlan
+        One channel group, floating point.
+
+    Returns
+    -------
+    ndarray of shape (N, OH, OW, C_out)
+    """
+    out = np.empty(plan.output_shape, dtype=x.dtype)
+    if plan.is_empty:
+        return out
+    import numba
+
+    kernel = _kernel()
+    x = np.ascontiguousarray(x)
+    # (KH, KW, C, C_out) -> taps ordered (ky, c, kx), as tap_tables lists them.
+    weights = np.ascontiguousarray(filters.astype(x.dtype, copy=False).transpose(0, 2, 1, 3)).reshape(-1, plan.out_channels)
+    rows, phases, offsets = tap_tables(plan)
+    q, per_job, max_offset, tile = layout(plan)
+    (top, _), (left, _) = plan.pad_amounts
+    jobs = -(-plan.batch // per_job) * plan.output_hw[0]
+    with _PARALLEL_LOCK, numba.parallel_chunksize(max(1, jobs // CHUNKS)):
+        kernel(x, weights, rows, phases, offsets, out, plan.filter_hw[0], plan.strides[0], plan.strides[1],
+               plan.dilations[0], top, left, q, per_job, max_offset, tile)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _kernel():
+    import numba
+
+    direct._numba_kernels()  # chooses numba's threading layer before the first parallel call
+    return _build(numba)
+
+
+def _build(numba):
+    njit, prange = numba.njit, numba.prange
+
+    # 'contract' lets LLVM fuse a * b + c into one FMA (one rounding instead of two); no
+    # other fast-math flag: NaN and Inf must behave as IEEE says.
+    @njit(parallel=True, cache=True, nogil=True, fastmath={"contract"})
+    def kernel(x, weights, tap_rows, tap_phases, tap_offsets, out, kh, sh, sw, dh, top, left, q, per_job,
+               max_offset, tile):  # pragma: no cover - compiled
+        n_images, height, width, channels = x.shape
+        _, out_h, out_w, out_channels = out.shape
+        taps = weights.shape[0]
+        blocks = (n_images + per_job - 1) // per_job
+        lanes = per_job * q
+        for job in prange(blocks * out_h):
+            block = job // out_h
+            oy = job - block * out_h
+            first = block * per_job
+            buffer = np.zeros((kh * channels, sw, lanes + max_offset), dtype=out.dtype)
+            acc = np.empty((out_channels, tile), dtype=out.dtype)
+            # 1. The KH input rows, planar and phase-split, zero where the padding is.
+            for b in range(per_job):
+                image = first + b
+                if image >= n_images:
+                    break
+                base = b * q
+                for ky in range(kh):
+                    iy = oy * sh + ky * dh - top
+                    if iy < 0 or iy >= height:
+                        continue
+                    row = x[image, iy]
+                    for col in range(max(0, -left), min(width, q * sw - left)):
+                        p = col + left
+                        lane = base + p // sw
+                        phase = p - (p // sw) * sw
+                        for c in range(channels):
+                            buffer[ky * channels + c, phase, lane] = row[col, c]
+            # 2. Tiles of lanes: every output channel, four taps and four outputs per pass.
+            for start in range(0, lanes, tile):
+                n = min(tile, lanes - start)
+                acc[:, :n] = 0
+                t = 0
+                while t + 4 <= taps:
+                    o0, o1, o2, o3 = start + tap_offsets[t], start + tap_offsets[t + 1], start + tap_offsets[t + 2], start + tap_offsets[t + 3]
+                    s0 = buffer[tap_rows[t], tap_phases[t], o0 : o0 + n]
+                    s1 = buffer[tap_rows[t + 1], tap_phases[t + 1], o1 : o1 + n]
+                    s2 = buffer[tap_rows[t + 2], tap_phases[t + 2], o2 : o2 + n]
+                    s3 = buffer[tap_rows[t + 3], tap_phases[t + 3], o3 : o3 + n]
+                    co = 0
+                    while co + 4 <= out_channels:
+                        a0, a1, a2, a3 = acc[co, :n], acc[co + 1, :n], acc[co + 2, :n], acc[co + 3, :n]
+                        w0, w1, w2, w3 = weights[t, co], weights[t + 1, co], weights[t + 2, co], weights[t + 3, co]
+                        v0, v1, v2, v3 = weights[t, co + 1], weights[t + 1, co + 1], weights[t + 2, co + 1], weights[t + 3, co + 1]
+                        y0, y1, y2, y3 = weights[t, co + 2], weights[t + 1, co + 2], weights[t + 2, co + 2], weights[t + 3, co + 2]
+                        z0, z1, z2, z3 = weights[t, co + 3], weights[t + 1, co + 3], weights[t + 2, co + 3], weights[t + 3, co + 3]
+                        for j in range(n):
+                            e0, e1, e2, e3 = s0[j], s1[j], s2[j], s3[j]
+                            a0[j] = (((a0[j] + w0 * e0) + w1 * e1) + w2 * e2) + w3 * e3
+                            a1[j] = (((a1[j] + v0 * e0) + v1 * e1) + v2 * e2) + v3 * e3
+                            a2[j] = (((a2[j] + y0 * e0) + y1 * e1) + y2 * e2) + y3 * e3
+                            a3[j] = (((a3[j] + z0 * e0) + z1 * e1) + z2 * e2) + z3 * e3
+                        co += 4
+                    while co < out_channels:
+                        a0 = acc[co, :n]
+                        w0, w1, w2, w3 = weights[t, co], weights[t + 1, co], weights[t + 2, co], weights[t + 3, co]
+                        for j in range(n):
+                            a0[j] = (((a0[j] + w0 * s0[j]) + w1 * s1[j]) + w2 * s2[j]) + w3 * s3[j]
+                        co += 1
+                    t += 4
+                while t < taps:
+                    o0 = start + tap_offsets[t]
+                    s0 = buffer[tap_rows[t], tap_phases[t], o0 : o0 + n]
+                    for co in range(out_channels):
+                        a0 = acc[co, :n]
+                        w0 = weights[t, co]
+                        for j in range(n):
+                            a0[j] += w0 * s0[j]
+                    t += 1
+                # 3. Back to NHWC; lanes past an image's width belong to no output.
+                for j in range(n):
+                    lane = start + j
+                    b = lane // q
+                    ox = lane - b * q
+                    image = first + b
+                    if ox < out_w and image < n_images:
+                        for co in range(out_channels):
+                            out[image, oy, ox, co] = acc[co, j]
+
+    return kernel
