@@ -60,6 +60,8 @@ class Rates:
     bandwidth: float = 20e9
     #: Seconds per NumPy or BLAS call.
     call: float = 4e-6
+    #: Seconds to start one parallel numba call (wake the workers, deal the rows).
+    launch: float = 25e-6
     #: Lanes per second of numba's vectorised row kernel (``direct``).
     lane_rate: float = 20e9
     #: Multiply-adds per second of numba's general loop nest (``direct``).
@@ -84,6 +86,7 @@ RATE_GROUPS: dict[str, tuple[str, ...]] = {
     "gemm": ("gemm_flops",),
     "memory": ("bandwidth",),
     "numba": ("lane_rate", "loop_rate", "vector_macs", "scalar_moves"),
+    "overhead": ("call", "launch"),
 }
 
 
@@ -294,7 +297,20 @@ def measure_rates() -> Rates:
     numba_factor = _numba_factor(rates)
     if numba_factor is not None:
         rates = rates.scaled(**{name: numba_factor for name in RATE_GROUPS["numba"]})
+        rates = dataclasses.replace(rates, launch=_launch_seconds())
     return rates
+
+
+def _launch_seconds() -> float:
+    """The fixed cost of one parallel numba call: ``planar`` on a one-pixel problem."""
+    import numpy as np
+
+    from . import planar
+    from ..plan import make_plan
+
+    plan = make_plan((1, 1, 1, 1), (1, 1, 1, 1))
+    x, w = np.ones((1, 1, 1, 1), np.float32), np.ones((1, 1, 1, 1), np.float32)
+    return _best_seconds(lambda: planar.conv2d_planar(x, w, plan), 20)
 
 
 def _numba_factor(rates: Rates) -> float | None:

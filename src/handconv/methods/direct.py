@@ -93,9 +93,9 @@ def estimate(plan: ConvPlan, rates) -> float:
     if has_accelerator():
         if lane_shape(plan):
             lanes = pixels * spatial * plan.in_channels
-            return 5 * rates.call + lanes / rates.lane_rate + (in_bytes + out_bytes) / (2 * rates.bandwidth)
+            return rates.launch + 5 * rates.call + lanes / rates.lane_rate + (in_bytes + out_bytes) / (2 * rates.bandwidth)
         slow = 4.0 if plan.out_channels_per_group < 8 else 1.0
-        return 5 * rates.call + plan.macs / rates.loop_rate * slow + (in_bytes + out_bytes) / rates.bandwidth
+        return rates.launch + 5 * rates.call + plan.macs / rates.loop_rate * slow + (in_bytes + out_bytes) / rates.bandwidth
     # NumPy: one einsum pass per tap over a strided view (the einsum loop is slow per element).
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     per_tap = pixels * (plan.in_channels + plan.out_channels) * itemsize * 3 + pixels * cg * og * plan.groups * 4

@@ -93,7 +93,7 @@ def estimate(plan: ConvPlan, rates) -> float:
     copies = lanes * plan.filter_hw[0] * plan.in_channels * plan.strides[1]
     out = math.prod(plan.output_shape)
     vector_rate = rates.vector_macs * (1.0 if plan.compute_dtype.itemsize <= 4 else 0.5)
-    return 5 * rates.call + macs / vector_rate + (copies + out) / rates.scalar_moves
+    return rates.launch + 5 * rates.call + macs / vector_rate + (copies + out) / rates.scalar_moves
 
 
 def tap_tables(plan: ConvPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
