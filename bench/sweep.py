@@ -151,8 +151,13 @@ def _error(out: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(out.astype(np.float64) - expected))) / scale if out.size else 0.0
 
 
-def run_cell(case: cb.Case, canary: cb.Canary, rounds: int, budget_s: float) -> dict:
-    """Time every library on ``case`` in interleaved rounds; errors against the float64 truth."""
+def run_cell(case: cb.Case, canary: cb.Canary, rounds: int, budget_s: float, before: str | None = None,
+             attempts: int = cb.MAX_RETRIES) -> dict:
+    """Time every library on ``case`` in interleaved rounds; errors against the float64 truth.
+
+    ``before``: a method name to time as well under the label 'before' (what an
+    earlier version's auto picked), for before/after ratios.
+    """
     x64, w64 = cb.make_data(case)
     expected = cb.truth(case, x64, w64)
     x_user, w_user = cb._user_arrays(case, x64, w64)
@@ -164,6 +169,8 @@ def run_cell(case: cb.Case, canary: cb.Canary, rounds: int, budget_s: float) -> 
         runners[f"hc:{name}"] = cb.handconv_runner(case, x64, w64, name)
     runners["tf"] = cb.tf_runner(case, x64, w64)
     runners["torch"] = cb.torch_runner(case, x64, w64, channels_last=case.data_format == "NHWC")
+    if before is not None:
+        runners["before"] = cb.handconv_runner(case, x64, w64, before)
 
     errors, first = {}, {}
     for name, (call, fetch) in runners.items():  # warm-up (JIT, plans, caches) and the check
@@ -177,27 +184,28 @@ def run_cell(case: cb.Case, canary: cb.Canary, rounds: int, budget_s: float) -> 
     rounds = max(2, min(rounds, int(budget_s / max(slowest, 1e-9))))
 
     best_attempt = None
-    for attempt in range(cb.MAX_RETRIES):
+    for attempt in range(attempts):
         time.sleep(cb.SETTLE_S)
-        before = canary()
+        canary_before = canary()
         times: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(rounds):
             for name, (call, _) in runners.items():
                 start = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - start)
-        after = canary()
-        clean = min(before, after) >= cb.CANARY_FLOOR * canary.best
+        canary_after = canary()
+        clean = min(canary_before, canary_after) >= cb.CANARY_FLOOR * canary.best
         medians = {name: statistics.median(t) for name, t in times.items()}
         if best_attempt is None or medians["tf"] * medians["hc:auto"] < best_attempt[0]["tf"] * best_attempt[0]["hc:auto"]:
-            best_attempt = (medians, clean, min(before, after))
+            best_attempt = (medians, clean, min(canary_before, canary_after))
         if clean:
             break
     medians, clean, canary_rate = best_attempt
     methods = {n: t for n, t in medians.items() if n.startswith("hc:") and n != "hc:auto"}
     best_method = min(methods, key=methods.__getitem__)
     peer = min(medians["tf"], medians["torch"])
-    return {
+    extra = {"before": before, "before_over_tf": medians["before"] / medians["tf"]} if before else {}
+    return extra | {
         "case": dataclasses.asdict(case),
         "macs": plan.macs,
         "auto": auto,
@@ -282,6 +290,18 @@ def markdown(results: list[dict], limit: int | None = None) -> str:
                      f"{ms['tf']:.3g} | {ms['torch']:.3g} | {r['auto_over_tf']:.2f} | {r['best_method']} "
                      f"({r['best_over_tf']:.2f}) | {err['hc:auto']:.1e} | {err['tf']:.1e} |")
     return "\n".join(lines)
+
+
+def before_after(results: list[dict]) -> str:
+    """Cells timed with ``--before``: the earlier pick and this version's auto, each over TF."""
+    rows = [r for r in results if isinstance(r.get("before"), str)]
+    lines = ["| cell | shape | before: method, /TF | now: auto, /TF | best method /TF | auto err | TF err |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['case']['name']} | {describe(r['case'])} | {r['before']} {r['before_over_tf']:.2f} | "
+                     f"{r['auto']} {r['auto_over_tf']:.2f} | {r['best_method']} {r['best_over_tf']:.2f} | "
+                     f"{r['errors']['hc:auto']:.1e} | {r['errors']['tf']:.1e} |")
+    return "\n".join(lines) if rows else ""
 
 
 def accuracy_table(results: list[dict]) -> str:
@@ -373,7 +393,7 @@ def report(results: list[dict], stem: Path, info: dict, quick: bool) -> None:
                "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks]}
     cb.write_atomic(stem.with_suffix(".json"), json.dumps(payload, indent=1, default=str).encode())
     table = (f"{markdown(results)}\n\nAccuracy (float32 cells; error and TF's error each + eps):\n\n"
-             f"{accuracy_table(results)}\n")
+             f"{accuracy_table(results)}\n\n{before_after(results)}\n")
     cb.write_atomic(stem.with_suffix(".md"), table.encode())
     heatmap(results, stem.with_suffix(".png"),
             f"handconv auto vs tf.nn.conv2d on {len(results)} cells ({'quick' if quick else 'full'} sweep; "
@@ -400,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, metavar="JSON_OR_JSONL", help="report a saved run and exit")
     parser.add_argument("--out", type=Path, default=cb.RESULTS_DIR, help="folder for results (default: %(default)s)")
     parser.add_argument("--list", action="store_true", help="print the grid and exit")
+    parser.add_argument("--before", type=Path, metavar="JSON",
+                        help="{cell: method} an earlier auto picked: timed too, for before/after ratios")
     args = parser.parse_args(argv)
 
     cells = all_cells(args.quick)
@@ -429,7 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     info["gemm_peak"] = cb.gemm_peak()
     print(f"float32 GEMM peak (2048^3): {info['gemm_peak']:.0f} GFLOP/s; canary {canary():.0f} GFLOP/s; "
           f"{len(cells)} cells, {len(done)} already done")
-    rounds, budget = (3, 0.3) if args.quick else (7, 1.5)
+    rounds, budget, attempts = (3, 0.3, 1) if args.quick else (7, 1.5, cb.MAX_RETRIES)
+    before_picks = json.loads(args.before.read_text()) if args.before else {}
     journal.parent.mkdir(parents=True, exist_ok=True)
     try:
         from tqdm import tqdm
@@ -440,15 +463,16 @@ def main(argv: list[str] | None = None) -> int:
     with open(journal, "a", encoding="utf-8") as log:
         for case in tqdm([c for c in cells if c.name not in done], desc="sweep", unit="cell"):
             try:
-                result = run_cell(case, canary, rounds, budget)
+                result = run_cell(case, canary, rounds, budget, before_picks.get(case.name), attempts)
             except Exception as error:  # noqa: BLE001 - one failing cell is reported, the sweep goes on
                 print(f"  {case.name}: {type(error).__name__}: {str(error)[:160]}", file=sys.stderr)
                 continue
             results.append(result)
             log.write(json.dumps(result, default=str) + "\n")
             log.flush()
-            if result["auto_over_tf"] > 1.25 or not accuracy_ok(result):
-                print(f"  {case.name:>16} {describe(result['case']):<40} auto {result['auto']:<9} "
+            if result["auto_over_tf"] > 1.25 or not accuracy_ok(result) or "before" in result:
+                was = f"(before: {result['before']} {result['before_over_tf']:.2f}x) " if "before" in result else ""
+                print(f"  {case.name:>16} {describe(result['case']):<40} auto {result['auto']:<9} {was}"
                       f"{result['auto_over_tf']:5.2f}x TF (best {result['best_method']} {result['best_over_tf']:.2f}x) "
                       f"err {result['errors']['hc:auto']:.1e} vs TF {result['errors']['tf']:.1e}", flush=True)
     info["loadavg_end"] = os.getloadavg()
