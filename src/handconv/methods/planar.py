@@ -9,12 +9,13 @@ output channel at a time re-reads the input once per output.
 This numba kernel (the ``fast`` extra) works on one output row at a time, as
 the arithmetic on paper does, but lays the input the other way round:
 
-1. The ``KH`` input rows under an output row are copied, once, from NHWC into
-   a small *planar* buffer ``(KH * C, sw, Q)``: one zero-padded run of ``Q``
-   numbers per input channel and per **stride phase** (columns ``b, b + sw,
-   b + 2 sw, ...``). Tap ``(ky, kx, c)`` of output column ``ox`` then reads
-   ``buffer[ky * C + c, (kx * dw) % sw, ox + (kx * dw) // sw]``: a contiguous
-   run for every stride and dilation, so the inner loop vectorises.
+1. The input is copied once (one parallel pass) from NHWC into a *planar*
+   array ``(padded rows, C, sw, Q)``: per padded row, one zero-padded run of
+   ``Q`` numbers per input channel and per **stride phase** (columns ``b, b +
+   sw, b + 2 sw, ...``), the padding rows as rows of zeros. Tap ``(ky, kx, c)``
+   of output ``(oy, ox)`` then reads ``planar[oy * sh + ky * dh, c, (kx * dw) %
+   sw, ox + (kx * dw) // sw]``: a contiguous run for every stride and
+   dilation, so the inner loop vectorises.
 2. Every output channel keeps a row of accumulators ``acc[co, lanes]`` (a tile
    small enough for L1), and each pass adds four taps' products for two output
    channels at once: the input runs are loaded once per pair of outputs and
@@ -77,12 +78,18 @@ def layout(plan: ConvPlan) -> tuple[int, int, int, int]:
     return q, per_job, max_offset, tile
 
 
+def planar_shape(plan: ConvPlan) -> tuple[int, int, int, int, int]:
+    """Shape of the planar copy: (image blocks, padded rows, C, sw, lanes + largest offset)."""
+    q, per_job, max_offset, _ = layout(plan)
+    blocks = -(-plan.batch // per_job)
+    return blocks, plan.padded_hw[0], plan.in_channels, plan.strides[1], per_job * q + max_offset
+
+
 def workspace_bytes(plan: ConvPlan) -> int:
-    """Per thread: the planar buffer and the accumulator tile (two threads assumed, x4 margin)."""
-    q, per_job, max_offset, tile = layout(plan)
+    """The planar copy of the input, and an accumulator tile per thread (four threads' worth)."""
+    _, _, _, tile = layout(plan)
     itemsize = plan.compute_dtype.itemsize
-    buffer = plan.filter_hw[0] * plan.in_channels * plan.strides[1] * (per_job * q + max_offset)
-    return 4 * (buffer + plan.out_channels * tile) * itemsize
+    return (math.prod(planar_shape(plan)) + 4 * plan.out_channels * tile) * itemsize
 
 
 def estimate(plan: ConvPlan, rates) -> float:
@@ -90,27 +97,24 @@ def estimate(plan: ConvPlan, rates) -> float:
     q, per_job, _, _ = layout(plan)
     lanes = math.ceil(plan.batch / per_job) * per_job * q * plan.output_hw[0]
     macs = lanes * plan.taps * plan.out_channels
-    copies = lanes * plan.filter_hw[0] * plan.in_channels * plan.strides[1]
+    copies = math.prod(planar_shape(plan))
     out = math.prod(plan.output_shape)
     vector_rate = rates.vector_macs * (1.0 if plan.compute_dtype.itemsize <= 4 else 0.5)
-    return rates.launch + 5 * rates.call + macs / vector_rate + (copies + out) / rates.scalar_moves
+    return 2 * rates.launch + 5 * rates.call + macs / vector_rate + (copies + out) / rates.scalar_moves
 
 
-def tap_tables(plan: ConvPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each tap, ordered ``(ky, c, kx)``: buffer row, stride phase and lane offset.
+def tap_tables(plan: ConvPlan) -> np.ndarray:
+    """For each tap, ordered ``(ky, c, kx)``: row below the output row's first, channel, stride phase, lane offset.
 
     >>> from handconv.plan import make_plan
-    >>> rows, phases, offsets = tap_tables(make_plan((1, 9, 9, 1), (1, 3, 1, 1), 2, "VALID"))
-    >>> rows.tolist(), phases.tolist(), offsets.tolist()
-    ([0, 0, 0], [0, 1, 0], [0, 0, 1])
+    >>> tap_tables(make_plan((1, 9, 9, 2), (2, 3, 2, 1), 2, "VALID", dilations=[2, 1])).tolist()[:4]
+    [[0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 1, 0, 0]]
     """
     (kh, kw), c = plan.filter_hw, plan.in_channels
-    dw, sw = plan.dilations[1], plan.strides[1]
+    (dh, dw), sw = plan.dilations, plan.strides[1]
     ky, ci, kx = np.meshgrid(np.arange(kh), np.arange(c), np.arange(kw), indexing="ij")
-    rows = (ky * c + ci).ravel()
-    phases = ((kx * dw) % sw).ravel()
-    offsets = ((kx * dw) // sw).ravel()
-    return rows.astype(np.int64), phases.astype(np.int64), offsets.astype(np.int64)
+    table = np.stack([ky * dh, ci, (kx * dw) % sw, (kx * dw) // sw], axis=-1)
+    return np.ascontiguousarray(table.reshape(-1, 4), dtype=np.int64)
 
 
 def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
@@ -132,22 +136,26 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
         return out
     import numba
 
-    kernel = _kernel()
+    fill, kernel = _kernels()
     x = np.ascontiguousarray(x)
     # (KH, KW, C, C_out) -> taps ordered (ky, c, kx), as tap_tables lists them.
     weights = np.ascontiguousarray(filters.astype(x.dtype, copy=False).transpose(0, 2, 1, 3)).reshape(-1, plan.out_channels)
-    rows, phases, offsets = tap_tables(plan)
+    taps = tap_tables(plan)
     q, per_job, max_offset, tile = layout(plan)
     (top, _), (left, _) = plan.pad_amounts
-    jobs = -(-plan.batch // per_job) * plan.output_hw[0]
-    with _PARALLEL_LOCK, numba.parallel_chunksize(max(1, jobs // CHUNKS)):
-        kernel(x, weights, rows, phases, offsets, out, plan.filter_hw[0], plan.strides[0], plan.strides[1],
-               plan.dilations[0], top, left, q, per_job, max_offset, tile)
+    planar = np.empty(planar_shape(plan), dtype=x.dtype)
+    rows = planar.shape[0] * planar.shape[1]
+    jobs = planar.shape[0] * plan.output_hw[0]
+    with _PARALLEL_LOCK:
+        with numba.parallel_chunksize(max(1, rows // CHUNKS)):
+            fill(x, planar, top, left, q, per_job)
+        with numba.parallel_chunksize(max(1, jobs // CHUNKS)):
+            kernel(planar, weights, taps, out, plan.strides[0], q, per_job, tile)
     return out
 
 
 @functools.lru_cache(maxsize=1)
-def _kernel():
+def _kernels():
     import numba
 
     direct._numba_kernels()  # chooses numba's threading layer before the first parallel call
@@ -157,50 +165,60 @@ def _kernel():
 def _build(numba):
     njit, prange = numba.njit, numba.prange
 
+    @njit(inline="always")
+    def _run(rows, tap, first_row, start, n):  # pragma: no cover - compiled
+        """The ``n`` input numbers tap ``(dy, c, phase, offset)`` multiplies, from lane ``start`` on."""
+        offset = start + tap[3]
+        return rows[first_row + tap[0], tap[1], tap[2], offset : offset + n]
+
+    @njit(parallel=True, cache=True, nogil=True)
+    def fill(x, planar, top, left, q, per_job):  # pragma: no cover - compiled
+        n_images, height, width, channels = x.shape
+        blocks, padded_rows, _, sw, _ = planar.shape
+        for job in prange(blocks * padded_rows):
+            block = job // padded_rows
+            r = job - block * padded_rows
+            target = planar[block, r]
+            target[...] = 0
+            iy = r - top
+            if iy < 0 or iy >= height:
+                continue  # a padding row: zeros, multiplied like any other row
+            for b in range(per_job):
+                image = block * per_job + b
+                if image >= n_images:
+                    break
+                row = x[image, iy]
+                for col in range(max(0, -left), min(width, q * sw - left)):
+                    p = col + left
+                    lane = b * q + p // sw
+                    phase = p - (p // sw) * sw
+                    for c in range(channels):
+                        target[c, phase, lane] = row[col, c]
+
     # 'contract' lets LLVM fuse a * b + c into one FMA (one rounding instead of two); no
     # other fast-math flag: NaN and Inf must behave as IEEE says.
     @njit(parallel=True, cache=True, nogil=True, fastmath={"contract"})
-    def kernel(x, weights, tap_rows, tap_phases, tap_offsets, out, kh, sh, sw, dh, top, left, q, per_job,
-               max_offset, tile):  # pragma: no cover - compiled
-        n_images, height, width, channels = x.shape
-        _, out_h, out_w, out_channels = out.shape
+    def kernel(planar, weights, taps_table, out, sh, q, per_job, tile):  # pragma: no cover - compiled
+        n_images, out_h, out_w, out_channels = out.shape
+        blocks = planar.shape[0]
         taps = weights.shape[0]
-        blocks = (n_images + per_job - 1) // per_job
         lanes = per_job * q
         for job in prange(blocks * out_h):
             block = job // out_h
             oy = job - block * out_h
             first = block * per_job
-            buffer = np.zeros((kh * channels, sw, lanes + max_offset), dtype=out.dtype)
+            rows = planar[block]
             acc = np.empty((out_channels, tile), dtype=out.dtype)
-            # 1. The KH input rows, planar and phase-split, zero where the padding is.
-            for b in range(per_job):
-                image = first + b
-                if image >= n_images:
-                    break
-                base = b * q
-                for ky in range(kh):
-                    iy = oy * sh + ky * dh - top
-                    if iy < 0 or iy >= height:
-                        continue
-                    row = x[image, iy]
-                    for col in range(max(0, -left), min(width, q * sw - left)):
-                        p = col + left
-                        lane = base + p // sw
-                        phase = p - (p // sw) * sw
-                        for c in range(channels):
-                            buffer[ky * channels + c, phase, lane] = row[col, c]
             # 2. Tiles of lanes: every output channel, four taps and four outputs per pass.
             for start in range(0, lanes, tile):
                 n = min(tile, lanes - start)
                 acc[:, :n] = 0
                 t = 0
                 while t + 4 <= taps:
-                    o0, o1, o2, o3 = start + tap_offsets[t], start + tap_offsets[t + 1], start + tap_offsets[t + 2], start + tap_offsets[t + 3]
-                    s0 = buffer[tap_rows[t], tap_phases[t], o0 : o0 + n]
-                    s1 = buffer[tap_rows[t + 1], tap_phases[t + 1], o1 : o1 + n]
-                    s2 = buffer[tap_rows[t + 2], tap_phases[t + 2], o2 : o2 + n]
-                    s3 = buffer[tap_rows[t + 3], tap_phases[t + 3], o3 : o3 + n]
+                    s0 = _run(rows, taps_table[t], oy * sh, start, n)
+                    s1 = _run(rows, taps_table[t + 1], oy * sh, start, n)
+                    s2 = _run(rows, taps_table[t + 2], oy * sh, start, n)
+                    s3 = _run(rows, taps_table[t + 3], oy * sh, start, n)
                     co = 0
                     while co + 4 <= out_channels:
                         a0, a1, a2, a3 = acc[co, :n], acc[co + 1, :n], acc[co + 2, :n], acc[co + 3, :n]
@@ -222,14 +240,25 @@ def _build(numba):
                             a0[j] = (((a0[j] + w0 * s0[j]) + w1 * s1[j]) + w2 * s2[j]) + w3 * s3[j]
                         co += 1
                     t += 4
-                while t < taps:
-                    o0 = start + tap_offsets[t]
-                    s0 = buffer[tap_rows[t], tap_phases[t], o0 : o0 + n]
-                    for co in range(out_channels):
+                while t < taps:  # the last one to three taps: one at a time, still four outputs per pass
+                    s0 = _run(rows, taps_table[t], oy * sh, start, n)
+                    co = 0
+                    while co + 4 <= out_channels:
+                        a0, a1, a2, a3 = acc[co, :n], acc[co + 1, :n], acc[co + 2, :n], acc[co + 3, :n]
+                        w0, w1, w2, w3 = weights[t, co], weights[t, co + 1], weights[t, co + 2], weights[t, co + 3]
+                        for j in range(n):
+                            e0 = s0[j]
+                            a0[j] += w0 * e0
+                            a1[j] += w1 * e0
+                            a2[j] += w2 * e0
+                            a3[j] += w3 * e0
+                        co += 4
+                    while co < out_channels:
                         a0 = acc[co, :n]
                         w0 = weights[t, co]
                         for j in range(n):
                             a0[j] += w0 * s0[j]
+                        co += 1
                     t += 1
                 # 3. Back to NHWC; lanes past an image's width belong to no output.
                 for j in range(n):
@@ -241,4 +270,4 @@ def _build(numba):
                         for co in range(out_channels):
                             out[image, oy, ox, co] = acc[co, j]
 
-    return kernel
+    return fill, kernel
