@@ -46,6 +46,8 @@ from . import direct
 
 #: Accumulator tile, in numbers (``C_out * lanes``): 32 KiB of float32 stays in L1/L2.
 TILE_NUMBERS = 8192
+#: Taps summed in one chain before the partial sum joins the total (a multiple of 4).
+TAP_BLOCK = 32
 #: Lanes per buffer row worth batching small images for.
 MIN_LANES = 256
 #: Jobs (rows of output) per thread chunk target.
@@ -150,7 +152,7 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
         with numba.parallel_chunksize(max(1, rows // CHUNKS)):
             fill(x, planar, top, left, q, per_job)
         with numba.parallel_chunksize(max(1, jobs // CHUNKS)):
-            kernel(planar, weights, taps, out, plan.strides[0], q, per_job, tile)
+            kernel(planar, weights, taps, out, plan.strides[0], q, per_job, tile, TAP_BLOCK)
     return out
 
 
@@ -198,7 +200,7 @@ def _build(numba):
     # 'contract' lets LLVM fuse a * b + c into one FMA (one rounding instead of two); no
     # other fast-math flag: NaN and Inf must behave as IEEE says.
     @njit(parallel=True, cache=True, nogil=True, fastmath={"contract"})
-    def kernel(planar, weights, taps_table, out, sh, q, per_job, tile):  # pragma: no cover - compiled
+    def kernel(planar, weights, taps_table, out, sh, q, per_job, tile, tap_block):  # pragma: no cover - compiled
         n_images, out_h, out_w, out_channels = out.shape
         blocks = planar.shape[0]
         taps = weights.shape[0]
@@ -209,57 +211,71 @@ def _build(numba):
             first = block * per_job
             rows = planar[block]
             acc = np.empty((out_channels, tile), dtype=out.dtype)
+            part = np.empty((out_channels, tile), dtype=out.dtype)
             # 2. Tiles of lanes: every output channel, four taps and four outputs per pass.
             for start in range(0, lanes, tile):
                 n = min(tile, lanes - start)
                 acc[:, :n] = 0
-                t = 0
-                while t + 4 <= taps:
-                    s0 = _run(rows, taps_table[t], oy * sh, start, n)
-                    s1 = _run(rows, taps_table[t + 1], oy * sh, start, n)
-                    s2 = _run(rows, taps_table[t + 2], oy * sh, start, n)
-                    s3 = _run(rows, taps_table[t + 3], oy * sh, start, n)
-                    co = 0
-                    while co + 4 <= out_channels:
-                        a0, a1, a2, a3 = acc[co, :n], acc[co + 1, :n], acc[co + 2, :n], acc[co + 3, :n]
-                        w0, w1, w2, w3 = weights[t, co], weights[t + 1, co], weights[t + 2, co], weights[t + 3, co]
-                        v0, v1, v2, v3 = weights[t, co + 1], weights[t + 1, co + 1], weights[t + 2, co + 1], weights[t + 3, co + 1]
-                        y0, y1, y2, y3 = weights[t, co + 2], weights[t + 1, co + 2], weights[t + 2, co + 2], weights[t + 3, co + 2]
-                        z0, z1, z2, z3 = weights[t, co + 3], weights[t + 1, co + 3], weights[t + 2, co + 3], weights[t + 3, co + 3]
-                        for j in range(n):
-                            e0, e1, e2, e3 = s0[j], s1[j], s2[j], s3[j]
-                            a0[j] = (((a0[j] + w0 * e0) + w1 * e1) + w2 * e2) + w3 * e3
-                            a1[j] = (((a1[j] + v0 * e0) + v1 * e1) + v2 * e2) + v3 * e3
-                            a2[j] = (((a2[j] + y0 * e0) + y1 * e1) + y2 * e2) + y3 * e3
-                            a3[j] = (((a3[j] + z0 * e0) + z1 * e1) + z2 * e2) + z3 * e3
-                        co += 4
-                    while co < out_channels:
-                        a0 = acc[co, :n]
-                        w0, w1, w2, w3 = weights[t, co], weights[t + 1, co], weights[t + 2, co], weights[t + 3, co]
-                        for j in range(n):
-                            a0[j] = (((a0[j] + w0 * s0[j]) + w1 * s1[j]) + w2 * s2[j]) + w3 * s3[j]
-                        co += 1
-                    t += 4
-                while t < taps:  # the last one to three taps: one at a time, still four outputs per pass
-                    s0 = _run(rows, taps_table[t], oy * sh, start, n)
-                    co = 0
-                    while co + 4 <= out_channels:
-                        a0, a1, a2, a3 = acc[co, :n], acc[co + 1, :n], acc[co + 2, :n], acc[co + 3, :n]
-                        w0, w1, w2, w3 = weights[t, co], weights[t, co + 1], weights[t, co + 2], weights[t, co + 3]
-                        for j in range(n):
-                            e0 = s0[j]
-                            a0[j] += w0 * e0
-                            a1[j] += w1 * e0
-                            a2[j] += w2 * e0
-                            a3[j] += w3 * e0
-                        co += 4
-                    while co < out_channels:
-                        a0 = acc[co, :n]
-                        w0 = weights[t, co]
-                        for j in range(n):
-                            a0[j] += w0 * s0[j]
-                        co += 1
-                    t += 1
+                # Taps in blocks of ``tap_block``, each summed on its own and then added: the
+                # rounding error of a long sum grows with its chain of additions, and a 15x15
+                # blur would otherwise add 225 products one after another.
+                for chunk in range(0, taps, tap_block):
+                    stop = min(taps, chunk + tap_block)
+                    target = acc if chunk == 0 else part
+                    if chunk > 0:
+                        part[:, :n] = 0
+                    t = chunk
+                    while t + 4 <= stop:
+                        s0 = _run(rows, taps_table[t], oy * sh, start, n)
+                        s1 = _run(rows, taps_table[t + 1], oy * sh, start, n)
+                        s2 = _run(rows, taps_table[t + 2], oy * sh, start, n)
+                        s3 = _run(rows, taps_table[t + 3], oy * sh, start, n)
+                        co = 0
+                        while co + 4 <= out_channels:
+                            a0, a1, a2, a3 = target[co, :n], target[co + 1, :n], target[co + 2, :n], target[co + 3, :n]
+                            w0, w1, w2, w3 = weights[t, co], weights[t + 1, co], weights[t + 2, co], weights[t + 3, co]
+                            v0, v1, v2, v3 = weights[t, co + 1], weights[t + 1, co + 1], weights[t + 2, co + 1], weights[t + 3, co + 1]
+                            y0, y1, y2, y3 = weights[t, co + 2], weights[t + 1, co + 2], weights[t + 2, co + 2], weights[t + 3, co + 2]
+                            z0, z1, z2, z3 = weights[t, co + 3], weights[t + 1, co + 3], weights[t + 2, co + 3], weights[t + 3, co + 3]
+                            for j in range(n):
+                                e0, e1, e2, e3 = s0[j], s1[j], s2[j], s3[j]
+                                a0[j] = (((a0[j] + w0 * e0) + w1 * e1) + w2 * e2) + w3 * e3
+                                a1[j] = (((a1[j] + v0 * e0) + v1 * e1) + v2 * e2) + v3 * e3
+                                a2[j] = (((a2[j] + y0 * e0) + y1 * e1) + y2 * e2) + y3 * e3
+                                a3[j] = (((a3[j] + z0 * e0) + z1 * e1) + z2 * e2) + z3 * e3
+                            co += 4
+                        while co < out_channels:
+                            a0 = target[co, :n]
+                            w0, w1, w2, w3 = weights[t, co], weights[t + 1, co], weights[t + 2, co], weights[t + 3, co]
+                            for j in range(n):
+                                a0[j] = (((a0[j] + w0 * s0[j]) + w1 * s1[j]) + w2 * s2[j]) + w3 * s3[j]
+                            co += 1
+                        t += 4
+                    while t < stop:  # the last one to three taps: one at a time, still four outputs per pass
+                        s0 = _run(rows, taps_table[t], oy * sh, start, n)
+                        co = 0
+                        while co + 4 <= out_channels:
+                            a0, a1, a2, a3 = target[co, :n], target[co + 1, :n], target[co + 2, :n], target[co + 3, :n]
+                            w0, w1, w2, w3 = weights[t, co], weights[t, co + 1], weights[t, co + 2], weights[t, co + 3]
+                            for j in range(n):
+                                e0 = s0[j]
+                                a0[j] += w0 * e0
+                                a1[j] += w1 * e0
+                                a2[j] += w2 * e0
+                                a3[j] += w3 * e0
+                            co += 4
+                        while co < out_channels:
+                            a0 = target[co, :n]
+                            w0 = weights[t, co]
+                            for j in range(n):
+                                a0[j] += w0 * s0[j]
+                            co += 1
+                        t += 1
+                    if chunk > 0:
+                        for co in range(out_channels):
+                            a0, p0 = acc[co, :n], part[co, :n]
+                            for j in range(n):
+                                a0[j] += p0[j]
                 # 3. Back to NHWC; lanes past an image's width belong to no output.
                 for j in range(n):
                     lane = start + j
