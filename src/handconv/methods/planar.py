@@ -48,6 +48,8 @@ from . import direct
 TILE_NUMBERS = 8192
 #: Taps summed in one chain before the partial sum joins the total (a multiple of 4).
 TAP_BLOCK = 32
+#: float32 lanes of one vector register (AVX-512); lanes are computed in whole vectors.
+VECTOR = 16
 #: Lanes per buffer row worth batching small images for.
 MIN_LANES = 256
 #: Jobs (rows of output) per thread chunk target.
@@ -66,6 +68,11 @@ def supports(plan: ConvPlan) -> bool:
 def layout(plan: ConvPlan) -> tuple[int, int, int, int]:
     """(phase width Q, images per job, largest tap offset, lanes per tile).
 
+    Lanes per job are ``images per job * Q`` rounded up to a multiple of
+    ``VECTOR`` (:func:`job_lanes`), and tiles are multiples of it too, so the
+    vectorised loops never end in a scalar remainder (which would cost as
+    much per lane as a whole vector).
+
     >>> from handconv.plan import make_plan
     >>> layout(make_plan((64, 28, 28, 1), (3, 3, 1, 32), 1, "SAME"))
     (30, 9, 2, 256)
@@ -74,17 +81,28 @@ def layout(plan: ConvPlan) -> tuple[int, int, int, int]:
     max_offset = ((kw - 1) * dw) // sw
     q = ow + max_offset
     per_job = max(1, min(plan.batch, -(-MIN_LANES // q)))
-    lanes = per_job * q
-    tile = max(16, min(lanes, TILE_NUMBERS // max(1, plan.out_channels)))
-    tile = min(lanes, -(-tile // 16) * 16)
+    lanes = -(-per_job * q // VECTOR) * VECTOR
+    tile = max(VECTOR, min(lanes, TILE_NUMBERS // max(1, plan.out_channels)))
+    tile = min(lanes, -(-tile // VECTOR) * VECTOR)
     return q, per_job, max_offset, tile
+
+
+def job_lanes(plan: ConvPlan) -> int:
+    """Lanes one job computes: its images' ``Q`` columns each, rounded up to a multiple of ``VECTOR``.
+
+    >>> from handconv.plan import make_plan
+    >>> job_lanes(make_plan((64, 28, 28, 1), (3, 3, 1, 32), 1, "SAME"))
+    272
+    """
+    q, per_job, _, _ = layout(plan)
+    return -(-per_job * q // VECTOR) * VECTOR
 
 
 def planar_shape(plan: ConvPlan) -> tuple[int, int, int, int, int]:
     """Shape of the planar copy: (image blocks, padded rows, C, sw, lanes + largest offset)."""
     q, per_job, max_offset, _ = layout(plan)
     blocks = -(-plan.batch // per_job)
-    return blocks, plan.padded_hw[0], plan.in_channels, plan.strides[1], per_job * q + max_offset
+    return blocks, plan.padded_hw[0], plan.in_channels, plan.strides[1], job_lanes(plan) + max_offset
 
 
 def workspace_bytes(plan: ConvPlan) -> int:
@@ -96,13 +114,19 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 def estimate(plan: ConvPlan, rates) -> float:
     """Seconds: vector multiply-adds at the kernel's rate, the buffer copies, the output write."""
-    q, per_job, _, _ = layout(plan)
-    lanes = math.ceil(plan.batch / per_job) * per_job * q * plan.output_hw[0]
-    macs = lanes * plan.taps * plan.out_channels
+    q, per_job, _, tile = layout(plan)
+    jobs = math.ceil(plan.batch / per_job) * plan.output_hw[0]
+    lanes = jobs * job_lanes(plan)
+    # Four output channels share a pass; the last one to three run alone, at about a third of the rate.
+    co = plan.out_channels
+    macs = lanes * plan.taps * (4 * (co // 4) + 3 * (co % 4))
+    # Every vectorised loop starts with slicing, overlap checks and weight loads (~20 ns).
+    loops = jobs * math.ceil(job_lanes(plan) / tile) * math.ceil(plan.taps / 4) * math.ceil(co / 4)
     copies = math.prod(planar_shape(plan))
     out = math.prod(plan.output_shape)
     vector_rate = rates.vector_macs * (1.0 if plan.compute_dtype.itemsize <= 4 else 0.5)
-    return 2 * rates.launch + 5 * rates.call + macs / vector_rate + (copies + out) / rates.scalar_moves
+    return (2 * rates.launch + 5 * rates.call + loops * rates.call / 200 + macs / vector_rate
+            + (copies + out) / rates.scalar_moves)
 
 
 def tap_tables(plan: ConvPlan) -> np.ndarray:
@@ -152,7 +176,7 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
         with numba.parallel_chunksize(max(1, rows // CHUNKS)):
             fill(x, planar, top, left, q, per_job)
         with numba.parallel_chunksize(max(1, jobs // CHUNKS)):
-            kernel(planar, weights, taps, out, plan.strides[0], q, per_job, tile, TAP_BLOCK)
+            kernel(planar, weights, taps, out, plan.strides[0], q, per_job, job_lanes(plan), tile, TAP_BLOCK)
     return out
 
 
@@ -200,11 +224,10 @@ def _build(numba):
     # 'contract' lets LLVM fuse a * b + c into one FMA (one rounding instead of two); no
     # other fast-math flag: NaN and Inf must behave as IEEE says.
     @njit(parallel=True, cache=True, nogil=True, fastmath={"contract"})
-    def kernel(planar, weights, taps_table, out, sh, q, per_job, tile, tap_block):  # pragma: no cover - compiled
+    def kernel(planar, weights, taps_table, out, sh, q, per_job, lanes, tile, tap_block):  # pragma: no cover - compiled
         n_images, out_h, out_w, out_channels = out.shape
         blocks = planar.shape[0]
         taps = weights.shape[0]
-        lanes = per_job * q
         for job in prange(blocks * out_h):
             block = job // out_h
             oy = job - block * out_h
@@ -282,7 +305,7 @@ def _build(numba):
                     b = lane // q
                     ox = lane - b * q
                     image = first + b
-                    if ox < out_w and image < n_images:
+                    if ox < out_w and b < per_job and image < n_images:
                         for co in range(out_channels):
                             out[image, oy, ox, co] = acc[co, j]
 
