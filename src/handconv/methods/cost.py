@@ -55,7 +55,7 @@ class Rates:
     """Machine speeds the estimates are written in (all threads unless said)."""
 
     #: float32 floating-point operations per second of a large GEMM (float64: half).
-    gemm_flops: float = 350e9
+    gemm_flops: float = 200e9
     #: Bytes per second of one plain (single-threaded) NumPy pass.
     bandwidth: float = 20e9
     #: Seconds per NumPy or BLAS call.
@@ -67,7 +67,7 @@ class Rates:
     #: Multiply-adds per second of numba's general loop nest (``direct``).
     loop_rate: float = 4e9
     #: Multiply-adds per second of numba's planar kernel (``planar``), float32.
-    vector_macs: float = 24e9
+    vector_macs: float = 32e9
     #: Numbers per second numba's scalar copy loops move (buffers, transposes).
     scalar_moves: float = 2e9
     #: Where the numbers come from: 'reference' or 'measured <date>'.
@@ -98,18 +98,29 @@ def gemm_efficiency(k: int, n: int, m: int = 1 << 20) -> float:
     dimension (``k``) leave the multipliers idle; NumPy's ``n = 1`` product
     is a matrix-vector product at memory speed.
 
-    >>> gemm_efficiency(128, 64, 256), gemm_efficiency(512, 512)
+    Fitted to the sweep's im2col cells (2026-11-30, 2 threads): products with
+    32 output columns ran at 13-16 GMAC/s, 64 columns at 18-33, 128 at ~85,
+    against ~100 for a large square GEMM; a short inner dimension costs in
+    proportion (``K = 9, N = 32``, a batch of digits 1 -> 32: ~1-7 GMAC/s).
+
+    >>> gemm_efficiency(128, 128, 256), gemm_efficiency(512, 512)
     (1.0, 1.0)
-    >>> round(gemm_efficiency(32, 16, 1024), 3)
+    >>> round(gemm_efficiency(256, 32, 4096), 3)
     0.125
     """
-    return min(1.0, k / 128) ** 0.5 * min(1.0, n / 64) * min(1.0, m / 256) ** 0.5
+    return min(1.0, k / 128) * min(1.0, n / 128) ** 1.5 * min(1.0, m / 256) ** 0.5
 
 
 def gemm_seconds(rates: Rates, macs: float, k: int, n: int, m: int, itemsize: int) -> float:
     """Seconds for ``macs`` multiply-adds in products of shape ``(m, k) @ (k, n)``."""
-    rate = rates.gemm_flops * (1.0 if itemsize <= 4 else 0.5) * max(gemm_efficiency(k, n, m), 1e-3)
-    return 2.0 * macs / rate
+    peak = rates.gemm_flops * (1.0 if itemsize <= 4 else 0.5)
+    seconds = 2.0 * macs / (peak * max(gemm_efficiency(k, n, m), 1e-3))
+    if n <= 16:
+        # A product with a few columns runs like a matrix-vector product: at worst it streams the
+        # (m, k) matrix at memory speed (im2col's K = 6400, N = 8 ran at 0.15x TF's time).
+        streaming = 2.0 * (macs / n) * itemsize / rates.bandwidth
+        seconds = min(seconds, max(streaming, 2.0 * macs / peak))
+    return seconds
 
 
 def sizes(plan: ConvPlan) -> tuple[int, int, int, int, int]:

@@ -48,6 +48,8 @@ from . import direct
 TILE_NUMBERS = 8192
 #: Taps summed in one chain before the partial sum joins the total (a multiple of 4).
 TAP_BLOCK = 32
+#: ``auto`` considers planar up to this many input channels (it runs any number when asked).
+MAX_CHANNELS = 64
 #: float32 lanes of one vector register (AVX-512); lanes are computed in whole vectors.
 VECTOR = 16
 #: Lanes per buffer row worth batching small images for.
@@ -114,6 +116,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 def estimate(plan: ConvPlan, rates) -> float:
     """Seconds: vector multiply-adds at the kernel's rate, the buffer copies, the output write."""
+    if plan.in_channels > MAX_CHANNELS:
+        return math.inf  # many input channels: GEMM territory (measured 6x slower than im2col at 256)
     q, per_job, _, tile = layout(plan)
     jobs = math.ceil(plan.batch / per_job) * plan.output_hw[0]
     lanes = jobs * job_lanes(plan)
