@@ -60,6 +60,9 @@ QUICK_SIZE = 60
 #: Largest cell: multiply-adds, and bytes of input or output (keeps the sweep to minutes).
 MAX_MACS = 1.5e9
 MAX_BYTES = 48 * 2**20
+#: Pause before each timed call: TF's, PyTorch's (OpenMP) and OpenBLAS's workers spin for a while after a
+#: call and would steal the cores from the next library in the round.
+ROUND_SETTLE_S = 0.03
 #: How repeated timings of one library on one cell become one number (``--stat``).
 STATISTIC = statistics.median
 #: Methods the model rates within this factor of its pick are timed too ("best method").
@@ -192,6 +195,7 @@ def run_cell(case: cb.Case, canary: cb.Canary, rounds: int, budget_s: float, bef
         times: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(rounds):
             for name, (call, _) in runners.items():
+                time.sleep(ROUND_SETTLE_S)  # the previous library's worker threads stop spinning
                 start = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - start)

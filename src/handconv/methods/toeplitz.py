@@ -93,9 +93,10 @@ def estimate(plan: ConvPlan, rates) -> float:
     k = plan.filter_hw[0] * b_in * plan.in_channels
     rows = plan.batch * plan.output_hw[0] * tiles
     macs = rows * k * b * plan.out_channels
-    # Measured on the sweep's cells (2026-11-30): the banded product runs 2.5x slower than a dense GEMM of
-    # its shape with one input channel, and slower still with more (6x with 16: 5x5, 16 -> 32 on digits).
-    slowdown = 2.5 * max(1.0, plan.in_channels / 4) ** 0.5
+    # Fitted to the sweep's cells (2026-11-30): with one input channel the banded product runs about as
+    # fast as a dense GEMM of its shape (digits, 1 -> 32: the fastest method), with 3 channels ~1.5x slower,
+    # with 16 ~4x (5x5, 16 -> 32 on digits).
+    slowdown = 0.8 * plan.in_channels**0.6
     return (7.5 * rates.call + (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth
             + slowdown * cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize))
 
