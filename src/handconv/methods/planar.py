@@ -48,8 +48,6 @@ from . import direct
 TILE_NUMBERS = 8192
 #: Taps summed in one chain before the partial sum joins the total (a multiple of 4).
 TAP_BLOCK = 32
-#: ``auto`` considers planar up to this many input channels (it runs any number when asked).
-MAX_CHANNELS = 64
 #: float32 lanes of one vector register (AVX-512); lanes are computed in whole vectors.
 VECTOR = 16
 #: Lanes per buffer row worth batching small images for.
@@ -77,15 +75,16 @@ def layout(plan: ConvPlan) -> tuple[int, int, int, int]:
 
     >>> from handconv.plan import make_plan
     >>> layout(make_plan((64, 28, 28, 1), (3, 3, 1, 32), 1, "SAME"))
-    (30, 9, 2, 256)
+    (30, 9, 2, 144)
     """
     (kw, dw, sw), ow = (plan.filter_hw[1], plan.dilations[1], plan.strides[1]), plan.output_hw[1]
     max_offset = ((kw - 1) * dw) // sw
     q = ow + max_offset
     per_job = max(1, min(plan.batch, -(-MIN_LANES // q)))
     lanes = -(-per_job * q // VECTOR) * VECTOR
-    tile = max(VECTOR, min(lanes, TILE_NUMBERS // max(1, plan.out_channels)))
-    tile = min(lanes, -(-tile // VECTOR) * VECTOR)
+    widest = max(VECTOR, min(lanes, TILE_NUMBERS // max(1, plan.out_channels)))
+    tiles = -(-lanes // widest)  # tiles of equal width: no short last tile
+    tile = -(-lanes // tiles // VECTOR) * VECTOR
     return q, per_job, max_offset, tile
 
 
@@ -116,8 +115,6 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 def estimate(plan: ConvPlan, rates) -> float:
     """Seconds: vector multiply-adds at the kernel's rate, the buffer copies, the output write."""
-    if plan.in_channels > MAX_CHANNELS:
-        return math.inf  # many input channels: GEMM territory (measured 6x slower than im2col at 256)
     q, per_job, _, tile = layout(plan)
     jobs = math.ceil(plan.batch / per_job) * plan.output_hw[0]
     lanes = jobs * job_lanes(plan)
