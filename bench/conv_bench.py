@@ -30,7 +30,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy as np  # noqa: E402
 
 import handconv  # noqa: E402
+from handconv.files import atomic_path, raise_on_sigterm  # noqa: E402
 from handconv.methods import METHODS, select_method  # noqa: E402
 from handconv.plan import make_plan  # noqa: E402
 
@@ -566,10 +566,8 @@ def machine() -> dict:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, path)
+    with atomic_path(path) as temp:
+        temp.write_bytes(data)
 
 
 def plot(results: list[dict], path: Path) -> None:
@@ -596,10 +594,9 @@ def plot(results: list[dict], path: Path) -> None:
     ax.set_title("conv2d, float32 unless marked: time relative to tf.nn.conv2d")
     ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".png") as tmp:
-        fig.savefig(tmp.name, dpi=110)
+    with atomic_path(path) as temp:
+        fig.savefig(temp, dpi=110)
     plt.close(fig)
-    os.replace(tmp.name, path)
 
 
 def markdown(results: list[dict]) -> str:
@@ -633,6 +630,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, metavar="JSON",
                         help="print a saved run as a Markdown table and its targets, then exit")
     args = parser.parse_args(argv)
+    raise_on_sigterm()  # a stopped run leaves no temp file (atomic_path's clean-up runs)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path, png_path = args.out / f"conv_bench-{stamp}.json", args.out / f"conv_bench-{stamp}.png"
     if args.report:
         saved = json.loads(args.report.read_text())
         print(markdown(saved["results"]))
@@ -669,18 +669,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{'met' if met else 'MISSED':>6}] {label}: {detail}")
 
     info["loadavg_end"] = os.getloadavg()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     payload = {"machine": info, "quick": args.quick, "results": results,
                "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks]}
-    json_path = args.out / f"conv_bench-{stamp}.json"
     write_atomic(json_path, json.dumps(payload, indent=1, default=str).encode())
     print(f"\nwrote {json_path}")
     if not args.no_plot:
-        png_path = args.out / f"conv_bench-{stamp}.png"
         plot(results, png_path)
         print(f"wrote {png_path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (handconv.files.Terminated): outputs are atomic
+        print("conv_bench: stopped", file=sys.stderr)
+        sys.exit(143 if type(stop).__name__ == "Terminated" else 130)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -39,3 +40,16 @@ def test_bad_argument_is_one_line(capsys):
         main(["demo", "--seed", "x"])
     assert info.value.code == 2
     assert "invalid int value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["explain", "--stride", "99999999999999999999999"],
+    ["verify", "--stride", "99999999999999999999999", "--backends", "handconv"],
+    ["filter", "x.png", "-k", "edge", "--stride", "99999999999999999999999", "-o", "y.png"],
+])
+def test_integers_beyond_int64_are_one_line_errors(argv, capsys):
+    """Issue 12.7: --stride beyond int64 raised OverflowError deep inside."""
+    with contextlib.suppress(SystemExit):
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("too large" in err or "must be <=" in err), err

@@ -357,3 +357,78 @@ def test_explicit_method_outside_its_plans_is_refused_not_run():
     for name in refused:
         with pytest.raises(HandconvError, match="cannot compute"):
             handconv.conv2d(x, w, 2, "SAME", method=name)
+
+
+# --------------------------------------- workspace scales with what is computed (issue 12.8)
+@pytest.mark.references
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+def test_huge_stride_computes_tf_one_pixel_with_every_method(padding):
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, (1, 40, 50, 3)).astype(np.float32)
+    w = rng.integers(-3, 4, (3, 3, 3, 2)).astype(np.float32)
+    expected = tf_conv2d(x, w, 10**6, padding)
+    assert expected.shape == (1, 1, 1, 2)
+    for method in handconv.METHODS:
+        if method in ("winograd",):  # 3x3 stride 1 only: refuses, as it should
+            continue
+        np.testing.assert_array_equal(handconv.conv2d(x, w, 10**6, padding, method=method), expected)
+
+
+@pytest.mark.references
+def test_same_with_huge_dilation_matches_tf():
+    rng = np.random.default_rng(6)
+    x = rng.integers(1, 4, (1, 3, 3, 3)).astype(np.float32)
+    w = rng.integers(-3, 4, (3, 3, 3, 2)).astype(np.float32)
+    expected = tf_conv2d(x, w, 1, "SAME", "NHWC", 10**9)
+    np.testing.assert_array_equal(handconv.conv2d(x, w, 1, "SAME", dilations=10**9), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 60), st.integers(1, 60), st.integers(1, 30), st.integers(1, 30),
+    st.integers(0, 80), st.integers(0, 80), st.sampled_from(sorted(handconv.METHODS)), st.integers(0, 2**16),
+)
+def test_reading_only_what_is_read_equals_naive(sh, sw, dh, dw, top, left, method, seed):
+    """Axes gathered down to the rows outputs read give naive's numbers on the full padded input."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-4, 5, (1, 7, 9, 2)).astype(np.float64)
+    w = rng.integers(-3, 4, (2, 3, 2, 2)).astype(np.float64)
+    padding = [[0, 0], [top, 3], [left, 1], [0, 0]]
+    try:
+        plan = handconv.make_plan(x.shape, w.shape, [sh, sw], padding, "NHWC", [dh, dw], np.float64)
+    except HandconvError:  # the dilated filter does not fit
+        assume(False)
+    assume(not plan.is_empty and handconv.METHODS[method].supports(plan))
+    expected = handconv.METHODS["naive"].run(x, w, plan)
+    np.testing.assert_array_equal(handconv.conv2d(x, w, [sh, sw], padding, dilations=[dh, dw], method=method),
+                                  expected)
+
+
+@pytest.mark.parametrize(
+    "shape, fshape, padding",
+    [
+        ((1, 1000, 1000, 3), (3, 3, 3, 2), [[0, 0], [10**9, 10**9], [10**9, 10**9], [0, 0]]),
+        ((1, 1000, 1000, 3), (3, 3, 3, 10**6), "SAME"),
+    ],
+)
+def test_impossible_sizes_refused_with_arithmetic_before_allocating(shape, fshape, padding):
+    x = np.broadcast_to(np.float32(1), shape)
+    w = np.broadcast_to(np.float32(1), fshape)  # 1e6 output channels without allocating them
+    with pytest.raises(HandconvMemoryError, match=r"output 1 x \d+ x \d+ x \d+ x 4 bytes = [\d.]+ GiB"):
+        handconv.conv2d(x, w, 1, padding)
+
+
+def test_float16_size_checked_before_the_float32_cast():
+    x = np.broadcast_to(np.float16(1), (1, 60000, 60000, 3))
+    with pytest.raises(HandconvMemoryError, match="conversions"):
+        handconv.conv2d(x, np.ones((3, 3, 3, 1), np.float16), 1, "SAME")
+
+
+@pytest.mark.references
+def test_naive_int32_wraps_like_tf():
+    """Issue 12.9: naive raised OverflowError where TF (and every other method) wraps."""
+    x = np.full((1, 4, 4, 1), 2**31 - 1, np.int32)
+    w = np.ones((3, 3, 1, 1), np.int32)
+    expected = tf_conv2d(x, w, 1, "SAME")
+    for method in ("naive", "im2col", "auto"):
+        np.testing.assert_array_equal(handconv.conv2d(x, w, 1, "SAME", method=method), expected)

@@ -209,3 +209,17 @@ def test_property_tf_outputs_are_recovered(h, w, k, stride, dilation, kind, seed
     found = handconv.diagnose(x, kernel, output)
     assert found.found, found.report()
     np.testing.assert_allclose(run_call(found.matches[0], x, kernel), output, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("bad", [
+    "a",
+    np.ones((4, 4), complex),
+    np.array([[1, 2], [3, 4]], object),
+    np.array(["2020-01-01"] * 4, dtype="datetime64[D]").reshape(2, 2),
+])
+def test_diagnose_refuses_what_is_not_real_numbers(bad):
+    """Issue 12.7: strings raised NumPy's ValueError; complex/object/datetime were accepted."""
+    with pytest.raises(handconv.HandconvTypeError, match="expected real numbers"):
+        handconv.diagnose(bad, np.ones((1, 1)), np.ones((2, 2)))
+    with pytest.raises(handconv.HandconvTypeError):
+        handconv.diagnose(np.ones((4, 4)), bad, np.ones((2, 2)))

@@ -369,3 +369,17 @@ def test_empty_outputs_and_non_finite_values_render_without_errors(open_page):
     assert cells == ["nan", "2", "inf", "-inf"]  # as the trace text writes them
     view.page.keyboard.press("End")
     assert view.text("#total") == "-Infinity" and view.text("#arithmetic") == data["steps"][-1]["arithmetic"]
+
+
+def test_page_size_is_bounded_with_a_clear_message(tmp_path):
+    """Issue 12.6: a 4000x4000 photo made a 431 MB page."""
+    import numpy as np
+
+    import handconv
+    from handconv.explain.html import MAX_PAGE_NUMBERS, render_html
+
+    side = int((MAX_PAGE_NUMBERS / 4) ** 0.5) + 8
+    trace = handconv.explain(np.zeros((1, side, side, 3)), np.ones((3, 3, 3, 1)), 1, "SAME", at=(0, 0))
+    with pytest.raises(handconv.HandconvError, match="crop .* --format png"):
+        render_html(trace, tmp_path / "page.html")
+    assert not list(tmp_path.iterdir())

@@ -281,3 +281,17 @@ def test_nan_and_inf_are_traced_without_warnings():
     expected = handconv.conv2d(x, w, 1, "SAME")[0]
     np.testing.assert_array_equal(np.isnan(trace.output), np.isnan(expected))
     np.testing.assert_array_equal(trace.output[~np.isnan(expected)], expected[~np.isnan(expected)])
+
+
+def test_explain_checks_memory_before_copying(monkeypatch):
+    """Issue 12.6: a broadcast (1, 10000, 10000, 3) input ran 25 s and 9.9 GB before refusing."""
+    import time
+
+    import handconv.conv
+
+    monkeypatch.setattr(handconv.conv, "_available_memory", lambda: 2**30)  # a 1 GiB machine
+    x = np.broadcast_to(np.float64(1), (1, 10000, 10000, 3))
+    started = time.perf_counter()
+    with pytest.raises(handconv.HandconvMemoryError, match="GiB"):
+        explain(x, np.ones((3, 3, 3, 1)), 1, "SAME", at=(0, 0))
+    assert time.perf_counter() - started < 2

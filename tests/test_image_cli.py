@@ -76,7 +76,8 @@ def test_inputs_are_never_overwritten(tmp_path, capsys):
     source = tmp_path / "photo.png"
     write_image(source, _pixels())
     before = source.read_bytes()
-    assert main(["filter", str(source), "-k", "edge", "-o", str(source), "--overwrite"]) == 1
+    # -o naming an input is refused before any work (exit 2); in a batch it is that file's failure (exit 1).
+    assert main(["filter", str(source), "-k", "edge", "-o", str(source), "--overwrite"]) == 2
     assert main(["filter", str(source), "-k", "edge", "--out-dir", str(tmp_path), "--overwrite"]) == 1
     assert source.read_bytes() == before
     assert "never overwrites its inputs" in capsys.readouterr().err
@@ -194,3 +195,12 @@ def test_compare_figure_labels_the_output_size(tmp_path, monkeypatch):
     compare_figure(pixels, result, tmp_path / "c.png", kernel="edge", stride=2, mode="reflect")
     assert "input 14x12 uint8" in titles[0]
     assert "output 7x6" in titles[1], titles
+
+
+def test_negative_max_pixels_is_a_bad_option(tmp_path, capsys):
+    """Issue 12.6: --max-pixels -5 was taken as 'no limit'."""
+    source = tmp_path / "photo.png"
+    write_image(source, _pixels())
+    assert main(["filter", str(source), "-k", "edge", "-o", str(tmp_path / "out.png"), "--max-pixels", "-5"]) == 2
+    assert "must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()

@@ -341,3 +341,42 @@ def test_any_configuration_equals_the_window_sum_by_hand(height, width, kh, kw, 
         return
     ours = image_filter(image, weights, stride=stride, dilation=dilation, padding=padding, mode=mode, output="raw")
     assert np.array_equal(ours, expected)
+
+
+# ------------------------------------------------------------ bounded memory (issue 12.6)
+@settings(max_examples=25, deadline=None)
+@given(
+    mode=st.sampled_from(["zeros", "reflect", "symmetric", "edge", "wrap"]),
+    spec=st.sampled_from(["box:3", "sobel", "gaussian:5:1.2", "edge"]),
+    stride=st.integers(1, 3), dilation=st.integers(1, 2), padding=st.sampled_from(["same", "valid", 2]),
+    channels=st.sampled_from(["each", "sum"]), gray=st.booleans(),
+    output=st.sampled_from(["clip", "abs", "rescale", "raw"]),
+)
+def test_bands_of_rows_equal_one_band(mode, spec, stride, dilation, padding, channels, gray, output):
+    """filter's bands (here one output row each) give exactly the one-band result.
+
+    By the naive method, whose summation order does not depend on the band's size
+    ('auto' may pick another method for a band: equal up to float64 rounding).
+    """
+    import handconv.image.filtering as filtering
+
+    pixels = np.random.default_rng(7).integers(0, 256, (13, 11, 4), dtype=np.uint8)  # RGBA: alpha too
+    options = dict(mode=mode, stride=stride, dilation=dilation, padding=padding, channels=channels, gray=gray,
+                   output=output, method="naive")
+    one_band = image_filter(pixels, spec, **options)
+    saved = filtering.BAND_BYTES
+    filtering.BAND_BYTES = 1
+    try:
+        banded = image_filter(pixels, spec, **options)
+    finally:
+        filtering.BAND_BYTES = saved
+    np.testing.assert_array_equal(banded, one_band)
+
+
+def test_huge_reflect_padding_refused_before_allocating():
+    """Issue 12.6: padding 1e5 with reflect asked NumPy for 897 GiB."""
+    from handconv.errors import HandconvMemoryError
+
+    pixels = np.zeros((1000, 1000, 3), np.uint8)
+    with pytest.raises(HandconvMemoryError, match=r"result 200998 x 200998 x 3 x 1 bytes"):
+        image_filter(pixels, "box:3", padding=10**5, mode="reflect")

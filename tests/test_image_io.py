@@ -264,3 +264,22 @@ def test_sample_photo_is_shipped_and_public_domain():
     assert sample_photo_path().stat().st_size < 150_000
     notes = (sample_photo_path().parent / "README.md").read_text()
     assert "public domain" in notes and "astronaut.jpg" in notes
+
+
+def test_negative_max_pixels_refused():
+    """Issue 12.6: --max-pixels -5 used to mean 'no limit'."""
+    from handconv.image.io import resolve_max_pixels
+
+    with pytest.raises(HandconvError, match="must be >= 0"):
+        resolve_max_pixels(-5)
+
+
+def test_reading_checks_memory_from_the_header(tmp_path, monkeypatch):
+    """Issue 12.6: the size check covered the convolution only, not the read."""
+    import handconv.conv
+    from handconv.errors import HandconvMemoryError
+
+    write_image(tmp_path / "a.png", np.zeros((3000, 3000, 3), np.uint8))
+    monkeypatch.setattr(handconv.conv, "_available_memory", lambda: 64 * 2**20)
+    with pytest.raises(HandconvMemoryError, match=r"decoding 3000x3000 pixels needs about"):
+        read_image(tmp_path / "a.png")

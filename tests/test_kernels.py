@@ -196,3 +196,28 @@ def test_handconv_kernels_shows_a_3d_kernel_one_channel_at_a_time(capsys, tmp_pa
     out = capsys.readouterr().out
     for c in range(3):
         assert f"channel {c}:\n      {c + 1} {c + 1}\n      {c + 1} {c + 1}" in out
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("gaussian:5:1e-300", "underflows"),            # used to build an all-NaN kernel, exit 0
+    ("[" * 60000, "nests lists 60000 deep"),        # used to raise RecursionError
+])
+def test_kernels_that_would_be_garbage_are_refused_in_one_line(spec, message):
+    with pytest.raises(HandconvError, match=message):
+        kernels.get(spec)
+
+
+def test_huge_sigma_is_the_flat_limit_not_an_overflow():
+    """gaussian:1001:1e308 raised OverflowError; (offset / sigma)^2 stays finite: a box."""
+    weights = kernels.get("gaussian:11:1e308").weights
+    np.testing.assert_allclose(weights, np.full((11, 11), 1 / 121))
+    assert np.isfinite(kernels.get("gaussian:1001:1e308").weights).all()
+
+
+def test_filter_command_refuses_an_underflowing_sigma(tmp_path, capsys):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    assert main(["filter", str(tmp_path / "a.png"), "-k", "gaussian:5:1e-300", "-o", str(tmp_path / "b.png")]) == 2
+    assert "underflows" in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()

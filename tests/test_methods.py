@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import handconv
 from handconv import HandconvError
 from handconv.methods import METHODS, cost, direct, select_method
 from handconv.plan import make_plan
@@ -330,3 +331,84 @@ def test_planar_from_many_threads_gives_the_single_threaded_result():
         results = list(pool.map(lambda _: METHODS["planar"].run(x, w, plan), range(32)))
     for out in results:
         np.testing.assert_array_equal(out, single)
+
+
+# ----------------------------------------------------------------- NaN and Inf, as TF (issue 12.4)
+# TF multiplies every tap, padding included, so an Inf weight on a padding zero
+# gives NaN (Inf * 0), and a NaN or Inf reaches exactly the outputs that read it.
+NON_FINITE_FILTERS = [(3, 3, 2, 1), (3, 3, 1, 2), (3, 3, 2, 3)]  # direct's 'sum', 'each' and general kernels
+NON_FINITE_SPOTS = {
+    "input-corner": ("x", (0, 0, 0, 0)),
+    "input-edge": ("x", (0, 0, 4, 1)),
+    "input-interior": ("x", (0, 4, 5, 0)),
+    "filter-corner": ("w", (0, 0, 0, 0)),
+    "filter-edge": ("w", (0, 1, 0, 0)),
+    "filter-centre": ("w", (1, 1, 0, 0)),
+}
+
+
+def _non_finite_case(fshape, spot, value):
+    """Integer-valued float32 data (exact sums) with one NaN or Inf at ``spot``."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(-4, 5, (1, 9, 10, fshape[2] * (2 if fshape[2] == 1 else 1))).astype(np.float32)
+    w = rng.integers(-3, 4, fshape).astype(np.float32)
+    where, index = NON_FINITE_SPOTS[spot]
+    target = x if where == "x" else w
+    target[tuple(min(i, s - 1) for i, s in zip(index, target.shape))] = value
+    return x, w
+
+
+def assert_same_non_finite(out, expected):
+    """NaN, +Inf and -Inf at exactly the same positions; finite values equal (integer data)."""
+    assert out.shape == expected.shape
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(out), test(expected), err_msg=test.__name__)
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-5, atol=1e-4)
+
+
+NON_FINITE_CASES = [
+    (fshape, spot, value, strides)
+    for fshape in NON_FINITE_FILTERS
+    for spot in NON_FINITE_SPOTS
+    for value in (np.nan, np.inf, -np.inf)
+    for strides in (1, 2)
+]
+
+
+@pytest.mark.references
+@pytest.mark.parametrize("fshape, spot, value, strides", NON_FINITE_CASES)
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_naive_non_finite_matches_live_tf(fshape, spot, value, strides):
+    x, w = _non_finite_case(fshape, spot, value)
+    expected = tf_conv2d(x, w, strides, "SAME")
+    plan = make_plan(x.shape, w.shape, strides, "SAME", "NHWC", 1, np.float32)
+    assert_same_non_finite(METHODS["naive"].run(x, w, plan), expected)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, indirect=True)
+@pytest.mark.parametrize("dilations", [1, 2])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_every_method_non_finite_equals_naive(variant, dilations):
+    for fshape, spot, value, strides in NON_FINITE_CASES:
+        x, w = _non_finite_case(fshape, spot, value)
+        plan = make_plan(x.shape, w.shape, strides, "SAME", "NHWC", dilations, np.float32)
+        if not METHODS[variant].supports(plan):
+            continue
+        expected = METHODS["naive"].run(x, w, plan)
+        try:
+            assert_same_non_finite(METHODS[variant].run(x, w, plan), expected)
+        except AssertionError as error:
+            raise AssertionError(f"{variant} on {fshape}, {spot}={value}, strides {strides}: {error}") from None
+
+
+@pytest.mark.references
+@pytest.mark.parametrize("method", sorted(METHODS) + ["auto"])
+def test_inf_weight_on_padding_is_nan_as_in_tf(method):
+    """The issue's reproduction: TF gives NaN where the Inf weight meets a padding zero."""
+    x = np.ones((1, 64, 64, 3), np.float32)
+    w = np.ones((3, 3, 3, 1), np.float32)
+    w[0, 0, 0, 0] = np.inf
+    expected = tf_conv2d(x, w, 1, "SAME")
+    assert_same_non_finite(handconv.conv2d(x, w, 1, "SAME", method=method), expected)
+    assert np.isnan(expected[0, 0, 0, 0]) and np.isposinf(expected[0, 5, 5, 0])

@@ -62,3 +62,24 @@ def test_output_shape_matches_conv2d():
 def test_formula_axis_checked():
     with pytest.raises(handconv.HandconvError, match="axis"):
         make_plan((1, 5, 5, 3), (3, 3, 3, 1)).formula(2)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        dict(strides=True),
+        dict(strides=2.0),
+        dict(strides=1.0),
+        dict(strides=[1, True]),
+        dict(strides=1, dilations=True),
+        dict(strides=1, dilations=[2.0, 1]),
+    ],
+)
+def test_validation_does_not_depend_on_earlier_calls(arguments):
+    """Issue 12.5: the plan cache once served True/2.0 the plan cached for 1/2."""
+    x, w = np.ones((1, 5, 5, 1), np.float32), np.ones((3, 3, 1, 1), np.float32)
+    for warm in (1, 2, [1, 1], [2, 2]):  # every int spelling the bad value is equal to
+        handconv.conv2d(x, w, warm, "SAME", dilations=warm)
+        handconv.conv2d(x, w, warm, "SAME")
+    with pytest.raises(handconv.HandconvTypeError, match="int"):
+        handconv.conv2d(x, w, padding="SAME", **arguments)

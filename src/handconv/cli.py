@@ -26,8 +26,12 @@ COMMANDS = [
 ]
 
 
+#: Largest integer option value: handconv's index arithmetic stays inside int64.
+MAX_OPTION_INT = 2**31 - 1
+
+
 def _int_at_least(minimum: int):
-    """An argparse type accepting integers >= ``minimum``.
+    """An argparse type accepting integers from ``minimum`` to ``MAX_OPTION_INT``.
 
     >>> _int_at_least(1)("2")
     2
@@ -40,6 +44,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
+        if value > MAX_OPTION_INT:
+            raise argparse.ArgumentTypeError(f"{text!r} must be <= {MAX_OPTION_INT}")
         return value
 
     return parse
@@ -71,15 +77,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .files import Terminated, restore_signals, stop_on_signals
+
+    # Ctrl-C and SIGTERM as exceptions: writers' clean-up (temp files) runs, and the
+    # process stops for sure even where Python swallows the exception.
+    previous = stop_on_signals()
     try:
         return int(args.func(args) or 0)
     except HandconvError as error:
         # Bad arguments get one line, not a traceback.
         print(f"handconv {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"handconv {args.command}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"handconv {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore_signals(previous)  # main() called from Python (tests, notebooks): leave no handler behind
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,12 +9,14 @@ and once on the way out, and hands canonical arrays to one of the algorithms in
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
 
+from . import shapes
 from .errors import HandconvError, HandconvMemoryError, HandconvTypeError, describe_value
-from .methods import METHODS, select_method
+from .methods import METHODS, cost, direct, select_method
 from .methods.cost import PRECISIONS
 from .plan import ConvPlan, make_plan
 
@@ -130,30 +132,150 @@ def _available_memory() -> int | None:
 UNCHECKED_BYTES = 16 * 2**20
 
 
-def check_memory(plan: ConvPlan, method: str) -> None:
-    """Refuse, before allocating, a call whose arrays would not fit in memory."""
-    needed = _needed_bytes(plan, method)
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB"
+
+
+def check_memory(plan: ConvPlan, method: str, extra_bytes: int = 0) -> None:
+    """Refuse, before allocating, a call whose arrays would not fit in memory.
+
+    Counts the output, the (read part of the) padded input, the method's
+    workspace and ``extra_bytes`` (the caller's conversions), and shows the
+    arithmetic when it refuses.
+    """
+    needed = _needed_bytes(plan, method) + extra_bytes
     if needed < UNCHECKED_BYTES:
         return
-    itemsize = plan.compute_dtype.itemsize
-    output = int(np.prod(plan.output_shape, dtype=np.float64)) * itemsize
     available = _available_memory()
     if available is not None and needed > available:
+        run = execution_plan(plan, method)
+        itemsize = plan.compute_dtype.itemsize
+        output = math.prod(plan.output_shape) * itemsize
+        read = run.batch * run.padded_hw[0] * run.padded_hw[1] * run.in_channels * itemsize
+        shape = " x ".join(map(str, plan.output_shape))
         raise HandconvMemoryError(
-            f"this convolution needs about {needed / 2**30:.1f} GiB (output "
-            f"{plan.user_output_shape} = {output / 2**30:.1f} GiB, padded input and "
-            f"'{method}' workspace), but only {available / 2**30:.1f} GiB is available; "
-            "use a smaller batch, a smaller image or fewer output channels, or split the work"
+            f"this convolution needs about {_gib(needed)}: output {shape} x {itemsize} bytes = "
+            f"{_gib(output)}, padded input read {_gib(read)}, '{method}' workspace "
+            f"{_gib(METHODS[method].workspace_bytes(run))}, conversions {_gib(extra_bytes)}; "
+            f"only {_gib(available)} is available; use a smaller batch, a smaller image, less padding "
+            "or fewer output channels, or split the work"
         )
 
 
 @functools.lru_cache(maxsize=256)
 def _needed_bytes(plan: ConvPlan, method: str) -> int:
-    """Output, padded input and the method's workspace, in bytes (cached per plan)."""
+    """Output, padded input and the method's workspace, in bytes (cached per plan).
+
+    Sized on :func:`execution_plan`: what is computed and read, never a raw
+    stride, dilation or padding number.
+    """
+    run = execution_plan(plan, method)
     itemsize = plan.compute_dtype.itemsize
-    output = int(np.prod(plan.output_shape, dtype=np.float64)) * itemsize
-    padded = plan.batch * plan.padded_hw[0] * plan.padded_hw[1] * plan.in_channels * itemsize
-    return output + padded + METHODS[method].workspace_bytes(plan)
+    output = math.prod(plan.output_shape) * itemsize
+    padded = run.batch * run.padded_hw[0] * run.padded_hw[1] * run.in_channels * itemsize
+    gathered = 0 if run is plan else math.prod(run.input_shape) * itemsize
+    return output + gathered + padded + METHODS[method].workspace_bytes(run)
+
+
+def conversion_bytes(x: np.ndarray, plan: ConvPlan) -> int:
+    """Bytes :func:`to_canonical` and :func:`from_canonical` may copy for ``x``.
+
+    A dtype change (float16 is computed in float32) or a layout change copies
+    the input; float16 and NCHW results are copied once on the way out.
+    """
+    nhwc = plan.data_format == "NHWC"
+    if nhwc and x.dtype == plan.compute_dtype == plan.dtype and x.flags.c_contiguous:
+        return 0  # the common case, fast: views in, the result out as it is
+    total = 0
+    if x.dtype != plan.compute_dtype or not nhwc or not x.flags.c_contiguous:
+        total += math.prod(plan.input_shape) * plan.compute_dtype.itemsize
+    output = math.prod(plan.output_shape)
+    if plan.dtype != plan.compute_dtype:
+        total += output * plan.dtype.itemsize
+    if plan.data_format == "NCHW":
+        total += output * plan.dtype.itemsize
+    return total
+
+
+# ------------------------------------------------------- reading only what is read
+#: An axis is gathered when its padded length is more than this many times the
+#: number of (output, tap) reads along it.
+GATHER_FACTOR = 4
+
+
+@functools.lru_cache(maxsize=256)
+def compact_plan(plan: ConvPlan) -> ConvPlan:
+    """An equivalent plan on only the input rows/columns some output reads.
+
+    A huge stride, dilation or padding makes the padded input enormous while
+    the output reads a few of its rows: along such an axis (padded length over
+    ``GATHER_FACTOR`` times ``OH * KH``) the rows output ``oy`` reads through
+    taps ``ky`` are laid out at ``oy * KH + ky`` (a padding row as a real zero, so
+    ``Inf * 0`` is still NaN), and the axis becomes a VALID convolution with
+    stride ``KH`` and no dilation. Other axes and ordinary plans are unchanged
+    (the same plan object is returned). Workspace then scales with what is
+    computed, not with the stride, dilation or padding numbers.
+    """
+    axes = _gathered_axes(plan)
+    if not any(axes):
+        return plan
+    sizes, strides, dilations, pads = [], [], [], []
+    for axis, gathered in enumerate(axes):
+        if gathered:
+            sizes.append(plan.output_hw[axis] * plan.filter_hw[axis])
+            strides.append(plan.filter_hw[axis])
+            dilations.append(1)
+            pads.append([0, 0])
+        else:
+            sizes.append(plan.input_hw[axis])
+            strides.append(plan.strides[axis])
+            dilations.append(plan.dilations[axis])
+            pads.append(list(plan.pad_amounts[axis]))
+    run = make_plan(
+        (plan.batch, *sizes, plan.in_channels), plan.filter_shape, strides, [[0, 0], *pads, [0, 0]], "NHWC",
+        dilations, plan.dtype,
+    )
+    assert run.output_shape == plan.output_shape, (run, plan)
+    return run
+
+
+def _gathered_axes(plan: ConvPlan) -> tuple[bool, bool]:
+    if plan.is_empty:
+        return False, False
+    return tuple(  # type: ignore[return-value]
+        plan.padded_hw[axis] > GATHER_FACTOR * plan.output_hw[axis] * plan.filter_hw[axis] for axis in (0, 1)
+    )
+
+
+def _read_rows(plan: ConvPlan, axis: int) -> np.ndarray:
+    """Input index of each gathered row along ``axis`` (``-1`` for padding), in ``oy * KH + ky`` order."""
+    out_index = np.arange(plan.output_hw[axis], dtype=np.int64)[:, None]
+    tap = np.arange(plan.filter_hw[axis], dtype=np.int64)[None, :]
+    index = shapes.input_coordinate(
+        out_index, tap, plan.strides[axis], plan.dilations[axis], plan.pad_amounts[axis][0]
+    ).ravel()
+    return np.where((index >= 0) & (index < plan.input_hw[axis]), index, -1)
+
+
+def gather_reads(x: np.ndarray, plan: ConvPlan, run: ConvPlan) -> np.ndarray:
+    """Canonical input ``x`` of ``plan`` laid out for ``run = compact_plan(plan)``."""
+    if run is plan:
+        return x
+    rows, cols = (_read_rows(plan, axis) if gathered else None for axis, gathered in enumerate(_gathered_axes(plan)))
+    out = np.zeros(run.input_shape, dtype=x.dtype)
+    row_to = np.arange(run.input_hw[0]) if rows is None else np.flatnonzero(rows >= 0)
+    row_from = row_to if rows is None else rows[row_to]
+    col_to = np.arange(run.input_hw[1]) if cols is None else np.flatnonzero(cols >= 0)
+    col_from = col_to if cols is None else cols[col_to]
+    out[:, row_to[:, None], col_to[None, :]] = x[:, row_from[:, None], col_from[None, :]]
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def execution_plan(plan: ConvPlan, method: str) -> ConvPlan:
+    """The plan ``method`` runs: :func:`compact_plan` when the method supports it, else ``plan``."""
+    run = compact_plan(plan)
+    return run if run is plan or METHODS[method].supports(run) else plan
 
 
 def conv2d(
@@ -236,10 +358,14 @@ def conv2d(
     name = resolve_method(method, plan, precision)
     if plan.is_empty:
         return np.zeros(plan.user_output_shape, dtype=plan.dtype)
-    return from_canonical(convolve_canonical(to_canonical(x, plan), w, plan, name), plan)
+    # Before any copy: the float16 -> float32 and layout conversions count too.
+    check_memory(plan, name, conversion_bytes(x, plan))
+    return from_canonical(convolve_canonical(to_canonical(x, plan), w, plan, name, memory_checked=True), plan)
 
 
-def convolve_canonical(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, method: str) -> np.ndarray:
+def convolve_canonical(
+    x: np.ndarray, filters: np.ndarray, plan: ConvPlan, method: str, *, memory_checked: bool = False
+) -> np.ndarray:
     """conv2d's core on validated arguments: canonical in, canonical out.
 
     Parameters
@@ -250,6 +376,8 @@ def convolve_canonical(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, metho
     plan : ConvPlan
     method : str
         A name :func:`resolve_method` returned for ``plan``.
+    memory_checked : bool
+        The caller already ran :func:`check_memory` (with its own conversions).
 
     Returns
     -------
@@ -258,10 +386,12 @@ def convolve_canonical(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, metho
     """
     if plan.is_empty:
         return np.zeros(plan.output_shape, dtype=plan.dtype)
-    check_memory(plan, method)
+    if not memory_checked:
+        check_memory(plan, method)
+    run = execution_plan(plan, method)
     # NaN and Inf propagate silently, as in TF; int32 wraps around as in TF.
     with np.errstate(invalid="ignore", over="ignore"):
-        out = METHODS[method].run(x, filters.astype(plan.compute_dtype, copy=False), plan)
+        out = METHODS[method].run(gather_reads(x, plan, run), filters.astype(plan.compute_dtype, copy=False), run)
     return out.astype(plan.dtype, copy=False)
 
 
@@ -274,13 +404,20 @@ def check_precision(precision: Any) -> str:
     return precision
 
 
+@functools.lru_cache(maxsize=1024)
+def _auto_method(plan: ConvPlan, accelerator: bool, precision: str, rates: cost.Rates) -> str:
+    """``method='auto'``: chosen on the plan that will run (only the rows outputs read), per numba's
+    presence, the precision asked for and the machine's rates."""
+    return select_method(compact_plan(plan), precision)
+
+
 def resolve_method(method: Any, plan: ConvPlan, precision: Any = "accurate") -> str:
     """The registered method name ``method`` stands for on this plan (``precision`` matters for 'auto')."""
     precision = check_precision(precision)
     if not isinstance(method, str):
         raise HandconvTypeError(f"method={method!r} must be a string; expected 'auto' or one of {sorted(METHODS)}")
     if method == "auto":
-        return select_method(plan, precision)
+        return _auto_method(plan, direct.has_accelerator(), precision, cost.current_rates(plan))
     if method not in METHODS:
         raise HandconvError(f"method={method!r} is not known; expected 'auto' or one of {sorted(METHODS)}")
     supports = METHODS[method].supports

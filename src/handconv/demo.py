@@ -302,6 +302,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if not args.numbers_only:
+        from .files import refuse_overwriting_inputs
+        from .image.sample import sample_photo_path
+
+        # The demo's one input file is the packaged photo: its folder is no place for outputs.
+        photo = Path(sample_photo_path())
+        refuse_overwriting_inputs([("--out", args.out)], [("the sample photo's folder", photo.parent)])
         make_output_folder(Path(args.out), "--out")
     result = run_numeric(seed=args.seed)
     difference = result["difference"]

@@ -37,7 +37,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .borders import BORDER_MODES, pad_border
 from .conv import conv2d
-from .errors import HandconvError
+from .errors import HandconvError, HandconvTypeError, describe_value
 from .shapes import output_size, pad_amounts
 from .verification import tolerance
 
@@ -319,6 +319,20 @@ def _float_levels(*dtypes) -> list[tuple[str, np.dtype]]:
     return levels
 
 
+def _real_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as an array of real numbers (bool, int, uint, float), or a one-line error naming it."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:  # ragged lists
+        raise HandconvTypeError(f"{name}={describe_value(value)} cannot be read as an array ({error})") from None
+    if array.dtype.kind not in "biuf":
+        raise HandconvTypeError(
+            f"{name}={describe_value(value)} has dtype {array.dtype}; expected real numbers "
+            "(int or float arrays; complex, object, string and datetime arrays are not convolution data)"
+        )
+    return array
+
+
 def diagnose(input: Any, kernel: Any, output: Any, *, limit: int = 50) -> Diagnosis:
     """Find the convention(s) under which ``kernel`` applied to ``input`` gives ``output``.
 
@@ -349,9 +363,9 @@ def diagnose(input: Any, kernel: Any, output: Any, *, limit: int = 50) -> Diagno
     >>> found.matches[0].mode, found.matches[0].flip
     ('symmetric', False)
     """
-    x = np.asarray(input)
-    k = np.asarray(kernel)
-    o = np.asarray(output)
+    x = _real_array(input, "input")
+    k = _real_array(kernel, "kernel")
+    o = _real_array(output, "output")
     levels = _float_levels(x.dtype, k.dtype, o.dtype)
     notes = []
     if k.ndim >= 2 and np.array_equal(k, k[::-1, ::-1]) and k.ndim in (2, 3):

@@ -142,6 +142,10 @@ def _frozen(rows: Any) -> np.ndarray:
 
 
 def _make(name: str, rows: Any, family: str, description: str, pair: Any = None) -> Kernel:
+    for weights in (rows, pair):
+        if weights is not None and not np.isfinite(np.asarray(weights, dtype=np.float64)).all():
+            # e.g. a sigma whose arithmetic overflowed: a NaN kernel would write a black image silently.
+            raise HandconvError(f"kernel {name!r} has weights that are not finite numbers (NaN or Inf)")
     return Kernel(name, _frozen(rows), family, description, None if pair is None else _frozen(pair))
 
 
@@ -247,7 +251,9 @@ def box(size: int = 3) -> Kernel:
 
 def _gaussian_1d(size: int, sigma: float) -> np.ndarray:
     offsets = np.arange(size) - (size - 1) / 2
-    samples = np.exp(-(offsets**2) / (2 * sigma**2))
+    # (offset / sigma)^2, not offset^2 / sigma^2: sigma = 1e308 must not overflow to inf / inf.
+    with np.errstate(over="ignore", under="ignore"):
+        samples = np.exp(-((offsets / sigma) ** 2) / 2)
     return samples / samples.sum()
 
 
@@ -278,6 +284,11 @@ def gaussian(size: int = 5, sigma: float | None = None) -> Kernel:
     spec = f"gaussian:{size}" + ("" if sigma is None else f":{sigma:g}")
     size = _positive_odd(str(size), "K", spec)
     sigma = _default_sigma(size) if sigma is None else _real(str(sigma), "SIGMA", spec, positive=True)
+    if sigma * sigma == 0.0:
+        raise HandconvError(
+            f"kernel {spec!r}: SIGMA={sigma:g} underflows (sigma^2 is 0 in float64); expected SIGMA >= 1e-150 "
+            "(any SIGMA below ~0.2 already gives the identity kernel)"
+        )
     row = _gaussian_1d(size, sigma)
     return _make(spec, np.outer(row, row), "blur", f"Gaussian {size}x{size}, sigma={sigma:g}, normalised")
 
@@ -404,10 +415,24 @@ def from_array(values: Any, name: str = "custom", source: str | None = None) -> 
     return Kernel(name, _frozen(array), family, description)
 
 
+#: Deepest list nesting an inline kernel may have (a kernel is 2-D, a filter bank 4-D).
+_MAX_NESTING = 8
+
+
 def _parse_inline(spec: str) -> Any:
+    depth = deepest = 0
+    for char in spec:  # refuse deep nesting before a recursive parser sees it
+        depth += char in "[("
+        depth -= char in "])"
+        deepest = max(deepest, depth)
+    if deepest > _MAX_NESTING:
+        raise HandconvError(
+            f"kernel {spec[:40]!r}... nests lists {deepest} deep; expected rows of numbers, "
+            "e.g. '[[0,-1,0],[-1,4,-1],[0,-1,0]]'"
+        )
     try:
         return json.loads(spec)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         # literal_eval evaluates literals only (numbers, lists, tuples); never code.

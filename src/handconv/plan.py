@@ -33,6 +33,8 @@ from .errors import HandconvError, HandconvTypeError
 __all__ = ["ConvPlan", "make_plan", "output_shape", "DATA_FORMATS"]
 
 DATA_FORMATS = ("NHWC", "NCHW")
+#: Largest stride, dilation or pad amount: index arithmetic stays far inside int64.
+MAX_WINDOW = 2**31 - 1
 _AXIS_NAMES = ("height", "width")
 
 
@@ -233,6 +235,22 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def _kinds(value: Any) -> Any:
+    """The types inside a frozen argument, for the cache key.
+
+    ``True == 1 == 1.0`` and ``2.0 == 2`` hash alike, but only the int is a
+    valid stride: keying on the types too means a value the validation refuses
+    can never be served a plan cached for an equal valid one.
+
+    >>> _kinds((1, (True, 2.0)))
+    (<class 'int'>, (<class 'bool'>, <class 'float'>))
+    """
+    kind = type(value)
+    if kind is not tuple:
+        return kind
+    return tuple([_kinds(v) for v in value])
+
+
 def make_plan(
     input_shape: Sequence[int],
     filters_shape: Sequence[int],
@@ -286,11 +304,12 @@ def make_plan(
         hash(key)
     except TypeError:  # unhashable oddities: validate without the cache
         return _make_plan(input_shape, filters_shape, strides, padding, data_format, dilations, dtype)
-    return _cached_plan(*key)
+    # Shapes are converted with int() whatever their type; the window arguments are validated by type.
+    return _cached_plan(key, (_kinds(key[2]), _kinds(key[3]), _kinds(key[5])))
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_plan(*key: Any) -> ConvPlan:
+def _cached_plan(key: tuple[Any, ...], kinds: Any) -> ConvPlan:
     return _make_plan(*key)
 
 
@@ -413,6 +432,8 @@ def _check_window_arg(value: Any, name: str, data_format: str) -> tuple[int, int
         )
     if min(values) < 1:
         raise HandconvError(f"{name}={value!r} must be positive; every entry must be >= 1")
+    if max(values) > MAX_WINDOW:
+        raise HandconvError(f"{name}={value!r} is too large; every entry must be <= {MAX_WINDOW} (2**31 - 1)")
     return values[0], values[1]
 
 
@@ -440,6 +461,8 @@ def _check_padding(padding: Any, data_format: str) -> tuple[str, tuple[tuple[int
     pairs = [(int(a), int(b)) for a, b in padding]
     if any(v < 0 for pair in pairs for v in pair):
         raise HandconvError(f"padding={padding!r} must not be negative; {expected}")
+    if any(v > MAX_WINDOW for pair in pairs for v in pair):
+        raise HandconvError(f"padding={padding!r} is too large; every amount must be <= {MAX_WINDOW} (2**31 - 1)")
     spatial = (1, 2) if data_format == "NHWC" else (2, 3)
     other = [i for i in range(4) if i not in spatial]
     if any(pairs[i] != (0, 0) for i in other):

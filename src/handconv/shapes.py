@@ -263,3 +263,17 @@ def output_size_formula(
     if exact != out:
         text += f", truncated to {out}" if out >= 0 else ""
     return text + dilated
+
+
+def input_coordinate(out_index: int, tap: int, stride: int, dilation: int = 1, pad_before: int = 0) -> int:
+    """Input row (or column) that filter tap ``tap`` of output ``out_index`` reads.
+
+    A result outside ``[0, n)`` is a padding position. Works elementwise on
+    NumPy integer arrays too.
+
+    >>> input_coordinate(1, 2, stride=2, pad_before=1)   # the article: output 1, tap 2, padding 1
+    3
+    >>> input_coordinate(0, 0, stride=2, pad_before=1)   # the top-left tap reads padding
+    -1
+    """
+    return out_index * stride + tap * dilation - pad_before

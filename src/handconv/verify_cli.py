@@ -100,9 +100,9 @@ def load_array(path: str) -> np.ndarray:
 
         return sample_photo().astype(np.float32)
     if path.lower().endswith(".npy"):
-        if not os.path.exists(path):
-            raise HandconvError(f"{path}: no such file")
-        return np.load(path, allow_pickle=False)
+        from .files import load_npy
+
+        return load_npy(path, "file")
     from .image import read_image  # Pillow, with the project's size and format checks
 
     array = read_image(path).astype(np.float32)
@@ -139,6 +139,14 @@ def build_input(args) -> np.ndarray:
 
 
 def run(args) -> int:
+    from .files import refuse_overwriting_inputs
+
+    # Before any work: the JSON report must not replace an input.
+    refuse_overwriting_inputs(
+        [("--json", args.json)],
+        [("--input", args.input), ("--kernel", args.kernel if os.path.isfile(args.kernel) else None),
+         ("--explain", args.explain)],
+    )
     if args.explain:
         return run_explain(args)
     from .verification import kernel_to_filters, verify

@@ -202,12 +202,17 @@ def run(args: argparse.Namespace) -> int:
 
     from .trace import MAX_PRODUCTS, explain
 
+    from ..files import refuse_overwriting_inputs
+
+    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "text")
+    fmt = {"txt": "text", "htm": "html"}.get(fmt, fmt)
+    # Before any work: the output (given or default) must not be an input file.
+    output = args.output or (None if fmt == "text" or args.compare_padding else _default_output(fmt))
+    refuse_overwriting_inputs([("-o", output)], [("--input", args.input), ("--filter", _existing(args.filter))])
     x, w, input_label, names = _load(args)
     padding = parse_padding(args.padding)
     strides = _window(args.stride, "--stride")
     dilations = _window(args.dilation, "--dilation")
-    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "text")
-    fmt = {"txt": "text", "htm": "html"}.get(fmt, fmt)
     if args.compare_padding:
         if fmt in FORMATS and fmt != "text":
             raise HandconvError(f"--compare-padding writes text, not {fmt}; drop --format or use -o FILE.txt")
@@ -256,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
             color = False  # 'auto' for a file: no escape codes, whatever the terminal is
         text = render_text(trace, color=color, stream=sys.stdout)
         return _emit_text(text, args.output)
-    path = args.output or (f"handconv-explain.{fmt}" if fmt != "maps" else "handconv-explain-maps.png")
+    path = args.output or _default_output(fmt)
     if fmt == "maps":
         from .figure import render_feature_maps
 
@@ -352,6 +357,15 @@ def _pad_name(explicit: list[list[int]]) -> str:
     if top == bottom == left == right:
         return f"P={top}"
     return f"pads {top},{bottom},{left},{right}"
+
+
+def _default_output(fmt: str) -> str:
+    return f"handconv-explain.{fmt}" if fmt != "maps" else "handconv-explain-maps.png"
+
+
+def _existing(path: str | None) -> str | None:
+    """``path`` when it names an existing file (a filter given as a file), else None."""
+    return path if path and Path(path).is_file() else None
 
 
 def _emit_text(text: str, output: str | None) -> int:

@@ -29,6 +29,8 @@ REQUIRED_KEYS = (
     "version", "labels", "config", "padded_input", "is_padding", "filters", "bias", "output", "steps",
 )
 SCHEMA_VERSION = 1
+#: Most numbers (padded input, padding mask, output, step products) one page embeds: about 40 MB of HTML.
+MAX_PAGE_NUMBERS = 4_000_000
 
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -69,6 +71,21 @@ def _as_trace_dict(trace_or_dict: Any) -> Mapping[str, Any]:
     return data
 
 
+def _check_page_size(trace: Any) -> None:
+    """Refuse, before any JSON is built, a page that would embed more than ``MAX_PAGE_NUMBERS`` numbers."""
+    arrays = [getattr(trace, name, None) for name in ("padded_input", "is_padding", "output")]
+    if any(a is None for a in arrays):
+        return  # a dict: sized by its own lists
+    numbers = sum(a.size for a in arrays) + sum(3 * step.products.size for step in trace.steps)
+    if numbers > MAX_PAGE_NUMBERS:
+        (h, w), c = trace.plan.padded_hw, trace.plan.in_channels
+        raise HandconvError(
+            f"the page would embed {numbers:,} numbers (padded input {h}x{w}x{c}, its padding mask, "
+            f"the output and {len(trace.steps)} step(s)), more than {MAX_PAGE_NUMBERS:,} (about 40 MB of HTML); "
+            "explain a crop of the image, or draw it with --format png"
+        )
+
+
 def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
@@ -107,6 +124,7 @@ def render_html(trace_or_dict: Any, path: str | os.PathLike[str] | None = None) 
     >>> page.startswith("<!DOCTYPE html>"), "<b>" in page
     (True, False)
     """
+    _check_page_size(trace_or_dict)
     data = _as_trace_dict(trace_or_dict)
     page = (
         _asset("page.html")

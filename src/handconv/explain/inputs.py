@@ -79,7 +79,9 @@ def read_input(path: str | Path) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            return _as_volume(np.load(path, allow_pickle=False), repr(str(path)))
+            from ..files import load_npy
+
+            return _as_volume(load_npy(path, "--input"), repr(str(path)))
         if suffix in (".csv", ".txt"):
             delimiter = "," if suffix == ".csv" else None
             return _as_volume(np.loadtxt(path, delimiter=delimiter, ndmin=2), repr(str(path)))

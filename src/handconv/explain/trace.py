@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..conv import as_arrays, convolve_canonical, resolve_method, to_canonical
+from ..conv import as_arrays, check_memory, conversion_bytes, convolve_canonical, resolve_method, to_canonical
 from ..errors import HandconvError, HandconvTypeError, describe_value
 from ..plan import ConvPlan, make_plan
 
@@ -485,11 +485,19 @@ def explain(
     bias_values = _check_bias(bias, plan.out_channels, plan.dtype)
     names = _check_labels(labels, plan.out_channels)
 
+    method = resolve_method(method, plan)
+    # Before any copy: the conversion, and the trace's own arrays (one image, padded, its padding
+    # mask and the output) on top of the convolution's.
+    itemsize = plan.compute_dtype.itemsize
+    padded_pixels = plan.padded_hw[0] * plan.padded_hw[1]
+    trace_bytes = (math.prod(plan.input_hw) * plan.in_channels * itemsize
+                   + padded_pixels * (plan.in_channels * itemsize + 1)
+                   + math.prod(plan.output_hw) * plan.out_channels * itemsize)
+    check_memory(plan, method, conversion_bytes(x, plan) + trace_bytes)
     canonical = to_canonical(x, plan)
     weights = w.astype(plan.compute_dtype, copy=False)
-    method = resolve_method(method, plan)
     # conv2d's own core: its memory guard, its method, its dtype handling.
-    convolved = convolve_canonical(canonical, weights, plan, method)
+    convolved = convolve_canonical(canonical, weights, plan, method, memory_checked=True)
     output = convolved[batch_index] + bias_values
 
     padded = plan.pad(canonical[batch_index : batch_index + 1])[0]

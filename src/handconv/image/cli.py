@@ -12,7 +12,7 @@ from typing import Any
 
 from ..cli import positive_int
 from ..errors import HandconvError
-from ..files import make_output_folder
+from ..files import Inputs, make_output_folder, remove_temps
 
 DESCRIPTION = """\
 Filter images with a kernel, computed by handconv.conv2d (cross-correlation, as
@@ -179,6 +179,7 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
 
     jobs: list[Job] = []
     failures: list[tuple[Path, str]] = []
+    inputs = Inputs(("IN", file) for file in files)
     if args.output_file:
         if len(files) != 1:
             raise HandconvError(
@@ -191,6 +192,8 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
             raise HandconvError(f"-o {str(target)!r} is a folder; name a file (edges.png) or use --out-dir")
         make_output_folder(target.parent, "-o")
         compare = target.with_name(target.stem + "_compare.png") if args.compare else None
+        inputs.refuse("-o", target)
+        inputs.refuse("--compare", compare)
         return [Job(files[0], target, compare)], failures
     out_dir = Path(args.out_dir)
     make_output_folder(out_dir, "--out-dir")
@@ -203,6 +206,8 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
                 raise HandconvError(f"{source}: its output {target} is also {taken[target]}'s; rename one of them")
             taken[target] = source
             compare = safe_output_path(out_dir, source.stem + "_compare.png") if args.compare else None
+            inputs.refuse(f"{source}: output", target)
+            inputs.refuse(f"{source}: --compare", compare)
             jobs.append(Job(source, target, compare))
         except HandconvError as error:
             failures.append((source, str(error)))
@@ -226,8 +231,6 @@ def process(job: Job, options: dict[str, Any], overwrite: bool, protect: list[st
 
     try:
         if job.target.exists() and not overwrite:
-            if any(job.target.resolve() == Path(p).resolve() for p in protect):
-                raise HandconvError(f"{job.target}: this is an input file; handconv never overwrites its inputs")
             return "skipped", f"{job.target} exists (pass --overwrite to replace it)"
         pixels = read_image(job.source, max_pixels=options["max_pixels"])
         filter_options = {k: v for k, v in options.items() if k != "max_pixels"}
@@ -296,7 +299,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"FAILED {message}", file=sys.stderr)
     protect = [str(path) for path in files]
     options = _options(args)
-    _run_jobs(jobs, options, args, protect, summary)
+    try:
+        _run_jobs(jobs, options, args, protect, summary)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the pool is stopped; say what was written before the exit code.
+        print(f"handconv filter: stopped: {len(summary.written)} written, "
+              f"{len(jobs) - len(summary.written) - len(summary.skipped)} not done", file=sys.stderr)
+        raise
     if not args.quiet:
         parts = [f"{len(summary.written)} written"]
         if summary.skipped:
@@ -334,7 +343,59 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
 
         # 'spawn', not fork: forking a process that has loaded TensorFlow (or any threaded
         # library) can deadlock the children.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_signals)
+        try:
             futures = {pool.submit(process, job, options, args.overwrite, protect): job for job in jobs}
             for future in as_completed(futures):
                 record(futures[future], *future.result())
+        except BaseException:
+            _stop_pool(pool, jobs)
+            raise
+        pool.shutdown()
+
+
+def _worker_signals() -> None:
+    """In a worker: Ctrl-C is the main process's to handle; SIGTERM unwinds (temp files removed)."""
+    import signal
+
+    from ..files import raise_on_sigterm
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise_on_sigterm()
+
+
+#: Seconds stopped workers get to unwind (remove their temp files) before they are killed.
+STOP_GRACE = 1.0
+
+
+def _stop_pool(pool: Any, jobs: list[Job]) -> None:
+    """Cancel pending files, stop the workers within ``STOP_GRACE`` seconds, remove their temp files.
+
+    Further Ctrl-Cs are ignored meanwhile, so the clean-up cannot be interrupted
+    half-way (it takes at most about ``STOP_GRACE`` seconds).
+    """
+    import signal
+    import time
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        # ProcessPoolExecutor has no public way to stop running work before Python 3.14:
+        # its worker processes are terminated directly.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()  # SIGTERM: the worker unwinds through atomic_path's clean-up
+        deadline = time.monotonic() + STOP_GRACE
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
+        for job in jobs:  # a killed worker cannot clean up after itself
+            remove_temps(job.target)
+            if job.compare is not None:
+                remove_temps(job.compare)
+    finally:
+        signal.signal(signal.SIGINT, previous)

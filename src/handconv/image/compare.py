@@ -11,7 +11,7 @@ import numpy as np
 from .. import kernels as kernel_registry
 from ..errors import HandconvError
 from .filtering import map_output, prepare, resolve_output
-from ..files import atomic_path
+from ..files import atomic_path, refuse_overwriting_inputs
 
 
 def _tensorflow_conv() -> Any | None:
@@ -63,15 +63,11 @@ def compare_figure(
     and filters, mapped to pixels the same way, and the last panel shows
     ``|handconv - TensorFlow|`` on the unmapped float results.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # The object-oriented Figure, not pyplot: pyplot's global figure list is not thread-safe.
+    from matplotlib.figure import Figure
 
     path = Path(path)
-    for protected in protect:
-        if path.resolve() == Path(protected).resolve():
-            raise HandconvError(f"{path}: this is an input file; handconv never overwrites its inputs")
+    refuse_overwriting_inputs([("--compare", path)], [("input", protected) for protected in protect])
     if path.exists() and not overwrite:
         raise HandconvError(f"{path}: already exists; pass --overwrite to replace it")
     kernel = kernel_registry.get(kernel)
@@ -95,7 +91,8 @@ def compare_figure(
             f"  (TensorFlow compared for --mode zeros only; this is {setup.border})")
     columns = len(panels) + (difference is not None)
     # Constrained layout leaves room for the suptitle above the two-line panel titles.
-    figure, axes = plt.subplots(1, columns, figsize=(3.4 * columns, 3.8), squeeze=False, layout="constrained")
+    figure = Figure(figsize=(3.4 * columns, 3.8), layout="constrained")
+    axes = figure.subplots(1, columns, squeeze=False)
     for axis, (array, title) in zip(axes[0], panels):
         shown, cmap = _shown(array)
         axis.imshow(shown, cmap=cmap, vmin=0 if cmap else None,
@@ -117,5 +114,4 @@ def compare_figure(
         f"padding {padding} -> {plan.pad_amounts}  mode {setup.border}{note}", fontsize=9)
     with atomic_path(path) as temp:
         figure.savefig(temp, format="png", dpi=90)
-    plt.close(figure)
     return path

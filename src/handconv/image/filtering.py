@@ -33,6 +33,16 @@ channels to one gray output (a 3-D ``(KH, KW, C)`` kernel is used as it is).
 Alpha (the last channel of 2- and 4-channel images) is never filtered: it is
 passed through untouched, sampled at each window's centre when stride or
 padding change the size.
+
+Memory
+------
+:func:`filter` works in bands of output rows: each band's input rows are
+converted to floats (and extended by the border mode) on their own, convolved,
+and mapped straight into the result in the input's dtype. Peak memory is the
+pixels, the result and about ``BAND_BYTES`` of floats, whatever the image size
+or padding (``rescale`` and ``raw`` keep the whole float response, which they
+return or need). Sizes that cannot fit are refused before anything is
+allocated, with the arithmetic.
 """
 
 from __future__ import annotations
@@ -46,13 +56,15 @@ import numpy as np
 from .. import kernels as kernel_registry
 from ..borders import pad_border, resolve_mode
 from ..conv import conv2d
-from ..errors import HandconvError, HandconvTypeError, describe_value
+from ..errors import HandconvError, HandconvMemoryError, HandconvTypeError, describe_value
 from ..plan import ConvPlan, make_plan
 
 __all__ = ["filter", "OUTPUTS", "CHANNELS", "GRAY_WEIGHTS", "prepare", "FilterSetup", "split_alpha",
            "to_gray", "map_output", "peak_value"]
 
 OUTPUTS = ("clip", "abs", "rescale", "raw")
+#: Floats (band input and response) one band of output rows holds, in bytes.
+BAND_BYTES = 32 * 2**20
 CHANNELS = ("each", "sum")
 
 #: ITU-R 601-2 luma, the weights of Pillow's ``convert('L')``: gray = 0.299 R + 0.587 G + 0.114 B.
@@ -383,12 +395,97 @@ def filter(
         pixels = _as_image_array(image)
     kernel = kernel_registry.get(kernel)
     mapping = resolve_output(output, kernel)
-    setup, alpha = prepare(pixels, kernel, channels=channels, gray=gray, stride=stride, dilation=dilation,
-                           padding=padding, mode=mode)
-    result = map_output(setup.respond(method=method), mapping, pixels.dtype)
+    if channels not in CHANNELS:
+        raise HandconvError(f"channels={channels!r} is not known; expected one of {CHANNELS}")
+    border = resolve_mode(mode)
+    colour, alpha = split_alpha(pixels)
+    dtype = _compute_dtype(colour.dtype)
+    in_channels = 1 if gray or colour.ndim == 2 else colour.shape[2]
+    filters = _filters(kernel, channels, in_channels, dtype)
+    plan = make_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, _padding_arg(padding), "NHWC",
+                     dilation, dtype)
+    if plan.is_empty:
+        raise HandconvError(
+            f"the output would be empty: height {plan.formula(0)}, width {plan.formula(1)}; "
+            "the kernel does not fit the image (use padding='same' or a smaller kernel)"
+        )
+    components = len(kernel.components)
+    (oh, ow), channels_out = plan.output_hw, plan.out_channels // components
+    keep_floats = mapping in ("raw", "rescale")  # raw returns them, rescale needs the global range
+    result_dtype = dtype if keep_floats else pixels.dtype
+    _check_filter_memory(plan, pixels, result_dtype, channels_out, alpha is not None)
+    response = np.empty((oh, ow, channels_out), dtype=result_dtype)
+    # Source row/column of every padded position (-1: a zero), by the border mode's own rule.
+    sources = [_source_index(plan.input_hw[axis], plan.pad_amounts[axis], border) for axis in (0, 1)]
+    for first, last in _row_bands(plan, colour.itemsize):
+        rows = slice(plan.receptive_field(first, 0)[0].start, plan.receptive_field(last - 1, 0)[0].stop)
+        x = _band_values(colour, sources[0][rows], sources[1], dtype, gray)
+        out = conv2d(x[None], filters, plan.strides, "VALID", dilations=plan.dilations, method=method)[0]
+        if components == 2:
+            out = np.hypot(out[..., 0::2], out[..., 1::2])
+        response[first:last] = out if keep_floats else map_output(out, mapping, pixels.dtype)
+    result = map_output(response, mapping, pixels.dtype) if mapping == "rescale" else response
     if alpha is not None:
-        alpha = _sample_alpha(alpha, setup.plan).astype(result.dtype, copy=False)
+        alpha = _sample_alpha(alpha, plan).astype(result.dtype, copy=False)
         result = np.concatenate([result, alpha[..., None]], axis=-1)
     elif result.shape[-1] == 1:
         result = result[..., 0]
     return result
+
+
+def _source_index(size: int, pads: tuple[int, int], border: str) -> np.ndarray:
+    """For each position of the padded axis, the input index it holds (``-1``: a zero).
+
+    The border mode's own extension (:func:`handconv.borders.pad_border`)
+    applied to the indices ``0 .. size - 1``; a few bytes per padded position.
+    """
+    index = np.arange(size, dtype=np.int64)
+    if border == "zeros":
+        return np.concatenate([np.full(pads[0], -1, np.int64), index, np.full(pads[1], -1, np.int64)])
+    return pad_border(index[None, :, None, None], (pads, (0, 0)), border)[0, :, 0, 0]
+
+
+def _row_bands(plan: ConvPlan, pixel_bytes: int):
+    """(first, stop) output rows per band: a band's float input and response about ``BAND_BYTES``."""
+    itemsize = plan.compute_dtype.itemsize
+    padded_width = plan.padded_hw[1]
+    per_row = (plan.strides[0] * padded_width * plan.in_channels * (itemsize + pixel_bytes)
+               + 2 * plan.output_hw[1] * plan.out_channels * itemsize)
+    window = plan.effective_filter_hw[0] * padded_width * plan.in_channels * (itemsize + pixel_bytes)
+    rows = max(1, (BAND_BYTES - window) // max(per_row, 1))
+    for first in range(0, plan.output_hw[0], rows):
+        yield first, min(plan.output_hw[0], first + rows)
+
+
+def _band_values(colour: np.ndarray, rows: np.ndarray, cols: np.ndarray, dtype: np.dtype, gray: bool) -> np.ndarray:
+    """Padded rows ``rows`` and columns ``cols`` of the image as floats ``(rows, cols, C)``; ``-1`` reads 0."""
+    block = colour[np.maximum(rows, 0)][:, np.maximum(cols, 0)]
+    values = block.astype(dtype)
+    if gray:
+        values = to_gray(values)
+    if values.ndim == 2:
+        values = values[..., None]
+    values[rows < 0] = 0
+    values[:, cols < 0] = 0
+    return values
+
+
+def _check_filter_memory(plan: ConvPlan, pixels: np.ndarray, result_dtype: np.dtype, channels_out: int,
+                         has_alpha: bool) -> None:
+    """Refuse, before allocating, a result (plus one band of floats) that cannot fit in memory."""
+    from ..conv import _available_memory
+
+    oh, ow = plan.output_hw
+    result = oh * ow * (channels_out + has_alpha) * np.dtype(result_dtype).itemsize
+    index = 8 * (plan.padded_hw[0] + plan.padded_hw[1])
+    needed = result * (1 + has_alpha) + index + 2 * BAND_BYTES
+    if needed < 64 * 2**20:
+        return
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise HandconvMemoryError(
+            f"filtering needs about {needed / 2**30:.1f} GiB: the result {oh} x {ow} x "
+            f"{channels_out + has_alpha} x {np.dtype(result_dtype).itemsize} bytes = {result / 2**30:.1f} GiB "
+            f"(height {plan.formula(0)}, width {plan.formula(1)}) and bands of {BAND_BYTES / 2**20:.0f} MiB; "
+            f"only {available / 2**30:.1f} GiB is available; use less padding, a stride, or a smaller image"
+        )

@@ -63,8 +63,8 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..errors import HandconvError, HandconvTypeError
-from ..files import atomic_path
+from ..errors import HandconvError, HandconvMemoryError, HandconvTypeError
+from ..files import atomic_path, npy_header, refuse_overwriting_inputs
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -99,7 +99,8 @@ _NPY_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np
 def resolve_max_pixels(max_pixels: int | None = None) -> int | None:
     """The pixel limit in force: ``max_pixels``, else ``$HANDCONV_MAX_PIXELS``, else the default.
 
-    Returns ``None`` for no limit (a value of 0 or less).
+    Returns ``None`` for no limit (0). A negative value is refused: it used to
+    mean "no limit" silently, which a typo should not.
 
     >>> resolve_max_pixels(10), resolve_max_pixels(0)
     (10, None)
@@ -115,7 +116,14 @@ def resolve_max_pixels(max_pixels: int | None = None) -> int | None:
             max_pixels = DEFAULT_MAX_PIXELS
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)):
         raise HandconvTypeError(f"max_pixels={max_pixels!r} must be an int (0 for no limit)")
+    if max_pixels < 0:
+        raise HandconvError(f"max_pixels={max_pixels!r} (--max-pixels, ${MAX_PIXELS_ENV}) must be >= 0 "
+                            "(0 for no limit)")
     return int(max_pixels) if max_pixels > 0 else None
+
+
+#: Bytes per pixel reading an image may hold at once (decoder buffer plus array, 16-bit colour).
+DECODE_BYTES_PER_PIXEL = 16
 
 
 def _check_pixels(path: Path, height: int, width: int, limit: int | None) -> None:
@@ -125,6 +133,19 @@ def _check_pixels(path: Path, height: int, width: int, limit: int | None) -> Non
             "(refused as a possible decompression bomb); if you trust the file, raise the limit with "
             f"--max-pixels N or {MAX_PIXELS_ENV}=N (0 = no limit)"
         )
+    # Decoding holds Pillow's buffer (up to 4 bytes per pixel, 8 for 16-bit) and the array: checked from the
+    # header, before decoding, so a large image is refused in one line instead of by the OS.
+    needed = height * width * DECODE_BYTES_PER_PIXEL
+    if needed > 64 * 2**20:
+        from ..conv import _available_memory
+
+        available = _available_memory()
+        if available is not None and needed > available:
+            raise HandconvMemoryError(
+                f"{path}: decoding {width}x{height} pixels needs about {needed / 2**30:.1f} GiB "
+                f"({DECODE_BYTES_PER_PIXEL} bytes per pixel: the decoder's buffer and the array), but only "
+                f"{available / 2**30:.1f} GiB is available"
+            )
 
 
 def _unreadable(path: Path, error: BaseException) -> HandconvError:
@@ -164,15 +185,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.
 
 
 def _read_npy(path: Path, limit: int | None) -> np.ndarray:
-    try:
-        with open(path, "rb") as file:
-            # The header only: refuse bad shapes and dtypes before reading any data.
-            version = np.lib.format.read_magic(file)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(file)
-    except (ValueError, OSError, EOFError) as error:
-        raise _unreadable(path, error) from None
+    shape, dtype, _ = npy_header(path)  # the header only: bad files refused before reading any data
     if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
         raise HandconvError(f"{path}: array of shape {shape} is not an image; expected (H, W) or (H, W, C), C <= 4")
     if dtype not in _NPY_DTYPES:
@@ -318,13 +331,6 @@ def safe_output_path(out_dir: str | os.PathLike, name: str) -> Path:
     return target
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def write_image(
     path: str | os.PathLike,
     array: np.ndarray,
@@ -362,9 +368,7 @@ def write_image(
     if suffix not in WRITE_SUFFIXES:
         raise HandconvError(f"{path}: cannot write {suffix or 'files without a suffix'}; expected one of "
                             f"{', '.join(WRITE_SUFFIXES)}")
-    for protected in protect:
-        if path.resolve() == Path(protected).resolve() or _same_file(path, Path(protected)):
-            raise HandconvError(f"{path}: this is an input file; handconv never overwrites its inputs")
+    refuse_overwriting_inputs([("output", path)], [("input", protected) for protected in protect])
     if path.exists() and not overwrite:
         raise HandconvError(f"{path}: already exists; pass --overwrite (overwrite=True) to replace it")
     array = np.asarray(array)

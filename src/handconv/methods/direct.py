@@ -16,11 +16,17 @@ compiler vectorises. Everything else goes through a general loop nest.
 
 Without numba the same arithmetic runs as one NumPy pass per filter tap on
 strided views of the padded input: correct everywhere, slow on large filters.
+
+NaN and Inf: the numba kernels skip taps that fall on padding rows. TF
+multiplies them (by zero), which only matters for a NaN or Inf weight
+(``Inf * 0 = NaN``); filters holding one (a cheap check: filters are small)
+take the NumPy path, which multiplies every tap as TF does.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -31,6 +37,11 @@ from . import cost
 FORCE_NUMPY = False
 #: Output rows are dealt to threads in about this many chunks.
 CHUNKS = 64
+#: One parallel numba call at a time per process. numba's 'workqueue' layer
+#: (chosen below for its speed) aborts the whole process when two Python
+#: threads enter a parallel region at once; a call already uses every core, so
+#: serialising calls from a thread pool costs no throughput.
+_PARALLEL_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,6 +62,8 @@ def _prefer_workqueue(numba) -> None:
     ~4-8 ms for a sleeping worker to wake (S2 took 8 ms instead of 1.4 ms); the
     workqueue layer does not. The setting only has an effect if numba has not
     started a thread pool yet in this process; ``NUMBA_THREADING_LAYER`` wins.
+    The workqueue layer is not thread-safe: every parallel call holds
+    ``_PARALLEL_LOCK`` (calls from many threads run one after another).
     """
     import os
 
@@ -117,7 +130,7 @@ def conv2d_direct(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     """
     if plan.is_empty:
         return np.zeros(plan.output_shape, dtype=x.dtype)
-    if has_accelerator():
+    if has_accelerator() and (filters.dtype.kind != "f" or np.isfinite(filters).all()):
         return _direct_numba(x, filters, plan)
     return _direct_numpy(x, filters, plan)
 
@@ -136,7 +149,7 @@ def _direct_numba(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     # busy machine a descheduled thread then delays the call by one chunk, not
     # by half the work.
     rows = plan.batch * plan.output_hw[0]
-    with numba.parallel_chunksize(max(1, rows // CHUNKS)):
+    with _PARALLEL_LOCK, numba.parallel_chunksize(max(1, rows // CHUNKS)):
         _run_kernels(lane_kernel, general_kernel, x, filters, out, plan, shape, top, left, sh, sw, dh, dw)
     return out
 

@@ -102,3 +102,19 @@ def conv2d_im2col(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
             target = out[images, rows, :, g * og : (g + 1) * og]
             target[...] = (columns @ weights).reshape(target.shape)
     return out
+
+
+def exact_where_non_finite(out: np.ndarray, x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """``out``, or the im2col result when ``out`` holds a NaN or Inf.
+
+    For methods whose arithmetic mixes numbers no output of TF's reads
+    together (Toeplitz zeros, Winograd transforms): one NaN or Inf there
+    spreads to outputs TF keeps finite (``Inf * 0 = NaN``). A NaN or Inf
+    never turns finite again under ``+`` and ``*``, so a finite ``out`` is
+    exact; otherwise the call is recomputed by im2col, which multiplies
+    exactly TF's taps (padding zeros included). The check is one summing pass
+    over the output; overflow to Inf also triggers it, harmlessly.
+    """
+    if out.dtype.kind != "f" or np.isfinite(out.sum()):
+        return out
+    return conv2d_im2col(x, filters, plan)

@@ -40,5 +40,7 @@ def conv2d_naive(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarr
                     first = (co // plan.out_channels_per_group) * group_size
                     receptive_field = padded[n, rows, cols, first : first + group_size]
                     products = receptive_field * filters[:, :, :, co]
-                    out[n, oy, ox, co] = products.sum()
+                    # Summed in the input's dtype: int32 wraps around as TF's does
+                    # (NumPy would widen to int64 and then refuse to store it).
+                    out[n, oy, ox, co] = products.sum(dtype=x.dtype)
     return out

@@ -15,6 +15,10 @@ per-tap method pays one memory pass per tap: ``T`` multiplies ``B_in / KW``
 times more numbers than there are taps, but in one efficient GEMM that stays in
 cache. With many channels its zeros make it wasteful; the cost model then
 picks another method.
+
+NaN and Inf: ``T``'s zeros multiply every input of a tile, so one NaN or Inf
+would reach outputs TF keeps finite (``Inf * 0 = NaN``). A result holding any
+non-finite value is recomputed by im2col, which multiplies exactly TF's taps.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
 from . import cost
+from .im2col import exact_where_non_finite
 
 #: Gathered columns held at once (stays in L2).
 BAND_BYTES = 1 * 2**20
@@ -150,6 +155,10 @@ def conv2d_toeplitz(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.nd
     """
     if plan.is_empty:
         return np.zeros(plan.output_shape, dtype=x.dtype)
+    return exact_where_non_finite(_toeplitz(x, filters, plan), x, filters, plan)
+
+
+def _toeplitz(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
     b, tiles, b_in, width = _layout(plan)
     padded = _pad_wide(x, plan, width)
     matrix = toeplitz_matrix(filters, plan, b)

@@ -18,6 +18,11 @@ TF's own float32 error is ~1.1e-6 and im2col's ~7e-7: about 10x worse, the
 price of 4x fewer multiplications (``cost.WINOGRAD_PREMIUM`` makes ``auto``
 take it only where it clearly pays). float64 results stay within ~2e-14.
 Choose ``method='im2col'`` or ``'gemm'`` for TF-level float32 accuracy.
+
+NaN and Inf: the transforms mix a whole 6x6 tile (and the filter transform all
+nine weights), so one NaN or Inf would spread to outputs TF keeps finite. A
+result holding any non-finite value is recomputed by im2col, which multiplies
+exactly TF's taps.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
 from . import cost
+from .im2col import exact_where_non_finite
 
 #: Transformed tiles held at once, in bytes (each of a few buffers).
 BAND_BYTES = 4 * 2**20
@@ -88,7 +94,7 @@ def _conv2d_dilated(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.nd
             target = out[:, a::dh, b::dw]
             phase = padded[:, a::dh, b::dw]
             sub = make_plan(phase.shape, filters.shape, 1, "VALID", "NHWC", 1, x.dtype)
-            target[...] = conv2d_winograd(phase, filters, sub)[:, : target.shape[1], : target.shape[2]]
+            target[...] = _winograd(phase, filters, sub)[:, : target.shape[1], : target.shape[2]]
     return out
 
 
@@ -184,7 +190,14 @@ def conv2d_winograd(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.nd
     if plan.is_empty:
         return np.zeros(plan.output_shape, dtype=x.dtype)
     if plan.dilations != (1, 1):
-        return _conv2d_dilated(x, filters, plan)
+        out = _conv2d_dilated(x, filters, plan)
+    else:
+        out = _winograd(x, filters, plan)
+    return exact_where_non_finite(out, x, filters, plan)
+
+
+def _winograd(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """Undilated F(4x4, 3x3) on ``plan``, no check for non-finite values."""
     dtype = x.dtype
     n, oh, ow, cout = plan.output_shape
     c, cg, og = plan.in_channels, plan.filter_in_channels, plan.out_channels_per_group
