@@ -51,7 +51,8 @@ import numpy as np  # noqa: E402
 
 import conv_bench as cb  # noqa: E402
 import handconv  # noqa: E402
-from handconv.methods import METHODS, candidates, cost, select_method  # noqa: E402
+from handconv.files import atomic_path, raise_on_sigterm  # noqa: E402
+from handconv.methods import candidates, cost, select_method  # noqa: E402
 from handconv.plan import make_plan  # noqa: E402
 
 SEED = 13
@@ -387,11 +388,9 @@ def heatmap(results: list[dict], path: Path, title: str) -> None:
     ax.set_ylabel("handconv auto / TF eager")
     ax.set_title("every cell (red: error > 2x TF's); lines at 1, 1.25, 2", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(temporary, dpi=100)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=100, format="png")
     plt.close(fig)
-    os.replace(temporary, path)
 
 
 def report(results: list[dict], stem: Path, info: dict, quick: bool) -> None:
@@ -436,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, metavar="JSON",
                         help="{cell: method} an earlier auto picked: timed too, for before/after ratios")
     args = parser.parse_args(argv)
+    raise_on_sigterm()  # SIGTERM stops like Ctrl-C: finished cells are in the journal, no temp file is left
 
     cells = all_cells(args.quick)
     if args.cells:
@@ -497,4 +497,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (handconv.files.Terminated)
+        print("sweep: stopped; finished cells are in the .jsonl journal (continue with --resume)", file=sys.stderr)
+        sys.exit(143 if type(stop).__name__ == "Terminated" else 130)
