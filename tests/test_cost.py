@@ -83,6 +83,7 @@ def rates_cache(tmp_path, monkeypatch):
         return cost.REFERENCE_RATES.scaled(gemm_flops=0.5, bandwidth=2.0)
 
     monkeypatch.setattr(cost, "measure_rates", fake_measure)
+    monkeypatch.setattr(cost, "machine_is_busy", lambda: False)
     return tmp_path, calls
 
 
@@ -112,6 +113,14 @@ def test_reset_forgets_the_rates(rates_cache):
     assert not (folder / "rates.json").exists()
     cost.current_rates(big)
     assert calls == [1, 1]
+
+
+def test_a_busy_machine_is_not_measured(rates_cache, monkeypatch):
+    """Other work on the cores would be measured instead of the machine: reference rates, nothing cached."""
+    folder, calls = rates_cache
+    monkeypatch.setattr(cost, "machine_is_busy", lambda: True)
+    assert cost.current_rates(BIG) == cost.REFERENCE_RATES
+    assert calls == [] and not (folder / "rates.json").exists()
 
 
 def test_reference_setting_never_measures(rates_cache, monkeypatch):

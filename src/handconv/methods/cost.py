@@ -210,8 +210,9 @@ def current_rates(plan: ConvPlan | None = None) -> Rates:
     """The rates ``auto`` uses now: measured ones when known (cached), else the reference.
 
     The machine is measured (once, cached on disk) the first time a plan
-    estimated above ``MEASURE_ABOVE_S`` needs a choice: tiny calls never
-    wait for it. ``HANDCONV_RATES=reference`` turns measuring off.
+    estimated above ``MEASURE_ABOVE_S`` needs a choice while the machine is
+    not busy (:func:`machine_is_busy`): tiny calls never wait for it.
+    ``HANDCONV_RATES=reference`` turns measuring off.
     """
     global _measured
     if os.environ.get("HANDCONV_RATES", "").lower() == "reference":
@@ -223,10 +224,24 @@ def current_rates(plan: ConvPlan | None = None) -> Rates:
             loaded = _load()
             if loaded is not None:
                 _measured = loaded
-            elif plan is None or _worth_measuring(plan):
+            elif (plan is None or _worth_measuring(plan)) and not machine_is_busy():
                 _measured = measure_rates()
                 _store(_measured)
         return _measured or REFERENCE_RATES
+
+
+def machine_is_busy() -> bool:
+    """Whether other work holds the cores now (1-minute load average above half the cores).
+
+    Rates measured then describe the other work, not the machine (on the
+    development VM a busy minute measured the GEMM at 16 instead of 200
+    GFLOP/s), so ``auto`` then keeps the reference rates and tries again in a
+    later process.
+    """
+    try:
+        return os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
+    except OSError:  # no load average on this platform
+        return False
 
 
 def _worth_measuring(plan: ConvPlan) -> bool:
@@ -325,21 +340,38 @@ def _launch_seconds() -> float:
 
 
 def _numba_factor(rates: Rates) -> float | None:
-    """How much faster (>1) or slower the numba kernels run here than their reference estimates."""
-    from . import direct, planar
+    """How much faster (>1) or slower the numba kernels run here than their reference estimates say,
+    *relative to the GEMM methods*.
+
+    The numba kernels are timed on fixed plans, and so is ``im2col`` on the
+    plan where it competes with ``planar`` (photo rows, 3 -> 16). Scaling the
+    numba rates by their own error alone would tilt close calls towards the
+    GEMM methods whenever the GEMM model is the more optimistic one (a thin
+    GEMM runs far below the large one measured above); folding in ``im2col``'s
+    error on the same plan keeps the *ratio* of the two estimates equal to the
+    ratio measured here, back to back.
+    """
+    from . import direct, im2col, planar
     from ..plan import make_plan
     import numpy as np
 
     if not direct.has_accelerator():
         return None
-    factors = []
     rng = np.random.default_rng(1)
-    for plan, run, estimate in (
-        (make_plan((1, 256, 256, 3), (3, 3, 3, 1), 1, "SAME"), direct.conv2d_direct, direct.estimate),
-        (make_plan((1, 128, 256, 3), (3, 3, 3, 16), 1, "SAME"), planar.conv2d_planar, planar.estimate),
-    ):
+
+    def seconds(plan, run):
         x = rng.standard_normal(plan.input_shape, dtype=np.float32)
         w = rng.standard_normal(plan.filter_shape, dtype=np.float32)
-        seconds = _best_seconds(lambda: run(x, w, plan), 5)
-        factors.append(estimate(plan, REFERENCE_RATES) / seconds)
-    return math.exp(sum(math.log(f) for f in factors) / len(factors))
+        return _best_seconds(lambda: run(x, w, plan), 5)
+
+    lane_plan = make_plan((1, 256, 256, 3), (3, 3, 3, 1), 1, "SAME")
+    planar_plan = make_plan((1, 128, 256, 3), (3, 3, 3, 16), 1, "SAME")
+    factors = [
+        direct.estimate(lane_plan, REFERENCE_RATES) / seconds(lane_plan, direct.conv2d_direct),
+        planar.estimate(planar_plan, REFERENCE_RATES) / seconds(planar_plan, planar.conv2d_planar),
+    ]
+    gemm_error = seconds(planar_plan, im2col.conv2d_im2col) / im2col.estimate(planar_plan, rates)
+    factor = math.exp(sum(math.log(f) for f in factors) / len(factors)) * gemm_error
+    # A busy machine distorts these few timings (measured: 0.45 and 10 within an hour on the development
+    # VM); beyond RATE_DOUBT^2 either way the measurement is not believed.
+    return min(RATE_DOUBT**2, max(RATE_DOUBT**-2, factor))
