@@ -4,12 +4,14 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 
-.PHONY: demo test bench browser clean help
+.PHONY: demo test bench bench-backward bench-dask browser clean help
 
 help:
 	@echo "make demo   - set up and run the article's example (handconv demo)"
 	@echo "make test   - set up and run the whole test suite against live TensorFlow, PyTorch, JAX"
-	@echo "make bench  - set up and run the speed benchmark"
+	@echo "make bench  - set up and run the speed benchmarks (forward, backward, Dask)"
+	@echo "make bench-backward - only the backward-pass benchmark (gradients vs TF and PyTorch)"
+	@echo "make bench-dask - only the Dask section: throughput vs workers, memory vs chunk, against dask-image"
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +43,16 @@ test: $(VENV)/.test browser
 # BENCH_ARGS: e.g. make bench BENCH_ARGS="--quick --shapes S1,S4"
 bench: $(VENV)/.test
 	$(PY) bench/conv_bench.py $(BENCH_ARGS)
+	$(PY) bench/backward_bench.py $(BACKWARD_BENCH_ARGS)
+	$(PY) bench/dask_bench.py $(DASK_BENCH_ARGS)
+
+# BACKWARD_BENCH_ARGS: e.g. make bench-backward BACKWARD_BENCH_ARGS="--quick --shapes S1,S6"
+bench-backward: $(VENV)/.test
+	$(PY) bench/backward_bench.py $(BACKWARD_BENCH_ARGS)
+
+# DASK_BENCH_ARGS: e.g. make bench-dask DASK_BENCH_ARGS="--big 20000" (the 20000 x 20000 RGB run, slow)
+bench-dask: $(VENV)/.test
+	$(PY) bench/dask_bench.py $(DASK_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) handconv-demo .pytest_cache .hypothesis

@@ -223,3 +223,65 @@ def test_diagnose_refuses_what_is_not_real_numbers(bad):
         handconv.diagnose(bad, np.ones((1, 1)), np.ones((2, 2)))
     with pytest.raises(handconv.HandconvTypeError):
         handconv.diagnose(np.ones((4, 4)), bad, np.ones((2, 2)))
+
+
+# ------------------------------------------------------------------ transposed convolutions
+from handconv.detective import diagnose_transpose  # noqa: E402
+
+SMALL = RNG.standard_normal((3, 4))
+SMALL3 = RNG.standard_normal((3, 3, 2))
+
+
+def check_transpose(diagnosis, x, k, output):
+    assert diagnosis.found, diagnosis.report()
+    best = diagnosis.matches[0]
+    np.testing.assert_allclose(run_call(best, x, k), output, rtol=1e-5, atol=1e-5)
+    return best
+
+
+@pytest.mark.references
+def test_tf_conv2d_transpose_same_is_named_with_its_output_shape():
+    tf = reference("tensorflow")
+    k = RNG.standard_normal((3, 3, 2, 2))  # (KH, KW, C_out, C_in)
+    out = tf.nn.conv2d_transpose(SMALL3[None], k, [1, 6, 6, 2], 2, "SAME").numpy()[0]
+    best = check_transpose(diagnose_transpose(SMALL3, k, out), SMALL3, k, out)
+    assert best.crops == ((0, 1), (0, 1)) and best.kernel_form.startswith("HWOI") and not best.flip
+    assert "output_shape=[1, 6, 6, 2], strides=2, padding='SAME'" in best.names[0]
+    assert "no padding/output_padding" in best.names[1]
+
+
+@pytest.mark.references
+def test_torch_conv_transpose2d_padding_and_output_padding():
+    torch = reference("torch")
+    k = RNG.standard_normal((1, 1, 4, 4))  # PyTorch: (C_in, C_out, KH, KW)
+    x = torch.from_numpy(SMALL[None, None])
+    out = torch.nn.functional.conv_transpose2d(x, torch.from_numpy(k), stride=2, padding=1, output_padding=1)[0, 0]
+    out = out.numpy()
+    diagnosis = diagnose_transpose(SMALL, k[0, 0], out)
+    best = check_transpose(diagnosis, SMALL, k[0, 0], out)
+    assert best.strides == (2, 2)
+    assert any("padding=1, output_padding=1" in name for name in best.names), best.describe()
+
+
+@pytest.mark.references
+def test_jax_conv_transpose_default_does_not_rotate_the_kernel():
+    jax = reference("jax")
+    jax.config.update("jax_enable_x64", True)
+    k = RNG.standard_normal((3, 3))
+    out = np.asarray(jax.lax.conv_transpose(SMALL[None, :, :, None], k[:, :, None, None], (2, 2), "SAME",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC")))[0, :, :, 0]
+    best = check_transpose(diagnose_transpose(SMALL, k, out), SMALL, k, out)
+    assert best.flip and "transpose_kernel=False" in best.names[-1]
+
+
+def test_cli_explain_falls_back_to_transposed_when_the_output_is_larger(tmp_path, capsys):
+    k = np.arange(9.0).reshape(3, 3)
+    out = handconv.conv2d_transpose(SMALL[None, :, :, None], k[:, :, None, None], (1, 7, 9, 1), 2, "VALID")
+    np.save(tmp_path / "x.npy", SMALL)
+    np.save(tmp_path / "k.npy", k)
+    np.save(tmp_path / "o.npy", out[0, :, :, 0])
+    assert main(["verify", "--explain", str(tmp_path / "o.npy"), "--input", str(tmp_path / "x.npy"),
+                 "--kernel", str(tmp_path / "k.npy")]) == 0
+    assert "transposed convolution" in capsys.readouterr().out
+    assert main(["verify", "--op", "conv2d_transpose", "--explain", str(tmp_path / "x.npy"), "--input",
+                 str(tmp_path / "x.npy"), "--kernel", str(tmp_path / "k.npy")]) == 1

@@ -229,3 +229,42 @@ def test_a_gradient_pair_is_explained_as_its_two_convolutions(capsys):
         expected = sum((padded[0:3, 2:5, c] * kernel).sum() for c in range(3))
         block = out.split(f"({name}): rows")[1]
         assert f"(bias) = {expected:g}\n" in block, (name, expected)
+
+
+# ------------------------------------------------------------------ the backward pass
+def test_grad_filter_writes_the_sum_of_one_weight(capsys, tmp_path):
+    x = np.random.default_rng(0).integers(0, 3, size=(5, 5, 3)).astype(float)
+    dy = np.random.default_rng(1).integers(-2, 3, size=(3, 3, 1)).astype(float)  # the CLI's default dy
+    padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    expected = float((padded[0:6:2, 1:7:2, 2] * dy[:, :, 0]).sum())  # tap (0, 1) of channel 2, stride 2
+    code, out, _ = run(capsys, "--grad", "filter", "--at", "0,1,2,0", "--color", "never")
+    assert code == 0
+    assert out.splitlines()[0] == "backward pass: dL/dW[0, 1, 2, 0]"
+    assert f" = {expected:g}\n" in out.split("whole gradient")[0]
+    np.save(tmp_path / "dy.npy", dy * 3)
+    code, out, _ = run(capsys, "--grad", "filter", "--at", "0,1,2,0", "--out-backprop", str(tmp_path / "dy.npy"),
+                       "--color", "never")
+    assert code == 0 and f" = {3 * expected:g}\n" in out.split("whole gradient")[0]
+
+
+def test_grad_input_text_png_and_html(capsys, tmp_path):
+    code, out, _ = run(capsys, "--grad", "input", "--at", "2,2,0", "--color", "never")
+    assert code == 0 and "dL/dx[0, 2, 2, 0] = " in out
+    code, out, _ = run(capsys, "--grad", "input", "--at", "2,2,0", "-o", str(tmp_path / "g.png"))
+    assert code == 0 and Image.open(tmp_path / "g.png").size[0] > 300
+    code, out, _ = run(capsys, "--grad", "filter", "--at", "0,0,0,0", "-o", str(tmp_path / "page.html"))
+    page = (tmp_path / "page.html").read_text()
+    assert code == 0 and '"view":{"mode":"backward","grad":"filter","at":[0,0,0,0]}' in page
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--grad", "filter", "--at", "0,0"], "expected 4 integer"),
+    (["--grad", "input"], "one --at Y,X,C"),
+    (["--grad", "input", "--at", "9,0,0"], "row 9 is outside 0..4"),
+    (["--grad", "filter", "--at", "0,0,0,0", "--format", "gif"], "not gif"),
+    (["--grad", "filter", "--at", "0,0,0,0", "--out-backprop", "nope.npy"], "no such file"),
+    (["--grad", "filter", "--at", "0,0,0,0", "--bias", "1"], "--bias does not enter"),
+])
+def test_grad_errors_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err

@@ -218,3 +218,57 @@ def test_figure_says_which_batch_image_it_draws():
     trace = handconv.explain(np.ones((2, 4, 4, 1)), np.ones((3, 3, 1, 1)), batch_index=1, at=(0, 0))
     fig = render_figure(trace)
     assert "image 1 of 2" in axes_by_label(fig, "input:0").get_title()
+
+
+# ------------------------------------------------------------------ the backward pass
+def grad_trace(grad, at, batch=2):
+    from handconv.explain.figure import render_grad_figure  # noqa: F401 - imported where used
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, (batch, 5, 5, 3)).astype(float)
+    w = rng.integers(-1, 2, (3, 3, 3, 2)).astype(float)
+    dy = rng.integers(-2, 3, (batch, 3, 3, 2)).astype(float)
+    return handconv.explain(x, w, 2, ARTICLE_PADDING, grad=grad, out_backprop=dy, at=at)
+
+
+def test_filter_gradient_figure_fills_the_cells_each_image_read(tmp_path):
+    from handconv.explain.figure import render_grad_figure
+
+    trace = grad_trace("filter", (0, 2, 1, 1))
+    fig = render_grad_figure(trace, tmp_path / "grad.png")
+    assert (tmp_path / "grad.png").stat().st_size > 0
+    image = pixels(fig)
+    for n in (0, 1):
+        read = {(t.row, t.col) for t in trace.terms if t.n == n}
+        assert len(read) == 9
+        ax = axes_by_label(fig, f"input:{n}")
+        for r in range(7):
+            for c in range(7):
+                filled = np.allclose(cell_colour(fig, image, ax, r, c), to_rgb(FIELD_COLOR), atol=0.02) or np.allclose(
+                    cell_colour(fig, image, ax, r, c), np.multiply(to_rgb(FIELD_COLOR), to_rgb(PADDING_COLOR)), atol=0.02)
+                assert filled == ((r, c) in read), (n, r, c)
+    gradient = axes_by_label(fig, "gradient")
+    for r in range(3):
+        for c in range(3):
+            expected = OUTPUT_COLOR if (r, c) == (0, 2) else "white"
+            np.testing.assert_allclose(cell_colour(fig, image, gradient, r, c), to_rgb(expected), atol=0.02)
+    assert fig.texts[-1].get_text().startswith("dL/dW[0, 2, 1, 1] = ")
+
+
+def test_input_gradient_figure_marks_taps_and_outputs_per_channel():
+    from handconv.explain.figure import render_grad_figure
+
+    trace = grad_trace("input", (2, 3, 0), batch=1)
+    fig = render_grad_figure(trace)
+    image = pixels(fig)
+    for co in (0, 1):
+        taps = {(t.fy, t.fx) for t in trace.terms if t.co == co}
+        fed = {(t.oy, t.ox) for t in trace.terms if t.co == co}
+        assert taps and fed
+        for label, cells in ((f"filter:{co}", taps), (f"dy:{co}", fed)):
+            ax = axes_by_label(fig, label)
+            for r in range(3):
+                for c in range(3):
+                    expected = FIELD_COLOR if (r, c) in cells else "white"
+                    np.testing.assert_allclose(cell_colour(fig, image, ax, r, c), to_rgb(expected), atol=0.02)
+    assert f"= {trace.total:g}" in fig.texts[-1].get_text()

@@ -383,3 +383,76 @@ def test_page_size_is_bounded_with_a_clear_message(tmp_path):
     with pytest.raises(handconv.HandconvError, match="crop .* --format png"):
         render_html(trace, tmp_path / "page.html")
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ the backward pass
+@pytest.fixture(scope="module")
+def backward_demo():
+    x, w, b = cs231n_volume()
+    dy = np.random.default_rng(11).integers(-2, 3, size=(1, 3, 3, 2)).astype(np.float64)
+    trace = handconv.explain(x, w, 2, PADDING_1, bias=b, out_backprop=dy)
+    return x, w, dy, trace.to_dict()
+
+
+def test_the_trace_carries_the_backward_pass_only_when_asked(backward_demo, demo):
+    x, w, dy, data = backward_demo
+    assert "backward" not in demo[3]
+    back = data["backward"]
+    assert np.shape(back["out_backprop"]) == (3, 3, 2) and np.shape(back["grad_input"]) == (5, 5, 3)
+    np.testing.assert_array_equal(back["grad_filters"], handconv.conv2d_backprop_filter(
+        x, w.shape, dy, [1, 2, 2, 1], PADDING_1))
+    with pytest.raises(HandconvError, match="out_backprop=dy"):
+        render_html(demo[3], backward=("filter", (0, 0, 0, 0)))
+    with pytest.raises(HandconvError, match=r"\(y, x, c\)"):
+        render_html(data, backward=("input", (0, 0, 0, 0)))
+    with pytest.raises(HandconvError, match=r"index 5 is outside 0..4"):
+        render_html(data, backward=("input", (5, 0, 0)))
+    page = render_html(data, backward=("filter", (-1, -1, -1, -1)))
+    assert '"view":{"mode":"backward","grad":"filter","at":[2,2,2,1]}' in page
+
+
+def dw_cell(co, k, i, j):
+    return f"[data-grid=dw][data-co='{co}'][data-k='{k}'] .cell[data-r='{i}'][data-c='{j}']"
+
+
+@pytest.mark.browser
+def test_backward_toggle_writes_each_weight_gradient_as_the_python_trace_does(open_page, backward_demo):
+    x, w, dy, data = backward_demo
+    view = open_page(data)
+    assert view.page.locator("[data-grid=dw]:visible").count() == 0, "forward first"
+    view.page.click("#mode-backward")
+    assert view.page.get_attribute("body", "data-mode") == "backward"
+    assert view.page.locator("[data-grid=output]:visible").count() == 0
+    assert view.page.locator("[data-grid=dy]:visible").count() == 2
+    for fy, fx, k, co in [(0, 0, 0, 0), (1, 2, 2, 1), (2, 1, 1, 0)]:
+        view.page.click(dw_cell(co, k, fy, fx))
+        trace = handconv.explain(x, w, 2, PADDING_1, grad="filter", out_backprop=dy, at=(fy, fx, k, co))
+        assert view.text("#arithmetic") == trace.arithmetic
+        assert float(view.text("#total")) == trace.total
+        # Independent of both: the tap's strided sub-grid of the padded input times dy, by NumPy.
+        padded = np.pad(x[0], ((1, 1), (1, 1), (0, 0)))
+        assert trace.total == float((padded[fy : fy + 5 : 2, fx : fx + 5 : 2, k] * dy[0, :, :, co]).sum())
+        assert view.cells("input", "rf") == {(k, t.row, t.col) for t in trace.terms}
+        assert view.cells("dy", "dep") == {(co, t.oy, t.ox) for t in trace.terms}
+    view.page.click("#mode-forward")
+    assert view.page.locator("[data-grid=output]:visible").count() == 2
+    assert view.text("#arithmetic") == data["steps"][0]["arithmetic"]
+
+
+@pytest.mark.browser
+def test_backward_page_writes_each_pixel_gradient_and_opens_where_asked(open_page, backward_demo):
+    x, w, dy, data = backward_demo
+    view = open_page(json.loads(render_html(data, backward=("input", (2, 2, 1))).split(
+        'id="trace-data">', 1)[1].split("</script>", 1)[0]))
+    assert view.page.get_attribute("body", "data-mode") == "backward"
+    for y, xx, c in [(2, 2, 1), (0, 0, 0), (4, 3, 2), (1, 4, 0)]:
+        if (y, xx, c) != (2, 2, 1):
+            view.page.click(f"[data-grid=dx][data-ch='{c}'] .cell[data-r='{y}'][data-c='{xx}']")
+        trace = handconv.explain(x, w, 2, PADDING_1, grad="input", out_backprop=dy, at=(y, xx, c))
+        assert view.text("#arithmetic") == trace.arithmetic, (y, xx, c)
+        assert float(view.text("#total")) == trace.total
+        assert view.cells("dy", "dep") == {(t.co, t.oy, t.ox) for t in trace.terms}
+        assert view.cells("dx", "cur") == {(c, y, xx)}
+    # Clicking the input itself selects its pixel too.
+    view.page.click("[data-grid=input][data-ch='2'] .cell[data-r='3'][data-c='2']")
+    assert view.cells("dx", "cur") == {(2, 2, 1)}

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -111,3 +115,57 @@ def test_commands_read_hostile_npy_as_one_line_errors(tmp_path, capsys):
             assert main(argv) == 2, argv
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and "error:" in err, (argv, err)
+
+
+def _python(script: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+
+
+def test_stop_swallowed_by_a_gc_callback_is_delivered_again():
+    # Where Python must drop an exception (gc and ctypes callbacks: JAX and llvmlite have them),
+    # the signal is raised again in the main thread, where it unwinds.
+    process = _python("""
+        import gc, sys, time
+        from handconv.files import Terminated, stop_on_signals
+        stop_on_signals()
+        def callback(phase, info):
+            if phase == "start":
+                gc.callbacks.remove(callback)
+                raise Terminated()  # as if SIGTERM landed inside the callback
+        gc.callbacks.append(callback)
+        try:
+            gc.collect()
+            time.sleep(20)
+            print("ran on")
+        except Terminated:
+            print("unwound")
+    """)
+    out, err = process.communicate(timeout=60)
+    assert out.strip() == "unwound", err
+    assert "Traceback" not in err
+
+
+def test_a_stop_that_cannot_unwind_still_exits_and_removes_temp_files(tmp_path):
+    target = tmp_path / "out.png"
+    process = _python(f"""
+        import time
+        from handconv.files import atomic_path, stop_on_signals
+        stop_on_signals()
+        with atomic_path({str(target)!r}) as temp:
+            temp.write_bytes(b"half")
+            while True:  # code that catches the interrupt and carries on
+                try:
+                    print("writing", flush=True)
+                    while True:
+                        time.sleep(0.05)
+                except KeyboardInterrupt:
+                    pass
+    """)
+    assert process.stdout.readline().strip() == "writing"
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert list(tmp_path.iterdir()) == []

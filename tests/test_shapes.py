@@ -96,3 +96,42 @@ def test_valid_is_ceil_form(n, k, s, d):
 def test_errors_name_the_argument(call, name):
     with pytest.raises((ValueError, TypeError), match=name):
         call()
+
+
+# ------------------------------------------------------------------ tiles of outputs (handconv.dask)
+from handconv.shapes import input_window, output_chunks  # noqa: E402
+
+
+@given(n=st.integers(0, 30), k=st.integers(1, 6), s=st.integers(1, 4), d=st.integers(1, 3),
+       before=st.integers(0, 6), after=st.integers(0, 6), data=st.data())
+def test_input_window_is_exactly_what_the_outputs_read(n, k, s, d, before, after, data):
+    """Against brute force: the span of rows the taps of the tile's outputs read (dilation gaps included)."""
+    try:
+        out = output_size(n, k, s, (before, after), d)
+    except HandconvError:
+        return
+    if out == 0:
+        return
+    first = data.draw(st.integers(0, out - 1))
+    last = data.draw(st.integers(first + 1, out))
+    start, stop, zeros_before, zeros_after = input_window(first, last, n, k, s, before, d)
+    read = {o * s + t * d - before for o in range(first, last) for t in range(k)}
+    span = range(min(read), max(read) + 1)
+    assert list(range(start, stop)) == [r for r in span if 0 <= r < n]
+    assert zeros_before == len([r for r in span if r < 0])
+    assert zeros_after == len([r for r in span if r >= n])
+    # The run, padded by its zeros, gives exactly the tile's outputs.
+    assert output_size(stop - start, k, s, (zeros_before, zeros_after), d) == last - first
+
+
+@given(chunks=st.lists(st.integers(1, 9), min_size=1, max_size=6), k=st.integers(1, 5), s=st.integers(1, 4),
+       before=st.integers(0, 4))
+def test_output_chunks_cover_the_output_once(chunks, k, s, before):
+    n = sum(chunks)
+    try:
+        out = output_size(n, k, s, (before, before))
+    except HandconvError:
+        return
+    tiles = output_chunks(tuple(chunks), out, s, before)
+    assert sum(tiles) == out and all(t > 0 for t in tiles) or tiles == (0,) and out == 0
+    assert len(tiles) <= len(chunks)

@@ -33,6 +33,21 @@ def photos(tmp_path_factory):
     return folder
 
 
+def _wait_for_stop_handlers(process, timeout=60.0):
+    """Until the command has installed its SIGTERM handler (``SigCgt`` in /proc), i.e. main() is running.
+
+    Before that the process is still importing, and a signal would meet Python's defaults.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with open(f"/proc/{process.pid}/status") as status:
+            caught = next(int(line.split()[1], 16) for line in status if line.startswith("SigCgt:"))
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.02)
+    pytest.fail("the command never installed its signal handlers")
+
+
 def _wait_for_first_output(out_dir: Path, process, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
@@ -85,8 +100,9 @@ def test_other_commands_stop_cleanly(tmp_path, command, signal_number, code):
     out = tmp_path / "out"
     out.mkdir()
     process = _handconv([part.replace("{out}", str(out)) for part in command])
-    time.sleep(3.0)  # into the work (imports of TF, matplotlib, ...)
-    # Each workload takes well over 3 s (TF's import, hundreds of GIF frames): a command that is
+    _wait_for_stop_handlers(process)
+    time.sleep(2.0)  # into the work (imports of TF, matplotlib, ...)
+    # Each workload takes well over 2 s (TF's import, hundreds of GIF frames): a command that is
     # already done was never interrupted, and this test would check nothing.
     assert process.poll() is None, f"{command[0]} finished before the signal; give it more work"
     process.send_signal(signal_number)

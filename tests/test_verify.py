@@ -273,3 +273,105 @@ def test_transform_methods_get_the_norm_wise_allowance(monkeypatch):
     x, w = _edge_input(shape=(1, 6, 6, 1))
     statuses = handconv.verify(x, w, 1, "SAME", backends=["handconv"]).statuses()
     assert statuses["handconv:winograd"] == PASS and statuses["handconv:noisy"] == FAIL
+
+
+# ------------------------------------------------------------------ conv2d_transpose
+from handconv.verification import verify_transpose  # noqa: E402
+
+TRANSPOSE = "torch F.conv_transpose2d (padding, output_padding)"
+TRANSPOSE_CROP = "torch F.conv_transpose2d + crop"
+
+
+def _transpose_libraries():
+    for module in ("tensorflow", "torch", "jax", "keras"):
+        reference(module)
+
+
+def _arrays(shape, fshape, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape).astype(dtype), rng.standard_normal(fshape).astype(dtype)
+
+
+@pytest.mark.references
+def test_transpose_each_library_in_its_own_terms():
+    _transpose_libraries()
+    x, w = _arrays((2, 3, 3, 4), (3, 3, 2, 4))
+    # 3 -> 6 with SAME: TF crops 0 at the start and 1 at the end; PyTorch's padding cannot say that.
+    report = verify_transpose(x, w, (2, 6, 6, 2), 2, "SAME")
+    statuses = report.statuses()
+    assert report.ok, report.table()
+    for name in ("handconv:naive", "tf.nn.conv2d_transpose", TRANSPOSE_CROP, "jax.lax.conv_transpose",
+                 "keras Conv2DTranspose"):
+        assert statuses[name] == PASS, report.table()
+    assert statuses[TRANSPOSE] == CANNOT and "output_padding=-1" in report.row(TRANSPOSE).translation
+    # 3 -> 5 with SAME crops (1, 1): PyTorch padding=1, output_padding=0 says it.
+    report = verify_transpose(x, w, (2, 5, 5, 2), 2, "SAME", backends=["torch", "keras"])
+    assert report.statuses()[TRANSPOSE] == PASS and "padding=(1, 1), output_padding=(0, 0)" in report.row(
+        TRANSPOSE).translation
+    assert "output_padding=(0, 0)" in report.row("keras Conv2DTranspose").translation
+    assert report.to_dict()["configuration"]["output_shape"] == [2, 5, 5, 2]
+
+
+@pytest.mark.references
+def test_transpose_says_why_a_library_cannot():
+    _transpose_libraries()
+    x, w = _arrays((1, 4, 4, 4), (3, 3, 2, 4))
+    report = verify_transpose(x, w, (1, 6, 6, 2), 1, [[0, 0], [1, 1], [1, 1], [0, 0]], dilations=2)
+    assert report.ok, report.table()
+    statuses = report.statuses()
+    assert statuses["handconv:naive"] == statuses[TRANSPOSE] == statuses["jax.lax.conv_transpose"] == PASS
+    assert statuses["keras Conv2DTranspose"] == CANNOT and "explicit" in report.row("keras Conv2DTranspose").translation
+    # TF's reference CPU kernel (the tests run with oneDNN off) refuses dilated gradients: in its own words.
+    assert statuses["tf.nn.conv2d_transpose"] == CANNOT and "dilation" in report.row("tf.nn.conv2d_transpose").translation
+
+
+@pytest.mark.references
+def test_transpose_a_wrong_library_result_fails(monkeypatch):
+    reference("torch")
+    x, w = _arrays((1, 3, 3, 2), (3, 3, 2, 2))
+    original = references.TRANSPOSE_REFERENCES[TRANSPOSE_CROP]
+    broken = references.Reference(original.name, original.module, original.extra, original.translate,
+                                  lambda x, w, plan: original.run(x, w[::-1, ::-1], plan))  # a flipped kernel
+    monkeypatch.setitem(references.TRANSPOSE_REFERENCES, TRANSPOSE_CROP, broken)
+    report = verify_transpose(x, w, (1, 7, 7, 2), 2, "VALID", backends=["crop"])
+    assert report.statuses() == {TRANSPOSE_CROP: FAIL} and not report.ok
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 4), st.integers(1, 3), st.integers(1, 2),
+       st.sampled_from(["SAME", "VALID", "EXPLICIT"]), st.integers(0, 999))
+def test_transpose_property_nothing_fails(n, k, s, d, kind, seed):
+    _transpose_libraries()
+    rng = np.random.default_rng(seed)
+    padding = kind if kind != "EXPLICIT" else [[0, 0], [int(rng.integers(0, k)), int(rng.integers(0, k))],
+                                               [int(rng.integers(0, k)), int(rng.integers(0, k))], [0, 0]]
+    axis_padding = kind if kind != "EXPLICIT" else tuple(padding[1])
+    sizes = handconv.shapes.transposed_sizes(n, k, s, axis_padding, d)
+    sizes_w = handconv.shapes.transposed_sizes(n, k, s, kind if kind != "EXPLICIT" else tuple(padding[2]), d)
+    if not len(sizes) or not len(sizes_w) or min(sizes[0], sizes_w[0]) < 1:
+        return
+    m = (int(sizes[int(rng.integers(0, len(sizes)))]), int(sizes_w[int(rng.integers(0, len(sizes_w)))]))
+    x, w = _arrays((1, n, n, 2), (k, k, 3, 2), seed)
+    report = verify_transpose(x, w, (1, *m, 3), s, padding, dilations=d)
+    assert report.ok, report.table()
+    assert report.statuses()["handconv:naive"] == PASS
+    assert report.statuses()[TRANSPOSE_CROP] in (PASS, CANNOT)
+    # PyTorch's padding form works exactly when the crop at the start is not smaller than at the end.
+    crops = references.transposed_crops(report.plan)
+    limit = [max(s, d)] * 2
+    expressible = all(0 <= start - end < lim for (start, end), lim in zip(crops, limit))
+    assert (report.statuses()[TRANSPOSE] == PASS) == expressible, report.table()
+
+
+def test_cli_transpose(capsys):
+    _transpose_libraries()
+    assert main(["verify", "--op", "conv2d_transpose", "--shape", "3,3,4", "--stride", "2", "--padding", "SAME",
+                 "--backends", "handconv:naive,tf,jax"]) == 0
+    out = capsys.readouterr().out
+    assert "output_shape=[1, 6, 6, 1]" in out and "conv2d_transpose: the input gradient" in out
+    assert main(["verify", "--op", "conv2d_transpose", "--shape", "3,3,4", "--stride", "2", "--padding", "SAME",
+                 "--output-shape", "5,5", "--backends", "torch"]) == 0
+    assert "padding=(1, 1), output_padding=(0, 0)" in capsys.readouterr().out
+    assert main(["verify", "--op", "conv2d_transpose", "--shape", "3,3,4", "--stride", "2",
+                 "--output-shape", "9,9"]) == 2
+    assert "output_shape" in capsys.readouterr().err

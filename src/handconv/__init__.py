@@ -8,6 +8,18 @@
 """
 
 from .conv import conv2d
+from .family import (
+    conv1d,
+    conv2d_backprop_filter,
+    conv2d_backprop_input,
+    conv2d_transpose,
+    conv3d,
+    convolution,
+    convolution_backprop_filter,
+    convolution_backprop_input,
+    depthwise_conv2d,
+)
+from .pool import avg_pool2d, avg_pool2d_grad, max_pool2d, max_pool2d_grad
 from .errors import HandconvError, HandconvMemoryError, HandconvTypeError
 from .methods import METHODS
 from .plan import ConvPlan, make_plan
@@ -21,6 +33,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "conv2d",
+    "conv2d_backprop_input",
+    "conv2d_backprop_filter",
+    "conv2d_transpose",
+    "depthwise_conv2d",
+    "conv1d",
+    "conv3d",
+    "convolution",
+    "convolution_backprop_input",
+    "convolution_backprop_filter",
+    "max_pool2d",
+    "avg_pool2d",
+    "max_pool2d_grad",
+    "avg_pool2d_grad",
     "explain",
     "verify",
     "diagnose",

@@ -23,6 +23,7 @@ COMMANDS = [
     "handconv.image",
     "handconv.verify_cli",
     "handconv.modes",
+    "handconv.learn.cli",
 ]
 
 
@@ -72,31 +73,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     from .files import Terminated, restore_signals, stop_on_signals
 
     # Ctrl-C and SIGTERM as exceptions: writers' clean-up (temp files) runs, and the
     # process stops for sure even where Python swallows the exception.
     previous = stop_on_signals()
+    name = "handconv"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        name = f"handconv {args.command}"
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except HandconvError as error:
         # Bad arguments get one line, not a traceback.
-        print(f"handconv {args.command}: error: {error}", file=sys.stderr)
+        print(f"{name}: error: {error}", file=sys.stderr)
         return 2
     except Terminated:
-        print(f"handconv {args.command}: terminated", file=sys.stderr)
+        print(f"{name}: terminated", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
-        print(f"handconv {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
     finally:
         restore_signals(previous)  # main() called from Python (tests, notebooks): leave no handler behind
 
 
+def run() -> None:
+    """The ``handconv`` program: :func:`main`, then exit with its code.
+
+    After a stop signal the process leaves with ``os._exit`` once the output is
+    flushed: the clean-up that matters (temp files, worker processes) has run while
+    the exception unwound, and a library interrupted halfway through its import
+    (TensorFlow, JAX) can crash in its own exit handlers.
+    """
+    code = main()
+    if code in (130, 143):
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -55,7 +55,7 @@ def _from_python(value: Any, name: str, dtype: np.dtype | None = None) -> np.nda
     )
 
 
-def as_arrays(input: Any, filters: Any) -> tuple[np.ndarray, np.ndarray]:
+def as_arrays(input: Any, filters: Any, names: tuple[str, str] = ("input", "filters")) -> tuple[np.ndarray, np.ndarray]:
     """Read ``input`` and ``filters`` as arrays of one dtype, as ``tf.nn.conv2d`` does.
 
     The result dtype is the input's; the filters are cast to it, as TF casts a
@@ -63,22 +63,24 @@ def as_arrays(input: Any, filters: Any) -> tuple[np.ndarray, np.ndarray]:
     to truncate non-integral filter values to int32 silently.
 
     Returns read-only views (or new arrays); the caller's arrays are never
-    written to.
+    written to. ``names`` are the two arguments' names in error messages
+    (the family's functions call them ``out_backprop``, ``filter``, ...).
     """
-    x = input if _has_dtype(input) else _from_python(input, "input")
+    first, second = names
+    x = input if _has_dtype(input) else _from_python(input, first)
     x = np.asarray(x)
     if x.dtype not in SUPPORTED_DTYPES:
         raise HandconvTypeError(
-            f"input has dtype {x.dtype}; tf.nn.conv2d computes float16, float32, float64 and "
-            "int32 on CPU, and so does handconv (convert with input.astype(np.float32))"
+            f"{first} has dtype {x.dtype}; tf.nn.conv2d computes float16, float32, float64 and "
+            f"int32 on CPU, and so does handconv (convert with {first}.astype(np.float32))"
         )
-    w = np.asarray(filters) if _has_dtype(filters) else _from_python(filters, "filters", x.dtype)
+    w = np.asarray(filters) if _has_dtype(filters) else _from_python(filters, second, x.dtype)
     if w.dtype.kind not in "fiub":
-        raise HandconvTypeError(f"filters has dtype {w.dtype}; expected a real numeric dtype")
+        raise HandconvTypeError(f"{second} has dtype {w.dtype}; expected a real numeric dtype")
     if w.dtype != x.dtype:
         if x.dtype.kind == "i" and w.dtype.kind == "f" and not np.array_equal(w, np.trunc(w)):
             raise HandconvTypeError(
-                f"filters has dtype {w.dtype} with non-integer values but input has dtype int32; "
+                f"{second} has dtype {w.dtype} with non-integer values but {first} has dtype int32; "
                 "TensorFlow would silently truncate the filters, handconv refuses: "
                 "make both float (input.astype(np.float32))"
             )
@@ -97,21 +99,21 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def to_canonical(x: np.ndarray, plan: ConvPlan) -> np.ndarray:
-    """User-layout input to canonical ``(N, H, W, C)`` in ``plan.compute_dtype``.
+    """User-layout input to canonical ``(N, *spatial, C)`` (``(N, H, W, C)``) in ``plan.compute_dtype``.
 
     Copies only when it must (layout change with batch dims, dtype change).
     """
-    if plan.data_format == "NCHW":
-        x = np.moveaxis(x, -3, -1)
+    if plan.channels_first:
+        x = np.moveaxis(x, -plan.spatial_rank - 1, -1)
     x = x.reshape(plan.input_shape)
     return x.astype(plan.compute_dtype, copy=False)
 
 
 def from_canonical(out: np.ndarray, plan: ConvPlan) -> np.ndarray:
-    """Canonical output ``(N, OH, OW, C_out)`` back to the user's layout and dtype."""
+    """Canonical output ``(N, *out_spatial, C_out)`` back to the user's layout and dtype."""
     out = out.astype(plan.dtype, copy=False).reshape(*plan.batch_shape, *out.shape[1:])
-    if plan.data_format == "NCHW":
-        out = np.ascontiguousarray(np.moveaxis(out, -1, -3))
+    if plan.channels_first:
+        out = np.ascontiguousarray(np.moveaxis(out, -1, -plan.spatial_rank - 1))
     return out
 
 
@@ -172,7 +174,7 @@ def _needed_bytes(plan: ConvPlan, method: str) -> int:
     run = execution_plan(plan, method)
     itemsize = plan.compute_dtype.itemsize
     output = math.prod(plan.output_shape) * itemsize
-    padded = run.batch * run.padded_hw[0] * run.padded_hw[1] * run.in_channels * itemsize
+    padded = run.batch * math.prod(run.padded_spatial) * run.in_channels * itemsize
     gathered = 0 if run is plan else math.prod(run.input_shape) * itemsize
     return output + gathered + padded + METHODS[method].workspace_bytes(run)
 
@@ -240,7 +242,7 @@ def compact_plan(plan: ConvPlan) -> ConvPlan:
 
 
 def _gathered_axes(plan: ConvPlan) -> tuple[bool, bool]:
-    if plan.is_empty:
+    if plan.is_empty or not plan.is_plain_2d:  # the family's general plans read what they read
         return False, False
     return tuple(  # type: ignore[return-value]
         plan.padded_hw[axis] > GATHER_FACTOR * plan.output_hw[axis] * plan.filter_hw[axis] for axis in (0, 1)
@@ -368,11 +370,13 @@ def convolve_canonical(
 ) -> np.ndarray:
     """conv2d's core on validated arguments: canonical in, canonical out.
 
+    Runs every plan, the general ones of the family too (:mod:`handconv.plan`).
+
     Parameters
     ----------
-    x : ndarray of shape (N, H, W, C)
+    x : ndarray of shape (N, *spatial, C), e.g. (N, H, W, C)
         From :func:`to_canonical`.
-    filters : ndarray of shape (KH, KW, C / groups, C_out)
+    filters : ndarray of shape (*K, C / groups, C_out)
     plan : ConvPlan
     method : str
         A name :func:`resolve_method` returned for ``plan``.
@@ -381,7 +385,7 @@ def convolve_canonical(
 
     Returns
     -------
-    ndarray of shape (N, OH, OW, C_out)
+    ndarray of shape (N / batch_groups, *out_spatial, C_out)
         In ``plan.dtype``.
     """
     if plan.is_empty:
@@ -426,8 +430,9 @@ def resolve_method(method: Any, plan: ConvPlan, precision: Any = "accurate") -> 
         limits = (supports.__doc__ or "").strip().splitlines()[0] if supports.__doc__ else "a narrower set of plans"
         usable = [name for name, m in METHODS.items() if m.supports(plan)]
         raise HandconvError(
-            f"method={method!r} cannot compute this convolution (filter {plan.filter_hw}, strides "
-            f"{plan.strides}, dilations {plan.dilations}, dtype {plan.dtype}); it handles: {limits} "
+            f"method={method!r} cannot compute this convolution ({plan.op}: filter {plan.filter_hw}, strides "
+            f"{plan.strides}, dilations {plan.dilations}, input dilations {plan.lhs_dilations}, "
+            f"dtype {plan.dtype}); it handles: {limits} "
             f"Use 'auto' or one of {usable}"
         )
     return method

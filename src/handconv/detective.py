@@ -41,7 +41,7 @@ from .errors import HandconvError, HandconvTypeError, describe_value
 from .shapes import output_size, pad_amounts
 from .verification import tolerance
 
-__all__ = ["diagnose", "Diagnosis", "Candidate"]
+__all__ = ["diagnose", "diagnose_transpose", "Diagnosis", "Candidate", "TransposeCandidate"]
 
 MAX_STRIDE = 4
 MAX_DILATION = 3
@@ -576,3 +576,210 @@ def residual_pattern(residual: np.ndarray, output: np.ndarray) -> str:
             return f"differs by a factor {1 + factor:.6g} everywhere: kernel normalisation (e.g. divided by its sum)"
     return (f"differs everywhere ({count} of {wrong.size} elements, max {float(np.abs(residual).max()):.3g}): "
             "not a convention handconv knows; check the kernel values, the input and the dtype")
+
+
+# ------------------------------------------------------------- transposed convolution
+#: Strides and dilations the transposed search tries.
+MAX_TRANSPOSE_STRIDE = 4
+MAX_TRANSPOSE_DILATION = 2
+
+
+@dataclass
+class TransposeCandidate:
+    """A transposed convolution (``conv2d_transpose``) that reproduces the output, named in each library's terms."""
+
+    input_layout: str
+    kernel_form: str
+    output_layout: str
+    flip: bool
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    crops: tuple[tuple[int, int], tuple[int, int]]  # (start, end) cut from the full result per axis
+    full: tuple[int, int]
+    max_abs_error: float = math.inf
+    error_over_tolerance: float = math.inf
+    precision: str = ""
+    names: list[str] = field(default_factory=list)
+    call: str = ""
+
+    @property
+    def matches(self) -> bool:
+        return self.error_over_tolerance <= 1
+
+    def describe(self) -> str:
+        (b1, e1), (b2, e2) = self.crops
+        lines = [
+            "  operation: transposed convolution (tf.nn.conv2d_transpose, the input gradient of a convolution)"
+            + (", kernel rotated 180 degrees (as jax.lax.conv_transpose's default transpose_kernel=False)"
+               if self.flip else ""),
+            f"  layouts:   input {self.input_layout}, kernel {self.kernel_form}, output {self.output_layout}",
+            f"  window:    stride {self.strides[0]}x{self.strides[1]}, dilation {self.dilations[0]}x{self.dilations[1]}; "
+            f"full result {self.full[0]}x{self.full[1]} cropped rows ({b1} at the start, {e1} at the end), "
+            f"columns ({b2}, {e2})" + ("  (negative: zeros added at the end)" if min(e1, e2) < 0 else ""),
+        ]
+        lines += [f"  as:        {name}" for name in self.names]
+        lines.append(f"  agreement: max abs error {self.max_abs_error:.3g}, {self.precision}")
+        lines.append(f"  handconv:  {self.call}")
+        return "\n".join(lines)
+
+
+def _transpose_kernel_forms(k: np.ndarray, channels: int):
+    """(label, filters (KH, KW, C_result, C_in), expression) for a transposed convolution's kernel."""
+    forms = []
+    if k.ndim == 2:
+        forms.append(("2-D, from every input channel into one result channel" if channels > 1 else "2-D",
+                      np.repeat(k[:, :, None, None], channels, axis=3), f"np.repeat(k[:, :, None, None], {channels}, axis=3)"))
+    elif k.ndim == 4:
+        if k.shape[3] == channels:
+            forms.append(("HWOI (TF conv2d_transpose: KH, KW, C_out, C_in)", k, "k"))
+        if k.shape[0] == channels:
+            forms.append(("IOHW (PyTorch conv_transpose2d weight: C_in, C_out, KH, KW)",
+                          np.transpose(k, (2, 3, 1, 0)), "np.transpose(k, (2, 3, 1, 0))"))
+        if k.shape[2] == channels and k.shape[2] != k.shape[3]:
+            forms.append(("HWIO (JAX conv_transpose rhs: KH, KW, C_in, C_out)", np.transpose(k, (0, 1, 3, 2)),
+                          "np.transpose(k, (0, 1, 3, 2))"))
+    return forms
+
+
+def _transpose_axis_names(n: int, m: int, k: int, s: int, d: int, start: int, end: int) -> dict[str, str]:
+    """Each library's words for this crop along one axis (absent: it cannot say it)."""
+    from .shapes import transposed_sizes
+
+    names = {}
+    k_eff = (k - 1) * d + 1
+    if m in transposed_sizes(n, k, s, "SAME", d) and pad_amounts(m, k, s, "SAME", d)[0] == start:
+        names["tf"] = "'SAME'"
+    elif start == 0 and m in transposed_sizes(n, k, s, "VALID", d):
+        names["tf"] = "'VALID'"
+    elif m in transposed_sizes(n, k, s, (start, max(end, 0)), d):
+        names["tf"] = f"explicit ({start}, {max(end, 0)})"
+    if 0 <= start - end < max(s, d):
+        names["torch"] = f"padding={start}, output_padding={start - end}"
+    names["jax"] = f"({k_eff - 1 - start}, {k_eff - 1 - end})"
+    return names
+
+
+def diagnose_transpose(input: Any, kernel: Any, output: Any, *, limit: int = 20) -> Diagnosis:
+    """Find the transposed convolution (``conv2d_transpose``) under which ``kernel`` turns ``input`` into ``output``.
+
+    Searches layouts (NHWC/NCHW, the kernel as TF's ``(KH, KW, C_out, C_in)``, PyTorch's ``(C_in, C_out, KH,
+    KW)`` or JAX's ``(KH, KW, C_in, C_out)``), the kernel rotated or not (JAX's ``transpose_kernel=False``
+    does not rotate it), strides up to 4, dilations up to 2 and every crop of the full result, and names
+    each match in TensorFlow's (``output_shape`` + padding), PyTorch's (``padding`` + ``output_padding``)
+    and JAX's (``conv_transpose`` padding pairs) terms, with the handconv call.
+
+    Parameters
+    ----------
+    input : array_like of shape (H, W), (H, W, C), (C, H, W) or a batch of those
+    kernel : array_like of shape (KH, KW) or 4-D
+    output : array_like
+        The transposed convolution's result.
+
+    Returns
+    -------
+    Diagnosis
+
+    Examples
+    --------
+    >>> import numpy as np, handconv
+    >>> x = np.arange(9.0).reshape(3, 3); k = np.arange(9.0).reshape(3, 3)
+    >>> y = handconv.conv2d_transpose(x[None, :, :, None], k[:, :, None, None], (1, 6, 6, 1), 2, "SAME")
+    >>> found = diagnose_transpose(x, k, y[0, :, :, 0])
+    >>> found.matches[0].strides, found.matches[0].crops
+    ((2, 2), ((0, 1), (0, 1)))
+    >>> found.matches[0].names[0]
+    "TF: tf.nn.conv2d_transpose(x, w, output_shape=[1, 6, 6, 1], strides=2, padding='SAME')"
+    """
+    from .family import conv2d_transpose
+
+    x = np.asarray(input)
+    k = np.asarray(kernel)
+    o = np.asarray(output)
+    levels = _float_levels(x.dtype, k.dtype, o.dtype)
+    matches: list[TransposeCandidate] = []
+    searched = 0
+    if o.size == 0:
+        return Diagnosis([], None, "the output is empty", [], 0)
+    for in_label, x4, x_expr in _input_forms(x.astype(np.float64)):
+        n_hw = x4.shape[1:3]
+        for k_label, w, w_expr in _transpose_kernel_forms(k.astype(np.float64), x4.shape[3]):
+            kh, kw = w.shape[:2]
+            fan_in = kh * kw * w.shape[3]
+            flips = (False,) if np.array_equal(w, w[::-1, ::-1]) else (False, True)
+            for (o_label, o4, o_format), flip in itertools.product(_output_forms(o.astype(np.float64)), flips):
+                if o4.shape[0] != x4.shape[0] or o4.shape[3] != w.shape[2]:
+                    continue
+                wf = np.ascontiguousarray(w[::-1, ::-1]) if flip else w
+                m_hw = o4.shape[1:3]
+                for s, d in itertools.product(range(1, MAX_TRANSPOSE_STRIDE + 1), range(1, MAX_TRANSPOSE_DILATION + 1)):
+                    full = tuple((n - 1) * s + (kk - 1) * d + 1 for n, kk in zip(n_hw, (kh, kw)))
+                    if d > 1 and kh == kw == 1:
+                        continue
+                    if any(m > f + s - 1 for m, f in zip(m_hw, full)):
+                        continue  # longer than the full result plus what output_padding can add
+                    # The full result plus s - 1 zero rows/columns no input reaches (VALID allows them).
+                    extended = (x4.shape[0], full[0] + s - 1, full[1] + s - 1, w.shape[2])
+                    values = conv2d_transpose(x4, wf, extended, s, "VALID", dilations=d)
+                    magnitude = None
+                    for b1 in range(0, extended[1] - m_hw[0] + 1):
+                        for b2 in range(0, extended[2] - m_hw[1] + 1):
+                            searched += 1
+                            window = values[:, b1:b1 + m_hw[0], b2:b2 + m_hw[1]]
+                            residual = o4 - window
+                            error = float(np.abs(residual).max())
+                            scale = max(float(np.abs(o4).max()), 1e-300)
+                            if error > 1e-2 * scale:
+                                continue
+                            if magnitude is None:
+                                magnitude = conv2d_transpose(np.abs(x4), np.abs(wf), extended, s, "VALID", dilations=d)
+                            crops = ((b1, full[0] - b1 - m_hw[0]), (b2, full[1] - b2 - m_hw[1]))
+                            candidate = TransposeCandidate(in_label, k_label, o_label, flip, (s, s), (d, d), crops,
+                                                           full, max_abs_error=error)
+                            _grade(candidate, residual, magnitude[:, b1:b1 + m_hw[0], b2:b2 + m_hw[1]], fan_in, levels)
+                            if candidate.matches:
+                                candidate.names, candidate.call = _transpose_names(
+                                    candidate, n_hw, (kh, kw), m_hw, x4.shape[0], w.shape[2], x_expr, w_expr, o_format)
+                                matches.append(candidate)
+    if not matches:
+        return Diagnosis([], None, f"no transposed convolution (strides up to {MAX_TRANSPOSE_STRIDE}, dilations up to "
+                         f"{MAX_TRANSPOSE_DILATION}, any crop) turns input {x.shape} and kernel {k.shape} into output "
+                         f"{o.shape}", [], searched)
+    matches.sort(key=lambda c: (c.error_over_tolerance > 1, "HWOI" not in c.kernel_form and "2-D" not in c.kernel_form,
+                                "CHW" in c.input_layout, not c.names or not c.names[0].startswith("TF"), c.flip,
+                                c.dilations, c.strides))
+    return Diagnosis(matches[:limit], None, "", [], searched)
+
+
+def _transpose_names(candidate: TransposeCandidate, n_hw, k_hw, m_hw, batch: int, channels: int, x_expr: str,
+                     w_expr: str, o_format: str) -> tuple[list[str], str]:
+    s, d = candidate.strides[0], candidate.dilations[0]
+    per_axis = [_transpose_axis_names(n_hw[a], m_hw[a], k_hw[a], s, d, *candidate.crops[a]) for a in (0, 1)]
+    w_code = f"{w_expr}[::-1, ::-1]" if candidate.flip else w_expr
+    shape = [batch, m_hw[0], m_hw[1], channels]
+    dil = f", dilations={d}" if d > 1 else ""
+    names = []
+    tf = [axis.get("tf") for axis in per_axis]
+    if all(tf):
+        if tf[0] == tf[1] and not tf[0].startswith("explicit"):
+            padding = tf[0]
+        else:
+            pairs = [[c[0], max(c[1], 0)] for c in candidate.crops]
+            padding = f"[[0, 0], {pairs[0]}, {pairs[1]}, [0, 0]]"
+        names.append(f"TF: tf.nn.conv2d_transpose(x, w, output_shape={shape}, strides={s}, padding={padding}{dil})")
+        call = f"handconv.conv2d_transpose({x_expr}, {w_code}, {shape}, {s}, {padding}{dil})"
+    else:
+        (b1, _), (b2, _) = candidate.crops
+        full = [batch, candidate.full[0] + s - 1, candidate.full[1] + s - 1, channels]
+        call = (f"handconv.conv2d_transpose({x_expr}, {w_code}, {full}, {s}, 'VALID'{dil})"
+                f"[:, {b1}:{b1 + m_hw[0]}, {b2}:{b2 + m_hw[1]}]")
+    torch = [axis.get("torch") for axis in per_axis]
+    if all(torch):
+        text = torch[0] if torch[0] == torch[1] else f"rows {torch[0]}; columns {torch[1]}"
+        names.append(f"PyTorch: F.conv_transpose2d(x, w, stride={s}, {text}{', dilation=' + str(d) if d > 1 else ''})")
+    else:
+        names.append("PyTorch: no padding/output_padding says it (it crops more at the end than at the start): "
+                     "F.conv_transpose2d with padding=0, then crop")
+    names.append(f"JAX: jax.lax.conv_transpose(x, w, ({s}, {s}), padding=[{per_axis[0]['jax']}, {per_axis[1]['jax']}]"
+                 f"{', rhs_dilation=(' + str(d) + ', ' + str(d) + ')' if d > 1 else ''}, "
+                 f"transpose_kernel={not candidate.flip})")
+    return names, o_format.format(call)

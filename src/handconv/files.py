@@ -7,7 +7,6 @@ failure leaves any old file intact.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import functools
 import glob
@@ -39,14 +38,30 @@ _live_temps_lock = threading.Lock()
 _stop_requested = threading.Event()
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    _exit_after_grace(128 + signum)
-    raise Terminated()
+#: Modules whose Python code runs inside C callbacks (JIT compilers, gc hooks): an
+#: exception raised there is dropped, or worse, leaves the compiler half-done.
+_CALLBACK_MODULES = ("llvmlite", "numba", "jax", "jaxlib")
 
 
-def _raise_interrupted(signum: int, frame: object) -> None:
+def _raise_terminated(signum: int, frame: Any) -> None:
     _exit_after_grace(128 + signum)
-    raise KeyboardInterrupt()
+    if not _in_callback(frame, signum):
+        raise Terminated()
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    _exit_after_grace(128 + signum)
+    if not _in_callback(frame, signum):
+        raise KeyboardInterrupt()
+
+
+def _in_callback(frame: Any, signum: int) -> bool:
+    """Whether the signal landed in a JIT compiler's or gc hook's Python code; if so, deliver it again shortly."""
+    module = getattr(frame, "f_globals", {}).get("__name__", "") if frame is not None else ""
+    if module.split(".")[0] not in _CALLBACK_MODULES:
+        return False
+    threading.Timer(0.05, _interrupt_main_if_stopping, (signum,)).start()
+    return True
 
 
 def _exit_after_grace(code: int) -> None:
@@ -110,9 +125,18 @@ def _redeliver_stop(previous_hook: Any, unraisable: Any) -> None:
     """
     if isinstance(unraisable.exc_value, KeyboardInterrupt):
         signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-        _thread.interrupt_main(signum)
+        # From another thread, a moment later: raised here it would be dropped again.
+        threading.Timer(0.05, _interrupt_main_if_stopping, (signum,)).start()
         return
     previous_hook(unraisable)
+
+
+def _interrupt_main_if_stopping(signum: int) -> None:
+    # Only while the command's handlers are in place: once main() has returned, the
+    # default handler would turn this into a traceback at exit.
+    if signal.getsignal(signum) in (_raise_interrupted, _raise_terminated):
+        # A real signal to the main thread: it also wakes a blocking call (sleep, wait).
+        signal.pthread_kill(threading.main_thread().ident, signum)  # type: ignore[arg-type]
 
 
 def restore_signals(previous: tuple[Any, Any, Any] | None) -> None:

@@ -1,17 +1,28 @@
-"""``handconv modes``: the padding Rosetta stone.
+"""``handconv modes``: the padding Rosetta stone, and the transposed convolution's.
 
 Each border mode's extension of ``a b c d`` (from :func:`handconv.borders.extension`)
 and its name in every library (from :data:`handconv.borders.BORDER_MODES`), as
 text for the terminal or Markdown for ``docs/modes.md``.
+
+The transposed-convolution table says how TensorFlow (``output_shape`` with
+SAME/VALID), PyTorch (``padding`` + ``output_padding``), JAX (``conv_transpose``
+padding) and Keras (``Conv2DTranspose`` ``padding`` + ``output_padding``) ask for
+the same call. It is read from ``handconv/data/transpose_rosetta.json``, which
+``scripts/transpose_rosetta.py`` writes by running the four libraries and
+comparing their numbers; nothing in it is typed by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from importlib import resources
+from typing import Any
 
 from .borders import ALIASES, BORDER_MODES, extension, resolve_mode
 
-__all__ = ["rosetta_rows", "rosetta_table", "rosetta_markdown", "aliases_of"]
+__all__ = ["rosetta_rows", "rosetta_table", "rosetta_markdown", "aliases_of", "transpose_data", "transpose_rows",
+           "transpose_table", "transpose_markdown"]
 
 _COLUMNS = ("handconv", "extension of a b c d", "NumPy np.pad", "SciPy ndimage", "SciPy signal (2-D)",
             "OpenCV", "PyTorch", "TF tf.pad")
@@ -78,20 +89,127 @@ def rosetta_markdown() -> str:
         "(`nn.Conv2d(padding_mode=...)` calls it `zeros`); `scipy.signal.convolve2d` has only `fill`, `wrap`, `symm`.",
         "",
     ]
+    return "\n".join(out) + transpose_markdown()
+
+
+# ------------------------------------------------------------ transposed convolution
+_TRANSPOSE_COLUMNS = ("n, k, s", "output", "TF conv2d_transpose (= handconv.conv2d_transpose)", "PyTorch conv_transpose2d", "JAX conv_transpose",
+                      "Keras Conv2DTranspose", "crop (start, end)")
+
+
+def transpose_data() -> dict[str, Any]:
+    """The measured table (``handconv/data/transpose_rosetta.json``) as a dict."""
+    text = resources.files("handconv").joinpath("data", "transpose_rosetta.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _or(items: list[str]) -> str:
+    return " or ".join(items)
+
+
+def _torch_cell(row: dict[str, Any]) -> str:
+    if row["torch"]:
+        return _or([f"padding={m['padding']}, output_padding={m['output_padding']}" for m in row["torch"]])
+    start, end = row["crop"]
+    return f"-- (crop {start}, {end}: more at the end)"
+
+
+def _jax_cell(row: dict[str, Any]) -> str:
+    words = [f"'{m['padding']}'" for m in row["jax"] if isinstance(m["padding"], str)]
+    pairs = [f"[{tuple(m['padding'])}]*2" for m in row["jax"] if not isinstance(m["padding"], str)]
+    return _or(words + pairs) if words or pairs else "--"
+
+
+def _keras_cell(row: dict[str, Any]) -> str:
+    cells = [f"'{m['padding']}'" + ("" if m["output_padding"] is None else f", output_padding={m['output_padding']}")
+             for m in row["keras"]]
+    return _or(cells) if cells else "--"
+
+
+def transpose_rows() -> list[list[str]]:
+    """One row per output size TensorFlow accepts, per case: each library's arguments for the same numbers.
+
+    >>> rows = transpose_rows()
+    >>> [row[2] for row in rows if row[0] == "3, 3, 2"]
+    ["output_shape 5, 'SAME'", "output_shape 6, 'SAME'", "output_shape 7, 'VALID'", "output_shape 8, 'VALID'"]
+    """
+    out = []
+    for case in transpose_data()["cases"]:
+        label = f"{case['input']}, {case['kernel']}, {case['stride']}"
+        for row in case["rows"]:
+            tf = row["tf"]
+            same = "" if row.get("handconv") else " (handconv differs!)"
+            out.append([label, str(row["output"]), f"output_shape {tf['output_shape']}, '{tf['padding']}'{same}",
+                        _torch_cell(row), _jax_cell(row), _keras_cell(row), f"{row['crop'][0]}, {row['crop'][1]}"])
+    return out
+
+
+_TRANSPOSE_NOTES = [
+    "A transposed convolution (TF's `conv2d_transpose`, the input gradient of a convolution) of an `n`-pixel",
+    "input with a `k`-pixel kernel and stride `s` is the full `(n - 1)*s + k`-pixel result cropped: by the pads",
+    "of the forward convolution that maps the output back to `n`. With a stride above 1 several output sizes",
+    "do that, so every library needs one more word to choose:",
+    "",
+    "- **TensorFlow** `tf.nn.conv2d_transpose(x, w, output_shape, strides, padding)` and",
+    "  `handconv.conv2d_transpose` with the same arguments (same numbers in every row): the size itself;",
+    "  accepted when `conv2d` of that size gives `n` (VALID: `ceil((m - k + 1)/s) = n`; SAME: `ceil(m/s) = n`),",
+    "  and the crop is the forward SAME split (the odd pixel at the end).",
+    "- **PyTorch** `F.conv_transpose2d(..., padding=p, output_padding=op)`: `m = (n - 1)*s - 2p + k + op`,",
+    "  `0 <= op < s`: it crops `p` at both ends and gives back `op` at the end only.",
+    "- **JAX** `jax.lax.conv_transpose(..., padding, transpose_kernel=True)`: `'SAME'` gives `n*s`,",
+    "  `'VALID'` gives `n*s + max(k - s, 0)`; explicit `(lo, hi)` pairs pad the stride-dilated input",
+    "  (`lo = k - 1 - crop start`) and say anything.",
+    "- **Keras** `Conv2DTranspose(padding, output_padding)`: `output_padding=None` is JAX's rule;",
+    "  with `output_padding=op`, `'valid'` gives `(n - 1)*s + k + op` and `'same'` `(n - 1)*s + k - 2*(k // 2) + op`.",
+    "",
+    "The crop column is what TF removes from the full result at the start and at the end (negative: that many",
+    "pixels no input reaches, zeros, added at the end). `--` means the library's arguments cannot say that",
+    "call: PyTorch cannot crop more at the end than at the",
+    "start, which TF's SAME does whenever its total padding is odd. Each row below is a real TF call; each cell",
+    "the arguments that gave *the same numbers* (not only the same shape) when `scripts/transpose_rosetta.py`",
+    "ran the libraries (one channel, batch 1, the same sizes along height and width, float64).",
+]
+
+
+def transpose_table() -> str:
+    """The transposed-convolution table as aligned text."""
+    rows = [list(_TRANSPOSE_COLUMNS)] + transpose_rows()
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_TRANSPOSE_COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    versions = transpose_data()["versions"]
+    notes = [line.replace("`", "").replace("**", "") for line in _TRANSPOSE_NOTES]
+    return "\n".join(["Transposed convolution: output size by library (n input, k kernel, s stride)", "", *notes, "",
+                      *lines, "", "measured with " + ", ".join(f"{k} {v}" for k, v in versions.items())])
+
+
+def transpose_markdown() -> str:
+    """The transposed-convolution section of ``docs/modes.md``."""
+    data = transpose_data()
+    out = ["## Transposed convolution: how each library sizes it", "", *_TRANSPOSE_NOTES, "",
+           "| " + " | ".join(_TRANSPOSE_COLUMNS) + " |", "|" + "|".join("---" for _ in _TRANSPOSE_COLUMNS) + "|"]
+    for row in transpose_rows():
+        out.append("| " + " | ".join(cell if cell.startswith("--") or i < 2 else f"`{cell}`".replace(" or ", "` or `")
+                                     for i, cell in enumerate(row)) + " |")
+    out += ["", "Measured with " + ", ".join(f"{k} {v}" for k, v in data["versions"].items())
+            + f" (`{data['generated_by']}`, {data['generated']}).", ""]
     return "\n".join(out)
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "modes",
-        help="the padding Rosetta stone: border modes by every library's name",
+        help="the Rosetta stones: border modes, and transposed-convolution sizes, by every library's name",
         description="Each border mode's extension of 'a b c d' and its name in NumPy, SciPy, OpenCV, "
-                    "PyTorch and TensorFlow.",
+                    "PyTorch and TensorFlow; and how TF, PyTorch, JAX and Keras size a transposed convolution.",
         epilog="examples:\n  handconv modes\n  handconv modes --mode BORDER_REFLECT\n"
-               "  handconv modes --mode scipy:reflect\n  handconv modes --write docs/modes.md",
+               "  handconv modes --mode scipy:reflect\n  handconv modes --transpose\n"
+               "  handconv modes --write docs/modes.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--mode", help="show what one name (any library's) means")
+    parser.add_argument("--transpose", action="store_true",
+                        help="only the transposed-convolution table (TF output_shape, PyTorch output_padding, ...)")
     parser.add_argument("--markdown", action="store_true", help="print Markdown instead of a text table")
     parser.add_argument("--write", metavar="PATH", help="write the Markdown page to PATH")
     parser.set_defaults(func=run)
@@ -110,5 +228,8 @@ def run(args) -> int:
         write_text(args.write, rosetta_markdown())
         print(f"wrote {args.write}")
         return 0
-    print(rosetta_markdown() if args.markdown else rosetta_table())
+    if args.transpose:
+        print(transpose_markdown() if args.markdown else transpose_table())
+        return 0
+    print(rosetta_markdown() if args.markdown else rosetta_table() + "\n\n" + transpose_table())
     return 0

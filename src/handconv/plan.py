@@ -1,19 +1,48 @@
 """One normalisation step: user arguments in, a small frozen :class:`ConvPlan` out.
 
-``conv2d``, ``explain``, the image filter and the benchmarks all call
-:func:`make_plan`; nothing else in handconv interprets ``strides``,
-``padding``, ``data_format`` or ``dilations``. Every algorithm then receives the
-same canonical arrays, input ``(N, H, W, C)`` and filters ``(KH, KW, C/groups,
-C_out)``, together with the plan.
+``conv2d``, the whole convolution family, ``explain``, the image filter and the
+benchmarks all get their plan here; nothing else in handconv interprets
+``strides``, ``padding``, ``data_format`` or ``dilations``. Every algorithm then
+receives the same canonical arrays, input ``(N, *spatial, C)`` and filters
+``(*K, C / groups, C_out)``, together with the plan.
 
-The argument rules are TensorFlow's ``tf.nn.conv2d`` (TF 2.x), checked against
-the live library by the test suite:
+One plan for the whole family
+-----------------------------
+A :class:`ConvPlan` is XLA's general convolution (``ConvGeneralDilated``,
+``jax.lax.conv_general_dilated``) on 1, 2 or 3 spatial dimensions: the input is
+dilated by ``lhs_dilations`` (zeros between samples), padded by
+``pad_amounts`` (a negative amount crops), and a filter dilated by
+``dilations`` slides over it with ``strides``; channels split into
+``groups`` (feature groups), and the batch into ``batch_groups``. Every op is
+a mapping onto it:
 
-* ``strides``/``dilations``: an int, or a sequence of 1, 2 or 4 ints; 4 are
-  given in ``data_format`` order and their batch and channel entries must be 1.
+=========================  =====================================================
+op                         the plan it runs (built by)
+=========================  =====================================================
+``conv2d``                 rank 2, TF's padding rules (:func:`make_plan`)
+``conv1d``, ``conv3d``,    rank 1 or 3, the same rules (:func:`make_conv_plan`)
+``convolution``
+``depthwise_conv2d``       rank 2, ``groups = C``, filter ``(KH, KW, 1, C*M)``
+``conv2d_backprop_input``  out_backprop dilated by the forward strides, padded by
+                           ``k_eff - 1 - before`` (and the rest after), convolved
+                           with the flipped, in/out-swapped filter
+                           (:func:`backprop_input_plan`)
+``conv2d_transpose``       the same plan as ``conv2d_backprop_input``
+``conv2d_backprop_filter`` the input, batch and channels swapped, convolved with
+                           out_backprop as the filter, dilated by the strides;
+                           groups become batch groups (:func:`backprop_filter_plan`)
+``max_pool2d``,            the same windows as a depthwise ``conv2d``
+``avg_pool2d``             (:func:`pool_plan`), reduced by max or mean
+=========================  =====================================================
+
+The argument rules are TensorFlow's (``tf.nn.conv2d``, ``tf.nn.convolution``,
+TF 2.x), checked against the live library by the test suite:
+
+* ``strides``/``dilations``: an int, or a sequence of 1, N or N + 2 ints; N + 2
+  are given in ``data_format`` order and their batch and channel entries must be 1.
 * ``padding``: ``'SAME'``, ``'VALID'`` (any letter case), or an explicit list of
-  4 ``[before, after]`` pairs in ``data_format`` order whose batch and channel
-  pairs are ``[0, 0]``.
+  N + 2 ``[before, after]`` pairs in ``data_format`` order whose batch and
+  channel pairs are ``[0, 0]``.
 * grouped convolution when the input's channels are a multiple of the filter's
   ``in_channels``.
 """
@@ -22,7 +51,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,61 +59,156 @@ import numpy as np
 from . import shapes
 from .errors import HandconvError, HandconvTypeError
 
-__all__ = ["ConvPlan", "make_plan", "output_shape", "DATA_FORMATS"]
+__all__ = [
+    "ConvPlan",
+    "make_plan",
+    "make_conv_plan",
+    "general_plan",
+    "backprop_input_plan",
+    "backprop_filter_plan",
+    "transposed_plan",
+    "pool_plan",
+    "output_shape",
+    "DATA_FORMATS",
+    "DATA_FORMATS_BY_RANK",
+]
 
+#: ``conv2d``'s layouts.
 DATA_FORMATS = ("NHWC", "NCHW")
 #: Largest stride, dilation or pad amount: index arithmetic stays far inside int64.
 MAX_WINDOW = 2**31 - 1
-_AXIS_NAMES = ("height", "width")
+#: Layouts by number of spatial dimensions, channels-last first (TF's default).
+DATA_FORMATS_BY_RANK = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
+_AXIS_NAMES_BY_RANK = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+_AXIS_NAMES = _AXIS_NAMES_BY_RANK[2]
 
 
 @dataclass(frozen=True)
 class ConvPlan:
     """Everything about one convolution except the numbers in it.
 
+    Spatial attributes are tuples with one entry per spatial dimension
+    (``(H, W)`` for a 2-D convolution, ``(D, H, W)`` for 3-D). The 2-D names
+    (``input_hw``, ``filter_hw``, ``output_hw``, ``padded_hw``,
+    ``effective_filter_hw``) are the same tuples under the names ``conv2d``
+    code reads.
+
     Attributes
     ----------
-    data_format : {'NHWC', 'NCHW'}
-        The user's layout; algorithms always see NHWC.
+    data_format : str
+        The user's layout (``'NHWC'``, ``'NCHW'``, ``'NWC'``, ``'NCDHW'``, ...);
+        algorithms always see channels last.
     batch_shape : tuple of int
         Leading batch dimensions of the user's input (``(N,)`` for 4-D input).
-    input_hw : (int, int)
-        Input height and width.
+    input_spatial : tuple of int
+        Input sizes, e.g. ``(H, W)``.
     in_channels : int
         Input channels ``C``.
-    filter_hw : (int, int)
-        Filter height and width ``(KH, KW)``.
+    filter_spatial : tuple of int
+        Filter sizes, e.g. ``(KH, KW)``.
     filter_in_channels : int
         The filter's input channels, ``C / groups``.
     out_channels : int
         Output channels ``C_out``.
-    strides, dilations : (int, int)
-        Along height and width.
-    padding : {'SAME', 'VALID', 'EXPLICIT'}
-        How the pad amounts were given.
-    pad_amounts : ((int, int), (int, int))
-        Zeros added ``((top, bottom), (left, right))``.
-    output_hw : (int, int)
-        Output height and width.
+    strides : tuple of int
+        Window strides.
+    dilations : tuple of int
+        Filter (rhs) dilations: gaps between filter taps.
+    padding : {'SAME', 'VALID', 'EXPLICIT', 'GENERAL'}
+        How the pad amounts were given (``'GENERAL'``: derived by a mapping).
+    pad_amounts : tuple of (int, int)
+        Zeros added ``(before, after)`` per dimension, e.g.
+        ``((top, bottom), (left, right))``; negative amounts crop.
+    output_spatial : tuple of int
+        Output sizes, e.g. ``(OH, OW)``.
     dtype : numpy.dtype
         The result's dtype (the input's).
+    lhs_dilations : tuple of int
+        Input (lhs) dilations: ``d - 1`` zeros between input samples. All 1
+        except for transposed convolutions and input gradients.
+    batch_groups : int
+        XLA's ``batch_group_count``: the batch splits into this many groups and
+        output channel group ``g`` sums over batch group ``g`` only (the filter
+        gradient of a grouped convolution). The output batch is
+        ``batch / batch_groups``.
+    op : str
+        The op the plan computes, for descriptions (``'conv2d'``,
+        ``'conv2d_backprop_input'``, ...).
     """
 
     data_format: str
     batch_shape: tuple[int, ...]
-    input_hw: tuple[int, int]
+    input_spatial: tuple[int, ...]
     in_channels: int
-    filter_hw: tuple[int, int]
+    filter_spatial: tuple[int, ...]
     filter_in_channels: int
     out_channels: int
-    strides: tuple[int, int]
-    dilations: tuple[int, int]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
     padding: str
-    pad_amounts: tuple[tuple[int, int], tuple[int, int]]
-    output_hw: tuple[int, int]
+    pad_amounts: tuple[tuple[int, int], ...]
+    output_spatial: tuple[int, ...]
     dtype: np.dtype
+    lhs_dilations: tuple[int, ...] = ()
+    batch_groups: int = 1
+    op: str = "conv2d"
+
+    def __post_init__(self) -> None:
+        if not self.lhs_dilations:
+            object.__setattr__(self, "lhs_dilations", (1,) * len(self.input_spatial))
+
+    # ----------------------------------------------------------- 2-D names
+    @property
+    def input_hw(self) -> tuple[int, ...]:
+        """``input_spatial``: ``(H, W)`` for a 2-D plan."""
+        return self.input_spatial
+
+    @property
+    def filter_hw(self) -> tuple[int, ...]:
+        """``filter_spatial``: ``(KH, KW)`` for a 2-D plan."""
+        return self.filter_spatial
+
+    @property
+    def output_hw(self) -> tuple[int, ...]:
+        """``output_spatial``: ``(OH, OW)`` for a 2-D plan."""
+        return self.output_spatial
+
+    @property
+    def effective_filter_hw(self) -> tuple[int, ...]:
+        """``effective_filter_spatial``: ``((KH - 1) * dh + 1, ...)``."""
+        return self.effective_filter_spatial
+
+    @property
+    def padded_hw(self) -> tuple[int, ...]:
+        """``padded_spatial``: the size of :meth:`pad`'s result."""
+        return self.padded_spatial
 
     # ----------------------------------------------------------- derived sizes
+    @property
+    def spatial_rank(self) -> int:
+        """Number of spatial dimensions (1, 2 or 3)."""
+        return len(self.input_spatial)
+
+    @property
+    def channels_first(self) -> bool:
+        """Whether the user's layout puts channels before the spatial dimensions."""
+        return self.data_format[1] == "C"
+
+    @property
+    def is_plain_2d(self) -> bool:
+        """A ``conv2d`` as the registered 2-D methods compute it.
+
+        Two spatial dimensions, no input dilation, no batch groups, no
+        cropping. Every other plan runs on the methods that say they take
+        general plans (see :mod:`handconv.methods`).
+        """
+        return (
+            self.spatial_rank == 2
+            and self.lhs_dilations == (1, 1)
+            and self.batch_groups == 1
+            and all(p >= 0 for pair in self.pad_amounts for p in pair)
+        )
+
     @property
     def batch(self) -> int:
         """All batch dimensions flattened into one, ``N``."""
@@ -92,12 +216,12 @@ class ConvPlan:
 
     @property
     def groups(self) -> int:
-        """Number of channel groups (1 for an ordinary convolution)."""
+        """Number of channel (feature) groups (1 for an ordinary convolution)."""
         return self.in_channels // self.filter_in_channels
 
     @property
     def out_channels_per_group(self) -> int:
-        return self.out_channels // self.groups
+        return self.out_channels // (self.groups * self.batch_groups)
 
     @property
     def compute_dtype(self) -> np.dtype:
@@ -105,47 +229,50 @@ class ConvPlan:
         return np.dtype(np.float32) if self.dtype == np.float16 else self.dtype
 
     @property
-    def effective_filter_hw(self) -> tuple[int, int]:
-        """Filter footprint with dilation gaps, ``(KH - 1) * dh + 1`` etc."""
-        (kh, kw), (dh, dw) = self.filter_hw, self.dilations
-        return (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    def effective_filter_spatial(self) -> tuple[int, ...]:
+        """Filter footprint with dilation gaps, ``(K - 1) * d + 1`` per dimension."""
+        return tuple(shapes.dilated_size(k, d) for k, d in zip(self.filter_spatial, self.dilations))
 
     @property
-    def padded_hw(self) -> tuple[int, int]:
-        (h, w), ((t, b), (left, r)) = self.input_hw, self.pad_amounts
-        return h + t + b, w + left + r
+    def padded_spatial(self) -> tuple[int, ...]:
+        """Input sizes once dilated by ``lhs_dilations`` and padded (or cropped)."""
+        return tuple(
+            shapes.dilated_size(n, ld) + before + after
+            for n, ld, (before, after) in zip(self.input_spatial, self.lhs_dilations, self.pad_amounts)
+        )
 
     @property
-    def input_shape(self) -> tuple[int, int, int, int]:
-        """Canonical input shape ``(N, H, W, C)`` the algorithms receive."""
-        return (self.batch, *self.input_hw, self.in_channels)
+    def input_shape(self) -> tuple[int, ...]:
+        """Canonical input shape ``(N, *spatial, C)`` the algorithms receive."""
+        return (self.batch, *self.input_spatial, self.in_channels)
 
     @property
-    def filter_shape(self) -> tuple[int, int, int, int]:
-        """Filter shape ``(KH, KW, C / groups, C_out)``."""
-        return (*self.filter_hw, self.filter_in_channels, self.out_channels)
+    def filter_shape(self) -> tuple[int, ...]:
+        """Filter shape ``(*K, C / groups, C_out)``."""
+        return (*self.filter_spatial, self.filter_in_channels, self.out_channels)
 
     @property
-    def output_shape(self) -> tuple[int, int, int, int]:
-        """Canonical output shape ``(N, OH, OW, C_out)`` the algorithms return."""
-        return (self.batch, *self.output_hw, self.out_channels)
+    def output_shape(self) -> tuple[int, ...]:
+        """Canonical output shape ``(N / batch_groups, *out_spatial, C_out)`` the algorithms return."""
+        return (self.batch // self.batch_groups, *self.output_spatial, self.out_channels)
 
     @property
     def user_output_shape(self) -> tuple[int, ...]:
         """Output shape in the user's layout, with all batch dimensions."""
-        oh, ow = self.output_hw
-        if self.data_format == "NCHW":
-            return (*self.batch_shape, self.out_channels, oh, ow)
-        return (*self.batch_shape, oh, ow, self.out_channels)
+        if self.batch_groups != 1:
+            return self.output_shape
+        if self.channels_first:
+            return (*self.batch_shape, self.out_channels, *self.output_spatial)
+        return (*self.batch_shape, *self.output_spatial, self.out_channels)
 
     @property
     def taps(self) -> int:
-        """Multiply-adds per output element: ``KH * KW * C / groups``."""
-        return self.filter_hw[0] * self.filter_hw[1] * self.filter_in_channels
+        """Multiply-adds per output element: ``prod(K) * C / groups``."""
+        return math.prod(self.filter_spatial) * self.filter_in_channels
 
     @property
     def macs(self) -> int:
-        """Multiply-adds in the whole convolution."""
+        """Multiply-adds in the whole convolution (zeros of a dilated input included)."""
         return math.prod(self.output_shape) * self.taps
 
     @property
@@ -154,18 +281,29 @@ class ConvPlan:
 
     # ------------------------------------------------------------ arithmetic
     def formula(self, axis: int) -> str:
-        """The output-size arithmetic along ``axis`` (0 = height, 1 = width).
+        """The output-size arithmetic along ``axis`` (0 = height, 1 = width for 2-D).
 
         >>> plan = make_plan((1, 5, 5, 3), (3, 3, 3, 1), 2, [[0, 0], [1, 1], [1, 1], [0, 0]])
         >>> plan.formula(0)
         '(5 - 3 + 2*1) / 2 + 1 = 3'
         """
-        if axis not in (0, 1):
-            raise HandconvError(f"axis={axis!r} must be 0 (height) or 1 (width)")
+        names = _AXIS_NAMES_BY_RANK[self.spatial_rank]
+        if not shapes._is_int(axis) or not 0 <= axis < self.spatial_rank:
+            expected = " or ".join(f"{i} ({name})" for i, name in enumerate(names))
+            raise HandconvError(f"axis={axis!r} must be {expected}")
+        if self.padding == "GENERAL":
+            return shapes.general_output_size_formula(
+                self.input_spatial[axis],
+                self.filter_spatial[axis],
+                self.strides[axis],
+                self.pad_amounts[axis],
+                self.dilations[axis],
+                self.lhs_dilations[axis],
+            )
         padding = self.padding if self.padding != "EXPLICIT" else self.pad_amounts[axis]
         return shapes.output_size_formula(
-            self.input_hw[axis],
-            self.filter_hw[axis],
+            self.input_spatial[axis],
+            self.filter_spatial[axis],
             self.strides[axis],
             padding,
             self.dilations[axis],
@@ -173,27 +311,65 @@ class ConvPlan:
 
     def describe(self) -> str:
         """A few lines a student would write down before computing anything."""
-        (h, w), (kh, kw) = self.input_hw, self.filter_hw
-        lines = [
-            f"input  {'x'.join(map(str, self.batch_shape))} batch, {h}x{w} pixels, "
+        names = _AXIS_NAMES_BY_RANK[self.spatial_rank]
+
+        def by(values: Sequence[int]) -> str:
+            return "x".join(map(str, values))
+
+        pads = ", ".join(
+            f"{name} {before}+{after}" for name, (before, after) in zip(names, self.pad_amounts)
+        )
+        if self.spatial_rank == 2:
+            (t, b), (left, r) = self.pad_amounts
+            pads = f"top {t}, bottom {b}, left {left}, right {r}"
+        unit = "pixels" if self.spatial_rank == 2 else "samples" if self.spatial_rank == 1 else "voxels"
+        lines = []
+        if self.op not in ("conv2d",):
+            lines.append(f"{self.op}, computed as one convolution:")
+        lines += [
+            f"input  {by(self.batch_shape)} batch, {by(self.input_spatial)} {unit}, "
             f"{self.in_channels} channel(s), {self.data_format}",
-            f"filter {kh}x{kw}x{self.filter_in_channels} -> {self.out_channels} output channel(s)"
-            + (f", {self.groups} groups" if self.groups > 1 else ""),
-            f"stride {self.strides[0]}x{self.strides[1]}, dilation "
-            f"{self.dilations[0]}x{self.dilations[1]}, padding {self.padding}: "
-            f"top {self.pad_amounts[0][0]}, bottom {self.pad_amounts[0][1]}, "
-            f"left {self.pad_amounts[1][0]}, right {self.pad_amounts[1][1]}",
+            f"filter {by(self.filter_spatial)}x{self.filter_in_channels} -> {self.out_channels} output channel(s)"
+            + (f", {self.groups} groups" if self.groups > 1 else "")
+            + (f", {self.batch_groups} batch groups" if self.batch_groups > 1 else ""),
+            f"stride {by(self.strides)}, dilation {by(self.dilations)}, padding {self.padding}: {pads}",
         ]
-        for axis, name in enumerate(_AXIS_NAMES):
+        if any(d != 1 for d in self.lhs_dilations):
+            lines.append(f"input dilation {by(self.lhs_dilations)} (zeros between input samples)")
+        for axis, name in enumerate(names):
             lines.append(f"output {name}: {self.formula(axis)}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.describe()
 
+    def as_2d(self) -> ConvPlan:
+        """A 1-D plan as the 2-D plan of height 1 it equals (TF's ``conv1d`` does the same).
+
+        The 2-D methods and their cost model then serve it; arrays gain a unit
+        axis before the spatial one: ``x[:, None]``, ``filters[None]``.
+
+        >>> make_conv_plan((2, 9, 3), (3, 3, 4), 2, "SAME").as_2d().output_hw
+        (1, 5)
+        """
+        if self.spatial_rank != 1:
+            raise HandconvError(f"as_2d() lifts 1-D plans; this one has {self.spatial_rank} spatial dimensions")
+        return replace(
+            self,
+            data_format="NHWC",
+            input_spatial=(1, *self.input_spatial),
+            filter_spatial=(1, *self.filter_spatial),
+            strides=(1, *self.strides),
+            dilations=(1, *self.dilations),
+            pad_amounts=((0, 0), *self.pad_amounts),
+            output_spatial=(1, *self.output_spatial),
+            lhs_dilations=(1, *self.lhs_dilations),
+            padding="EXPLICIT" if self.padding != "GENERAL" else "GENERAL",
+        )
+
     # --------------------------------------------------------------- geometry
-    def receptive_field(self, oy: int, ox: int) -> tuple[slice, slice]:
-        """Rows and columns of the *padded* input that output ``(oy, ox)`` reads.
+    def receptive_field(self, *out_index: int) -> tuple[slice, ...]:
+        """Slices of the *padded* input that output ``(oy, ox)`` (one index per dimension) reads.
 
         The slices step by the dilation, so ``padded[rows, cols]`` has the
         filter's shape ``(KH, KW)``.
@@ -202,27 +378,83 @@ class ConvPlan:
         >>> plan.receptive_field(1, 2)
         (slice(2, 5, 1), slice(4, 7, 1))
         """
-        (sh, sw), (dh, dw) = self.strides, self.dilations
-        (keh, kew) = self.effective_filter_hw
-        return slice(oy * sh, oy * sh + keh, dh), slice(ox * sw, ox * sw + kew, dw)
+        return tuple(
+            slice(o * s, o * s + k_eff, d)
+            for o, s, d, k_eff in zip(out_index, self.strides, self.dilations, self.effective_filter_spatial)
+        )
 
     def pad(self, x: np.ndarray) -> np.ndarray:
-        """Zero-pad canonical input ``(N, H, W, C)`` to ``(N, Hp, Wp, C)``.
+        """Dilate and zero-pad canonical input ``(N, *spatial, C)`` to ``(N, *padded_spatial, C)``.
 
-        Rows and columns beyond what any output reads (possible with VALID or
-        a large stride) are kept: the padded input is the one the article draws.
+        ``lhs_dilations - 1`` zeros go between input samples, then the pad
+        amounts around them; a negative amount crops instead. Rows and
+        columns beyond what any output reads (possible with VALID or a large
+        stride) are kept: the padded input is the one the article draws.
         """
-        (t, b), (left, r) = self.pad_amounts
-        if t == b == left == r == 0:
-            return x
-        padded = np.zeros((x.shape[0], *self.padded_hw, x.shape[3]), dtype=x.dtype)
-        padded[:, t : t + x.shape[1], left : left + x.shape[2], :] = x
+        if all(d == 1 for d in self.lhs_dilations):
+            if all(p == 0 for pair in self.pad_amounts for p in pair):
+                return x
+            source = x
+        else:
+            dilated = tuple(shapes.dilated_size(n, d) for n, d in zip(x.shape[1:-1], self.lhs_dilations))
+            source = np.zeros((x.shape[0], *dilated, x.shape[-1]), dtype=x.dtype)
+            source[(slice(None), *(slice(None, None, d) for d in self.lhs_dilations))] = x
+        # Cropping first (negative pads), then zeros around what is left.
+        crop = tuple(
+            slice(max(-before, 0), n - max(-after, 0))
+            for n, (before, after) in zip(source.shape[1:-1], self.pad_amounts)
+        )
+        source = source[(slice(None), *crop)]
+        if all(p <= 0 for pair in self.pad_amounts for p in pair):
+            return source
+        padded = np.zeros((x.shape[0], *self.padded_spatial, x.shape[-1]), dtype=x.dtype)
+        inner = tuple(
+            slice(max(before, 0), max(before, 0) + n)
+            for n, (before, _) in zip(source.shape[1:-1], self.pad_amounts)
+        )
+        padded[(slice(None), *inner)] = source
         return padded
+
+    def scatter_ranges(self, tap: Sequence[int]) -> tuple[tuple[slice, slice], ...] | None:
+        """Where filter tap ``tap`` sends each input sample, for a plan with window stride 1.
+
+        With stride 1, output ``p`` reads the dilated, padded input at ``p + k
+        * d``, and input sample ``i`` sits there at ``i * lhs_dilation +
+        before``; so tap ``k`` adds input ``i`` times its weight into output
+        ``i * lhs_dilation + before - k * d``. Returns, per dimension,
+        ``(input slice, output slice)`` of the samples that land inside the
+        output, or ``None`` when none does.
+
+        >>> plan = general_plan((1, 3, 1), (3, 1, 1), strides=1, pad_amounts=[(1, 2)], lhs_dilations=2)
+        >>> plan.output_spatial, plan.scatter_ranges((0,)), plan.scatter_ranges((2,))
+        ((6,), ((slice(0, 3, None), slice(1, 6, 2)),), ((slice(1, 3, None), slice(1, 4, 2)),))
+        """
+        ranges = []
+        for n, k, d, ld, (before, _), out in zip(
+            self.input_spatial, tap, self.dilations, self.lhs_dilations, self.pad_amounts, self.output_spatial
+        ):
+            offset = before - k * d  # output index of input sample 0
+            first = 0 if offset >= 0 else -(offset // ld)  # ceil(-offset / ld)
+            last = min(n - 1, (out - 1 - offset) // ld) if out - 1 >= offset else -1
+            if last < first:
+                return None
+            ranges.append(
+                (slice(first, last + 1), slice(offset + first * ld, offset + last * ld + 1, ld))
+            )
+        return tuple(ranges)
 
 
 # ----------------------------------------------------------------- normalising
 def _freeze(value: Any) -> Any:
-    """Make list-like arguments hashable so plans can be cached."""
+    """A hashable cache key for an argument that is equal only for arguments that validate alike.
+
+    Python has ``True == 1`` and ``2.0 == 2`` (with equal hashes), so a key of
+    bare values would let ``strides=True`` hit the cache entry of
+    ``strides=1`` and skip the type check a fresh call makes. Every scalar but
+    a plain int or string is therefore keyed with its type; lists, tuples and
+    arrays become tuples of such keys (a list and a tuple of the same ints
+    validate alike and share an entry).
+    """
     kind = type(value)
     if kind is int or kind is str or value is None:  # the common cases, fast
         return value
@@ -230,25 +462,10 @@ def _freeze(value: Any) -> Any:
         return value
     if isinstance(value, np.ndarray):
         value = value.tolist()
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)):  # a list and a tuple of the same ints validate alike
         return tuple(_freeze(v) for v in value)
-    return value
+    return (kind, value)
 
-
-def _kinds(value: Any) -> Any:
-    """The types inside a frozen argument, for the cache key.
-
-    ``True == 1 == 1.0`` and ``2.0 == 2`` hash alike, but only the int is a
-    valid stride: keying on the types too means a value the validation refuses
-    can never be served a plan cached for an equal valid one.
-
-    >>> _kinds((1, (True, 2.0)))
-    (<class 'int'>, (<class 'bool'>, <class 'float'>))
-    """
-    kind = type(value)
-    if kind is not tuple:
-        return kind
-    return tuple([_kinds(v) for v in value])
 
 
 def make_plan(
@@ -291,29 +508,84 @@ def make_plan(
     output height: ceil(5 / 2) = 3, padding 2 = 1 before + 1 after
     output width: ceil(5 / 2) = 3, padding 2 = 1 before + 1 after
     """
+    return _plan_cached(2, "conv2d", input_shape, filters_shape, strides, padding, data_format, dilations, dtype)
+
+
+def make_conv_plan(
+    input_shape: Sequence[int],
+    filters_shape: Sequence[int],
+    strides: Any = 1,
+    padding: Any = "VALID",
+    data_format: str | None = None,
+    dilations: Any = None,
+    dtype: Any = np.float32,
+    op: str = "convolution",
+) -> ConvPlan:
+    """:func:`make_plan` for 1, 2 or 3 spatial dimensions (``tf.nn.convolution``'s rules).
+
+    The number of spatial dimensions is the filter's rank minus 2;
+    ``data_format=None`` means channels last (``'NWC'``, ``'NHWC'``, ``'NDHWC'``).
+
+    Examples
+    --------
+    >>> make_conv_plan((2, 7, 4), (3, 4, 8), strides=2, padding="SAME").user_output_shape
+    (2, 4, 8)
+    >>> make_conv_plan((1, 2, 8, 8, 8), (3, 3, 3, 2, 4), 1, "VALID", "NCDHW").user_output_shape
+    (1, 4, 6, 6, 6)
+    """
     try:
-        key = (
-            _freeze(input_shape),
-            _freeze(filters_shape),
-            _freeze(strides),
-            _freeze(padding),
-            data_format,
-            _freeze(dilations),
-            np.dtype(dtype),
+        rank = len(filters_shape) - 2
+    except TypeError:
+        raise HandconvTypeError(f"filters shape {filters_shape!r} is not a sequence of ints") from None
+    if rank not in DATA_FORMATS_BY_RANK:
+        raise HandconvError(
+            f"filters has rank {rank + 2} (shape {tuple(filters_shape)}); expected rank 3, 4 or 5: "
+            "spatial sizes + [in_channels, out_channels] for a 1-, 2- or 3-D convolution"
         )
+    if data_format is None:
+        data_format = DATA_FORMATS_BY_RANK[rank][0]
+    return _plan_cached(rank, op, input_shape, filters_shape, strides, padding, data_format, dilations, dtype)
+
+
+def _plan_cached(rank: int, op: str, *args: Any) -> ConvPlan:
+    """Validate through the plan cache, keyed so that only arguments that validate alike share an entry."""
+    *values, dtype = args
+    try:
+        key = (rank, op, *(_freeze(v) for v in values), np.dtype(dtype))
         hash(key)
     except TypeError:  # unhashable oddities: validate without the cache
-        return _make_plan(input_shape, filters_shape, strides, padding, data_format, dilations, dtype)
-    # Shapes are converted with int() whatever their type; the window arguments are validated by type.
-    return _cached_plan(key, (_kinds(key[2]), _kinds(key[3]), _kinds(key[5])))
+        return _make_plan(rank, op, *args)
+    return _cached_plan(key, _Passenger(args))
+
+
+class _Passenger:
+    """The caller's own arguments, carried through ``lru_cache`` without being part of its key.
+
+    The key is the frozen, type-tagged arguments; equal keys validate alike, so
+    the first caller's arguments stand for all of them.
+    """
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple) -> None:
+        self.args = args
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Passenger)
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_plan(key: tuple[Any, ...], kinds: Any) -> ConvPlan:
-    return _make_plan(*key)
+def _cached_plan(key: Any, passenger: _Passenger) -> ConvPlan:
+    rank, op = key[:2]
+    return _make_plan(rank, op, *passenger.args)
 
 
 def _make_plan(
+    rank: int,
+    op: str,
     input_shape: Any,
     filters_shape: Any,
     strides: Any,
@@ -322,19 +594,24 @@ def _make_plan(
     dilations: Any,
     dtype: Any,
 ) -> ConvPlan:
-    data_format = _check_data_format(data_format)
-    input_shape = _check_shape(input_shape, "input", min_rank=4)
-    filters_shape = _check_shape(filters_shape, "filters", min_rank=4, max_rank=4)
-    if data_format == "NHWC":
-        *batch_shape, h, w, c = input_shape
+    data_format = _check_data_format(data_format, rank)
+    input_shape = _check_shape(input_shape, "input", rank, min_rank=rank + 2)
+    filters_shape = _check_shape(filters_shape, "filters", rank, min_rank=rank + 2, max_rank=rank + 2)
+    if data_format[1] == "C":
+        *batch_shape, c = input_shape[:-rank]
+        spatial = input_shape[-rank:]
     else:
-        *batch_shape, c, h, w = input_shape
-    kh, kw, filter_in, out_channels = filters_shape
-    if kh == 0 or kw == 0:
+        *batch_shape, c = (*input_shape[: -rank - 1], input_shape[-1])
+        spatial = input_shape[-rank - 1 : -1]
+    *kernel, filter_in, out_channels = filters_shape
+    if min(kernel) == 0:
+        names = "_".join(_AXIS_NAMES_BY_RANK[rank])
         raise HandconvError(
-            f"filters has shape {filters_shape}; filter_height and filter_width must be >= 1"
+            f"filters has shape {filters_shape}; filter sizes ({names.replace('_', ', ')}) must be >= 1"
+            if rank != 2
+            else f"filters has shape {filters_shape}; filter_height and filter_width must be >= 1"
         )
-    if filter_in == 0 or c % filter_in != 0:
+    if filter_in == 0 or c == 0 or c % filter_in != 0:
         raise HandconvError(
             f"input has {c} channel(s) but filters has in_channels={filter_in} "
             f"(filters shape {filters_shape}, input shape {input_shape}, {data_format}); "
@@ -347,105 +624,125 @@ def _make_plan(
             f"filters has out_channels={out_channels}, which is not divisible by the "
             f"{groups} groups implied by input channels {c} / filter in_channels {filter_in}"
         )
-    strides_hw = _check_window_arg(strides, "strides", data_format)
-    dilations_hw = _check_window_arg(dilations, "dilations", data_format)
+    window_strides = _check_window_arg(strides, "strides", data_format)
+    filter_dilations = _check_window_arg(dilations, "dilations", data_format)
     mode, explicit = _check_padding(padding, data_format)
 
     pads = []
     outs = []
-    for axis, (size, k) in enumerate(((h, kh), (w, kw))):
+    for axis, (size, k) in enumerate(zip(spatial, kernel)):
         axis_padding = mode if mode != "EXPLICIT" else explicit[axis]
         try:
-            pads.append(shapes.pad_amounts(size, k, strides_hw[axis], axis_padding, dilations_hw[axis]))
-            outs.append(shapes.output_size(size, k, strides_hw[axis], axis_padding, dilations_hw[axis]))
+            pads.append(shapes.pad_amounts(size, k, window_strides[axis], axis_padding, filter_dilations[axis]))
+            outs.append(shapes.output_size(size, k, window_strides[axis], axis_padding, filter_dilations[axis]))
         except HandconvError as error:
             raise HandconvError(
-                f"{_AXIS_NAMES[axis]}: input {size}, filter {k}, stride {strides_hw[axis]}, "
-                f"dilation {dilations_hw[axis]}, padding {axis_padding!r}: {error}"
+                f"{_AXIS_NAMES_BY_RANK[rank][axis]}: input {size}, filter {k}, stride {window_strides[axis]}, "
+                f"dilation {filter_dilations[axis]}, padding {axis_padding!r}: {error}"
             ) from None
     return ConvPlan(
         data_format=data_format,
         batch_shape=tuple(batch_shape),
-        input_hw=(h, w),
+        input_spatial=tuple(spatial),
         in_channels=c,
-        filter_hw=(kh, kw),
+        filter_spatial=tuple(kernel),
         filter_in_channels=filter_in,
         out_channels=out_channels,
-        strides=strides_hw,
-        dilations=dilations_hw,
+        strides=window_strides,
+        dilations=filter_dilations,
         padding=mode,
-        pad_amounts=(pads[0], pads[1]),
-        output_hw=(outs[0], outs[1]),
+        pad_amounts=tuple(pads),
+        output_spatial=tuple(outs),
         dtype=np.dtype(dtype),
+        op=op,
     )
 
 
-def _check_data_format(data_format: Any) -> str:
+def _check_data_format(data_format: Any, rank: int = 2) -> str:
+    formats = DATA_FORMATS_BY_RANK[rank]
+    expected = f"expected {formats[0]!r} or {formats[1]!r}"
     if not isinstance(data_format, str):
-        raise HandconvTypeError(
-            f"data_format={data_format!r} is not a string; expected 'NHWC' or 'NCHW'"
-        )
-    if data_format not in DATA_FORMATS:
-        raise HandconvError(f"data_format={data_format!r} is not supported; expected 'NHWC' or 'NCHW'")
+        raise HandconvTypeError(f"data_format={data_format!r} is not a string; {expected}")
+    if data_format not in formats:
+        raise HandconvError(f"data_format={data_format!r} is not supported; {expected}")
     return data_format
 
 
-def _check_shape(shape: Any, name: str, min_rank: int, max_rank: int | None = None) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in shape)
+def _check_shape(
+    shape: Any, name: str, spatial_rank: int, min_rank: int, max_rank: int | None = None
+) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise HandconvTypeError(f"{name} shape {shape!r} is not a sequence of ints") from None
     rank = len(shape)
     if rank < min_rank or (max_rank is not None and rank > max_rank):
         expected = f"exactly {min_rank}" if max_rank == min_rank else f"at least {min_rank}"
+        first, last = DATA_FORMATS_BY_RANK[spatial_rank]
+        names = ", ".join(_AXIS_NAMES_BY_RANK[spatial_rank])
+        filter_names = ", ".join(f"filter_{n}" for n in _AXIS_NAMES_BY_RANK[spatial_rank])
         layout = (
-            "[filter_height, filter_width, in_channels, out_channels]"
+            f"[{filter_names}, in_channels, out_channels]"
             if name == "filters"
-            else "batch_shape + [height, width, channels] (NHWC) or batch_shape + [channels, height, width] (NCHW)"
+            else f"batch_shape + [{names}, channels] ({first}) or batch_shape + [channels, {names}] ({last})"
         )
         raise HandconvError(f"{name} has rank {rank} (shape {shape}); expected rank {expected}: {layout}")
+    if any(s < 0 for s in shape):
+        raise HandconvError(f"{name} has shape {shape}; sizes must not be negative")
     return shape
 
 
-def _check_window_arg(value: Any, name: str, data_format: str) -> tuple[int, int]:
-    """TF's ``_get_sequence`` rule: int or 1, 2 or 4 values; batch/channel entries 1."""
+def _spatial_axes(data_format: str) -> tuple[int, ...]:
+    rank = len(data_format) - 2
+    return tuple(range(2, 2 + rank)) if data_format[1] == "C" else tuple(range(1, 1 + rank))
+
+
+def _check_window_arg(value: Any, name: str, data_format: str) -> tuple[int, ...]:
+    """TF's ``_get_sequence`` rule: int or 1, N or N + 2 values; batch/channel entries 1."""
+    rank = len(data_format) - 2
     if value is None:
-        return (1, 1)
+        return (1,) * rank
+    lengths = "1, 2 or 4" if rank == 2 else f"1, {rank} or {rank + 2}" if rank != 1 else "1 or 3"
     if isinstance(value, (str, bytes)) or (not hasattr(value, "__len__") and not shapes._is_int(value)):
-        raise HandconvTypeError(f"{name}={value!r} must be an int or a list of 1, 2 or 4 ints")
+        raise HandconvTypeError(f"{name}={value!r} must be an int or a list of {lengths} ints")
     values = list(value) if hasattr(value, "__len__") else [value]
     for v in values:
         if isinstance(v, bool) or not shapes._is_int(v):
             raise HandconvTypeError(f"{name}={value!r} must hold ints; got {v!r}")
     values = [int(v) for v in values]
-    if len(values) == 4:
-        channel_axis = 3 if data_format == "NHWC" else 1
-        spatial = (1, 2) if data_format == "NHWC" else (2, 3)
+    if len(values) == rank + 2:
+        channel_axis = 1 if data_format[1] == "C" else rank + 1
         if values[0] != 1 or values[channel_axis] != 1:
             raise HandconvError(
                 f"{name}={value!r}: entries for the batch and channel dimensions must be 1 "
                 f"(order {data_format}); TensorFlow does not support {name} there either"
             )
-        values = [values[spatial[0]], values[spatial[1]]]
+        values = [values[axis] for axis in _spatial_axes(data_format)]
     elif len(values) == 1:
-        values = values * 2
-    elif len(values) != 2:
+        values = values * rank
+    elif len(values) != rank:
         raise HandconvError(
-            f"{name}={value!r} has length {len(values)}; expected an int or a list of length 1, 2 or 4"
+            f"{name}={value!r} has length {len(values)}; expected an int or a list of length {lengths}"
         )
     if min(values) < 1:
         raise HandconvError(f"{name}={value!r} must be positive; every entry must be >= 1")
     if max(values) > MAX_WINDOW:
         raise HandconvError(f"{name}={value!r} is too large; every entry must be <= {MAX_WINDOW} (2**31 - 1)")
-    return values[0], values[1]
+    return tuple(values)
 
 
 def _check_padding(padding: Any, data_format: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    rank = len(data_format) - 2
+    spatial = _spatial_axes(data_format)
+    pair_names = {1: ["[left, right]"], 2: ["[top, bottom]", "[left, right]"],
+                  3: ["[front, back]", "[top, bottom]", "[left, right]"]}[rank]
+    entries = ["[0, 0]"] * (rank + 2)
+    for axis, name in zip(spatial, pair_names):
+        entries[axis] = name
+    example = "[" + ", ".join(entries) + "]"
     expected = (
-        "expected 'SAME', 'VALID' or an explicit list of 4 [before, after] pairs in "
-        f"{data_format} order, e.g. "
-        + (
-            "[[0, 0], [top, bottom], [left, right], [0, 0]]"
-            if data_format == "NHWC"
-            else "[[0, 0], [0, 0], [top, bottom], [left, right]]"
-        )
+        f"expected 'SAME', 'VALID' or an explicit list of {rank + 2} [before, after] pairs in "
+        f"{data_format} order, e.g. {example}"
     )
     if isinstance(padding, str):
         if padding.upper() in ("SAME", "VALID"):
@@ -453,7 +750,7 @@ def _check_padding(padding: Any, data_format: str) -> tuple[str, tuple[tuple[int
         raise HandconvError(f"padding={padding!r} is not a padding; {expected}")
     if not isinstance(padding, (list, tuple)):
         raise HandconvTypeError(f"padding={padding!r} has type {type(padding).__name__}; {expected}")
-    if len(padding) != 4 or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in padding):
+    if len(padding) != rank + 2 or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in padding):
         raise HandconvError(f"padding={padding!r} is not of the explicit form; {expected}")
     flat = [v for pair in padding for v in pair]
     if not all(shapes._is_int(v) and not isinstance(v, bool) for v in flat):
@@ -463,14 +760,357 @@ def _check_padding(padding: Any, data_format: str) -> tuple[str, tuple[tuple[int
         raise HandconvError(f"padding={padding!r} must not be negative; {expected}")
     if any(v > MAX_WINDOW for pair in pairs for v in pair):
         raise HandconvError(f"padding={padding!r} is too large; every amount must be <= {MAX_WINDOW} (2**31 - 1)")
-    spatial = (1, 2) if data_format == "NHWC" else (2, 3)
-    other = [i for i in range(4) if i not in spatial]
-    if any(pairs[i] != (0, 0) for i in other):
+    if any(pairs[i] != (0, 0) for i in range(rank + 2) if i not in spatial):
         raise HandconvError(
-            f"padding={padding!r} pads the batch or channel dimension; only height and width "
+            f"padding={padding!r} pads the batch or channel dimension; only the spatial dimensions "
             f"can be padded, {expected}"
         )
-    return "EXPLICIT", (pairs[spatial[0]], pairs[spatial[1]])
+    return "EXPLICIT", tuple(pairs[i] for i in spatial)
+
+
+# ------------------------------------------------ the general plan and the mappings
+def general_plan(
+    input_shape: Sequence[int],
+    filters_shape: Sequence[int],
+    strides: Any = 1,
+    pad_amounts: Sequence[tuple[int, int]] | None = None,
+    dilations: Any = 1,
+    lhs_dilations: Any = 1,
+    batch_groups: int = 1,
+    dtype: Any = np.float32,
+    op: str = "conv_general_dilated",
+) -> ConvPlan:
+    """XLA's general convolution on canonical shapes, the way ``jax.lax.conv_general_dilated`` takes it.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        ``(N, *spatial, C)``.
+    filters_shape : sequence of int
+        ``(*K, C / groups, C_out)``.
+    strides, dilations, lhs_dilations : int or sequence of int
+        Window strides, filter (rhs) dilation, input (lhs) dilation; one per
+        spatial dimension (an int means the same everywhere).
+    pad_amounts : sequence of (int, int), optional
+        ``(before, after)`` per spatial dimension; negative crops. Default none.
+    batch_groups : int
+        XLA's ``batch_group_count`` (at most one of it and the feature groups
+        implied by the channels may exceed 1).
+
+    Examples
+    --------
+    >>> plan = general_plan((1, 3, 3, 2), (3, 3, 2, 4), 1, [(2, 2), (2, 2)], lhs_dilations=2)
+    >>> plan.output_spatial, plan.is_plain_2d
+    ((7, 7), False)
+    """
+    input_shape = tuple(int(s) for s in input_shape)
+    filters_shape = tuple(int(s) for s in filters_shape)
+    rank = len(input_shape) - 2
+
+    def per_axis(value: Any) -> tuple[int, ...]:
+        return (int(value),) * rank if shapes._is_int(value) else tuple(int(v) for v in value)
+
+    strides, dilations, lhs_dilations = per_axis(strides), per_axis(dilations), per_axis(lhs_dilations)
+    pads = tuple((int(a), int(b)) for a, b in pad_amounts) if pad_amounts is not None else ((0, 0),) * rank
+    n, *spatial, c = input_shape
+    *kernel, filter_in, out_channels = filters_shape
+    groups = c // filter_in
+    if c % filter_in or n % batch_groups or out_channels % (groups * batch_groups) or (
+        groups > 1 and batch_groups > 1
+    ):
+        raise HandconvError(
+            f"general convolution: input {input_shape}, filters {filters_shape} and batch_groups="
+            f"{batch_groups} do not split into groups (channels {c} / {filter_in}, batch {n} / "
+            f"{batch_groups}, out_channels {out_channels})"
+        )
+    outs = tuple(
+        shapes.general_output_size(size, k, s, pad, d, ld)
+        for size, k, s, pad, d, ld in zip(spatial, kernel, strides, pads, dilations, lhs_dilations)
+    )
+    return ConvPlan(
+        data_format=DATA_FORMATS_BY_RANK[rank][0],
+        batch_shape=(n,),
+        input_spatial=tuple(spatial),
+        in_channels=c,
+        filter_spatial=tuple(kernel),
+        filter_in_channels=filter_in,
+        out_channels=out_channels,
+        strides=strides,
+        dilations=dilations,
+        padding="GENERAL",
+        pad_amounts=pads,
+        output_spatial=outs,
+        dtype=np.dtype(dtype),
+        lhs_dilations=lhs_dilations,
+        batch_groups=batch_groups,
+        op=op,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def backprop_input_plan(forward: ConvPlan, op: str = "conv2d_backprop_input") -> ConvPlan:
+    """The input gradient of ``forward`` as one general convolution (XLA's ``transpose_lhs``).
+
+    ``dx = conv(dy, w')`` where
+
+    * ``dy``, the out_backprop ``(N, *out, C_out)``, is dilated by the forward
+      strides (``s - 1`` zeros between outputs: each output came from a window
+      ``s`` apart) and slid over with stride 1;
+    * ``w'`` is the filter flipped in every spatial dimension with input and
+      output channels swapped, ``(*K, C_out / groups, C)``: tap ``k`` of the
+      forward pass sent ``x[p*s + k*d]`` to ``y[p]``, so the gradient comes back
+      along the same edge, met from the other side;
+    * the dilated ``dy`` is padded by ``k_eff - 1 - before`` before, and after by
+      whatever makes the result the input's size (rows the forward pass never
+      read, VALID's leftovers, get zero gradient; a negative amount crops).
+
+    Examples
+    --------
+    >>> forward = make_plan((1, 5, 5, 3), (3, 3, 3, 1), 2, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    >>> print(backprop_input_plan(forward).formula(0))
+    ((3 - 1)*2 + 1 + 1 + 1 - 3) // 1 + 1 = 5
+    """
+    pads = []
+    for n, ld, s, (before, _), k_eff, out in zip(
+        forward.input_spatial,
+        forward.lhs_dilations,
+        forward.strides,
+        forward.pad_amounts,
+        forward.effective_filter_spatial,
+        forward.output_spatial,
+    ):
+        pad_before = k_eff - 1 - before
+        pad_after = shapes.dilated_size(n, ld) + k_eff - 1 - shapes.dilated_size(out, s) - pad_before
+        pads.append((pad_before, pad_after))
+    return general_plan(
+        (forward.batch, *forward.output_spatial, forward.out_channels),
+        (*forward.filter_spatial, forward.out_channels_per_group, forward.in_channels),
+        strides=forward.lhs_dilations,
+        pad_amounts=pads,
+        dilations=forward.dilations,
+        lhs_dilations=forward.strides,
+        dtype=forward.dtype,
+        op=op,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def backprop_filter_plan(forward: ConvPlan) -> ConvPlan:
+    """The filter gradient of ``forward`` as one general convolution (XLA's ``transpose_rhs``).
+
+    ``dw[k, c, o] = sum over n, p of x_padded[n, p*s + k*d, c] * dy[n, p, o]``,
+    which is a convolution with the roles swapped:
+
+    * the input, read as ``(C, *spatial, N)``: channels as the batch, the batch
+      as the channels it sums over;
+    * out_backprop, read as a filter ``(*out, N, C_out)``, dilated by the
+      forward strides;
+    * window stride = the forward filter dilation; the forward padding before,
+      and after whatever makes the result the filter's size;
+    * a grouped forward convolution becomes batch groups (channel group ``g`` of
+      the input meets only output-channel group ``g``).
+
+    The result ``(C / groups, *K, C_out)`` is the filter gradient with its
+    first axis moved last but one.
+
+    Examples
+    --------
+    >>> forward = make_plan((2, 6, 6, 3), (3, 3, 3, 4), 2, "VALID")
+    >>> plan = backprop_filter_plan(forward)
+    >>> plan.output_shape, plan.pad_amounts
+    ((3, 3, 3, 4), ((0, -1), (0, -1)))
+    """
+    pads = []
+    for n, ld, s, (before, _), k_eff, out in zip(
+        forward.input_spatial,
+        forward.lhs_dilations,
+        forward.strides,
+        forward.pad_amounts,
+        forward.effective_filter_spatial,
+        forward.output_spatial,
+    ):
+        pad_after = shapes.dilated_size(out, s) - shapes.dilated_size(n, ld) + k_eff - before - 1
+        pads.append((before, pad_after))
+    return general_plan(
+        (forward.in_channels, *forward.input_spatial, forward.batch),
+        (*forward.output_spatial, forward.batch, forward.out_channels),
+        strides=forward.dilations,
+        pad_amounts=pads,
+        dilations=forward.strides,
+        lhs_dilations=forward.lhs_dilations,
+        batch_groups=forward.groups,
+        dtype=forward.dtype,
+        op="conv2d_backprop_filter" if forward.spatial_rank == 2 else "convolution_backprop_filter",
+    )
+
+
+def transposed_plan(
+    input_shape: Sequence[int],
+    filters_shape: Sequence[int],
+    output_shape: Any,
+    strides: Any,
+    padding: Any,
+    data_format: str | None = None,
+    dilations: Any = None,
+    dtype: Any = np.float32,
+    *,
+    op: str = "conv2d_transpose",
+    input_name: str = "input",
+    output_name: str = "output_shape",
+) -> ConvPlan:
+    """The *forward* plan whose input gradient a transposed convolution computes, validated.
+
+    ``conv2d_transpose(input, filters, output_shape, ...)`` and
+    ``conv2d_backprop_input(input_sizes, filters, out_backprop, ...)`` are the
+    same computation: the forward convolution takes ``output_shape`` (or
+    ``input_sizes``) to the shape of ``input`` (``out_backprop``). Both give
+    the result's shape because it is ambiguous with a stride (see
+    :func:`handconv.shapes.transposed_sizes`); this checks the two agree and
+    says, with the arithmetic, which sizes would.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        The transposed convolution's input (the forward output gradient).
+    filters_shape : sequence of int
+        ``(*K, C_result, C_input)``: the forward filter.
+    output_shape : sequence of int
+        The result's full shape (the forward input shape) in ``data_format``.
+
+    Returns
+    -------
+    ConvPlan
+        The forward plan; :func:`backprop_input_plan` of it is what runs.
+
+    Examples
+    --------
+    >>> transposed_plan((1, 3, 3, 8), (3, 3, 4, 8), (1, 6, 6, 4), 2, "SAME").input_spatial
+    (6, 6)
+    >>> transposed_plan((1, 3, 3, 8), (3, 3, 4, 8), (1, 7, 6, 4), 2, "SAME")
+    Traceback (most recent call last):
+    ...
+    handconv.errors.HandconvError: output_shape=(1, 7, 6, 4) does not fit input of shape (1, 3, 3, 8): height: ceil(7 / 2) = 4, padding 2 = 1 before + 1 after, but input has 3; with stride 2, padding 'SAME' the height must be in 5..6
+    """
+    shape = _check_size_vector(output_shape, output_name, len(input_shape))
+    rank = len(filters_shape) - 2
+    if rank not in DATA_FORMATS_BY_RANK:
+        raise HandconvError(
+            f"filters has rank {len(filters_shape)} (shape {tuple(filters_shape)}); expected rank 3, 4 or 5"
+        )
+    if data_format is None:
+        data_format = DATA_FORMATS_BY_RANK[rank][0]
+    data_format = _check_data_format(data_format, rank)
+    kernel, result_channels, input_channels = tuple(filters_shape[:-2]), filters_shape[-2], filters_shape[-1]
+    channel_axis = -rank - 1 if data_format[1] == "C" else -1
+    if len(input_shape) >= rank + 2 and input_shape[channel_axis] != input_channels:
+        raise HandconvError(
+            f"{input_name} has {input_shape[channel_axis]} channel(s) (shape {tuple(input_shape)}, {data_format}) "
+            f"but filters {tuple(filters_shape)} has out_channels={input_channels} in its last axis; "
+            "the filters are the forward convolution's [*K, in_channels, out_channels]"
+        )
+    forward = _plan_cached(rank, "conv2d" if rank == 2 else "convolution", shape, (*kernel, result_channels, input_channels), strides, padding,
+                           data_format, dilations, dtype)
+    if forward.groups != 1 or forward.in_channels != result_channels:
+        raise HandconvError(
+            f"{output_name}={shape} has {forward.in_channels} channel(s) but filters "
+            f"{tuple(filters_shape)} produce {result_channels}"
+        )
+    if forward.user_output_shape != tuple(input_shape):
+        names = _AXIS_NAMES_BY_RANK[rank]
+        problems = []
+        for axis, name in enumerate(names):
+            if forward.output_spatial[axis] == _spatial_of(tuple(input_shape), forward)[axis]:
+                continue
+            axis_padding = forward.padding if forward.padding != "EXPLICIT" else forward.pad_amounts[axis]
+            fits = shapes.transposed_sizes(
+                _spatial_of(tuple(input_shape), forward)[axis],
+                forward.filter_spatial[axis],
+                forward.strides[axis],
+                axis_padding,
+                forward.dilations[axis],
+            )
+            allowed = f"{fits.start}..{fits.stop - 1}" if len(fits) > 1 else (str(fits.start) if fits else "none")
+            problems.append(
+                f"{name}: {forward.formula(axis)}, but {input_name} has "
+                f"{_spatial_of(tuple(input_shape), forward)[axis]}; with stride {forward.strides[axis]}, "
+                f"padding {axis_padding!r} the {name} must be in {allowed}"
+            )
+        if not problems:
+            problems.append(f"the forward convolution gives {forward.user_output_shape}")
+        raise HandconvError(
+            f"{output_name}={shape} does not fit {input_name} of shape {tuple(input_shape)}: " + "; ".join(problems)
+        )
+    return forward
+
+
+def _spatial_of(shape: tuple[int, ...], plan: ConvPlan) -> tuple[int, ...]:
+    rank = plan.spatial_rank
+    return shape[-rank:] if plan.channels_first else shape[-rank - 1 : -1]
+
+
+def _check_size_vector(value: Any, name: str, rank: int) -> tuple[int, ...]:
+    """A shape given as data (``output_shape``, ``input_sizes``): ints >= 0, of the expected length."""
+    array = np.asarray(value) if not isinstance(value, (list, tuple)) else None
+    items = list(value) if array is None else (array.tolist() if array.ndim == 1 else None)
+    if items is None or not all(shapes._is_int(v) and not isinstance(v, bool) for v in items):
+        raise HandconvTypeError(f"{name}={value!r} must be a 1-D list of {rank} ints (a shape)")
+    if len(items) != rank:
+        raise HandconvError(
+            f"{name}={tuple(items)} has length {len(items)}; expected {rank} ints, the full shape of "
+            f"the result (as many as the other array has dimensions)"
+        )
+    if any(v < 0 for v in items):
+        raise HandconvError(f"{name}={tuple(items)} must not hold negative sizes")
+    return tuple(int(v) for v in items)
+
+
+def check_out_backprop(forward: ConvPlan, out_backprop_shape: Sequence[int], name: str = "out_backprop") -> None:
+    """Refuse an output gradient whose shape is not the forward convolution's output shape.
+
+    >>> check_out_backprop(make_plan((1, 5, 5, 3), (3, 3, 3, 2), 2, "SAME"), (1, 3, 4, 2))
+    Traceback (most recent call last):
+    ...
+    handconv.errors.HandconvError: out_backprop has shape (1, 3, 4, 2) but the convolution gives (1, 3, 3, 2): width: ceil(5 / 2) = 3, padding 2 = 1 before + 1 after
+    """
+    if tuple(out_backprop_shape) == forward.user_output_shape:
+        return
+    shape = tuple(out_backprop_shape)
+    details = []
+    if len(shape) == len(forward.user_output_shape):
+        spatial = _spatial_of(shape, forward)
+        names = _AXIS_NAMES_BY_RANK[forward.spatial_rank]
+        details = [f"{names[a]}: {forward.formula(a)}" for a in range(forward.spatial_rank)
+                   if spatial[a] != forward.output_spatial[a]]
+    raise HandconvError(
+        f"{name} has shape {shape} but the convolution gives {forward.user_output_shape}"
+        + (": " + "; ".join(details) if details else "")
+    )
+
+
+def pool_plan(
+    input_shape: Sequence[int],
+    ksize: Any,
+    strides: Any,
+    padding: Any,
+    data_format: str = "NHWC",
+    dtype: Any = np.float32,
+    op: str = "max_pool2d",
+) -> ConvPlan:
+    """The windows of a 2-D pooling: the plan of a depthwise ``conv2d`` with a ``ksize`` filter.
+
+    ``ksize`` follows the ``strides`` rules (an int, or 1, 2 or 4 ints whose
+    batch and channel entries are 1); the padding rules are conv2d's.
+
+    >>> pool_plan((1, 5, 5, 3), 2, 2, "SAME").user_output_shape
+    (1, 3, 3, 3)
+    """
+    data_format = _check_data_format(data_format, 2)
+    shape = _check_shape(input_shape, "input", 2, min_rank=4)
+    kh, kw = _check_window_arg(ksize, "ksize", data_format)
+    channels = shape[-3] if data_format == "NCHW" else shape[-1]
+    if channels == 0:
+        raise HandconvError(f"input has shape {shape}: no channels to pool")
+    return _plan_cached(2, op, shape, (kh, kw, 1, channels), strides, padding, data_format, None, dtype)
 
 
 def output_shape(

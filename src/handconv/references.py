@@ -41,6 +41,8 @@ __all__ = [
     "MissingLibrary",
     "BackendCrashed",
     "REFERENCES",
+    "TRANSPOSE_REFERENCES",
+    "transposed_crops",
     "reference_names",
     "onednn_in_process",
     "tf_conv2d_raw",
@@ -487,3 +489,189 @@ REFERENCES: dict[str, Reference] = {
 def reference_names() -> list[str]:
     """Names of every reference, in table order."""
     return list(REFERENCES)
+
+
+# ----------------------------------------------------------------- transposed convolution
+# A transposed convolution is the input gradient of a forward convolution: the plan these references
+# receive is that *forward* plan (handconv.plan.transposed_plan), ``x`` the transposed convolution's
+# input (N, OH, OW, C_out), ``filters`` the forward filters (KH, KW, C / groups, C_out), and the result
+# is (N, H, W, C). The full result, ``(OH - 1)*s + (K - 1)*d + 1`` pixels per axis, is cropped by the
+# forward convolution's pads: ``before`` at the start and whatever remains at the end (negative: zeros
+# no input reaches are added there).
+def transposed_crops(plan: ConvPlan) -> tuple[tuple[int, int], ...]:
+    """``(start, end)`` crop of the full transposed result, per spatial axis.
+
+    >>> from handconv.plan import transposed_plan
+    >>> transposed_crops(transposed_plan((1, 3, 3, 1), (3, 3, 1, 1), (1, 6, 6, 1), 2, "SAME"))
+    ((0, 1), (0, 1))
+    """
+    crops = []
+    for n, m, k, s, d, (before, _) in zip(plan.output_hw, plan.input_hw, plan.filter_hw, plan.strides,
+                                           plan.dilations, plan.pad_amounts):
+        full = (n - 1) * s + (k - 1) * d + 1
+        crops.append((before, full - before - m))
+    return tuple(crops)
+
+
+def _tf_transpose_translate(plan: ConvPlan) -> str:
+    arguments = _tf_arguments(plan)
+    return (f"tf.nn.conv2d_transpose(x, filters, output_shape={list(plan.input_shape)}, NHWC, "
+            f"padding={arguments['padding']!r}, strides {arguments['strides']}, dilations {arguments['dilations']}; "
+            f"TF_ENABLE_ONEDNN_OPTS={int(onednn_in_process())} in this process")
+
+
+def _tf_transpose_run(x, filters, plan):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf = importlib.import_module("tensorflow")
+    return tf.nn.conv2d_transpose(x, filters, list(plan.input_shape), data_format="NHWC",
+                                  **_tf_arguments(plan)).numpy()
+
+
+def _torch_output_padding(plan: ConvPlan) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """PyTorch's ``padding`` and ``output_padding`` for this crop, or :class:`CannotExpress`."""
+    padding, output_padding = [], []
+    for axis, (start, end) in enumerate(transposed_crops(plan)):
+        limit = max(plan.strides[axis], plan.dilations[axis])
+        extra = start - end
+        if not 0 <= extra < limit:
+            raise CannotExpress(
+                f"the result is cropped {start} at the start and {end} at the end of the "
+                f"{('height', 'width')[axis]}; padding= crops both ends alike and output_padding "
+                f"(0..{limit - 1}) gives back only at the end (it would need output_padding={extra}; "
+                "crop a padding=0 result instead: next row)"
+            )
+        padding.append(start)
+        output_padding.append(extra)
+    return tuple(padding), tuple(output_padding)
+
+
+def _torch_transpose_arrays(x, filters):
+    torch = importlib.import_module("torch")
+    x_nchw = torch.from_numpy(np.array(np.moveaxis(x, -1, 1), order="C"))
+    # conv_transpose2d's weight is (in_channels, out_channels / groups, KH, KW): the forward OIHW's I and O.
+    w = torch.from_numpy(np.array(np.transpose(filters, (3, 2, 0, 1)), order="C"))
+    return torch, x_nchw, w
+
+
+def _torch_transpose_translate(plan: ConvPlan) -> str:
+    padding, output_padding = _torch_output_padding(plan)
+    return (f"F.conv_transpose2d NCHW, weight (C_in, C_out/groups, KH, KW), stride={plan.strides}, "
+            f"padding={padding}, output_padding={output_padding}, dilation={plan.dilations}, groups={plan.groups}")
+
+
+def _torch_transpose_run(x, filters, plan):
+    torch, x_nchw, w = _torch_transpose_arrays(x, filters)
+    padding, output_padding = _torch_output_padding(plan)
+    out = torch.nn.functional.conv_transpose2d(x_nchw, w, stride=plan.strides, padding=padding,
+                                               output_padding=output_padding, groups=plan.groups,
+                                               dilation=plan.dilations)
+    return np.moveaxis(out.numpy(), 1, -1)
+
+
+def _torch_crop_arguments(plan: ConvPlan):
+    extras = []
+    for axis, (start, end) in enumerate(transposed_crops(plan)):
+        limit = max(plan.strides[axis], plan.dilations[axis])
+        extra = max(-end, 0)
+        if extra >= limit:
+            raise CannotExpress(f"{extra} zero rows/columns would be added at the end; output_padding "
+                                f"takes 0..{limit - 1}")
+        extras.append(extra)
+    return tuple(extras)
+
+
+def _torch_transpose_crop_translate(plan: ConvPlan) -> str:
+    extras = _torch_crop_arguments(plan)
+    (t, _), (left, _) = transposed_crops(plan)
+    (h, w) = plan.input_hw
+    return (f"F.conv_transpose2d with padding=0, output_padding={extras}, stride={plan.strides}, "
+            f"dilation={plan.dilations}, groups={plan.groups}, then rows {t}:{t + h}, cols {left}:{left + w}")
+
+
+def _torch_transpose_crop_run(x, filters, plan):
+    torch, x_nchw, w = _torch_transpose_arrays(x, filters)
+    extras = _torch_crop_arguments(plan)
+    out = torch.nn.functional.conv_transpose2d(x_nchw, w, stride=plan.strides, padding=0, output_padding=extras,
+                                               groups=plan.groups, dilation=plan.dilations)
+    (t, _), (left, _) = transposed_crops(plan)
+    (h, wd) = plan.input_hw
+    return np.moveaxis(out.numpy()[:, :, t : t + h, left : left + wd], 1, -1)
+
+
+def _jax_transpose_padding(plan: ConvPlan):
+    if plan.groups > 1:
+        raise CannotExpress(f"jax.lax.conv_transpose has no feature_group_count (groups={plan.groups})")
+    pads = []
+    for (start, end), k, d in zip(transposed_crops(plan), plan.filter_hw, plan.dilations):
+        reach = (k - 1) * d
+        pads.append((reach - start, reach - end))
+    return pads
+
+
+def _jax_transpose_translate(plan: ConvPlan) -> str:
+    return (f"jax.lax.conv_transpose NHWC/HWIO, transpose_kernel=True, padding={_jax_transpose_padding(plan)} "
+            f"(pads of the stride-dilated input: (K-1)*d minus the crop), strides={plan.strides}, "
+            f"rhs_dilation={plan.dilations}, precision HIGHEST, x64 enabled")
+
+
+def _jax_transpose_run(x, filters, plan):
+    jax = importlib.import_module("jax")
+    jax.config.update("jax_enable_x64", True)
+    out = jax.lax.conv_transpose(x, filters, plan.strides, _jax_transpose_padding(plan), rhs_dilation=plan.dilations,
+                                 dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True,
+                                 precision=jax.lax.Precision.HIGHEST)
+    return np.asarray(out)
+
+
+def _keras_arguments(plan: ConvPlan):
+    """Keras Conv2DTranspose's ``padding`` and ``output_padding`` giving TF's call, or :class:`CannotExpress`."""
+    if plan.padding not in ("SAME", "VALID"):
+        raise CannotExpress("Conv2DTranspose takes padding 'same' or 'valid' only, not explicit amounts")
+    if plan.groups > 1:
+        raise CannotExpress(f"Conv2DTranspose has no groups (groups={plan.groups})")
+    defaults, output_padding = [], []
+    for n, m, k, s, d in zip(plan.output_hw, plan.input_hw, plan.filter_hw, plan.strides, plan.dilations):
+        k_eff = (k - 1) * d + 1
+        # keras.src.utils.conv_utils.deconv_output_length, without and with output_padding.
+        default = n * s if plan.padding == "SAME" else n * s + max(k_eff - s, 0)
+        base = (n - 1) * s + k_eff - (2 * (k_eff // 2) if plan.padding == "SAME" else 0)
+        extra = m - base
+        if m != default and not 0 <= extra < s:
+            raise CannotExpress(f"output size {m} needs output_padding={extra}; Keras takes 0..{s - 1}")
+        defaults.append(m == default)
+        output_padding.append(extra)
+    return plan.padding.lower(), (None if all(defaults) else tuple(output_padding))
+
+
+def _keras_translate(plan: ConvPlan) -> str:
+    padding, output_padding = _keras_arguments(plan)
+    return (f"keras.layers.Conv2DTranspose({plan.in_channels}, {plan.filter_hw}, strides={plan.strides}, "
+            f"padding={padding!r}, output_padding={output_padding}, dilation_rate={plan.dilations}, use_bias=False), "
+            "kernel = the filters (KH, KW, C_out, C_in)")
+
+
+def _keras_run(x, filters, plan):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    keras = importlib.import_module("keras")
+    padding, output_padding = _keras_arguments(plan)
+    layer = keras.layers.Conv2DTranspose(plan.in_channels, plan.filter_hw, strides=plan.strides, padding=padding,
+                                         output_padding=output_padding, dilation_rate=plan.dilations,
+                                         use_bias=False, dtype=str(x.dtype))
+    layer.build(x.shape)
+    layer.set_weights([filters])
+    return np.asarray(layer(x))
+
+
+TRANSPOSE_REFERENCES: dict[str, Reference] = {
+    ref.name: ref
+    for ref in (
+        Reference("tf.nn.conv2d_transpose", "tensorflow", "tf", _tf_transpose_translate, _tf_transpose_run),
+        Reference("torch F.conv_transpose2d (padding, output_padding)", "torch", "torch",
+                  _torch_transpose_translate, _torch_transpose_run),
+        Reference("torch F.conv_transpose2d + crop", "torch", "torch", _torch_transpose_crop_translate,
+                  _torch_transpose_crop_run),
+        Reference("jax.lax.conv_transpose", "jax", "jax", _jax_transpose_translate, _jax_transpose_run),
+        Reference("keras Conv2DTranspose", "keras", "keras", _keras_translate, _keras_run),
+    )
+}

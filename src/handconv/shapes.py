@@ -38,6 +38,12 @@ __all__ = [
     "output_size",
     "output_size_formula",
     "trunc_div",
+    "dilated_size",
+    "general_output_size",
+    "general_output_size_formula",
+    "transposed_sizes",
+    "input_window",
+    "output_chunks",
 ]
 
 
@@ -265,6 +271,83 @@ def output_size_formula(
     return text + dilated
 
 
+def input_window(
+    out_start: int, out_stop: int, size: int, filter_size: int, stride: int = 1, pad_before: int = 0,
+    dilation: int = 1,
+) -> tuple[int, int, int, int]:
+    """Input rows outputs ``out_start .. out_stop - 1`` read, and the zeros around them.
+
+    Output ``o`` reads padded rows ``o * stride`` to ``o * stride + k_eff - 1``,
+    that is input rows ``o * stride - pad_before`` onwards. A tile of outputs
+    therefore reads one contiguous run of padded rows; the part of it inside the
+    input is returned as ``[start, stop)``, the parts outside as zeros before
+    and after. Convolving that run with ``(before, after)`` explicit padding
+    (VALID when both are 0) gives exactly ``out_stop - out_start`` outputs.
+
+    Parameters
+    ----------
+    out_start, out_stop : int
+        The outputs, ``0 <= out_start < out_stop``.
+    size, filter_size, stride, dilation : int
+        As in :func:`output_size`.
+    pad_before : int
+        Zeros before the input (top or left), from :func:`pad_amounts`.
+
+    Returns
+    -------
+    (start, stop, before, after) : tuple of int
+        Input rows ``[start, stop)`` (possibly empty) and the zeros before and after them.
+
+    Examples
+    --------
+    The article: 5 rows, 3x3 filter, stride 2, one zero each side. Output rows
+    0-1 read padded rows 0-4: a zero, then input rows 0-3.
+
+    >>> input_window(0, 2, 5, 3, 2, 1)
+    (0, 4, 1, 0)
+    >>> input_window(2, 3, 5, 3, 2, 1)       # the last row reads input rows 3-4 and a zero
+    (3, 5, 0, 1)
+    >>> input_window(4, 6, 12, 3, 1, 0, 2)   # dilation 2: k_eff 5, rows 4 to 4 + 1 + 4
+    (4, 10, 0, 0)
+    """
+    k_eff = effective_filter_size(filter_size, dilation)
+    first = out_start * stride - pad_before
+    last = (out_stop - 1) * stride + k_eff - pad_before  # one past the last row read
+    start = min(max(first, 0), size)
+    stop = max(min(last, size), start)
+    before = min(max(-first, 0), last - first)
+    return start, stop, before, (last - first) - before - (stop - start)
+
+
+def output_chunks(input_chunks: "tuple[int, ...]", out_size: int, stride: int = 1,
+                  pad_before: int = 0) -> "tuple[int, ...]":
+    """Output tiles matching an axis's input chunks: a tile starts at the first output reading its chunk.
+
+    Output ``o`` starts reading at input row ``o * stride - pad_before``, so the
+    tile of input chunk ``[b, b')`` is outputs ``ceil((b + pad_before) / stride)``
+    up to that of ``b'``. Empty tiles are dropped; at least one tile remains.
+
+    Examples
+    --------
+    >>> output_chunks((4, 4, 2), 10, 1, 1)       # SAME 3x3: tiles shift by the top padding
+    (5, 4, 1)
+    >>> output_chunks((4, 4, 2), 5, 2, 1)        # stride 2
+    (3, 2)
+    >>> output_chunks((1, 1, 1, 1, 1, 1), 2, 3)  # chunks smaller than the stride
+    (1, 1)
+    >>> output_chunks((3,), 0)
+    (0,)
+    """
+    bounds = [0]
+    position = 0
+    for chunk in input_chunks[:-1]:
+        position += chunk
+        bounds.append(min(max(-(-(position + pad_before) // stride), 0), out_size))
+    bounds.append(out_size)
+    sizes = tuple(b - a for a, b in zip(bounds, bounds[1:]) if b > a)
+    return sizes or (out_size,)
+
+
 def input_coordinate(out_index: int, tap: int, stride: int, dilation: int = 1, pad_before: int = 0) -> int:
     """Input row (or column) that filter tap ``tap`` of output ``out_index`` reads.
 
@@ -277,3 +360,103 @@ def input_coordinate(out_index: int, tap: int, stride: int, dilation: int = 1, p
     -1
     """
     return out_index * stride + tap * dilation - pad_before
+
+
+# --------------------------------------------------------------------------
+# The general convolution (XLA's ConvGeneralDilated), and the transposed rules
+# --------------------------------------------------------------------------
+def dilated_size(size: int, dilation: int) -> int:
+    """Length of ``size`` samples once ``dilation - 1`` zeros go between neighbours.
+
+    >>> dilated_size(3, 2), dilated_size(1, 5), dilated_size(0, 2)
+    (5, 1, 0)
+    """
+    return 0 if size == 0 else (size - 1) * dilation + 1
+
+
+def general_output_size(
+    size: int, filter_size: int, stride: int, pad: "tuple[int, int]", dilation: int = 1, lhs_dilation: int = 1
+) -> int:
+    """Output size of XLA's general convolution along one dimension.
+
+    The input is first dilated (``lhs_dilation - 1`` zeros between samples),
+    then padded by ``pad = (before, after)``, where a negative amount crops;
+    the dilated filter then slides with ``stride``:
+    ``out = (dilated + before + after - k_eff) // stride + 1``, or 0 when the
+    window does not fit. This is the rule every mapped op (input and filter
+    gradients, transposed convolution) runs under.
+
+    >>> general_output_size(5, 3, 1, (1, 1))             # a plain SAME 3x3
+    5
+    >>> general_output_size(3, 3, 1, (1, 2), lhs_dilation=2)  # (5 + 1 + 2 - 3) / 1 + 1
+    6
+    >>> general_output_size(6, 2, 2, (0, -1))            # the last row cropped: (6 - 1 - 2) // 2 + 1
+    2
+    >>> general_output_size(2, 5, 1, (0, 0))             # does not fit
+    0
+    """
+    k_eff = dilated_size(filter_size, dilation)
+    padded = dilated_size(size, lhs_dilation) + pad[0] + pad[1]
+    if padded < k_eff or k_eff == 0:
+        return 0
+    return (padded - k_eff) // stride + 1
+
+
+def general_output_size_formula(
+    size: int, filter_size: int, stride: int, pad: "tuple[int, int]", dilation: int = 1, lhs_dilation: int = 1
+) -> str:
+    """The general rule written out with the given numbers.
+
+    >>> general_output_size_formula(3, 3, 1, (1, 2), lhs_dilation=2)
+    '((3 - 1)*2 + 1 + 1 + 2 - 3) // 1 + 1 = 6'
+    >>> general_output_size_formula(6, 2, 2, (0, -1))
+    '(6 + 0 - 1 - 2) // 2 + 1 = 2'
+    """
+    k_eff = dilated_size(filter_size, dilation)
+    before, after = pad
+    source = f"({size} - 1)*{lhs_dilation} + 1" if lhs_dilation != 1 else str(size)
+    kernel = f"({filter_size} - 1)*{dilation} + 1" if dilation != 1 else str(filter_size)
+    pads = f" + {before}" if before >= 0 else f" - {-before}"
+    pads += f" + {after}" if after >= 0 else f" - {-after}"
+    out = general_output_size(size, filter_size, stride, pad, dilation, lhs_dilation)
+    return f"({source}{pads} - {kernel}) // {stride} + 1 = {out}"
+
+
+def transposed_sizes(
+    size: int, filter_size: int, stride: int = 1, padding: AxisPadding = "SAME", dilation: int = 1
+) -> range:
+    """Every input size a forward convolution maps to ``size`` outputs.
+
+    A transposed convolution (``conv2d_transpose``, ``conv2d_backprop_input``)
+    runs the forward convolution backwards, so its result size is ambiguous
+    when ``stride > 1``: TensorFlow asks for it (``output_shape``,
+    ``input_sizes``) and accepts any ``n`` with ``output_size(n, ...) == size``.
+    This is that set, from TF's rules in :func:`output_size`:
+
+    * ``SAME``: ``ceil(n / s) == size``, so ``(size - 1) * s < n <= size * s``;
+    * ``VALID`` and explicit ``(before, after)``: ``n + before + after`` lies in
+      ``[(size - 1) * s + k_eff, (size - 1) * s + k_eff + s - 1]``.
+
+    Examples
+    --------
+    >>> transposed_sizes(3, 3, 2, "SAME")          # 5 or 6 rows both give ceil(n / 2) = 3
+    range(5, 7)
+    >>> transposed_sizes(3, 3, 2, "VALID")         # (n - 3) // 2 + 1 = 3
+    range(7, 9)
+    >>> transposed_sizes(3, 3, 1, (1, 1))          # stride 1: exactly one answer
+    range(3, 4)
+    >>> transposed_sizes(2, 7, 2, (3, 3))          # explicit pads count as input
+    range(3, 5)
+    """
+    size = _check_size(size)
+    k_eff = effective_filter_size(filter_size, dilation)
+    stride = _check_positive_int(stride, "stride")
+    resolved = _normalise_axis_padding(padding)
+    if resolved == "SAME":
+        return range((size - 1) * stride + 1, size * stride + 1) if size else range(0, 1)
+    before, after = (0, 0) if resolved == "VALID" else resolved  # type: ignore[misc]
+    if size == 0:  # TF truncates toward zero: (n + pads - k_eff + s) / s in (-1, 1) gives 0
+        low = k_eff - before - after - 2 * stride + 1
+        return range(max(0, low), max(0, k_eff - before - after))
+    first = (size - 1) * stride + k_eff - before - after
+    return range(max(first, 0), max(first + stride, 0))

@@ -48,7 +48,7 @@ from .files import write_text
 from .methods import METHODS
 from .plan import ConvPlan, make_plan
 
-__all__ = ["verify", "VerifyReport", "Row", "tolerance", "TRANSFORM_METHODS", "unit_roundoff", "ulp_distance", "named_kernel"]
+__all__ = ["verify", "verify_transpose", "VerifyReport", "Row", "tolerance", "TRANSFORM_METHODS", "unit_roundoff", "ulp_distance", "named_kernel"]
 
 PASS, FAIL, CANNOT, MISSING, ERROR = "PASS", "FAIL", "CANNOT", "MISSING", "ERROR"
 
@@ -187,6 +187,18 @@ class VerifyReport:
     rows: list[Row] = field(default_factory=list)
     #: Where the arrays came from (the CLI records input file or seed and kernel spec).
     source: dict = field(default_factory=dict)
+    #: The operation: 'conv2d', or 'conv2d_transpose' (then ``plan`` is the forward plan whose input
+    #: gradient the transposed convolution is).
+    op: str = "conv2d"
+
+    @property
+    def fan_in(self) -> int:
+        """Products per result element (at most): the forward taps, or for a transposed convolution
+        ``KH * KW * C_in / groups`` (each result pixel collects from every input channel of its group)."""
+        plan = self.plan
+        if self.op == "conv2d_transpose":
+            return plan.filter_hw[0] * plan.filter_hw[1] * plan.out_channels_per_group
+        return plan.taps
 
     @property
     def ok(self) -> bool:
@@ -207,6 +219,22 @@ class VerifyReport:
     def to_dict(self) -> dict:
         """JSON-ready description: configuration, tolerance policy and rows."""
         plan = self.plan
+        if self.op == "conv2d_transpose":
+            configuration = {
+                "op": self.op,
+                "input_shape": [plan.batch, *plan.output_hw, plan.out_channels],
+                "filters_shape": list(plan.filter_shape),
+                "output_shape": [plan.batch, *plan.input_hw, plan.in_channels],
+                "strides": list(plan.strides),
+                "dilations": list(plan.dilations),
+                "padding": plan.padding,
+                "forward_pad_amounts": [list(p) for p in plan.pad_amounts],
+                "dtype": str(plan.dtype),
+                "fan_in": self.fan_in,
+            }
+            return {"configuration": configuration, "source": self.source, "truth": self.truth_method,
+                    "tolerance": "as conv2d's, with n = KH*KW*C_in/groups", "ok": self.ok,
+                    "rows": [asdict(row) for row in self.rows]}
         return {
             "configuration": {
                 "input_shape": list(plan.batch_shape) + (
@@ -245,11 +273,15 @@ class VerifyReport:
         u = unit_roundoff(plan.dtype)
         policy = (
             f"tolerance per element: gamma(n+1, u)*A + gamma(n, u64)*A + {floor_factor(plan.output_shape):.3g}*u*max(A), "
-            f"n = fan-in {plan.taps}, "
+            f"n = fan-in {self.fan_in}, "
             f"u = {u:.3g} ({plan.dtype}), A = sum|x||w|" if u else "int32: results must be exact"
         )
         origin = ["; ".join(f"{key}: {value}" for key, value in self.source.items())] if self.source else []
-        out = [*origin, plan.describe(), f"truth: {self.truth_method}", policy, "", render(header),
+        describe = plan.describe()
+        if self.op == "conv2d_transpose":
+            describe = ("conv2d_transpose: the input gradient of this forward convolution (its output is the "
+                        "transposed convolution's input):\n" + describe)
+        out = [*origin, describe, f"truth: {self.truth_method}", policy, "", render(header),
                render(["-" * w for w in widths] + ["-" * 20])]
         out += [render(line) for line in lines]
         counts = {status: sum(row.status == status for row in self.rows) for status in (PASS, FAIL, CANNOT, MISSING, ERROR)}
@@ -295,7 +327,8 @@ def _plan_in(plan: ConvPlan, dtype: Any) -> ConvPlan:
                      "NHWC", plan.dilations, dtype)
 
 
-def compare(result: Any, truth: np.ndarray, magnitude: np.ndarray, plan: ConvPlan, *, transform: bool = False) -> dict:
+def compare(result: Any, truth: np.ndarray, magnitude: np.ndarray, plan: ConvPlan, *, transform: bool = False,
+            fan_in: int | None = None) -> dict:
     """Errors of ``result`` against ``truth``; ``status`` PASS or FAIL and the numbers.
 
     ``transform`` selects the transform methods' tolerance (see :func:`tolerance`).
@@ -310,7 +343,7 @@ def compare(result: Any, truth: np.ndarray, magnitude: np.ndarray, plan: ConvPla
     if not np.all(np.isfinite(got)):
         return {"status": FAIL, "note": f"{int(np.sum(~np.isfinite(got)))} non-finite values"}
     error = np.abs(got - truth)
-    tol = tolerance(magnitude, plan.taps, plan.dtype, transform=transform)
+    tol = tolerance(magnitude, plan.taps if fan_in is None else fan_in, plan.dtype, transform=transform)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(tol > 0, error / np.where(tol > 0, tol, 1), np.where(error > 0, np.inf, 0.0))
     scale = float(np.abs(truth).max())
@@ -411,7 +444,7 @@ def verify(
     return report
 
 
-def _reference_row(reference, x, w, plan, truth, magnitude) -> Row:
+def _reference_row(reference, x, w, plan, truth, magnitude, fan_in=None) -> Row:
     from .references import BackendCrashed, CannotExpress, MissingLibrary, clean_message
 
     try:
@@ -430,12 +463,117 @@ def _reference_row(reference, x, w, plan, truth, magnitude) -> Row:
         status = ERROR if isinstance(error, BackendCrashed) else CANNOT
         return Row(reference.name, version, status, f"refused: {type(error).__name__}: {message}  [tried: {translation}]")
     seconds = time.perf_counter() - start
-    numbers = compare(out, truth, magnitude, plan, transform=reference.transform)
+    numbers = compare(out, truth, magnitude, plan, transform=reference.transform, fan_in=fan_in)
     note = numbers.pop("note", None)
     if reference.transform:
         translation += " [transform: norm-wise tolerance]"
     return Row(reference.name, version, translation=f"{note}; {translation}" if note else translation,
                seconds=seconds, **numbers)
+
+
+def verify_transpose(
+    input: Any,
+    filters: Any,
+    output_shape: Any,
+    strides: Any,
+    padding: Any = "SAME",
+    data_format: str = "NHWC",
+    dilations: Any = None,
+    *,
+    backends: Sequence[str] | None = None,
+    progress: Any = None,
+) -> VerifyReport:
+    """:func:`verify` for ``conv2d_transpose``: handconv's methods and each library's transposed convolution.
+
+    Each library is asked in its own terms (:data:`handconv.references.TRANSPOSE_REFERENCES`): TF's
+    ``output_shape``, PyTorch's ``padding`` + ``output_padding`` (or a crop of ``padding=0``), JAX's
+    ``conv_transpose`` padding pairs, Keras' ``Conv2DTranspose`` ``padding`` + ``output_padding``; a row
+    says CANNOT, with the reason, when the library's arguments cannot state the call. The truth is
+    handconv's by-hand loops (``method='naive'``) in float64; the tolerance is :func:`verify`'s with the
+    fan-in ``KH * KW * C_in / groups``.
+
+    Parameters
+    ----------
+    input, filters, output_shape, strides, padding, data_format, dilations
+        As in :func:`handconv.conv2d_transpose` (``tf.nn.conv2d_transpose``).
+    backends, progress
+        As in :func:`verify`.
+
+    Returns
+    -------
+    VerifyReport
+        ``report.op == 'conv2d_transpose'``; ``report.plan`` is the forward plan.
+
+    Examples
+    --------
+    >>> import numpy as np, handconv
+    >>> x = np.arange(9.0).reshape(1, 3, 3, 1)
+    >>> report = verify_transpose(x, np.ones((3, 3, 1, 1)), (1, 6, 6, 1), 2, "SAME", backends=["handconv"])
+    >>> report.ok, report.statuses()["handconv:naive"]
+    (True, 'PASS')
+    """
+    from . import __version__, references
+    from .family import conv2d_transpose
+    from .plan import transposed_plan
+
+    x, w = as_arrays(input, filters)
+    plan = transposed_plan(x.shape, w.shape, output_shape, strides, padding, data_format, dilations, x.dtype)
+    if plan.spatial_rank != 2:
+        raise HandconvError("verify_transpose checks 2-D transposed convolutions (conv2d_transpose)")
+    shape = plan.user_input_shape if hasattr(plan, "user_input_shape") else tuple(output_shape)
+    args = (tuple(output_shape), strides, padding, data_format, dilations)
+    # Canonical arrays for the references: x (N, OH, OW, C_out), result (N, H, W, C).
+    x_canonical = np.moveaxis(x, -3, -1) if plan.channels_first else x
+    x_canonical = np.ascontiguousarray(x_canonical.reshape(plan.output_shape)).astype(plan.dtype, copy=False)
+    w_typed = np.asarray(w, dtype=plan.dtype)
+
+    def canonical(out: np.ndarray) -> np.ndarray:
+        out = np.moveaxis(out, -3, -1) if plan.channels_first else out
+        return out.reshape(plan.input_shape)
+
+    if plan.is_empty or math.prod(plan.input_shape) == 0:
+        truth = np.zeros(plan.input_shape)
+        magnitude = np.zeros(plan.input_shape)
+    else:
+        truth = canonical(conv2d_transpose(x.astype(np.float64), w.astype(np.float64), *args, method="naive"))
+        magnitude = canonical(conv2d_transpose(np.abs(x.astype(np.float64)), np.abs(w.astype(np.float64)), *args,
+                                               method="naive"))
+    how = "handconv naive (the by-hand loops of the input gradient) in float64"
+    if plan.dtype.kind == "i":
+        truth = ((truth.astype(np.int64) + 2**31) % 2**32 - 2**31).astype(np.float64)
+        how += ", wrapped to int32"
+    report = VerifyReport(plan, how, op="conv2d_transpose")
+    fan_in = report.fan_in
+    del shape
+
+    def wanted(name: str) -> bool:
+        return backends is None or any(b.lower() in name.lower() for b in backends)
+
+    for method in METHODS:
+        name = f"handconv:{method}"
+        if not wanted(name):
+            continue
+        if progress:
+            progress(name)
+        start = time.perf_counter()
+        try:
+            out = canonical(conv2d_transpose(x, w, *args, method=method))
+        except HandconvError as refusal:
+            report.rows.append(Row(name, __version__, CANNOT, f"refused: {refusal}"))
+            continue
+        seconds = time.perf_counter() - start
+        transform = method in TRANSFORM_METHODS
+        numbers = compare(out, truth, magnitude, plan, transform=transform, fan_in=fan_in)
+        note = numbers.pop("note", None)
+        report.rows.append(Row(name, __version__, translation=note or METHODS[method].summary, seconds=seconds,
+                               **numbers))
+    for name, reference in references.TRANSPOSE_REFERENCES.items():
+        if not wanted(name):
+            continue
+        if progress:
+            progress(name)
+        report.rows.append(_reference_row(reference, x_canonical, w_typed, plan, truth, magnitude, fan_in))
+    return report
 
 
 # ------------------------------------------------------------- kernels

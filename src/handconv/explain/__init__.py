@@ -9,6 +9,11 @@ The package is itself callable: ``handconv.explain(x, w, ...)`` is
 >>> trace = handconv.explain(np.ones((1, 3, 3, 1)), np.ones((2, 2, 1, 1)), at=(0, 0))
 >>> trace.steps[0].total
 4.0
+
+The backward pass: ``handconv.explain(x, w, ..., grad='filter', out_backprop=dy,
+at=(fy, fx, k, co))`` returns a :class:`GradTrace`, one weight's gradient as the
+sum of input x output-gradient products (``grad='input'``, ``at=(y, x, c)``: one
+pixel's gradient as the sum of weight x output-gradient products).
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from __future__ import annotations
 import sys
 import types
 
+from .backward import GradTrace, Term, explain_gradient
 from .html import render_html
-from .text import render_text
+from .text import render_grad_text, render_text
 from .trace import MAX_PRODUCTS, Step, Trace, explain, format_number, select_positions
 
-__all__ = ["explain", "Trace", "Step", "render_text", "render_html", "format_number", "select_positions", "MAX_PRODUCTS"]
+__all__ = ["explain", "Trace", "Step", "render_text", "render_html", "format_number", "select_positions", "MAX_PRODUCTS",
+           "explain_gradient", "GradTrace", "Term", "render_grad_text"]
 
 
 class _CallableModule(types.ModuleType):

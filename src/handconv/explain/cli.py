@@ -31,9 +31,14 @@ examples:
   handconv explain --format html -o explain.html     # interactive page, works offline
   handconv explain --compare-padding --shape 6,6,3   # article P=1 vs TF SAME: (1,1) vs (0,1)
   handconv explain --input photo.jpg --stride 1 --filters 4 --format maps -o maps.png   # feature maps
+  handconv explain --grad filter --at 0,0,0,0        # backward: dL/dW of one weight, as its sum
+  handconv explain --grad input --at 2,2,0 --format png -o grad.png   # dL/dx of one pixel, drawn
+  handconv explain --grad filter --at 1,1,0,0 --out-backprop dy.npy   # your own dL/d(output)
 
 --padding takes SAME, VALID, P (P zeros on every side), PH,PW, or TOP,BOTTOM,LEFT,RIGHT.
 --at takes ROW,COL (negative counts from the end, A:B is a range), several separated by ';'.
+With --grad filter it takes FY,FX,K,CO (a filter weight), with --grad input Y,X,C (an input pixel).
+Without --out-backprop the output gradient dL/d(output) is random integers -2..2 (seeded by --seed).
 """
 
 FORMATS = ("text", "png", "svg", "gif", "mp4", "html", "maps")
@@ -72,6 +77,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     conv.add_argument("--dilation", "-d", default="1", metavar="D[,D]", help="dilation (default 1)")
     out = parser.add_argument_group("output")
     out.add_argument("--at", action="append", metavar="ROW,COL", help="output position(s) to explain")
+    back = parser.add_argument_group("backward pass")
+    back.add_argument("--grad", choices=("filter", "input"),
+                      help="explain one gradient element: filter (--at FY,FX,K,CO) or input (--at Y,X,C)")
+    back.add_argument("--out-backprop", metavar="PATH",
+                      help=".npy of dL/d(output), the output's shape (default: seeded random integers -2..2)")
     out.add_argument("--format", "-f", choices=FORMATS, help="text (default), png, svg, gif, mp4, html, or maps (grid of feature maps, PNG)")
     out.add_argument("--output", "-o", metavar="PATH", help="file to write (default handconv-explain.FORMAT)")
     out.add_argument("--title", help="title shown on figures and the page")
@@ -231,6 +241,13 @@ def run(args: argparse.Namespace) -> int:
     if bias is not None and len(bias) == 1:
         bias = bias * w.shape[3]
     plan = handconv.make_plan(x.shape, w.shape, strides, padding, "NHWC", dilations, x.dtype)
+    if args.grad or args.out_backprop:
+        if args.batch_index >= x.shape[0]:
+            raise HandconvError(f"--batch-index {args.batch_index}: the input holds {x.shape[0]} image(s)")
+        labels = {"title": args.title or "handconv explain", "input": input_label, "filters": names}
+        if bias is not None and fmt != "html":
+            raise HandconvError("--bias does not enter dL/dW or dL/dx; drop it with --grad")
+        return run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bias)
     at: Any = parse_at(args.at, plan.output_hw)
     too_big = plan.output_hw[0] * plan.output_hw[1] * plan.out_channels * plan.taps > MAX_PRODUCTS
     if at is None and too_big and fmt in ("png", "svg"):
@@ -278,6 +295,80 @@ def run(args: argparse.Namespace) -> int:
         render_html_or_explain(trace, path)
     print(f"wrote {path}")
     return 0
+
+
+def out_backprop_for(args: argparse.Namespace, plan: Any) -> np.ndarray:
+    """``--out-backprop`` loaded and checked, or seeded random integers -2..2 of the output's shape."""
+    if args.out_backprop:
+        path = Path(args.out_backprop)
+        if path.suffix.lower() != ".npy":
+            raise HandconvError(f"--out-backprop {args.out_backprop!r}: expected a .npy file")
+        if not path.is_file():
+            raise HandconvError(f"--out-backprop {args.out_backprop!r}: no such file")
+        dy = np.load(path, allow_pickle=False)
+        if dy.ndim == 3:
+            dy = dy[None]
+        return dy.astype(np.float64)
+    rng = np.random.default_rng(args.seed + 1)  # not the input's stream
+    return rng.integers(-2, 3, size=plan.user_output_shape).astype(np.float64)
+
+
+def parse_grad_at(items: list[str] | None, grad: str) -> tuple[int, ...]:
+    """``--at`` for ``--grad``: one FY,FX,K,CO (filter) or Y,X,C (input).
+
+    >>> parse_grad_at(["1,-1,0,0"], "filter"), parse_grad_at(["2,2,1"], "input")
+    ((1, -1, 0, 0), (2, 2, 1))
+    """
+    count, form = (4, "FY,FX,K,CO") if grad == "filter" else (3, "Y,X,C")
+    if not items or len(items) != 1 or ";" in items[0]:
+        raise HandconvError(f"--grad {grad} explains one element: give one --at {form}")
+    return tuple(_ints(items[0], "--at", (count,)))
+
+
+def run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bias=None) -> int:
+    """``--grad``: one gradient element as text, a figure, or the page opened on the backward pass."""
+    from .backward import _check_at
+    from .trace import explain
+
+    dy = out_backprop_for(args, plan)
+    if fmt in ("gif", "mp4", "maps"):
+        raise HandconvError(f"--grad draws text, png, svg or html, not {fmt}")
+    if fmt == "html":
+        at = None
+        if args.grad and args.at:
+            sizes = plan.filter_shape if args.grad == "filter" else (*plan.input_hw, plan.in_channels)
+            at = _check_at(parse_grad_at(args.at, args.grad), sizes, ("index",) * len(sizes), args.grad)
+        too_big = plan.output_hw[0] * plan.output_hw[1] * plan.out_channels * plan.taps > MAX_PRODUCTS_FOR_PAGE
+        positions = [] if too_big else None
+        trace = explain(x, w, strides, padding, dilations=dilations, at=positions, labels=labels, bias=bias,
+                        batch_index=args.batch_index, out_backprop=dy)
+        from . import html
+
+        path = args.output or "handconv-explain.html"
+        html.render_html(trace, path, backward=(args.grad, at) if args.grad else ("filter", None))
+        print(f"wrote {path}")
+        return 0
+    if not args.grad:
+        raise HandconvError("--out-backprop needs --grad filter|input (or --format html for the page)")
+    trace = explain(x, w, strides, padding, dilations=dilations, labels=labels, batch_index=args.batch_index,
+                    grad=args.grad, out_backprop=dy, at=parse_grad_at(args.at, args.grad))
+    if fmt == "text":
+        from .text import render_grad_text
+
+        color = {"always": True, "never": False}.get(args.color)
+        if color is None and args.output:
+            color = False
+        return _emit_text(render_grad_text(trace, color=color, stream=sys.stdout), args.output)
+    from .figure import render_grad_figure
+
+    path = args.output or f"handconv-explain-grad.{fmt}"
+    render_grad_figure(trace, path)
+    print(f"wrote {path}")
+    return 0
+
+
+#: The page with the backward pass explains every output position up to this many products.
+MAX_PRODUCTS_FOR_PAGE = 10_000
 
 
 def render_html_or_explain(trace: Any, path: str) -> None:

@@ -26,6 +26,7 @@ from .trace import Step, Trace, format_number
 
 __all__ = [
     "render_figure",
+    "render_grad_figure",
     "render_feature_maps",
     "render_comparison",
     "save_figure",
@@ -402,6 +403,140 @@ def render_comparison(
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
+
+
+# ------------------------------------------------------------------ the backward pass
+#: Images of a filter gradient drawn as rows of the figure (the sum covers them all).
+MAX_GRAD_FIGURE_ROWS = 3
+
+
+def _wrap(text: str, width: int = 110) -> str:
+    """A long sum cut after ``width`` characters, keeping its result."""
+    if len(text) <= width:
+        return text
+    head, _, result = text.rpartition(" = ")
+    return head[: width - len(result) - 8] + " ... = " + result
+
+
+def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *, dpi: int = 100) -> Any:
+    """Draw one gradient element of a :class:`~handconv.explain.backward.GradTrace` as its sum.
+
+    Filter gradient ``dL/dW[fy, fx, k, co]``: one row per image (at most
+    ``MAX_GRAD_FIGURE_ROWS``): the padded input channel with the cells the tap
+    read filled amber, ``dy[n, :, :, co]``, the products ``x * dy`` at each output
+    position, and the whole ``dL/dW[:, :, k, co]`` with the element filled green.
+    Input gradient ``dL/dx[n, y, x, c]``: the padded input with the pixel filled and
+    the whole ``dL/dx[n, :, :, c]``, then one row per output channel the pixel fed:
+    the filter with the taps that read it filled, ``dy`` with the outputs it fed
+    filled, and the products there.
+
+    Parameters
+    ----------
+    trace : GradTrace
+    path : str or path, optional
+        Also save there (``.png``, ``.svg``, ``.pdf``).
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Axes are labelled ``"input:n"``, ``"dy:n"`` / ``"dy:co"``, ``"products:n"`` /
+        ``"products:co"``, ``"filter:co"``, ``"gradient"``.
+    """
+    Figure, FigureCanvasAgg, _, _ = _matplotlib()
+    plan = trace.plan
+    groups = trace.groups_of_terms()
+    oh, ow = plan.output_hw
+    hp, wp = trace.is_padding.shape
+    if trace.grad == "filter":
+        fy, fx, k, co = trace.at
+        shown = groups[:MAX_GRAD_FIGURE_ROWS]
+        rows = max(len(shown), 1)
+        columns = 4
+    else:
+        y, x, channel = trace.at
+        shown = groups
+        rows = 1 + len(shown)
+        columns = 3
+    if rows * columns > MAX_FIGURE_MATRICES:
+        raise HandconvError(f"too many matrices to draw ({rows * columns}); explain a smaller convolution")
+    cell = max(_pixels((hp, wp)), _pixels((oh, ow)))
+    side = max(hp, wp, oh, ow, *plan.filter_hw) * cell
+    fig = Figure(figsize=(max(columns * (side + 0.9) + 0.6, 6.0), rows * (side + 0.9) + 1.6), dpi=dpi)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(rows, columns, left=0.04, right=0.98, top=1 - 1.1 / fig.get_figheight(),
+                            bottom=0.6 / fig.get_figheight(), wspace=0.3, hspace=0.45)
+    arithmetic = trace.arithmetic_lines(max_terms=12)
+
+    def products_grid(terms):
+        values, where = np.zeros((oh, ow)), np.zeros((oh, ow), bool)
+        for t in terms:
+            values[t.oy, t.ox], where[t.oy, t.ox] = t.product, True
+        return values, where
+
+    if trace.grad == "filter":
+        channel = trace.channel
+        for index, (label, terms) in enumerate(shown):
+            n = terms[0].n
+            field = np.zeros((hp, wp), bool)
+            for t in terms:
+                field[t.row, t.col] = True
+            ax = fig.add_subplot(grid[index, 0], label=f"input:{n}")
+            _draw_matrix(ax, trace.padded_input[n, :, :, channel], padding=trace.is_padding,
+                         fills=[(field, FIELD_COLOR)], cell_points=_pixels((hp, wp)) * 72)
+            ax.set_title(f"x[{n}, :, :, {channel}] padded\ncells tap ({fy}, {fx}) read", fontsize=9)
+            ax = fig.add_subplot(grid[index, 1], label=f"dy:{n}")
+            _draw_matrix(ax, trace.out_backprop[n, :, :, co], cell_points=_pixels((oh, ow)) * 72)
+            ax.set_title(f"dy[{n}, :, :, {co}]", fontsize=9)
+            values, where = products_grid(terms)
+            ax = fig.add_subplot(grid[index, 2], label=f"products:{n}")
+            _draw_matrix(ax, values, cell_points=_pixels((oh, ow)) * 72)
+            ax.set_title(f"products x*dy\nsum {format_number(sum(t.product for t in terms))}", fontsize=9)
+        ax = fig.add_subplot(grid[0, 3], label="gradient")
+        mark = np.zeros(trace.gradient.shape[:2], bool)
+        mark[fy, fx] = True
+        _draw_matrix(ax, trace.gradient[:, :, k, co], fills=[(mark, OUTPUT_COLOR)])
+        ax.set_title(f"dL/dW[:, :, {k}, {co}]", fontsize=9)
+        if len(groups) > len(shown):
+            fig.text(0.5, 0.35 / fig.get_figheight(), f"(images {len(shown)}..{len(groups) - 1} not drawn; "
+                     "their sums are in the total)", ha="center", fontsize=8)
+    else:
+        n = trace.batch_index
+        (top, _), (left, _) = plan.pad_amounts
+        pixel = np.zeros((hp, wp), bool)
+        pixel[y + top, x + left] = True
+        ax = fig.add_subplot(grid[0, 0], label=f"input:{n}")
+        _draw_matrix(ax, trace.padded_input[n, :, :, channel], padding=trace.is_padding,
+                     fills=[(pixel, FIELD_COLOR)], cell_points=_pixels((hp, wp)) * 72)
+        ax.set_title(f"x[{n}, :, :, {channel}] padded", fontsize=9)
+        ax = fig.add_subplot(grid[0, 1], label="gradient")
+        mark = np.zeros(trace.gradient.shape[:2], bool)
+        mark[y, x] = True
+        _draw_matrix(ax, trace.gradient[:, :, channel], fills=[(mark, OUTPUT_COLOR)],
+                     cell_points=_pixels(trace.gradient.shape) * 72)
+        ax.set_title(f"dL/dx[{n}, :, :, {channel}]", fontsize=9)
+        for index, (label, terms) in enumerate(shown, start=1):
+            out_channel = terms[0].co
+            k = channel - (out_channel // plan.out_channels_per_group) * plan.filter_in_channels
+            taps = np.zeros(plan.filter_hw, bool)
+            for t in terms:
+                taps[t.fy, t.fx] = True
+            values, where = products_grid(terms)
+            ax = fig.add_subplot(grid[index, 0], label=f"filter:{out_channel}")
+            _draw_matrix(ax, trace.filters[:, :, k, out_channel].astype(float), fills=[(taps, FIELD_COLOR)])
+            ax.set_title(f"W[:, :, {k}, {out_channel}]\ntaps that read it", fontsize=9)
+            ax = fig.add_subplot(grid[index, 1], label=f"dy:{out_channel}")
+            _draw_matrix(ax, trace.out_backprop[n, :, :, out_channel], fills=[(where, FIELD_COLOR)],
+                         cell_points=_pixels((oh, ow)) * 72)
+            ax.set_title(f"dy[{n}, :, :, {out_channel}]\noutputs it fed", fontsize=9)
+            ax = fig.add_subplot(grid[index, 2], label=f"products:{out_channel}")
+            _draw_matrix(ax, values, blank=~where, cell_points=_pixels((oh, ow)) * 72)
+            ax.set_title(f"products W*dy\nsum {format_number(sum(t.product for t in terms))}", fontsize=9)
+    fig.suptitle(f"{trace.labels['title']}: backward pass, {trace.name}", fontsize=11)
+    fig.text(0.5, 0.12 / fig.get_figheight(), _wrap(arithmetic[-1]), ha="center", va="bottom", fontsize=9)
     if path is not None:
         save_figure(fig, path, dpi=dpi)
     return fig

@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from ..errors import HandconvError, HandconvTypeError
 from ..files import write_text
 
@@ -86,6 +88,30 @@ def _check_page_size(trace: Any) -> None:
         )
 
 
+def _grad_sizes(data: Mapping[str, Any], grad: str) -> tuple[int, ...]:
+    """``(KH, KW, C/groups, C_out)`` or ``(H, W, C)`` from the trace dict's nested lists."""
+    def shape(nested: Any, depth: int) -> tuple[int, ...]:
+        sizes = []
+        for _ in range(depth):
+            sizes.append(len(nested))
+            nested = nested[0] if len(nested) else []
+        return tuple(sizes)
+
+    return shape(data["filters"], 4) if grad == "filter" else shape(data["backward"]["grad_input"], 3)
+
+
+def _normalise_at(at: Any, sizes: tuple[int, ...], grad: str) -> list[int]:
+    """``at`` with negative indices counted from the end, checked against ``sizes``."""
+    result = []
+    for value, size in zip(at, sizes):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise HandconvTypeError(f"backward=({grad!r}, {at!r}): indices must be integers")
+        if not -size <= int(value) < size:
+            raise HandconvError(f"backward=({grad!r}, {at!r}): index {int(value)} is outside 0..{size - 1}")
+        result.append(int(value) % size)
+    return result
+
+
 def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
@@ -95,7 +121,12 @@ def _write_atomically(text: str, path: Path) -> None:
     write_text(path, text)
 
 
-def render_html(trace_or_dict: Any, path: str | os.PathLike[str] | None = None) -> str:
+def render_html(
+    trace_or_dict: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    backward: tuple[str, Any] | None = None,
+) -> str:
     """Render an explain trace as one self-contained interactive HTML page.
 
     Parameters
@@ -105,6 +136,12 @@ def render_html(trace_or_dict: Any, path: str | os.PathLike[str] | None = None) 
     path : str or path-like, optional
         Where to write the page (atomically: a temporary file in the same folder,
         then ``os.replace``). Parent folders are created.
+    backward : (grad, at), optional
+        Open the page on the backward pass, with ``grad='filter'`` and
+        ``at=(fy, fx, k, co)`` or ``grad='input'`` and ``at=(y, x, c)`` selected
+        (``at=None``: nothing selected). The trace must carry the backward pass
+        (``explain(..., out_backprop=dy)``). Whenever it does, the page has a
+        forward/backward toggle.
 
     Returns
     -------
@@ -126,6 +163,22 @@ def render_html(trace_or_dict: Any, path: str | os.PathLike[str] | None = None) 
     """
     _check_page_size(trace_or_dict)
     data = _as_trace_dict(trace_or_dict)
+    if backward is not None:
+        if "backward" not in data:
+            raise HandconvError(
+                "backward= needs a trace with the backward pass: explain(..., out_backprop=dy)"
+            )
+        grad, at = backward
+        if grad not in ("filter", "input"):
+            raise HandconvError(f"backward=({grad!r}, ...): expected 'filter' or 'input'")
+        size = 4 if grad == "filter" else 3
+        if at is not None and (not isinstance(at, (tuple, list)) or len(at) != size):
+            raise HandconvError(
+                f"backward=({grad!r}, {at!r}): at must be " + ("(fy, fx, k, co)" if size == 4 else "(y, x, c)")
+            )
+        if at is not None:
+            at = _normalise_at(at, _grad_sizes(data, grad), grad)
+        data = dict(data, view={"mode": "backward", "grad": grad, "at": at})
     page = (
         _asset("page.html")
         .replace("/*__PAGE_CSS__*/", _asset("page.css"))

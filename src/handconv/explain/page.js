@@ -287,6 +287,7 @@
     filterBlocks.forEach(function (b) { b.classList.remove("active"); });
   }
   function show(index) {
+    if (mode === "backward") return;
     clearSteps();
     var s = steps[index];
     if (!s) {
@@ -343,6 +344,7 @@
     show(current);
   }
   function preview(oy, ox, co) {
+    if (mode === "backward") return;
     var i = stepAt[outKey(oy, ox, co)];
     if (i >= 0) { show(i); info.textContent = defaultInfo; }
     else info.textContent = "o[" + oy + ", " + ox + ", " + co + "] = " + exact(T.output[oy][ox][co]) +
@@ -433,6 +435,238 @@
   }
   channelSelect.addEventListener("change", applyChannel);
 
+  // ------------------------------------------------------------ the backward pass
+  // With T.backward (explain(..., out_backprop=dy)) the page has a forward/backward toggle. Backward shows
+  // dy = dL/do in place of the output, the gradients dL/dW under the filters and dL/dx under the input;
+  // clicking a weight (or its gradient) writes dL/dW[fy, fx, k, co] as the sum of x * dy over every output
+  // position, clicking an input pixel writes dL/dx[n, y, x, c] as the sum of W * dy over every output it fed.
+  // The terms are found here from the geometry (stride, dilation, padding); the totals are handconv's
+  // backprop functions' (T.backward.grad_filters / grad_input), and the Python GradTrace writes the same sums.
+  var B = T.backward || null, mode = "forward", selected = null;
+  var SH = cfg.strides[0], SW = cfg.strides[1], DH = cfg.dilations[0], DW = cfg.dilations[1];
+  var modeBox = document.getElementById("mode-toggle");
+  var forwardButton = document.getElementById("mode-forward"), backwardButton = document.getElementById("mode-backward");
+  var backwardNodes = [], forwardNodes = [], dxGrids = [], dwGrids = [], dyGrids = [];
+  var FORWARD_INFO = defaultInfo;
+  var BACKWARD_INFO = "Backward pass: click a filter weight (or its gradient dL/dW) to see dL/dW as the sum of " +
+    "input × dy over every output position it touched; click an input pixel (or dL/dx) to see dL/dx as the " +
+    "sum of weight × dy over every output it fed.";
+
+  // Python's format_number (integers without ".0", else 4 significant digits) and _term (negatives in parentheses).
+  function pyNumber(v) {
+    v = num(v);
+    if (isNaN(v)) return "nan";
+    if (!isFinite(v)) return v > 0 ? "inf" : "-inf";
+    if (v === Math.trunc(v) && Math.abs(v) < 1e15) return String(v === 0 ? 0 : v);
+    var exponent = Math.floor(Math.log10(Math.abs(v)));
+    if (exponent < -4 || exponent >= 4) {
+      var parts = v.toExponential(3).split("e"), mantissa = parts[0].replace(/\.?0+$/, "");
+      var e = Number(parts[1]);
+      return mantissa + "e" + (e < 0 ? "-" : "+") + (Math.abs(e) < 10 ? "0" : "") + Math.abs(e);
+    }
+    return String(Number(v.toPrecision(4)));
+  }
+  function pyTerm(v) { var t = pyNumber(v); return t.charAt(0) === "-" ? "(" + t + ")" : t; }
+  var MAX_TERMS_SHOWN = 64;
+  function sumLine(terms) {
+    var shown = terms.slice(0, MAX_TERMS_SHOWN).map(function (t) { return pyTerm(t.value) + "*" + pyTerm(t.grad); });
+    var subtotal = terms.reduce(function (acc, t) { return acc + num(t.value) * num(t.grad); }, 0);
+    var more = terms.length > MAX_TERMS_SHOWN ? " + ... (" + (terms.length - MAX_TERMS_SHOWN) + " more)" : "";
+    return { text: shown.join(" + ") + more + " = " + pyNumber(subtotal), subtotal: subtotal };
+  }
+
+  function weightTerms(fy, fx, k, co) {
+    var ch = channelsOf(co)[k], terms = [];
+    for (var oy = 0; oy < OH; oy++) for (var ox = 0; ox < OW; ox++) {
+      var r = oy * SH + fy * DH, c = ox * SW + fx * DW;
+      terms.push({ oy: oy, ox: ox, co: co, r: r, c: c, ch: ch,
+                   value: T.padded_input[r][c][ch], grad: B.out_backprop[oy][ox][co] });
+    }
+    return terms;
+  }
+  function pixelTerms(y, x, ch) {
+    var r = y + pads[0][0], c = x + pads[1][0], g = Math.floor(ch / Cg), k = ch - g * Cg, groupsTerms = [];
+    for (var co = g * perGroup; co < (g + 1) * perGroup; co++) {
+      var terms = [];
+      for (var oy = 0; oy < OH; oy++) {
+        var dr = r - oy * SH;
+        if (dr < 0 || dr % DH || dr / DH >= KH) continue;
+        for (var ox = 0; ox < OW; ox++) {
+          var dc = c - ox * SW;
+          if (dc < 0 || dc % DW || dc / DW >= KW) continue;
+          var fy = dr / DH, fx = dc / DW;
+          terms.push({ oy: oy, ox: ox, co: co, fy: fy, fx: fx, k: k,
+                       value: T.filters[fy][fx][k][co], grad: B.out_backprop[oy][ox][co] });
+        }
+      }
+      if (terms.length) groupsTerms.push({ co: co, terms: terms });
+    }
+    return groupsTerms;
+  }
+
+  function clearBackward() {
+    inputGrids.forEach(function (g) { g.clear("rf"); g.clear("cur"); });
+    filterGrids.forEach(function (gs) { gs.forEach(function (g) { g.clear("rf"); g.clear("cur"); }); });
+    dxGrids.forEach(function (g) { g.clear("cur"); });
+    dwGrids.forEach(function (gs) { gs.forEach(function (g) { g.clear("cur"); }); });
+    dyGrids.forEach(function (g) { g.clear("dep"); });
+    filterBlocks.forEach(function (b) { b.classList.remove("active"); });
+  }
+  function showBackwardMath(head, lines, rows, total) {
+    document.getElementById("math-head").textContent = head;
+    document.getElementById("products").textContent = "";
+    productGrids = [];
+    document.getElementById("arithmetic").textContent = lines.join("\n");
+    var table = document.getElementById("sums");
+    table.textContent = "";
+    rows.forEach(function (pair) {
+      var tr = el("tr");
+      tr.appendChild(el("td", "", pair[0]));
+      tr.appendChild(el("td", "", pair[1]));
+      table.appendChild(tr);
+    });
+    document.getElementById("total").textContent = exact(total);
+    applyChannel();
+  }
+  function selectWeight(fy, fx, k, co) {
+    if (!B) return;
+    clearBackward();
+    selected = ["filter", fy, fx, k, co];
+    var terms = weightTerms(fy, fx, k, co), name = "dL/dW[" + [fy, fx, k, co].join(", ") + "]";
+    inputGrids[terms.length ? terms[0].ch : channelsOf(co)[k]].mark("rf", terms.map(function (t) { return [t.r, t.c]; }));
+    dyGrids[co].mark("dep", terms.map(function (t) { return [t.oy, t.ox]; }));
+    filterGrids[co][k].mark("cur", [[fy, fx]]);
+    dwGrids[co][k].mark("cur", [[fy, fx]]);
+    filterBlocks[co].classList.add("active");
+    var line = sumLine(terms);
+    document.getElementById("position").textContent = "backward \u00b7 " + name;
+    showBackwardMath(name + " = \u03a3 over output positions of x[rows, cols, " + channelsOf(co)[k] +
+                     "] \u00b7 dy[:, :, " + co + "]",
+                     [terms.length ? name + " = " + line.text : name + " = 0 (no output reads it)"],
+                     [["products", String(terms.length)]], B.grad_filters[fy][fx][k][co]);
+  }
+  function selectPixel(y, x, ch) {
+    if (!B) return;
+    clearBackward();
+    selected = ["input", y, x, ch];
+    var groupsTerms = pixelTerms(y, x, ch), name = "dL/dx[" + [B.batch_index, y, x, ch].join(", ") + "]";
+    inputGrids[ch].mark("cur", [[y + pads[0][0], x + pads[1][0]]]);
+    dxGrids[ch].mark("cur", [[y, x]]);
+    var lines = [], rows = [], subtotals = [];
+    groupsTerms.forEach(function (group) {
+      filterGrids[group.co][group.terms[0].k].mark("rf", group.terms.map(function (t) { return [t.fy, t.fx]; }));
+      dyGrids[group.co].mark("dep", group.terms.map(function (t) { return [t.oy, t.ox]; }));
+      filterBlocks[group.co].classList.add("active");
+      var line = sumLine(group.terms);
+      lines.push("output channel " + group.co + ": " + line.text);
+      subtotals.push(line.subtotal);
+      rows.push(["output channel " + group.co + " sum", exact(line.subtotal)]);
+    });
+    var total = B.grad_input[y][x][ch];
+    if (!groupsTerms.length) lines = [name + " = 0 (no output reads it)"];
+    else if (groupsTerms.length === 1) lines = [name + " = " + lines[0].split(": ").slice(1).join(": ")];
+    else lines.push(name + " = " + subtotals.map(pyTerm).join(" + ") + " = " + pyNumber(total));
+    document.getElementById("position").textContent = "backward \u00b7 " + name;
+    showBackwardMath(name + " = \u03a3 over the outputs it fed of W \u00b7 dy", lines, rows, total);
+  }
+
+  function setMode(next) {
+    if (!B) next = "forward";
+    mode = next;
+    document.body.dataset.mode = mode;
+    forwardButton.setAttribute("aria-pressed", String(mode === "forward"));
+    backwardButton.setAttribute("aria-pressed", String(mode === "backward"));
+    // Its own class: the channel selector toggles "hidden" on the same blocks.
+    backwardNodes.forEach(function (node) { node.classList.toggle("mode-hidden", mode !== "backward"); });
+    forwardNodes.forEach(function (node) { node.classList.toggle("mode-hidden", mode === "backward"); });
+    ["prev", "play", "next", "slider"].forEach(function (id) { document.getElementById(id).disabled = mode === "backward"; });
+    pause();
+    clearDependencies();
+    defaultInfo = mode === "backward" ? BACKWARD_INFO : FORWARD_INFO;
+    info.textContent = defaultInfo;
+    if (mode === "forward") { clearBackward(); show(current); return; }
+    clearSteps();
+    if (!selected) selected = ["filter", 0, 0, 0, 0];
+    if (selected[0] === "filter") selectWeight(selected[1], selected[2], selected[3], selected[4]);
+    else selectPixel(selected[1], selected[2], selected[3]);
+  }
+
+  if (B) {
+    var H0 = B.grad_input.length, W0 = H0 ? B.grad_input[0].length : 0;
+    var dxHead = el("h2", "", "Input gradient dL/dx");
+    inputColumn.appendChild(dxHead);
+    backwardNodes.push(dxHead);
+    dxGrids = range(C).map(function (ch) {
+      var block = el("div", "block chan-block");
+      block.dataset.ch = ch;
+      block.appendChild(el("h3", "", "dL/dx[:, :, " + ch + "]"));
+      var grid = makeGrid(H0, W0, { cls: "input", attrs: { grid: "dx", ch: ch },
+        value: function (r, c) { return B.grad_input[r][c][ch]; },
+        onClick: function (r, c) { selectPixel(r, c, ch); } });
+      block.appendChild(grid.node);
+      inputColumn.appendChild(block);
+      backwardNodes.push(block);
+      return grid;
+    });
+    dwGrids = range(Cout).map(function (co) {
+      return channelsOf(co).map(function (ch, k) {
+        var sub = el("div", "block chan-block");
+        sub.dataset.ch = ch;
+        sub.appendChild(el("div", "label", "dL/dW" + co + "[:, :, " + k + "]"));
+        var grid = makeGrid(KH, KW, { cls: "filter", attrs: { grid: "dw", co: co, k: k },
+          value: function (i, j) { return B.grad_filters[i][j][k][co]; },
+          onClick: function (i, j) { selectWeight(i, j, k, co); } });
+        sub.appendChild(grid.node);
+        filterBlocks[co].appendChild(sub);
+        backwardNodes.push(sub);
+        return grid;
+      });
+    });
+    var dyHead = el("h2", "", "Output gradient dL/do = dy (given)");
+    outputColumn.appendChild(dyHead);
+    backwardNodes.push(dyHead);
+    dyGrids = range(Cout).map(function (co) {
+      var block = el("div", "block");
+      block.appendChild(el("h3", "", "dy[:, :, " + co + "]"));
+      var grid = makeGrid(OH, OW, { cls: "output", attrs: { grid: "dy", co: co },
+        value: function (r, c) { return B.out_backprop[r][c][co]; } });
+      block.appendChild(grid.node);
+      outputColumn.appendChild(block);
+      backwardNodes.push(block);
+      return grid;
+    });
+    // The forward output is hidden in backward mode: dy takes its place.
+    Array.prototype.forEach.call(outputColumn.children, function (node) {
+      if (backwardNodes.indexOf(node) < 0) forwardNodes.push(node);
+    });
+    // Clicking the input or a weight selects it in backward mode.
+    inputGrids.forEach(function (grid, ch) {
+      grid.node.addEventListener("click", function (e) {
+        if (mode !== "backward") return;
+        var cell = e.target.closest ? e.target.closest(".cell") : null;
+        if (!cell) return;
+        var y = +cell.dataset.r - pads[0][0], x = +cell.dataset.c - pads[1][0];
+        if (y >= 0 && y < H0 && x >= 0 && x < W0) selectPixel(y, x, ch);
+      });
+    });
+    filterGrids.forEach(function (grids, co) {
+      grids.forEach(function (grid, k) {
+        grid.node.addEventListener("click", function (e) {
+          if (mode !== "backward") return;
+          var cell = e.target.closest ? e.target.closest(".cell") : null;
+          if (cell) selectWeight(+cell.dataset.r, +cell.dataset.c, k, co);
+        });
+      });
+    });
+    forwardButton.addEventListener("click", function () { setMode("forward"); });
+    backwardButton.addEventListener("click", function () { setMode("backward"); });
+  } else {
+    modeBox.classList.add("hidden");
+  }
+  var view = T.view || null;
+  if (B && view && view.at) selected = [view.grad].concat(view.at);
+
   go(0);
+  setMode(B && view && view.mode === "backward" ? "backward" : "forward");
   document.body.dataset.ready = "1";
 })();

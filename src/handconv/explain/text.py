@@ -242,3 +242,122 @@ def render_text(trace: Trace, color: bool | None = None, *, stream: IO[str] | No
     if not trace.steps:
         lines.append("(no output positions explained; pass at=(row, col))")
     return "\n".join(lines).rstrip() + "\n"
+
+
+# ------------------------------------------------------------------ the backward pass
+#: Images of a filter gradient drawn as matrices (the arithmetic lists every image).
+MAX_GRAD_IMAGES = 3
+
+
+def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None = None) -> str:
+    """A :class:`~handconv.explain.backward.GradTrace` as text for a terminal.
+
+    Filter gradient: for each image, the padded input channel with the cells the
+    tap read marked, ``dy`` of the output channel, and the products (one per
+    output position); then the sum. Input gradient: for each output channel the
+    pixel fed, the filter with the taps that read it marked, ``dy`` with the
+    outputs it fed marked, and the products; then the sum.
+
+    Examples
+    --------
+    >>> import numpy as np, handconv
+    >>> x = np.arange(9.0).reshape(1, 3, 3, 1)
+    >>> dy = np.array([[1.0, 0.0], [0.0, 2.0]]).reshape(1, 2, 2, 1)
+    >>> t = handconv.explain(x, np.ones((2, 2, 1, 1)), grad="filter", out_backprop=dy, at=(0, 1, 0, 0))
+    >>> print(render_grad_text(t, color=False).partition("image 0")[2][1:])
+    (input channel 0, padded)    dy[0, :, :, 0]    products x*dy
+     0  [1] [2]                   1   0              1    0
+     3  [4] [5]                   0   2              0   10
+     6   7   8
+    dL/dW[0, 1, 0, 0] = 1*1 + 2*0 + 4*0 + 5*2 = 11
+    <BLANKLINE>
+    whole gradient dL/dW[:, :, 0, 0] (filter 0, channel 0)
+      8  [11]
+     17   20
+    <BLANKLINE>
+    """
+    if color is None:
+        color = use_color(stream)
+    plan = trace.plan
+    lines = [_heading(f"backward pass: {trace.name}", color), plan.describe()]
+    arithmetic = trace.arithmetic_lines()
+    if trace.grad == "filter":
+        fy, fx, k, co = trace.at
+        name = trace.labels["filters"][co]
+        channel = trace.channel
+        lines += [
+            f"{trace.name} is the gradient of weight ({fy}, {fx}) of {name}, channel {k} (it reads input "
+            f"channel {channel}): the sum over every image and output position of the input value under "
+            f"that tap times the output's gradient dy",
+            "",
+        ]
+        oh, ow = plan.output_hw
+        by_image = trace.groups_of_terms()
+        for index, (label, terms) in enumerate(by_image):
+            if index >= MAX_GRAD_IMAGES:
+                lines.append(f"(images {index}..{len(by_image) - 1}: their sums are below)")
+                break
+            n = terms[0].n
+            field = np.zeros(trace.is_padding.shape, bool)
+            products = np.zeros((oh, ow))
+            for t in terms:
+                field[t.row, t.col] = True
+                products[t.oy, t.ox] = t.product
+            lines.append(_heading(label, color))
+            lines.extend(_side_by_side([
+                _matrix(trace.padded_input[n, :, :, channel], marked=field, padding=trace.is_padding,
+                        color=color, title=f"(input channel {channel}, padded)"),
+                _matrix(trace.out_backprop[n, :, :, co], color=color, title=f"dy[{n}, :, :, {co}]"),
+                _matrix(products, color=color, title="products x*dy"),
+            ]))
+            if len(by_image) > 1:
+                lines.append(arithmetic[index])
+                lines.append("")
+        lines.append(arithmetic[-1])
+        cell = np.zeros(trace.gradient.shape[:2], bool)
+        cell[fy, fx] = True
+        lines.append("")
+        lines.extend(_matrix(trace.gradient[:, :, k, co], marked=cell, color=color, mark_code=_OUTPUT,
+                             title=f"whole gradient dL/dW[:, :, {k}, {co}] ({name}, channel {k})"))
+    else:
+        y, x, channel = trace.at
+        n = trace.batch_index
+        (top, _), (left, _) = plan.pad_amounts
+        lines += [
+            f"{trace.name} is the gradient of input pixel ({y}, {x}), channel {channel}, of image {n}: the sum "
+            "over every output it fed of the weight that read it times that output's gradient dy",
+            "",
+        ]
+        pixel = np.zeros(trace.is_padding.shape, bool)
+        pixel[y + top, x + left] = True
+        lines.extend(_matrix(trace.padded_input[n, :, :, channel], marked=pixel, padding=trace.is_padding,
+                             color=color, title=f"input channel {channel} of image {n} (padded)"))
+        lines.append("")
+        groups = trace.groups_of_terms()
+        for index, (label, terms) in enumerate(groups):
+            co = terms[0].co
+            k = channel - (co // plan.out_channels_per_group) * plan.filter_in_channels
+            taps = np.zeros(plan.filter_hw, bool)
+            fed = np.zeros(plan.output_hw, bool)
+            products = np.zeros(plan.output_hw)
+            for t in terms:
+                taps[t.fy, t.fx] = True
+                fed[t.oy, t.ox] = True
+                products[t.oy, t.ox] = t.product
+            lines.append(_heading(f"{label} ({trace.labels['filters'][co]})", color))
+            lines.extend(_side_by_side([
+                _matrix(trace.filters[:, :, k, co].astype(float), marked=taps, color=color,
+                        title=f"W[:, :, {k}, {co}]"),
+                _matrix(trace.out_backprop[n, :, :, co], marked=fed, color=color, title=f"dy[{n}, :, :, {co}]"),
+                _matrix(products, marked=fed, color=color, title="products W*dy"),
+            ]))
+            if len(groups) > 1:
+                lines.append(arithmetic[index])
+                lines.append("")
+        lines.append(arithmetic[-1])
+        cell = np.zeros(trace.gradient.shape[:2], bool)
+        cell[y, x] = True
+        lines.append("")
+        lines.extend(_matrix(trace.gradient[:, :, channel], marked=cell, color=color, mark_code=_OUTPUT,
+                             title=f"whole gradient dL/dx[{n}, :, :, {channel}]"))
+    return "\n".join(lines).rstrip() + "\n"

@@ -163,6 +163,12 @@ class Trace:
         Which image of the batch is traced.
     method : str
         The conv2d method that computed ``output``.
+    backward : dict or None
+        Given ``out_backprop``: ``out_backprop`` ``(OH, OW, C_out)`` of image
+        ``batch_index``, and that image's gradients from handconv's backprop
+        functions, ``grad_filters`` ``(KH, KW, C/groups, C_out)`` (this image's
+        share: the batch's gradient is the sum over images) and ``grad_input``
+        ``(H, W, C)``.
     """
 
     plan: ConvPlan
@@ -176,6 +182,8 @@ class Trace:
     labels: dict[str, Any]
     batch_index: int = 0
     method: str = "naive"
+    #: With ``out_backprop``: the backward pass of image ``batch_index`` for the page (see :func:`explain`).
+    backward: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def positions(self) -> list[tuple[int, int]]:
@@ -249,6 +257,9 @@ class Trace:
             "bias": _json_floats(self.bias),
             "output": _json_floats(self.output),
             "steps": [step.to_dict() for step in self.steps],
+            **({"backward": {"batch_index": self.batch_index,
+                             **{key: _json_floats(value) for key, value in self.backward.items()}}}
+               if self.backward is not None else {}),
         }
 
     def __str__(self) -> str:
@@ -413,8 +424,15 @@ def explain(
     labels: Mapping[str, Any] | None = None,
     max_products: int = MAX_PRODUCTS,
     method: str = "auto",
-) -> Trace:
+    grad: str | None = None,
+    out_backprop: Any = None,
+) -> Any:
     """Convolve like :func:`handconv.conv2d` and keep the arithmetic of each output number.
+
+    With ``grad='filter'`` or ``grad='input'`` it explains the backward pass
+    instead: one element of a gradient as the sum of products it is (see
+    :func:`handconv.explain.backward.explain_gradient`, which takes ``at`` as
+    ``(fy, fx, k, co)`` or ``(y, x, c)`` and returns a ``GradTrace``).
 
     Parameters
     ----------
@@ -435,10 +453,17 @@ def explain(
     method : str
         The ``conv2d`` method that computes the output (default ``'auto'``, as
         ``conv2d``); ``'naive'`` makes every total the literal by-hand sum.
+    grad : {None, 'filter', 'input'}
+        None (default) explains the forward pass; ``'filter'``/``'input'`` one
+        gradient element (needs ``out_backprop`` and ``at``).
+    out_backprop : array_like, optional
+        ``dL/d(output)``, shaped like the output. With ``grad=None`` the trace
+        also carries the backward pass for the interactive page
+        (:attr:`Trace.backward`).
 
     Returns
     -------
-    Trace
+    Trace, or GradTrace when ``grad`` is given
 
     Raises
     ------
@@ -459,6 +484,16 @@ def explain(
     array([[6., 6.],
            [6., 6.]])
     """
+    if grad is not None:
+        from .backward import explain_gradient
+
+        if bias is not None:
+            raise HandconvError(
+                "bias does not enter dL/dW or dL/dx (its own gradient is out_backprop summed over "
+                "every axis but the channel); drop bias= when grad= is given"
+            )
+        return explain_gradient(input, filters, strides, padding, data_format, dilations, grad=grad,
+                                out_backprop=out_backprop, at=at, batch_index=batch_index, labels=labels)
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
     if isinstance(batch_index, bool) or not isinstance(batch_index, (int, np.integer)):
@@ -507,6 +542,20 @@ def explain(
 
     with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf = nan, as in conv2d and TF: no warning
         steps = tuple(_steps(plan, padded, weights, bias_values, output, positions))
+    backward = None
+    if out_backprop is not None:
+        from .backward import canonical_out_backprop, gradients
+
+        dy = canonical_out_backprop(out_backprop, plan)[batch_index : batch_index + 1]
+        one = canonical[batch_index : batch_index + 1].astype(plan.dtype, copy=False)
+        one_plan = make_plan(one.shape, w.shape, plan.strides, _canonical_padding(plan), "NHWC", plan.dilations,
+                             plan.dtype)
+        dy_user = dy.astype(plan.dtype)
+        backward = {
+            "out_backprop": dy[0],
+            "grad_filters": gradients(one, w, dy_user, one_plan, "filter").astype(plan.compute_dtype, copy=False),
+            "grad_input": gradients(one, w, dy_user, one_plan, "input")[0].astype(plan.compute_dtype, copy=False),
+        }
     return Trace(
         plan=plan,
         input=np.ascontiguousarray(canonical[batch_index]),
@@ -519,7 +568,15 @@ def explain(
         labels=names,
         batch_index=int(batch_index),
         method=method,
+        backward=backward,
     )
+
+
+def _canonical_padding(plan: ConvPlan) -> Any:
+    """The plan's padding as an NHWC ``padding`` argument (the resolved amounts when explicit)."""
+    if plan.padding != "EXPLICIT":
+        return plan.padding
+    return [[0, 0], list(plan.pad_amounts[0]), list(plan.pad_amounts[1]), [0, 0]]
 
 
 def _steps(

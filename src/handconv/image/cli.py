@@ -38,6 +38,13 @@ examples:
   handconv filter photo.jpg -k edge --stride 2 --padding 1 -o small.png --compare
   handconv filter scan.tif -k box:5 --gray -o smooth.tif             # 16-bit stays 16-bit
 
+bigger than memory, or than one machine (pip install 'handconv[dask]'):
+  handconv filter big.tif -k gaussian:5:1.0 --dask -o out.tif        # tile by tile, tiled TIFF out
+  handconv filter big.tif -k sobel --dask --chunk 2048 -o edges.zarr  # a Zarr folder out
+  handconv filter big.zarr -k edge --dask --scheduler tcp://HOST:8786 -o out.zarr   # on a cluster
+  handconv filter photos/ -k edge --dask --out-dir edges/ --scheduler tcp://HOST:8786  # one task per file
+  TIFF and Zarr inputs are read lazily, with no pixel limit; other formats are read whole.
+
 kernels (handconv kernels lists them with their numbers):
   identity edge (outline) ridge laplacian4 laplacian8 sobel sobel_x sobel_y
   scharr scharr_x scharr_y prewitt prewitt_x prewitt_y roberts roberts_pos_diag
@@ -113,6 +120,16 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--max-pixels", type=int, default=None, metavar="N",
                         help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,}, or "
                         f"${MAX_PIXELS_ENV}; 0 = no limit): protection from decompression bombs")
+    dask_group = parser.add_argument_group(
+        "Dask (images bigger than memory, folders bigger than one machine; pip install 'handconv[dask]')")
+    dask_group.add_argument("--dask", action="store_true",
+                            help="run on Dask: one image (-o OUT.tif or OUT.zarr) is read, filtered and written "
+                            "tile by tile, never whole; many files run one task per file")
+    dask_group.add_argument("--chunk", type=positive_int, default=None, metavar="PIXELS",
+                            help="tile edge for --dask, rounded up to a multiple of 16 (default 1024)")
+    dask_group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                            help="a running dask.distributed scheduler (tcp://host:8786) for --dask; default: "
+                            "threads on this machine (-j N of them) for one image, processes for many files")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
 
@@ -122,18 +139,21 @@ def add_parser(subparsers: Any) -> None:
 _GLOB_CHARS = set("*?[")
 
 
-def expand_inputs(specs: list[str]) -> list[Path]:
+def expand_inputs(specs: list[str], lazy: bool = False) -> list[Path]:
     """Files named by ``specs``: files as given, folders' image files sorted, glob matches sorted.
 
     A spec that matches nothing is kept as a path, so that it is reported as
-    missing rather than silently dropped.
+    missing rather than silently dropped. With ``lazy`` (``--dask``) a
+    ``.zarr`` folder is one input, not a folder of inputs.
     """
     from .io import READ_SUFFIXES
 
     files: list[Path] = []
     for spec in specs:
         path = Path(spec)
-        if path.is_dir():
+        if lazy and path.suffix.lower() == ".zarr":
+            files.append(path)
+        elif path.is_dir():
             files.extend(sorted(p for p in path.iterdir()
                                 if p.is_file() and not p.name.startswith(".")
                                 and p.suffix.lower() in READ_SUFFIXES))
@@ -283,6 +303,14 @@ def _check_options(args: argparse.Namespace) -> None:
         )
     if args.method != "auto" and args.method not in METHODS:
         raise HandconvError(f"--method {args.method!r} is not known; expected auto or one of {sorted(METHODS)}")
+    if args.dask:
+        _require("dask", "dask")
+        if args.scheduler:
+            _require("distributed", "dask")
+        if args.compare:
+            raise HandconvError("--compare draws the whole image in memory; it does not combine with --dask")
+    elif args.chunk is not None or args.scheduler is not None:
+        raise HandconvError("--chunk and --scheduler apply to --dask runs; add --dask")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -290,9 +318,13 @@ def run(args: argparse.Namespace) -> int:
 
     _check_options(args)
     resolve_max_pixels(args.max_pixels)
-    files = expand_inputs(args.inputs)
+    files = expand_inputs(args.inputs, lazy=args.dask)
     if not files:
         raise HandconvError(f"no input files found in {' '.join(args.inputs)}")
+    if args.dask and args.output_file:
+        from ..dask.cli import filter_one
+
+        return filter_one(args, files)
     jobs, failures = plan_jobs(args, files)
     summary = Summary(failed=list(failures))
     for _, message in failures:
@@ -321,6 +353,12 @@ def run(args: argparse.Namespace) -> int:
 def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace, protect: list[str],
               summary: Summary) -> None:
     from tqdm import tqdm
+
+    if args.dask:
+        from ..dask.cli import run_jobs
+
+        run_jobs(jobs, options, args, protect, summary)
+        return
 
     workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
     with tqdm(total=len(jobs), unit="image", disable=args.quiet or len(jobs) < 2, file=sys.stderr) as bar:

@@ -270,8 +270,12 @@ def prepare(
     return setup, alpha
 
 
-def map_output(response: np.ndarray, output: str, dtype: np.dtype) -> np.ndarray:
+def map_output(response: np.ndarray, output: str, dtype: np.dtype,
+               bounds: tuple[float, float] | None = None) -> np.ndarray:
     """Float results to pixels of ``dtype`` by an output mapping (see the module docstring).
+
+    ``bounds``: the ``(min, max)`` that ``rescale`` maps to ``0 .. peak``; default
+    ``response``'s own (a tile of a larger image passes the whole image's).
 
     >>> map_output(np.array([-3.0, 100.4, 300.0]), "clip", np.dtype(np.uint8))
     array([  0, 100, 255], dtype=uint8)
@@ -286,7 +290,9 @@ def map_output(response: np.ndarray, output: str, dtype: np.dtype) -> np.ndarray
     if output == "abs":
         values = np.abs(response)
     elif output == "rescale":
-        low, high = (float(response.min()), float(response.max())) if response.size else (0.0, 0.0)
+        if bounds is None:
+            bounds = (float(response.min()), float(response.max())) if response.size else (0.0, 0.0)
+        low, high = bounds
         values = (response - low) * (peak / (high - low)) if high > low else np.zeros_like(response)
     else:
         values = response
@@ -296,16 +302,21 @@ def map_output(response: np.ndarray, output: str, dtype: np.dtype) -> np.ndarray
     return values.astype(dtype, copy=False)
 
 
-def _sample_alpha(alpha: np.ndarray, plan: ConvPlan) -> np.ndarray:
-    """Alpha at the input pixel under each window's centre tap; untouched when sizes agree."""
-    if plan.output_hw == tuple(alpha.shape):
-        return alpha
+def alpha_positions(plan: ConvPlan) -> tuple[np.ndarray, np.ndarray]:
+    """Input rows and columns under each window's centre tap (clipped to the image)."""
     index = []
     for axis in (0, 1):
         centre = (plan.filter_hw[axis] - 1) // 2 * plan.dilations[axis] - plan.pad_amounts[axis][0]
         positions = np.arange(plan.output_hw[axis]) * plan.strides[axis] + centre
-        index.append(positions.clip(0, alpha.shape[axis] - 1))
-    return alpha[np.ix_(index[0], index[1])]
+        index.append(positions.clip(0, plan.input_hw[axis] - 1))
+    return index[0], index[1]
+
+
+def _sample_alpha(alpha: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """Alpha at the input pixel under each window's centre tap; untouched when sizes agree."""
+    if plan.output_hw == tuple(alpha.shape):
+        return alpha
+    return alpha[np.ix_(*alpha_positions(plan))]
 
 
 def resolve_output(output: str | None, kernel: kernel_registry.Kernel) -> str:

@@ -11,6 +11,13 @@ is not guaranteed), and ``out`` of shape ``plan.output_shape``,
 in :func:`handconv.conv2d`, never here. Adding a method means adding one module
 and one line to ``METHODS``: the module brings its ``run``, ``workspace_bytes``,
 and where it applies ``supports`` and ``estimate`` (its cost for ``auto``).
+
+General plans (:mod:`handconv.plan`: 1 or 3 spatial dimensions, input
+dilation, batch groups, cropping; the gradients and transposed convolutions
+map onto them) have the same signature with ``(N, *spatial, C)`` arrays. The
+methods in ``GENERAL`` take them; every other method is refused them here, in
+one place (:func:`_plain_2d_only`), so its own ``supports`` only speaks of
+2-D convolutions.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..plan import ConvPlan
-from . import cost, direct, gather, gemm, im2col, naive, planar, toeplitz, winograd
+from . import col2im, cost, direct, gather, gemm, im2col, naive, planar, shifted, toeplitz, weightgrad, winograd
 
 
 def _no_workspace(plan: ConvPlan) -> int:
@@ -58,7 +65,7 @@ class Method(NamedTuple):
 
 # fmt: off
 METHODS: dict[str, Method] = {
-    "naive": Method(naive.conv2d_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed"),
+    "naive": Method(naive.conv_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed (every plan)"),
     "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM", estimate=im2col.estimate),
     "gather": Method(gather.conv2d_gather, gather.workspace_bytes, "im2col through cached per-plan indices (tiny calls)", gather.supports, gather.estimate),
     "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place", estimate=gemm.estimate),
@@ -66,6 +73,29 @@ METHODS: dict[str, Method] = {
     "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)", estimate=direct.estimate),
     "planar": Method(planar.conv2d_planar, planar.workspace_bytes, "direct sums on planar stride-phase rows, four outputs per pass (numba; few input channels)", planar.supports, planar.estimate),
     "winograd": Method(winograd.conv2d_winograd, winograd.workspace_bytes, "Winograd F(4x4, 3x3): 3x3 stride 1 with 4x fewer multiplications", winograd.supports, winograd.estimate, transform=True),
+    "shifted": Method(shifted.conv_shifted, shifted.workspace_bytes, "one GEMM per tap on strided slices, any plan in 1-3 dimensions"),
+    "col2im": Method(col2im.conv_col2im, col2im.workspace_bytes, "input gradients: one GEMM, its taps scattered into the output (no dilated zeros)", col2im.supports),
+    "weightgrad": Method(weightgrad.conv_weightgrad, weightgrad.workspace_bytes, "filter gradients: one GEMM per output position over the whole window"),
+}
+
+#: Methods that compute general plans; the others compute plain 2-D convolutions only.
+GENERAL = ("naive", "shifted", "col2im", "weightgrad")
+
+
+def _plain_2d_only(supports: Callable[[ConvPlan], bool]) -> Callable[[ConvPlan], bool]:
+    """Refuse every plan but a plain 2-D convolution, then ask the method."""
+
+    def plain_2d_supports(plan: ConvPlan) -> bool:
+        return plan.is_plain_2d and supports(plan)
+
+    own = (supports.__doc__ or "").strip()
+    plain_2d_supports.__doc__ = "Plain 2-D convolutions (no input dilation, batch groups or cropping). " + own
+    return plain_2d_supports
+
+
+METHODS = {
+    name: method if name in GENERAL else method._replace(supports=_plain_2d_only(method.supports))
+    for name, method in METHODS.items()
 }
 # fmt: on
 
@@ -88,7 +118,8 @@ def select_method(plan: ConvPlan, precision: str = "accurate") -> str:
     ``estimate(plan, rates)`` with this machine's rates, robust when two are
     close; never by timing at run time. Cached per plan. The by-hand method is
     never chosen (it is slow by design), and fast transforms (Winograd) only
-    with ``precision="fast"``: the default is as accurate as TF.
+    with ``precision="fast"``: the default is as accurate as TF. General plans (gradients,
+    transposed, 3-D) go to a general method (:func:`handconv.methods.cost.choose_general`).
 
     >>> from handconv.plan import make_plan
     >>> select_method(make_plan((1, 5, 5, 3), (3, 3, 3, 1), 2, "SAME"))
@@ -96,6 +127,8 @@ def select_method(plan: ConvPlan, precision: str = "accurate") -> str:
     >>> select_method(make_plan((8, 56, 56, 256), (1, 1, 256, 64)))
     'gemm'
     """
+    if not plan.is_plain_2d or cost.filter_gradient_shaped(plan):
+        return cost.choose_general(plan)
     if plan.is_empty:  # nothing to compute: any method returns the empty array
         return "im2col"
     return _select(plan, precision, direct.has_accelerator(), cost.current_rates(plan))

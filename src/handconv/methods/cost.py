@@ -375,3 +375,40 @@ def _numba_factor(rates: Rates) -> float | None:
     # A busy machine distorts these few timings (measured: 0.45 and 10 within an hour on the development
     # VM); beyond RATE_DOUBT^2 either way the measurement is not believed.
     return min(RATE_DOUBT**2, max(RATE_DOUBT**-2, factor))
+
+
+# ----------------------------------------------- general plans (gradients)
+def filter_gradient_shaped(plan: ConvPlan) -> bool:
+    """Fewer output positions than filter taps: a filter gradient (its output is the filter).
+
+    The 2-D methods' estimates assume a small filter over a large output;
+    turned around, their per-tap loops and Toeplitz bands grow with the image.
+    """
+    return math.prod(plan.output_spatial) < math.prod(plan.filter_spatial)
+
+
+def choose_general(plan: ConvPlan) -> str:
+    """The method for a plan the 2-D methods do not take (gradients, transposed, 3-D).
+
+    * window stride 1 over a dilated input (an input gradient with a stride, a
+      transposed convolution): ``col2im``, which never multiplies the zeros;
+    * fewer output positions than filter taps (a filter gradient: its output is
+      the filter): ``weightgrad``, bands of a GEMM whose columns are the few
+      output positions;
+    * otherwise ``shifted``, one GEMM per filter tap.
+    """
+    from . import col2im, direct  # the method modules import this one
+
+    if col2im.supports(plan) and any(d != 1 for d in plan.lhs_dilations):
+        return "col2im"
+    if filter_gradient_shaped(plan):
+        if plan.is_plain_2d and direct.has_accelerator() and plan.batch * plan.out_channels <= THIN_FILTER_GRADIENT:
+            # A few channels over a large image (S2-S4): weightgrad's band copies would move
+            # three numbers at a time; numba's direct loops stream the image once per tap.
+            return "direct"
+        return "weightgrad"
+    return "shifted"
+
+
+#: Filter gradients with at most this many (input channel, output channel) pairs go to ``direct``.
+THIN_FILTER_GRADIENT = 64
