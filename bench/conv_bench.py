@@ -15,6 +15,7 @@ Usage::
     python bench/conv_bench.py                 # the whole suite
     python bench/conv_bench.py --quick         # fewer repeats: a smoke test
     python bench/conv_bench.py --shapes S1,S5  # some cases only
+    python bench/conv_bench.py --sweep [--quick]  # the shape sweep (bench/sweep.py)
 
 Writes ``bench/results/conv_bench-<time>.json`` and a PNG plot beside it, and
 prints whether each target of issue 6 is met.
@@ -616,6 +617,11 @@ def markdown(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--sweep" in argv:  # the shape sweep of issue 13 (bench/sweep.py) takes the other arguments
+        import sweep
+
+        return sweep.main([a for a in argv if a != "--sweep"])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test, not a measurement)")
     parser.add_argument("--shapes", help="comma-separated case names, e.g. S1,S5 (default: all)")

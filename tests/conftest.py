@@ -20,6 +20,9 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# auto's choices from the built-in rates: the same on every machine, and no
+# measuring into the user's cache folder (tests/test_cost.py tests measuring).
+os.environ.setdefault("HANDCONV_RATES", "reference")
 
 import pytest  # noqa: E402
 

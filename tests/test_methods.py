@@ -230,6 +230,7 @@ def test_direct_lane_kernel_covers_photo_shapes():
 
 # ----------------------------------------------------------------- selection
 def test_select_method_picks_by_cost_model(monkeypatch):
+    monkeypatch.setenv("HANDCONV_RATES", "reference")
     assert select_method(make_plan((1, 5, 5, 3), (3, 3, 3, 1), 2, "SAME")) == "gather"
     assert select_method(make_plan((8, 56, 56, 256), (1, 1, 256, 64))) == "gemm"
     photo = make_plan((1, 512, 512, 3), (3, 3, 3, 1), 1, "SAME")
@@ -240,13 +241,14 @@ def test_select_method_picks_by_cost_model(monkeypatch):
 
 
 @settings(max_examples=60, deadline=None)
-@given(plans())
-def test_auto_always_picks_a_method_that_supports_the_plan(case):
+@given(plans(), st.sampled_from(["accurate", "fast"]))
+def test_auto_always_picks_a_method_that_supports_the_plan(case, precision):
     plan, _ = case
-    name = select_method(plan)
+    name = select_method(plan, precision)
     assert name != "naive"
     assert METHODS[name].supports(plan)
-    assert math.isfinite(cost.estimate_seconds(plan, name))
+    assert precision == "fast" or not METHODS[name].transform  # accurate: never a fast transform
+    assert math.isfinite(METHODS[name].estimate(plan, cost.REFERENCE_RATES))
 
 
 BENCH_PLANS = [
@@ -269,10 +271,68 @@ BENCH_PLANS = [
 def test_auto_workspace_within_budget(case, accelerated, monkeypatch):
     """auto's extra memory stays under max(64 MiB, 2x the output) on the benchmark's shapes."""
     monkeypatch.setattr(direct, "FORCE_NUMPY", not accelerated)
+    monkeypatch.setenv("HANDCONV_RATES", "reference")
     shape, fshape, strides, padding, dilations = case
     plan = make_plan(shape, fshape, strides, padding, "NHWC", dilations, np.float32)
     output = math.prod(plan.output_shape) * 4
-    assert METHODS[select_method(plan)].workspace_bytes(plan) <= max(64 * 2**20, 2 * output)
+    for precision in ("accurate", "fast"):
+        assert METHODS[select_method(plan, precision)].workspace_bytes(plan) <= max(64 * 2**20, 2 * output)
+
+
+def test_precision_decides_whether_auto_may_take_winograd(monkeypatch):
+    """A 3x3 layer with many channels: Winograd only with precision='fast'; the default is a direct sum."""
+    monkeypatch.setenv("HANDCONV_RATES", "reference")
+    plan = make_plan((32, 28, 28, 128), (3, 3, 128, 128), 1, "SAME")
+    assert select_method(plan, "fast") == "winograd"
+    assert not METHODS[select_method(plan)].transform
+
+
+@pytest.mark.parametrize("shape, fshape, strides, padding, dilations", [
+    ((2, 7, 9, 3), (3, 3, 3, 4), 1, "SAME", 1),
+    ((3, 8, 6, 2), (5, 5, 2, 3), 2, "SAME", 1),
+    ((1, 9, 9, 1), (3, 3, 1, 5), [2, 1], [[0, 0], [2, 1], [0, 3], [0, 0]], [1, 2]),
+])
+def test_planar_non_finite_values_where_naive_has_them(shape, fshape, strides, padding, dilations):
+    """Inf and NaN in the input and in the weights: NaN/Inf exactly where the by-hand sums put them.
+
+    A padding tap is a real product (0 * Inf = NaN), so an Inf weight turns
+    the border NaN while the interior stays Inf or finite.
+    """
+    if not METHODS["planar"].supports(make_plan(shape, fshape, strides, padding, "NHWC", dilations)):
+        pytest.skip("numba is not installed")  # the 'fast' extra; CI installs it
+    plan = make_plan(shape, fshape, strides, padding, "NHWC", dilations, np.float64)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(plan.input_shape)
+    w = rng.standard_normal(plan.filter_shape)
+    x[0, 1, 1, 0] = np.inf
+    x[-1, -1, 0, -1] = np.nan
+    w[0, -1, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):  # Inf * 0 and Inf - Inf: NaN on purpose
+        expected = METHODS["naive"].run(x, w, plan)
+    out = METHODS["planar"].run(x, w, plan)
+    assert np.isnan(expected).any() and np.isinf(expected).any()  # the case exercises both
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-12, atol=1e-12)
+
+
+def test_planar_from_many_threads_gives_the_single_threaded_result():
+    """Eight threads calling the numba kernel at once: no abort, every result equal to one call's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    plan = make_plan((4, 20, 24, 3), (3, 3, 3, 8), 2, "SAME")
+    if not METHODS["planar"].supports(plan):
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(plan.input_shape).astype(np.float32)
+    w = rng.standard_normal(plan.filter_shape).astype(np.float32)
+    single = METHODS["planar"].run(x, w, plan)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: METHODS["planar"].run(x, w, plan), range(32)))
+    for out in results:
+        np.testing.assert_array_equal(out, single)
 
 
 # ----------------------------------------------------------------- NaN and Inf, as TF (issue 12.4)

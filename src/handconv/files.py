@@ -7,7 +7,6 @@ failure leaves any old file intact.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import functools
 import glob
@@ -136,7 +135,8 @@ def _interrupt_main_if_stopping(signum: int) -> None:
     # Only while the command's handlers are in place: once main() has returned, the
     # default handler would turn this into a traceback at exit.
     if signal.getsignal(signum) in (_raise_interrupted, _raise_terminated):
-        _thread.interrupt_main(signum)
+        # A real signal to the main thread: it also wakes a blocking call (sleep, wait).
+        signal.pthread_kill(threading.main_thread().ident, signum)  # type: ignore[arg-type]
 
 
 def restore_signals(previous: tuple[Any, Any, Any] | None) -> None:

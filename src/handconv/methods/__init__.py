@@ -9,7 +9,8 @@ with ``x`` of shape ``(N, H, W, C)``, ``filters`` of shape
 is not guaranteed), and ``out`` of shape ``plan.output_shape``,
 ``(N, OH, OW, C_out)``. Layout conversions, dtype casts and validation happen
 in :func:`handconv.conv2d`, never here. Adding a method means adding one module
-and one line to ``METHODS``.
+and one line to ``METHODS``: the module brings its ``run``, ``workspace_bytes``,
+and where it applies ``supports`` and ``estimate`` (its cost for ``auto``).
 
 General plans (:mod:`handconv.plan`: 1 or 3 spatial dimensions, input
 dilation, batch groups, cropping; the gradients and transposed convolutions
@@ -22,12 +23,13 @@ one place (:func:`_plain_2d_only`), so its own ``supports`` only speaks of
 from __future__ import annotations
 
 import functools
+import math
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from ..plan import ConvPlan
-from . import col2im, cost, direct, gather, gemm, im2col, naive, shifted, toeplitz, weightgrad, winograd
+from . import col2im, cost, direct, gather, gemm, im2col, naive, planar, shifted, toeplitz, weightgrad, winograd
 
 
 def _no_workspace(plan: ConvPlan) -> int:
@@ -36,6 +38,10 @@ def _no_workspace(plan: ConvPlan) -> int:
 
 def _all_plans(plan: ConvPlan) -> bool:
     return True
+
+
+def _never_chosen(plan: ConvPlan, rates: cost.Rates) -> float:
+    return math.inf
 
 
 class Method(NamedTuple):
@@ -50,21 +56,26 @@ class Method(NamedTuple):
     summary: str
     #: ``supports(plan) -> bool``: whether ``run`` handles this plan (default: every plan).
     supports: Callable[[ConvPlan], bool] = _all_plans
+    #: ``estimate(plan, rates) -> seconds`` for ``auto`` (:mod:`.cost`); ``inf``: never chosen.
+    estimate: Callable[[ConvPlan, cost.Rates], float] = _never_chosen
+    #: True for fast transforms (Winograd) whose float32 error exceeds a direct sum's:
+    #: ``auto`` takes them only with ``precision="fast"``.
+    transform: bool = False
 
 
-
-
+# fmt: off
 METHODS: dict[str, Method] = {
     "naive": Method(naive.conv_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed (every plan)"),
-    "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM"),
-    "gather": Method(gather.conv2d_gather, gather.workspace_bytes, "im2col through cached per-plan indices (tiny calls)", gather.supports),
-    "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place"),
-    "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports),
-    "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)"),
-    "winograd": Method(winograd.conv2d_winograd, winograd.workspace_bytes, "Winograd F(4x4, 3x3): 3x3 stride 1 with 4x fewer multiplications", winograd.supports),
+    "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM", estimate=im2col.estimate),
+    "gather": Method(gather.conv2d_gather, gather.workspace_bytes, "im2col through cached per-plan indices (tiny calls)", gather.supports, gather.estimate),
+    "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place", estimate=gemm.estimate),
+    "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports, toeplitz.estimate),
+    "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)", estimate=direct.estimate),
+    "planar": Method(planar.conv2d_planar, planar.workspace_bytes, "direct sums on planar stride-phase rows, four outputs per pass (numba; few input channels)", planar.supports, planar.estimate),
+    "winograd": Method(winograd.conv2d_winograd, winograd.workspace_bytes, "Winograd F(4x4, 3x3): 3x3 stride 1 with 4x fewer multiplications", winograd.supports, winograd.estimate, transform=True),
     "shifted": Method(shifted.conv_shifted, shifted.workspace_bytes, "one GEMM per tap on strided slices, any plan in 1-3 dimensions"),
     "col2im": Method(col2im.conv_col2im, col2im.workspace_bytes, "input gradients: one GEMM, its taps scattered into the output (no dilated zeros)", col2im.supports),
-    "weightgrad": Method(weightgrad.conv_weightgrad, weightgrad.workspace_bytes, "filter gradients: one GEMM per output position over the whole window"),
+    "weightgrad": Method(weightgrad.conv_weightgrad, weightgrad.workspace_bytes, "filter gradients: one GEMM per output position over the whole window", estimate=weightgrad.estimate),
 }
 
 #: Methods that compute general plans; the others compute plain 2-D convolutions only.
@@ -86,15 +97,28 @@ METHODS = {
     name: method if name in GENERAL else method._replace(supports=_plain_2d_only(method.supports))
     for name, method in METHODS.items()
 }
+# fmt: on
 
 
-def select_method(plan: ConvPlan) -> str:
+def candidates(plan: ConvPlan, precision: str = "accurate") -> dict[str, Callable[[ConvPlan, cost.Rates], float]]:
+    """Estimators of the methods ``auto`` may pick for ``plan`` at ``precision``."""
+    return {
+        name: method.estimate
+        for name, method in METHODS.items()
+        if method.estimate is not _never_chosen
+        and method.supports(plan)
+        and (precision == "fast" or not method.transform)
+    }
+
+
+def select_method(plan: ConvPlan, precision: str = "accurate") -> str:
     """The method ``method='auto'`` uses for ``plan``.
 
-    Chosen by the cost model in :mod:`handconv.methods.cost` (estimates from
-    the plan's shape, dtype, kernel size and channels, and whether numba is
-    installed; never by timing at run time), cached per plan. The by-hand
-    method is never chosen: it is slow by design. General plans (gradients,
+    Chosen by the cost model (:mod:`handconv.methods.cost`): every method's own
+    ``estimate(plan, rates)`` with this machine's rates, robust when two are
+    close; never by timing at run time. Cached per plan. The by-hand method is
+    never chosen (it is slow by design), and fast transforms (Winograd) only
+    with ``precision="fast"``: the default is as accurate as TF. General plans (gradients,
     transposed, 3-D) go to a general method (:func:`handconv.methods.cost.choose_general`).
 
     >>> from handconv.plan import make_plan
@@ -103,9 +127,13 @@ def select_method(plan: ConvPlan) -> str:
     >>> select_method(make_plan((8, 56, 56, 256), (1, 1, 256, 64)))
     'gemm'
     """
-    return _select(plan, direct.has_accelerator())
+    if not plan.is_plain_2d or cost.filter_gradient_shaped(plan):
+        return cost.choose_general(plan)
+    if plan.is_empty:  # nothing to compute: any method returns the empty array
+        return "im2col"
+    return _select(plan, precision, direct.has_accelerator(), cost.current_rates(plan))
 
 
 @functools.lru_cache(maxsize=1024)
-def _select(plan: ConvPlan, accelerator: bool) -> str:
-    return cost.choose(plan)
+def _select(plan: ConvPlan, precision: str, accelerator: bool, rates: cost.Rates) -> str:
+    return cost.choose(plan, candidates(plan, precision), rates)

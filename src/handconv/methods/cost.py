@@ -1,148 +1,384 @@
-"""The cost model behind ``method='auto'``: estimated seconds per method, from the plan alone.
+"""The cost model behind ``method='auto'``: machine rates, and a choice that holds when estimates are close.
 
-No timing happens at run time: the choice depends only on the plan (shape,
-dtype, kernel size, channels, strides) and on whether numba is installed, so
-the same call always runs the same arithmetic. Each estimate adds three terms,
-with constants measured on the 2-vCPU development VM (docs/performance.md):
+Every method module estimates its own run time, ``estimate(plan, rates) ->
+seconds``, from the plan alone (shape, dtype, kernel, channels, strides); this
+module holds what they share:
 
-* **arithmetic**: multiply-adds the method really does (including Winograd's
-  savings and the Toeplitz/grid methods' waste) over ``GEMM_FLOPS`` times a
-  GEMM efficiency that drops for thin matrices (:func:`gemm_efficiency`:
-  OpenBLAS reaches ~1-5% of peak with 1-16 output columns);
-* **memory**: bytes every NumPy pass reads and writes over ``BANDWIDTH``
-  (one NumPy pass is single-threaded and does not stay in cache);
-* **overhead**: a fixed cost per NumPy/BLAS call and per method.
+* :class:`Rates`, the handful of machine speeds the estimates are written in:
+  a large GEMM's rate, the bandwidth of one NumPy pass, the cost of one
+  NumPy/BLAS call, and the speeds of the numba kernels. The built-in values
+  (:data:`REFERENCE_RATES`) are the 2-vCPU development VM's. Machines differ
+  in their *balance* (the same VM type has run NumPy's GEMM at 150-400 GFLOP/s
+  with 20-45 GB/s of bandwidth), so :func:`machine_rates` measures them once
+  per machine (about a second) and caches them in the user's cache folder
+  (``~/.cache/handconv/rates.json``; ``$XDG_CACHE_HOME`` and
+  ``$HANDCONV_CACHE_DIR`` are honoured). Reset with :func:`reset_rates` or by
+  deleting the file; ``HANDCONV_RATES=reference`` uses the built-in values and
+  never measures.
+* :func:`choose`: the candidates allowed at the requested precision, and among
+  those whose estimate is within ``CLOSE`` of the best, the one with the least
+  *regret* when the rates are off by ``RATE_DOUBT`` in any direction. Close
+  calls then go to the method that is never far from the best, not to the one
+  a 5% difference in a constant happens to favour.
 
-Winograd's float32 results are ~10x further from the float64 truth than a
-direct sum (see :mod:`.winograd`), so it must be estimated ``WINOGRAD_PREMIUM``
-times faster than the best alternative before ``auto`` takes it.
+No timing happens when a plan is chosen: the choice depends on the plan, the
+precision, whether numba is installed and the machine's cached rates, so the
+same call on the same machine always runs the same arithmetic.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
 
 from ..plan import ConvPlan
-from . import col2im, direct, gather, gemm, toeplitz, winograd
 
-#: float32 multiply-add pairs per second a large GEMM reaches (2 threads).
-GEMM_FLOPS = 350e9
-#: Bytes per second of a plain single-threaded NumPy pass.
-BANDWIDTH = 20e9
-#: Seconds per NumPy or BLAS call.
-CALL = 4e-6
-#: Lanes per second of the numba row kernel (vectorised, 2 threads).
-LANE_RATE = 20e9
-#: Multiply-adds per second of the numba general loop nest.
-LOOP_RATE = 2e9
-#: How much faster Winograd must be estimated to be taken (its float32 error is larger).
-WINOGRAD_PREMIUM = 1.1
+#: Precisions ``conv2d(precision=...)`` accepts.
+PRECISIONS = ("accurate", "fast")
+#: Candidates within this factor of the best estimate are "close": the robust rule decides among them.
+CLOSE = 1.3
+#: How far each rate may be off on a machine (or a day) the model was not tuned on.
+RATE_DOUBT = 1.6
+#: Only plans estimated above this (with the reference rates) make auto measure the machine first.
+MEASURE_ABOVE_S = 0.02
 
 
+@dataclass(frozen=True)
+class Rates:
+    """Machine speeds the estimates are written in (all threads unless said)."""
+
+    #: float32 floating-point operations per second of a large GEMM (float64: half).
+    gemm_flops: float = 200e9
+    #: Bytes per second of one plain (single-threaded) NumPy pass.
+    bandwidth: float = 20e9
+    #: Seconds per NumPy or BLAS call.
+    call: float = 4e-6
+    #: Seconds to start one parallel numba call (wake the workers, deal the rows).
+    launch: float = 25e-6
+    #: Lanes per second of numba's vectorised row kernel (``direct``).
+    lane_rate: float = 20e9
+    #: Multiply-adds per second of numba's general loop nest (``direct``).
+    loop_rate: float = 4e9
+    #: Multiply-adds per second of numba's planar kernel (``planar``), float32.
+    vector_macs: float = 32e9
+    #: Numbers per second numba's scalar copy loops move (buffers, transposes).
+    scalar_moves: float = 2e9
+    #: Where the numbers come from: 'reference' or 'measured <date>'.
+    source: str = "reference"
+
+    def scaled(self, **factors: float) -> "Rates":
+        """These rates with some multiplied by factors (``scaled(gemm_flops=1.6)``)."""
+        return dataclasses.replace(self, **{k: getattr(self, k) * v for k, v in factors.items()})
+
+
+#: The development VM's rates (2 vCPUs, AVX-512, 2026-11-25): the model's defaults.
+REFERENCE_RATES = Rates()
+
+#: Groups of rates that move together when a machine differs (numba kernels share a compiler and cores).
+RATE_GROUPS: dict[str, tuple[str, ...]] = {
+    "gemm": ("gemm_flops",),
+    "memory": ("bandwidth",),
+    "numba": ("lane_rate", "loop_rate", "vector_macs", "scalar_moves"),
+    "overhead": ("call", "launch"),
+}
+
+
+# ------------------------------------------------------------ shared pieces
 def gemm_efficiency(k: int, n: int, m: int = 1 << 20) -> float:
-    """Fraction of ``GEMM_FLOPS`` a ``(m, k) @ (k, n)`` product reaches.
+    """Fraction of the GEMM rate a ``(m, k) @ (k, n)`` product reaches.
 
     Thin products are memory-bound: few columns (``n``) or a short inner
     dimension (``k``) leave the multipliers idle; NumPy's ``n = 1`` product
     is a matrix-vector product at memory speed.
+
+    Fitted to the sweep's im2col cells (2026-11-30, 2 threads): products with
+    32 output columns ran at 13-16 GMAC/s, 64 columns at 18-33, 128 at ~85,
+    against ~100 for a large square GEMM; a short inner dimension costs in
+    proportion (``K = 9, N = 32``, a batch of digits 1 -> 32: ~1-7 GMAC/s).
+
+    >>> gemm_efficiency(128, 128, 256), gemm_efficiency(512, 512)
+    (1.0, 1.0)
+    >>> round(gemm_efficiency(256, 32, 4096), 3)
+    0.125
     """
-    return min(1.0, k / 128) ** 0.5 * min(1.0, n / 64) * min(1.0, m / 256) ** 0.5
+    return min(1.0, k / 128) * min(1.0, n / 128) ** 1.5 * min(1.0, m / 256) ** 0.5
 
 
-def _flops_seconds(macs: float, k: int, n: int, m: int, itemsize: int) -> float:
-    rate = GEMM_FLOPS * (1.0 if itemsize <= 4 else 0.5) * max(gemm_efficiency(k, n, m), 1e-3)
-    return 2.0 * macs / rate
+def gemm_seconds(rates: Rates, macs: float, k: int, n: int, m: int, itemsize: int) -> float:
+    """Seconds for ``macs`` multiply-adds in products of shape ``(m, k) @ (k, n)``."""
+    peak = rates.gemm_flops * (1.0 if itemsize <= 4 else 0.5)
+    seconds = 2.0 * macs / (peak * max(gemm_efficiency(k, n, m), 1e-3))
+    if n <= 16:
+        # A product with a few columns runs like a matrix-vector product: at worst it streams the
+        # (m, k) matrix at memory speed (im2col's K = 6400, N = 8 ran at 0.15x TF's time).
+        streaming = 2.0 * (macs / n) * itemsize / rates.bandwidth
+        seconds = min(seconds, max(streaming, 2.0 * macs / peak))
+    return seconds
 
 
-def _sizes(plan: ConvPlan) -> tuple[int, int, int, int]:
-    """(itemsize, input bytes, output bytes, output pixels)."""
+def sizes(plan: ConvPlan) -> tuple[int, int, int, int, int]:
+    """(itemsize, input bytes, padded input bytes, output bytes, output pixels)."""
     itemsize = plan.compute_dtype.itemsize
     pixels = plan.batch * plan.output_hw[0] * plan.output_hw[1]
     in_bytes = plan.batch * plan.input_hw[0] * plan.input_hw[1] * plan.in_channels * itemsize
-    return itemsize, in_bytes, pixels * plan.out_channels * itemsize, pixels
-
-
-def estimate_seconds(plan: ConvPlan, method: str) -> float:
-    """Estimated run time of ``method`` on ``plan`` (``inf`` where it does not apply or should not run).
-
-    The numbers only need to rank the methods, not predict wall time.
-    """
-    itemsize, in_bytes, out_bytes, pixels = _sizes(plan)
     padded = plan.batch * plan.padded_hw[0] * plan.padded_hw[1] * plan.in_channels * itemsize
-    taps, cg, og, groups = plan.taps, plan.filter_in_channels, plan.out_channels_per_group, plan.groups
-    spatial = plan.filter_hw[0] * plan.filter_hw[1]
-    if method == "gather":
-        if not gather.supports(plan) or pixels * taps * groups > 1 << 16:
-            return math.inf  # beyond tiny calls its index table is memory traffic for nothing
-        entries = pixels * taps * groups
-        return 10e-6 + entries * (8 + itemsize) / BANDWIDTH + _flops_seconds(plan.macs, taps, og, pixels, itemsize)
-    if method == "im2col":
-        columns = pixels * taps * groups * itemsize
-        return (20e-6 + groups * CALL + (padded + 2 * columns + out_bytes) / BANDWIDTH
-                + _flops_seconds(plan.macs, taps, og, pixels, itemsize))
-    if method == "gemm":
-        if gemm.is_pointwise(plan):
-            return 10e-6 + _flops_seconds(plan.macs, cg, og, pixels, itemsize) + out_bytes / BANDWIDTH
-        grid_macs = plan.macs * gemm.grid_overhead(plan)
-        phases = in_bytes * (2 if plan.strides != (1, 1) else 0)
-        extra = phases + padded + 2 * out_bytes * gemm.grid_overhead(plan)
-        extra += 2 * pixels * taps * groups * itemsize * gemm.grid_overhead(plan)  # the banded columns
-        k = taps
-        return 20e-6 + spatial * groups * CALL + extra / BANDWIDTH + _flops_seconds(grid_macs, k, og, pixels, itemsize)
-    if method == "winograd":
-        if not winograd.supports(plan):
-            return math.inf
-        th, tw = winograd._tiles(plan)
-        tiles = plan.batch * th * tw
-        wino_macs = 36 * tiles * cg * og * groups
-        # Transforms: ~3 passes over 36/16 of the input and output, plus the filter transform.
-        transform = 3 * 36 * tiles * (plan.in_channels + plan.out_channels) * itemsize
-        filters = 36 * cg * plan.out_channels * 8 * 3
-        band_m = max(1, min(tiles, winograd._band_tile_rows(plan) * tw))
-        return (60e-6 + 20 * CALL * math.ceil(tiles / band_m) + (transform + filters + padded) / BANDWIDTH
-                + _flops_seconds(wino_macs, cg, og, band_m, itemsize))
-    if method == "toeplitz":
-        if not toeplitz.supports(plan):
-            return math.inf
-        b, tiles, b_in, _ = toeplitz._layout(plan)
-        k = plan.filter_hw[0] * b_in * plan.in_channels
-        rows = plan.batch * plan.output_hw[0] * tiles
-        macs = rows * k * b * plan.out_channels
-        return 30e-6 + (padded + 2 * rows * k * itemsize + out_bytes) / BANDWIDTH + _flops_seconds(macs, k, b * plan.out_channels, rows, itemsize)
-    if method == "direct":
-        if direct.has_accelerator():
-            if direct.lane_shape(plan):
-                lanes = pixels * spatial * plan.in_channels
-                return 20e-6 + lanes / LANE_RATE + (in_bytes + out_bytes) / (2 * BANDWIDTH)
-            return 20e-6 + plan.macs / LOOP_RATE * (4.0 if og < 8 else 1.0) + (in_bytes + out_bytes) / BANDWIDTH
-        # NumPy: one einsum pass per tap over a strided view (the einsum loop is slow per element).
-        per_tap = pixels * (plan.in_channels + plan.out_channels) * itemsize * 3 + pixels * cg * og * groups * 4
-        return 20e-6 + spatial * (CALL + per_tap / BANDWIDTH) + padded / BANDWIDTH
-    if method == "weightgrad":  # filter gradients only (choose_general); one pass over the input, long-sum GEMMs
-        window_bytes = math.prod(plan.filter_spatial) * plan.filter_in_channels * plan.out_channels * itemsize
-        return 20e-6 + (padded + window_bytes) / BANDWIDTH + _flops_seconds(plan.macs, pixels, og, taps, itemsize)
-    return math.inf
+    return itemsize, in_bytes, padded, pixels * plan.out_channels * itemsize, pixels
 
 
-#: Methods ``auto`` chooses among (naive is the by-hand truth, never chosen).
-CANDIDATES = ("gather", "im2col", "gemm", "winograd", "toeplitz", "direct")
+# ------------------------------------------------------------------ choice
+Estimator = Callable[[ConvPlan, Rates], float]
 
 
-def choose(plan: ConvPlan) -> str:
-    """The candidate with the lowest estimate (Winograd only with its premium)."""
-    if not plan.is_plain_2d or _filter_gradient_shaped(plan):
-        return choose_general(plan)
-    if plan.is_empty:  # nothing to compute: any method returns the empty array
-        return "im2col"
-    estimates = {name: estimate_seconds(plan, name) for name in CANDIDATES}
-    winograd_time = estimates.pop("winograd")
-    best = min(estimates, key=estimates.__getitem__)
-    if winograd_time * WINOGRAD_PREMIUM < estimates[best]:
-        return "winograd"
+def scenarios(rates: Rates) -> list[Rates]:
+    """``rates`` and the same with each group of rates ``RATE_DOUBT`` times faster or slower."""
+    result = [rates]
+    for names in RATE_GROUPS.values():
+        for factor in (RATE_DOUBT, 1 / RATE_DOUBT):
+            result.append(rates.scaled(**{name: factor for name in names}))
+    return result
+
+
+def choose(plan: ConvPlan, estimators: Mapping[str, Estimator], rates: Rates) -> str:
+    """The candidate to run: the lowest estimate, or the least regret among close ones.
+
+    ``estimators`` holds the allowed candidates only (the caller filters by
+    ``supports`` and precision). Regret of a method in one scenario is its
+    estimate over the best estimate there; a close call goes to the method
+    whose worst regret over :func:`scenarios` is smallest (ties: the lower
+    nominal estimate).
+    """
+    nominal = {name: estimate(plan, rates) for name, estimate in estimators.items()}
+    finite = {name: t for name, t in nominal.items() if math.isfinite(t)}
+    if not finite:
+        raise ValueError(f"no method estimates a finite time for {plan}")
+    best = min(finite.values())
+    close = [name for name, t in finite.items() if t <= CLOSE * best]
+    if len(close) == 1:
+        return close[0]
+    regret = {name: 1.0 for name in close}
+    for shifted in scenarios(rates)[1:]:
+        times = {name: estimators[name](plan, shifted) for name in close}
+        floor = min(times.values())
+        for name in close:
+            regret[name] = max(regret[name], times[name] / floor)
+    return min(close, key=lambda name: (round(regret[name], 2), finite[name]))
+
+
+# ------------------------------------------------------- per-machine rates
+_RATES_LOCK = threading.Lock()
+_measured: Rates | None = None
+
+
+def cache_path() -> Path:
+    """The rates file: ``$HANDCONV_CACHE_DIR``, else ``$XDG_CACHE_HOME/handconv``, else ``~/.cache/handconv``."""
+    folder = os.environ.get("HANDCONV_CACHE_DIR")
+    if not folder:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "handconv")
+    return Path(folder) / "rates.json"
+
+
+def fingerprint() -> str:
+    """What the rates depend on: CPU model and count, NumPy and numba versions."""
+    import platform
+
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        import numba
+
+        numba_version = numba.__version__
+    except ImportError:
+        numba_version = "none"
+    return f"{cpu} x{os.cpu_count()} numpy {np.__version__} numba {numba_version}"
+
+
+def current_rates(plan: ConvPlan | None = None) -> Rates:
+    """The rates ``auto`` uses now: measured ones when known (cached), else the reference.
+
+    The machine is measured (once, cached on disk) the first time a plan
+    estimated above ``MEASURE_ABOVE_S`` needs a choice while the machine is
+    not busy (:func:`machine_is_busy`): tiny calls never wait for it.
+    ``HANDCONV_RATES=reference`` turns measuring off.
+    """
+    global _measured
+    if os.environ.get("HANDCONV_RATES", "").lower() == "reference":
+        return REFERENCE_RATES
+    if _measured is not None:
+        return _measured
+    with _RATES_LOCK:
+        if _measured is None:
+            loaded = _load()
+            if loaded is not None:
+                _measured = loaded
+            elif (plan is None or _worth_measuring(plan)) and not machine_is_busy():
+                _measured = measure_rates()
+                _store(_measured)
+        return _measured or REFERENCE_RATES
+
+
+def machine_is_busy() -> bool:
+    """Whether other work holds the cores now (1-minute load average above half the cores).
+
+    Rates measured then describe the other work, not the machine (on the
+    development VM a busy minute measured the GEMM at 16 instead of 200
+    GFLOP/s), so ``auto`` then keeps the reference rates and tries again in a
+    later process.
+    """
+    try:
+        return os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
+    except OSError:  # no load average on this platform
+        return False
+
+
+def _worth_measuring(plan: ConvPlan) -> bool:
+    itemsize, _, padded, out_bytes, _ = sizes(plan)
+    rough = (padded + out_bytes) / REFERENCE_RATES.bandwidth + 2.0 * plan.macs / REFERENCE_RATES.gemm_flops
+    return rough > MEASURE_ABOVE_S
+
+
+def reset_rates() -> None:
+    """Forget the measured rates (memory and cache file): the next large ``auto`` call measures again."""
+    global _measured
+    with _RATES_LOCK:
+        _measured = None
+        try:
+            cache_path().unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _load() -> Rates | None:
+    try:
+        saved = json.loads(cache_path().read_text(encoding="utf-8"))
+        entry = saved.get(fingerprint())
+        if not entry:
+            return None
+        fields = {f.name for f in dataclasses.fields(Rates)}
+        return Rates(**{k: v for k, v in entry.items() if k in fields})
+    except (OSError, ValueError, TypeError):
+        return None  # no file, or an unreadable one: measure again
+
+
+def _store(rates: Rates) -> None:
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(saved, dict):
+                saved = {}
+        except (OSError, ValueError):
+            saved = {}
+        saved[fingerprint()] = dataclasses.asdict(rates)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_text(json.dumps(saved, indent=1), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass  # a read-only home folder: keep the rates for this process only
+
+
+def _best_seconds(call: Callable[[], object], repeats: int) -> float:
+    call()
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
     return best
 
 
-def _filter_gradient_shaped(plan: ConvPlan) -> bool:
+def measure_rates() -> Rates:
+    """Measure this machine's rates (about a second; best of a few runs each).
+
+    GEMM: a 1024^3 float32 product. Bandwidth: a 32 MiB copy. Call: a tiny
+    ``np.add``. numba kernels (when installed): ``direct``'s row kernel and
+    ``planar`` on fixed plans, scaled against their reference estimates.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1024, 1024), dtype=np.float32)
+    b = rng.standard_normal((1024, 1024), dtype=np.float32)
+    gemm = 2.0 * 1024**3 / _best_seconds(lambda: a @ b, 5)
+    big = np.ones(8 * 2**20, dtype=np.float32)
+    target = np.empty_like(big)
+    bandwidth = 2.0 * big.nbytes / _best_seconds(lambda: np.copyto(target, big), 5)
+    tiny = np.ones(4, dtype=np.float32)
+    call = _best_seconds(lambda: [np.add(tiny, tiny) for _ in range(100)], 5) / 100 * 4  # a BLAS call costs more
+    rates = Rates(gemm_flops=gemm, bandwidth=bandwidth, call=call, source=f"measured {time.strftime('%Y-%m-%d')}")
+    numba_factor = _numba_factor(rates)
+    if numba_factor is not None:
+        rates = rates.scaled(**{name: numba_factor for name in RATE_GROUPS["numba"]})
+        rates = dataclasses.replace(rates, launch=_launch_seconds())
+    return rates
+
+
+def _launch_seconds() -> float:
+    """The fixed cost of one parallel numba call: ``planar`` on a one-pixel problem."""
+    import numpy as np
+
+    from . import planar
+    from ..plan import make_plan
+
+    plan = make_plan((1, 1, 1, 1), (1, 1, 1, 1))
+    x, w = np.ones((1, 1, 1, 1), np.float32), np.ones((1, 1, 1, 1), np.float32)
+    return _best_seconds(lambda: planar.conv2d_planar(x, w, plan), 20)
+
+
+def _numba_factor(rates: Rates) -> float | None:
+    """How much faster (>1) or slower the numba kernels run here than their reference estimates say,
+    *relative to the GEMM methods*.
+
+    The numba kernels are timed on fixed plans, and so is ``im2col`` on the
+    plan where it competes with ``planar`` (photo rows, 3 -> 16). Scaling the
+    numba rates by their own error alone would tilt close calls towards the
+    GEMM methods whenever the GEMM model is the more optimistic one (a thin
+    GEMM runs far below the large one measured above); folding in ``im2col``'s
+    error on the same plan keeps the *ratio* of the two estimates equal to the
+    ratio measured here, back to back.
+    """
+    from . import direct, im2col, planar
+    from ..plan import make_plan
+    import numpy as np
+
+    if not direct.has_accelerator():
+        return None
+    rng = np.random.default_rng(1)
+
+    def seconds(plan, run):
+        x = rng.standard_normal(plan.input_shape, dtype=np.float32)
+        w = rng.standard_normal(plan.filter_shape, dtype=np.float32)
+        return _best_seconds(lambda: run(x, w, plan), 5)
+
+    lane_plan = make_plan((1, 256, 256, 3), (3, 3, 3, 1), 1, "SAME")
+    planar_plan = make_plan((1, 128, 256, 3), (3, 3, 3, 16), 1, "SAME")
+    factors = [
+        direct.estimate(lane_plan, REFERENCE_RATES) / seconds(lane_plan, direct.conv2d_direct),
+        planar.estimate(planar_plan, REFERENCE_RATES) / seconds(planar_plan, planar.conv2d_planar),
+    ]
+    gemm_error = seconds(planar_plan, im2col.conv2d_im2col) / im2col.estimate(planar_plan, rates)
+    factor = math.exp(sum(math.log(f) for f in factors) / len(factors)) * gemm_error
+    # A busy machine distorts these few timings (measured: 0.45 and 10 within an hour on the development
+    # VM); beyond RATE_DOUBT^2 either way the measurement is not believed.
+    return min(RATE_DOUBT**2, max(RATE_DOUBT**-2, factor))
+
+
+# ----------------------------------------------- general plans (gradients)
+def filter_gradient_shaped(plan: ConvPlan) -> bool:
     """Fewer output positions than filter taps: a filter gradient (its output is the filter).
 
     The 2-D methods' estimates assume a small filter over a large output;
@@ -161,9 +397,11 @@ def choose_general(plan: ConvPlan) -> str:
       output positions;
     * otherwise ``shifted``, one GEMM per filter tap.
     """
+    from . import col2im  # the method modules import this one
+
     if col2im.supports(plan) and any(d != 1 for d in plan.lhs_dilations):
         return "col2im"
-    if _filter_gradient_shaped(plan):
+    if filter_gradient_shaped(plan):
         # weightgrad picks its own layout: flat per-offset GEMMs for a few channels over a
         # large image (S2-S4) or a 1x1 window, channel-planar im2col columns otherwise.
         return "weightgrad"

@@ -31,6 +31,7 @@ import threading
 import numpy as np
 
 from ..plan import ConvPlan
+from . import cost
 
 #: Set by tests to force the NumPy path (otherwise numba is used when importable).
 FORCE_NUMPY = False
@@ -96,6 +97,22 @@ def workspace_bytes(plan: ConvPlan) -> int:
         return weights + 4 * row
     padded = plan.batch * plan.padded_hw[0] * plan.padded_hw[1] * plan.in_channels * itemsize
     return padded + int(np.prod(plan.output_shape)) * itemsize
+
+
+def estimate(plan: ConvPlan, rates) -> float:
+    """Seconds (see :mod:`.cost`): vector lanes or loop multiply-adds with numba; NumPy passes per tap without."""
+    itemsize, in_bytes, padded, out_bytes, pixels = cost.sizes(plan)
+    spatial = plan.filter_hw[0] * plan.filter_hw[1]
+    if has_accelerator():
+        if lane_shape(plan):
+            lanes = pixels * spatial * plan.in_channels
+            return rates.launch + 5 * rates.call + lanes / rates.lane_rate + (in_bytes + out_bytes) / (2 * rates.bandwidth)
+        slow = 4.0 if plan.out_channels_per_group < 8 else 1.0
+        return rates.launch + 5 * rates.call + plan.macs / rates.loop_rate * slow + (in_bytes + out_bytes) / rates.bandwidth
+    # NumPy: one einsum pass per tap over a strided view (the einsum loop is slow per element).
+    cg, og = plan.filter_in_channels, plan.out_channels_per_group
+    per_tap = pixels * (plan.in_channels + plan.out_channels) * itemsize * 3 + pixels * cg * og * plan.groups * 4
+    return 5 * rates.call + spatial * (rates.call + per_tap / rates.bandwidth) + padded / rates.bandwidth
 
 
 def conv2d_direct(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:

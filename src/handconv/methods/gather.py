@@ -13,10 +13,12 @@ is bounded by ``MAX_INDICES``.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
 from ..plan import ConvPlan
+from . import cost
 
 #: Largest index table (entries) this method builds; beyond it ``supports`` is False.
 MAX_INDICES = 1 << 20
@@ -32,6 +34,16 @@ def workspace_bytes(plan: ConvPlan) -> int:
     entries = plan.batch * plan.output_hw[0] * plan.output_hw[1] * plan.taps * plan.groups
     flat = plan.batch * plan.input_hw[0] * plan.input_hw[1] * plan.in_channels + 1
     return entries * (np.dtype(np.intp).itemsize + plan.compute_dtype.itemsize) + flat * plan.compute_dtype.itemsize
+
+
+def estimate(plan: ConvPlan, rates) -> float:
+    """Seconds (see :mod:`.cost`): tiny calls only; beyond them the index table is traffic for nothing."""
+    entries = plan.batch * plan.output_hw[0] * plan.output_hw[1] * plan.taps * plan.groups
+    if not supports(plan) or entries > 1 << 16:
+        return math.inf
+    itemsize, _, _, _, pixels = cost.sizes(plan)
+    return (2.5 * rates.call + entries * (8 + itemsize) / rates.bandwidth
+            + cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize))
 
 
 @functools.lru_cache(maxsize=64)

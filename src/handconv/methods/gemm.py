@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from ..plan import ConvPlan
+from . import cost
 
 #: Rows per band in the NumPy-only path: columns of ``taps`` numbers stay in L2.
 BAND_BYTES = 2 * 2**20
@@ -65,6 +66,21 @@ def workspace_bytes(plan: ConvPlan) -> int:
         total += grid * plan.strides[0] * plan.strides[1] * plan.in_channels * itemsize
     total += min(grid, _band_rows(plan)) * plan.taps * itemsize
     return total
+
+
+def estimate(plan: ConvPlan, rates) -> float:
+    """Seconds (see :mod:`.cost`): the grid's extra rows, the phase copy for strides, banded columns."""
+    itemsize, in_bytes, padded, out_bytes, pixels = cost.sizes(plan)
+    og = plan.out_channels_per_group
+    if is_pointwise(plan):
+        return 2.5 * rates.call + cost.gemm_seconds(rates, plan.macs, plan.in_channels, og, pixels, itemsize) + out_bytes / rates.bandwidth
+    overhead = grid_overhead(plan)
+    phases = in_bytes * (2 if plan.strides != (1, 1) else 0)
+    extra = phases + padded + 2 * out_bytes * overhead + 2 * pixels * plan.taps * plan.groups * itemsize * overhead
+    spatial = plan.filter_hw[0] * plan.filter_hw[1]
+    # The band copies run at about half the plain-pass bandwidth (strided slices; measured on the sweep's layers).
+    return (5 * rates.call + spatial * plan.groups * rates.call + 2 * extra / rates.bandwidth
+            + cost.gemm_seconds(rates, plan.macs * overhead, plan.taps, og, pixels, itemsize))
 
 
 def _band_rows(plan: ConvPlan) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
+from . import cost
 
 #: Upper bound on the im2col matrix held at once, in bytes (one band may exceed
 #: it when a single output row alone is larger). A few MiB keeps a band in L2
@@ -45,6 +46,14 @@ def workspace_bytes(plan: ConvPlan) -> int:
     """Largest temporary this method allocates besides the padded input and the output."""
     row_bytes = plan.output_hw[1] * plan.taps * plan.compute_dtype.itemsize
     return min(plan.batch * plan.output_hw[0], _rows_per_band(plan)) * row_bytes
+
+
+def estimate(plan: ConvPlan, rates) -> float:
+    """Seconds (see :mod:`.cost`): the padded copy, the columns written and read, one GEMM per group."""
+    itemsize, _, padded, out_bytes, pixels = cost.sizes(plan)
+    columns = pixels * plan.taps * plan.groups * itemsize
+    return (5 * rates.call + plan.groups * rates.call + (padded + 2 * columns + out_bytes) / rates.bandwidth
+            + cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize))
 
 
 def _bands(batch: int, out_height: int, rows_per_band: int) -> Iterator[tuple[slice, slice]]:

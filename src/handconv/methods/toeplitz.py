@@ -24,10 +24,13 @@ non-finite value is recomputed by im2col, which multiplies exactly TF's taps.
 from __future__ import annotations
 
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
+from . import cost
 from .im2col import exact_where_non_finite
 
 #: Gathered columns held at once (stays in L2).
@@ -84,6 +87,23 @@ def workspace_bytes(plan: ConvPlan) -> int:
     band = min(plan.output_hw[0], _band_rows(plan)) * row_cols
     partial = 0 if tiles * b == plan.output_hw[1] else plan.batch * plan.output_hw[0] * tiles * b * plan.out_channels * itemsize
     return padded + _matrix_bytes(plan, b) + band + partial
+
+
+def estimate(plan: ConvPlan, rates) -> float:
+    """Seconds (see :mod:`.cost`): the gathered runs and one GEMM with the band's zeros."""
+    if not supports(plan):
+        return math.inf
+    itemsize, _, padded, out_bytes, _ = cost.sizes(plan)
+    b, tiles, b_in, _ = _layout(plan)
+    k = plan.filter_hw[0] * b_in * plan.in_channels
+    rows = plan.batch * plan.output_hw[0] * tiles
+    macs = rows * k * b * plan.out_channels
+    # Fitted to the sweep's cells (2026-11-30): with one input channel the banded product runs about as
+    # fast as a dense GEMM of its shape (digits, 1 -> 32: the fastest method), with 3 channels ~1.5x slower,
+    # with 16 ~4x (5x5, 16 -> 32 on digits).
+    slowdown = 0.8 * plan.in_channels**0.6
+    return (7.5 * rates.call + (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth
+            + slowdown * cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize))
 
 
 def _band_rows(plan: ConvPlan) -> int:

@@ -53,6 +53,23 @@ def _row_bytes(plan: ConvPlan) -> int:
     )
 
 
+def estimate(plan: ConvPlan, rates) -> float:
+    """Seconds (see :mod:`.cost`): one pass over the padded input and the window, long-sum GEMMs.
+
+    ``inf`` (never a candidate) unless the plan is shaped like a filter gradient: ``auto``
+    sends those here itself (:func:`.cost.choose_general`), and the 2-D methods' own
+    choice among themselves stays theirs.
+    """
+    from . import cost  # cost imports the method modules
+
+    if not cost.filter_gradient_shaped(plan):
+        return math.inf
+    itemsize, _, padded, _, pixels = cost.sizes(plan)
+    window_bytes = math.prod(plan.filter_spatial) * plan.filter_in_channels * plan.out_channels * itemsize
+    return (5 * rates.call + (padded + window_bytes) / rates.bandwidth
+            + cost.gemm_seconds(rates, plan.macs, pixels, plan.out_channels_per_group, plan.taps, itemsize))
+
+
 def workspace_bytes(plan: ConvPlan) -> int:
     """One band of ``A``, plus the padded input when there are pads."""
     itemsize = plan.compute_dtype.itemsize

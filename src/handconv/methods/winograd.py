@@ -27,10 +27,13 @@ exactly TF's taps.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
+from . import cost
 from .im2col import exact_where_non_finite
 
 #: Transformed tiles held at once, in bytes (each of a few buffers).
@@ -118,6 +121,24 @@ def workspace_bytes(plan: ConvPlan) -> int:
     oh, ow = plan.output_hw
     tiled_out = 0 if (oh % 4 == 0 and ow % 4 == 0) else plan.batch * 16 * th * tw * cout * itemsize
     return padded + bands + 36 * plan.filter_in_channels * cout * itemsize + tiled_out
+
+
+def estimate(plan: ConvPlan, rates) -> float:
+    """Seconds (see :mod:`.cost`): 36 GEMMs per band of tiles, transforms as memory passes."""
+    if not supports(plan):
+        return math.inf
+    itemsize, _, padded, _, _ = cost.sizes(plan)
+    th, tw = _tiles(plan)
+    tiles = plan.batch * th * tw
+    cg, og = plan.filter_in_channels, plan.out_channels_per_group
+    wino_macs = 36 * tiles * cg * og * plan.groups
+    # Transforms: ~3 passes over 36/16 of the input and output, plus the filter transform.
+    transform = 3 * 36 * tiles * (plan.in_channels + plan.out_channels) * itemsize
+    filters = 36 * cg * plan.out_channels * 8 * 3
+    band_m = max(1, min(tiles, _band_tile_rows(plan) * tw))
+    return (15 * rates.call + 20 * rates.call * math.ceil(tiles / band_m)
+            + (transform + filters + padded) / rates.bandwidth
+            + cost.gemm_seconds(rates, wino_macs, cg, og, band_m, itemsize))
 
 
 def _pad_to_tiles(x: np.ndarray, plan: ConvPlan) -> np.ndarray:

@@ -1,0 +1,172 @@
+"""The cost model (handconv.methods.cost): robust choice among close estimates, per-machine rates, precision."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import handconv
+from handconv import HandconvError, HandconvTypeError
+from handconv.methods import METHODS, candidates, cost, select_method
+from handconv.plan import make_plan
+
+PLAN = make_plan((2, 16, 16, 8), (3, 3, 8, 8), 1, "SAME")
+#: Estimated well above MEASURE_ABOVE_S: auto measures the machine before choosing.
+BIG = make_plan((32, 64, 64, 64), (3, 3, 64, 64), 1, "SAME")
+
+
+def _estimator(seconds_of):
+    """An estimator computing seconds from the rates alone (the plan is fixed in these tests)."""
+    return lambda plan, rates: seconds_of(rates)
+
+
+def test_clear_winner_is_taken():
+    estimators = {"slow": _estimator(lambda r: 1.0), "fast": _estimator(lambda r: 0.1)}
+    assert cost.choose(PLAN, estimators, cost.REFERENCE_RATES) == "fast"
+
+
+def test_close_call_goes_to_the_method_with_least_regret():
+    """'fragile' is 5% faster with these rates but 2.4x slower when GEMMs run 1.6x slower (and no faster when
+    they run faster); 'steady' never moves."""
+    reference = cost.REFERENCE_RATES.gemm_flops
+    estimators = {
+        "fragile": _estimator(lambda r: 0.95 * max(1.0, reference / r.gemm_flops) ** 2),
+        "steady": _estimator(lambda r: 1.0),
+    }
+    assert cost.choose(PLAN, estimators, cost.REFERENCE_RATES) == "steady"
+    # Far apart (beyond CLOSE), the nominal estimate decides.
+    estimators["fragile"] = _estimator(lambda r: 0.5 * (reference / r.gemm_flops) ** 2)
+    assert cost.choose(PLAN, estimators, cost.REFERENCE_RATES) == "fragile"
+
+
+def test_choose_refuses_when_nothing_is_finite():
+    with pytest.raises(ValueError):
+        cost.choose(PLAN, {"none": _estimator(lambda r: math.inf)}, cost.REFERENCE_RATES)
+
+
+def test_scenarios_move_each_group_both_ways():
+    shifted = cost.scenarios(cost.REFERENCE_RATES)
+    assert shifted[0] == cost.REFERENCE_RATES
+    assert len(shifted) == 1 + 2 * len(cost.RATE_GROUPS)
+    gemm_rates = sorted(s.gemm_flops for s in shifted)
+    assert gemm_rates[0] == pytest.approx(cost.REFERENCE_RATES.gemm_flops / cost.RATE_DOUBT)
+    assert gemm_rates[-1] == pytest.approx(cost.REFERENCE_RATES.gemm_flops * cost.RATE_DOUBT)
+
+
+def test_every_candidate_estimates_from_its_own_module():
+    """Each method auto may pick brings a finite estimate on a plan it supports, and its flags."""
+    for name, estimate in candidates(PLAN, "fast").items():
+        assert math.isfinite(estimate(PLAN, cost.REFERENCE_RATES)), name
+    assert "naive" not in candidates(PLAN, "fast")
+    assert METHODS["winograd"].transform and "winograd" not in candidates(PLAN, "accurate")
+
+
+def test_gemm_efficiency_falls_for_thin_products():
+    assert cost.gemm_efficiency(512, 512) == 1.0
+    assert cost.gemm_efficiency(27, 1) < cost.gemm_efficiency(27, 16) < cost.gemm_efficiency(27, 64)
+
+
+# ------------------------------------------------------------- machine rates
+@pytest.fixture
+def rates_cache(tmp_path, monkeypatch):
+    """A private cache folder, nothing measured yet in this process, measuring replaced by a fixed result."""
+    monkeypatch.setenv("HANDCONV_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("HANDCONV_RATES", raising=False)
+    monkeypatch.setattr(cost, "_measured", None)
+    calls = []
+
+    def fake_measure():
+        calls.append(1)
+        return cost.REFERENCE_RATES.scaled(gemm_flops=0.5, bandwidth=2.0)
+
+    monkeypatch.setattr(cost, "measure_rates", fake_measure)
+    monkeypatch.setattr(cost, "machine_is_busy", lambda: False)
+    return tmp_path, calls
+
+
+def test_rates_are_measured_once_and_cached_on_disk(rates_cache, monkeypatch):
+    folder, calls = rates_cache
+    big = BIG
+    rates = cost.current_rates(big)
+    assert calls == [1] and rates.gemm_flops == cost.REFERENCE_RATES.gemm_flops * 0.5
+    saved = json.loads((folder / "rates.json").read_text())
+    assert saved[cost.fingerprint()]["bandwidth"] == cost.REFERENCE_RATES.bandwidth * 2.0
+    # A new process (simulated): loads the file, measures nothing.
+    monkeypatch.setattr(cost, "_measured", None)
+    assert cost.current_rates(big) == rates and calls == [1]
+
+
+def test_tiny_plans_never_wait_for_measuring(rates_cache):
+    _, calls = rates_cache
+    assert cost.current_rates(make_plan((1, 5, 5, 3), (3, 3, 3, 1), 2, "SAME")) == cost.REFERENCE_RATES
+    assert calls == []
+
+
+def test_reset_forgets_the_rates(rates_cache):
+    folder, calls = rates_cache
+    big = BIG
+    cost.current_rates(big)
+    cost.reset_rates()
+    assert not (folder / "rates.json").exists()
+    cost.current_rates(big)
+    assert calls == [1, 1]
+
+
+def test_a_busy_machine_is_not_measured(rates_cache, monkeypatch):
+    """Other work on the cores would be measured instead of the machine: reference rates, nothing cached."""
+    folder, calls = rates_cache
+    monkeypatch.setattr(cost, "machine_is_busy", lambda: True)
+    assert cost.current_rates(BIG) == cost.REFERENCE_RATES
+    assert calls == [] and not (folder / "rates.json").exists()
+
+
+def test_reference_setting_never_measures(rates_cache, monkeypatch):
+    _, calls = rates_cache
+    monkeypatch.setenv("HANDCONV_RATES", "reference")
+    assert cost.current_rates(BIG) == cost.REFERENCE_RATES
+    assert calls == []
+
+
+def test_a_corrupt_cache_file_is_measured_again(rates_cache):
+    folder, calls = rates_cache
+    (folder / "rates.json").write_text("{not json")
+    cost.current_rates(BIG)
+    assert calls == [1]
+    assert cost.fingerprint() in json.loads((folder / "rates.json").read_text())
+
+
+def test_measure_rates_gives_positive_rates():
+    """The real measurement (about a second): every rate positive and finite."""
+    rates = cost.measure_rates()
+    for name in ("gemm_flops", "bandwidth", "call", "lane_rate", "loop_rate", "vector_macs", "scalar_moves"):
+        value = getattr(rates, name)
+        assert 0 < value < math.inf, name
+    assert rates.source.startswith("measured")
+
+
+# ----------------------------------------------------------------- precision
+def test_conv2d_validates_precision():
+    x, w = np.ones((1, 5, 5, 1), np.float32), np.ones((3, 3, 1, 1), np.float32)
+    with pytest.raises(HandconvError, match="precision='exact'.*'accurate', 'fast'"):
+        handconv.conv2d(x, w, precision="exact")
+    with pytest.raises(HandconvTypeError, match="precision=1"):
+        handconv.conv2d(x, w, precision=1)
+
+
+def test_fast_precision_may_use_winograd_and_stays_close(monkeypatch):
+    """precision='fast' on a CNN layer runs Winograd: within 1e-4 of the float64 truth, further than the default."""
+    monkeypatch.setenv("HANDCONV_RATES", "reference")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 28, 28, 128)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 128, 128)) / math.sqrt(9 * 128)).astype(np.float32)
+    plan = make_plan(x.shape, w.shape, 1, "SAME")
+    assert select_method(plan, "fast") == "winograd"
+    truth = METHODS["im2col"].run(x.astype(np.float64), w.astype(np.float64), plan)
+    scale = np.abs(truth).max()
+    fast = np.abs(handconv.conv2d(x, w, 1, "SAME", precision="fast") - truth).max() / scale
+    accurate = np.abs(handconv.conv2d(x, w, 1, "SAME") - truth).max() / scale
+    assert fast < 1e-4 and accurate < 2e-6
+    assert accurate < fast
