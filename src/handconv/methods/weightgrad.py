@@ -206,7 +206,7 @@ def _conv_columns(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     ndarray of shape (B, *K, C_out)
     """
     rank = plan.spatial_rank
-    planar = np.ascontiguousarray(np.moveaxis(plan.pad(x), -1, 1))  # (B, F, *padded)
+    planar = _planar_padded(x, plan)  # (B, F, *padded)
     rhs = np.moveaxis(filters, rank, 0)  # (F, *P, C_out)
     batch, features = planar.shape[:2]
     window, kernel, out_channels = plan.filter_spatial, plan.output_spatial, plan.out_channels
@@ -215,9 +215,12 @@ def _conv_columns(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     rows_per_band = max(1, BAND_BYTES // max(1, per_row))
     bands = list(_bands(features, window[0], rows_per_band))
     acc = np.zeros((batch * len(taps), out_channels), dtype=np.float64 if len(bands) > 1 else x.dtype)
+    largest = max((f.stop - f.start) * (p.stop - p.start) for f, p in bands)
+    buffer = np.empty(batch * len(taps) * largest * math.prod(window[1:]), dtype=x.dtype)  # one for every band
     for f_slice, p_slice in bands:
         f_count, p_count = f_slice.stop - f_slice.start, p_slice.stop - p_slice.start
-        cols = np.empty((batch, len(taps), f_count, p_count, *window[1:]), dtype=x.dtype)
+        shape = (batch, len(taps), f_count, p_count, *window[1:])
+        cols = buffer[: math.prod(shape)].reshape(shape)
         for t, tap in enumerate(taps):
             first = slice(
                 tap[0] * plan.strides[0] + p_slice.start * plan.dilations[0],
@@ -232,6 +235,18 @@ def _conv_columns(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
         part = rhs[f_slice, p_slice].reshape(-1, out_channels)
         acc += cols.reshape(batch * len(taps), -1) @ part
     return np.ascontiguousarray(acc.reshape(batch, *kernel, out_channels), dtype=x.dtype)
+
+
+def _planar_padded(x: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """``plan.pad(x)`` (no input dilation) with its last axis moved second, ``(B, F, *padded)``, in one copy."""
+    planar = np.zeros((x.shape[0], x.shape[-1], *plan.padded_spatial), dtype=x.dtype)
+    source, target = [], []
+    for n, (before, after) in zip(plan.input_spatial, plan.pad_amounts):
+        first, last = max(0, -before), n - max(0, -after)  # a negative amount crops
+        source.append(slice(first, max(first, last)))
+        target.append(slice(max(0, before), max(0, before) + max(0, last - first)))
+    planar[(slice(None), slice(None), *target)] = np.moveaxis(x[(slice(None), *source)], -1, 1)
+    return planar
 
 
 def _conv_banded(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
