@@ -16,6 +16,7 @@ rows, not loops of three numbers.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -40,6 +41,13 @@ def _row_bytes(plan: ConvPlan) -> int:
         math.prod(plan.input_spatial[1:]) * math.prod(plan.filter_spatial) * plan.out_channels_per_group
         * plan.compute_dtype.itemsize
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_ranges(plan: ConvPlan) -> tuple[tuple[tuple[int, ...], tuple[tuple[slice, slice], ...]], ...]:
+    """(tap, its scatter ranges) for every tap that sends anything, cached per plan (small calls: S1)."""
+    taps = ((tap, plan.scatter_ranges(tap)) for tap in np.ndindex(*plan.filter_spatial))
+    return tuple((tap, ranges) for tap, ranges in taps if ranges is not None)
 
 
 def _blocks(plan: ConvPlan) -> list[tuple[slice, list[slice]]]:
@@ -97,8 +105,7 @@ def conv_col2im(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarra
         return out
     rank, kernel = plan.spatial_rank, plan.filter_spatial
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
-    taps = [(tap, plan.scatter_ranges(tap)) for tap in np.ndindex(*kernel)]
-    taps = [(tap, ranges) for tap, ranges in taps if ranges is not None]
+    taps = _tap_ranges(plan)
     planar = og < PLANAR_BELOW
     for g in range(plan.groups):
         # (C/groups, *K, C_out/groups) flattened: one product covers every tap.
