@@ -75,7 +75,7 @@ METHODS: dict[str, Method] = {
     "winograd": Method(winograd.conv2d_winograd, winograd.workspace_bytes, "Winograd F(4x4, 3x3): 3x3 stride 1 with 4x fewer multiplications", winograd.supports, winograd.estimate, transform=True),
     "shifted": Method(shifted.conv_shifted, shifted.workspace_bytes, "one GEMM per tap on strided slices, any plan in 1-3 dimensions"),
     "col2im": Method(col2im.conv_col2im, col2im.workspace_bytes, "input gradients: one GEMM, its taps scattered into the output (no dilated zeros)", col2im.supports),
-    "weightgrad": Method(weightgrad.conv_weightgrad, weightgrad.workspace_bytes, "filter gradients: one GEMM per output position over the whole window", estimate=weightgrad.estimate),
+    "weightgrad": Method(weightgrad.conv_weightgrad, weightgrad.workspace_bytes, "filter gradients: one GEMM per output position over the whole window"),
 }
 
 #: Methods that compute general plans; the others compute plain 2-D convolutions only.

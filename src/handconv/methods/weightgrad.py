@@ -53,29 +53,14 @@ def _row_bytes(plan: ConvPlan) -> int:
     )
 
 
-def estimate(plan: ConvPlan, rates) -> float:
-    """Seconds (see :mod:`.cost`): one pass over the padded input and the window, long-sum GEMMs.
-
-    ``inf`` (never a candidate) unless the plan is shaped like a filter gradient: ``auto``
-    sends those here itself (:func:`.cost.choose_general`), and the 2-D methods' own
-    choice among themselves stays theirs.
-    """
-    from . import cost  # cost imports the method modules
-
-    if not cost.filter_gradient_shaped(plan):
-        return math.inf
-    itemsize, _, padded, _, pixels = cost.sizes(plan)
-    window_bytes = math.prod(plan.filter_spatial) * plan.filter_in_channels * plan.out_channels * itemsize
-    return (5 * rates.call + (padded + window_bytes) / rates.bandwidth
-            + cost.gemm_seconds(rates, plan.macs, pixels, plan.out_channels_per_group, plan.taps, itemsize))
-
-
 def workspace_bytes(plan: ConvPlan) -> int:
-    """One band of ``A``, plus the padded input when there are pads."""
+    """One band of ``A`` (or of the columns), the padded input, and the filter padded to the
+    input's size (the flat GEMMs' zero-filled copy)."""
     itemsize = plan.compute_dtype.itemsize
     band = max(BAND_BYTES, _row_bytes(plan))
     padded = plan.batch * math.prod(plan.padded_spatial) * plan.in_channels * itemsize
-    return band + padded + math.prod(plan.output_shape) * itemsize
+    flat_filter = plan.in_channels * math.prod(plan.padded_spatial) * plan.out_channels * itemsize
+    return band + padded + flat_filter + math.prod(plan.output_shape) * itemsize
 
 
 def _bands(features: int, first_axis: int, rows_per_band: int) -> Iterator[tuple[slice, slice]]:
