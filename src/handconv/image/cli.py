@@ -384,7 +384,7 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_signals)
         try:
-            futures = {pool.submit(process, job, options, args.overwrite, protect): job for job in jobs}
+            futures = {pool.submit(_process_in_worker, job, options, args.overwrite, protect): job for job in jobs}
             for future in as_completed(futures):
                 record(futures[future], *future.result())
         except BaseException:
@@ -393,14 +393,34 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
         pool.shutdown()
 
 
+#: In a worker process: whether a file is being filtered right now.
+_busy = False
+
+
+def _process_in_worker(*arguments: Any) -> tuple[str, str]:
+    """:func:`process` in a pool worker, marked busy so SIGTERM knows to unwind."""
+    global _busy
+    _busy = True
+    try:
+        return process(*arguments)
+    finally:
+        _busy = False
+
+
 def _worker_signals() -> None:
-    """In a worker: Ctrl-C is the main process's to handle; SIGTERM unwinds (temp files removed)."""
+    """In a worker: Ctrl-C is the main process's to handle; SIGTERM unwinds a file being written."""
     import signal
 
-    from ..files import raise_on_sigterm
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise_on_sigterm()
+    signal.signal(signal.SIGTERM, _worker_terminated)
+
+
+def _worker_terminated(signum: int, frame: Any) -> None:
+    from ..files import Terminated
+
+    if _busy:
+        raise Terminated()  # unwinds through atomic_path: the temp file is removed
+    os._exit(128 + signum)  # idle, waiting for work: nothing to clean up, and no traceback
 
 
 #: Seconds stopped workers get to unwind (remove their temp files) before they are killed.
