@@ -64,7 +64,7 @@ def test_inline_filter_npy_and_csv_inputs(capsys, tmp_path):
     np.savetxt(tmp_path / "x.csv", volume, delimiter=",")
     for name in ("x.npy", "x.csv"):
         code, out, _ = run(
-            capsys, "--input", str(tmp_path / name), "--filter", "[[1,0],[0,-1]]", "--padding", "VALID",
+            capsys, "--input", str(tmp_path / name), "--kernel", "[[1,0],[0,-1]]", "--padding", "VALID",
             "--stride", "1", "--at", "0,0", "--color", "never",
         )
         assert code == 0
@@ -106,7 +106,7 @@ def test_html_format(capsys, tmp_path):
         (["--padding", "x"], "--padding"),
         (["--at", "7,0"], "outside the output"),
         (["--at", "a,b"], "--at"),
-        (["--filter", "nonsense"], "nonsense"),
+        (["--kernel", "nonsense"], "nonsense"),
         (["--shape", "5,5,0"], "--shape"),
         (["--bias", "1,2"], "bias"),
         (["--stride", "0"], "stride"),
@@ -131,7 +131,7 @@ def _bad_files(folder):
 
 def test_bad_filter_files_get_one_line_errors(capsys, tmp_path):
     for name in _bad_files(tmp_path):
-        code, _, err = run(capsys, "--filter", str(tmp_path / name), "--at", "0,0")
+        code, _, err = run(capsys, "--kernel", str(tmp_path / name), "--at", "0,0")
         assert code == 2, (name, err)
         assert len(err.strip().splitlines()) == 1 and name in err, err
 
@@ -223,7 +223,7 @@ def test_a_gradient_pair_is_explained_as_its_two_convolutions(capsys):
     gx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
     x = np.random.default_rng(0).integers(0, 3, size=(5, 5, 3)).astype(float)
     padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
-    code, out, err = run(capsys, "--filter", "sobel", "--at", "0,1", "--color", "never")
+    code, out, err = run(capsys, "--kernel", "sobel", "--at", "0,1", "--color", "never")
     assert code == 0, err
     for name, kernel in [("sobel gx", gx), ("sobel gy", gx.T)]:
         expected = sum((padded[0:3, 2:5, c] * kernel).sum() for c in range(3))

@@ -25,11 +25,12 @@ import json
 import os
 import re
 import subprocess
-import warnings
 import sys
 import tempfile
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class Reference:
     def load(self):
         """Import the library, or raise :class:`MissingLibrary` naming the extra."""
         if self.module == "tensorflow":
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TF loads: no banner
+            tensorflow_environment(reference_kernel=False)  # oneDNN as the caller set it: both are compared
         try:
             return importlib.import_module(self.module)
         except ImportError as error:
@@ -162,6 +163,28 @@ def _per_channel_2d(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, filter_2
 
 
 # ----------------------------------------------------------------- TensorFlow
+def tensorflow_environment(reference_kernel: bool) -> None:
+    """Set TensorFlow's environment before it loads; settings the user made win.
+
+    No start-up banner (``TF_CPP_MIN_LOG_LEVEL=2``); with ``reference_kernel``, TF's
+    reference convolution rather than its default oneDNN CPU path, which reorders
+    sums (``TF_ENABLE_ONEDNN_OPTS=0``): the one handconv compares a picture against.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if reference_kernel:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def load_tensorflow() -> Any | None:
+    """TensorFlow with :func:`tensorflow_environment` (reference kernel), or None when it is not installed."""
+    tensorflow_environment(reference_kernel=True)
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return tf
+
+
 def onednn_in_process() -> bool:
     """Whether TensorFlow in this process runs (or will run) with oneDNN.
 
@@ -202,7 +225,7 @@ def tf_conv2d_raw(x: np.ndarray, filters: np.ndarray, arguments: dict, onednn: b
     :class:`BackendCrashed`.
     """
     if onednn == onednn_in_process():
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        tensorflow_environment(reference_kernel=False)
         tf = importlib.import_module("tensorflow")
         return tf.nn.conv2d(x, filters, **arguments).numpy()
     return _tf_run_subprocess(x, filters, arguments, onednn)
@@ -570,7 +593,7 @@ def _torch_transpose_run(x, filters, plan):
 
 def _torch_crop_arguments(plan: ConvPlan):
     extras = []
-    for axis, (start, end) in enumerate(transposed_crops(plan)):
+    for axis, (_start, end) in enumerate(transposed_crops(plan)):
         limit = max(plan.strides[axis], plan.dilations[axis])
         extra = max(-end, 0)
         if extra >= limit:

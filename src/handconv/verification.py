@@ -37,14 +37,16 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .conv import as_arrays, conv2d, to_canonical
 from .errors import HandconvError
 from .files import write_text
+from .kernels import to_filters
 from .methods import METHODS
 from .plan import ConvPlan, make_plan
 
@@ -599,18 +601,5 @@ def named_kernel(spec: str) -> np.ndarray:
     return np.array(kernel.weights, dtype=np.float64)
 
 
-def kernel_to_filters(kernel: np.ndarray, in_channels: int) -> np.ndarray:
-    """A kernel as ``tf.nn.conv2d`` filters ``(KH, KW, C, C_out)``.
-
-    A 2-D kernel is applied to every channel and summed (the article's filter,
-    shape ``(KH, KW, C, 1)``); a 3-D one ``(KH, KW, C)`` gives one output
-    channel; a 4-D one is taken as it is.
-    """
-    kernel = np.asarray(kernel)
-    if kernel.ndim == 2:
-        return np.repeat(kernel[:, :, None, None], in_channels, axis=2)
-    if kernel.ndim == 3:
-        return kernel[..., None]
-    if kernel.ndim == 4:
-        return kernel
-    raise HandconvError(f"kernel has shape {kernel.shape}; expected (KH, KW), (KH, KW, C) or (KH, KW, C, C_out)")
+#: Kept under its old name: :func:`handconv.kernels.to_filters`.
+kernel_to_filters = to_filters

@@ -20,9 +20,10 @@ small task that cuts that part out, so a cluster moves strips, not whole chunks.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import product
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -137,8 +138,8 @@ def check_tile(tile: Any) -> tuple[int, int] | None:
     """
     if tile is None:
         return None
-    values = [tile] if shapes._is_int(tile) else list(tile) if isinstance(tile, (tuple, list)) else None
-    if values is None or len(values) not in (1, 2) or not all(shapes._is_int(v) and not isinstance(v, bool)
+    values = [tile] if shapes.is_int(tile) else list(tile) if isinstance(tile, (tuple, list)) else None
+    if values is None or len(values) not in (1, 2) or not all(shapes.is_int(v) and not isinstance(v, bool)
                                                                 for v in values):
         raise HandconvTypeError(f"tile={tile!r} must be an int or a pair of ints (rows, columns)")
     if min(values) < 1:

@@ -26,9 +26,9 @@ from ..image.filtering import (
     CHANNELS,
     _compute_dtype,
     _filters,
-    _padding_arg,
     alpha_positions,
     map_output,
+    padding_for_conv2d,
     resolve_output,
     split_alpha,
     to_gray,
@@ -127,7 +127,7 @@ def filter(
     compute_dtype = _compute_dtype(colour.dtype)
     in_channels = 1 if gray else colour.shape[2]
     filters = _filters(kernel, channels, in_channels, compute_dtype)
-    plan = make_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, _padding_arg(padding), "NHWC",
+    plan = make_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, padding_for_conv2d(padding), "NHWC",
                      dilation, compute_dtype)
     if plan.is_empty:
         raise HandconvError(

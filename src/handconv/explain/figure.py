@@ -16,7 +16,8 @@ state), so rendering works headless and in threads. Requires matplotlib
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,9 +56,9 @@ MAX_FIGURE_MATRICES = 200
 
 def _matplotlib():
     try:
-        from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.colors import to_rgb
+        from matplotlib.figure import Figure
         from matplotlib.patches import Rectangle
     except ImportError:  # pragma: no cover - depends on the environment
         raise HandconvError(
@@ -81,7 +82,7 @@ def _resolve_step(trace: Trace, step: Any) -> Step | None:
     raise HandconvError(f"step={step!r}: expected a Step, an index into trace.steps, or (oy, ox[, co])")
 
 
-def _is_numbered(shape: Sequence[int]) -> bool:
+def is_numbered(shape: Sequence[int]) -> bool:
     return max(shape[0], shape[1]) <= MAX_NUMBERED_SIDE
 
 
@@ -108,7 +109,7 @@ def _draw_matrix(
     """
     _, _, to_rgb, Rectangle = _matplotlib()
     height, width = values.shape
-    numbered = _is_numbered(values.shape)
+    numbered = is_numbered(values.shape)
     finite = np.where(np.isfinite(values), values, 0.0)
     if numbered:
         rgb = np.ones((height, width, 3))
@@ -479,7 +480,7 @@ def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *
 
     if trace.grad == "filter":
         channel = trace.channel
-        for index, (label, terms) in enumerate(shown):
+        for index, (_label, terms) in enumerate(shown):
             n = terms[0].n
             field = np.zeros((hp, wp), bool)
             for t in terms:

@@ -23,14 +23,16 @@ which is the summation order, not an error. The tests check these claims.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..conv import as_arrays, check_memory, conversion_bytes, convolve_canonical, resolve_method, to_canonical
 from ..errors import HandconvError, HandconvTypeError, describe_value
 from ..plan import ConvPlan, make_plan
+from .numbers import format_number, term_text
 
 __all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "format_number"]
 
@@ -38,28 +40,6 @@ __all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "format_number"]
 #: positions x output channels x taps per output) unless ``max_products`` is raised.
 MAX_PRODUCTS = 10_000
 
-
-
-def format_number(value: float, digits: int = 4) -> str:
-    """A number the way a student writes it: integers without ``.0``.
-
-    >>> format_number(2.0), format_number(-1.0), format_number(0.125), format_number(1/3)
-    ('2', '-1', '0.125', '0.3333')
-    >>> format_number(float("nan")), format_number(float("-inf"))
-    ('nan', '-inf')
-    """
-    value = float(value)
-    if not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.{digits}g}"
-
-
-def _term(value: float) -> str:
-    """A number inside a sum or product: negatives in parentheses."""
-    text = format_number(value)
-    return f"({text})" if text.startswith("-") else text
 
 
 @dataclass(frozen=True)
@@ -112,12 +92,12 @@ class Step:
         lines = []
         for k, channel in enumerate(self.channels):
             terms = " + ".join(
-                f"{_term(a)}*{_term(b)}"
+                f"{term_text(a)}*{term_text(b)}"
                 for a, b in zip(self.receptive_field[:, :, k].ravel(), self.weights[:, :, k].ravel())
             )
             lines.append(f"channel {channel}: {terms} = {format_number(self.channel_sums[k])}")
-        sums = " + ".join(_term(s) for s in self.channel_sums)
-        lines.append(f"total: {sums} + {_term(self.bias)} (bias) = {format_number(self.total)}")
+        sums = " + ".join(term_text(s) for s in self.channel_sums)
+        lines.append(f"total: {sums} + {term_text(self.bias)} (bias) = {format_number(self.total)}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,10 +108,10 @@ class Step:
             "rows": list(self.rows),
             "cols": list(self.cols),
             "channels": list(self.channels),
-            "products": _json_floats(self.products),
-            "channel_sums": _json_floats(self.channel_sums),
-            "bias": _json_float(self.bias),
-            "total": _json_float(self.total),
+            "products": json_floats(self.products),
+            "channel_sums": json_floats(self.channel_sums),
+            "bias": json_float(self.bias),
+            "total": json_float(self.total),
             "arithmetic": self.arithmetic,
         }
 
@@ -251,14 +231,14 @@ class Trace:
                 "formulas": list(self.formulas),
                 "describe": plan.describe(),
             },
-            "padded_input": _json_floats(self.padded_input),
+            "padded_input": json_floats(self.padded_input),
             "is_padding": self.is_padding.tolist(),
-            "filters": _json_floats(self.filters),
-            "bias": _json_floats(self.bias),
-            "output": _json_floats(self.output),
+            "filters": json_floats(self.filters),
+            "bias": json_floats(self.bias),
+            "output": json_floats(self.output),
             "steps": [step.to_dict() for step in self.steps],
             **({"backward": {"batch_index": self.batch_index,
-                             **{key: _json_floats(value) for key, value in self.backward.items()}}}
+                             **{key: json_floats(value) for key, value in self.backward.items()}}}
                if self.backward is not None else {}),
         }
 
@@ -275,18 +255,18 @@ def _user_input_shape(plan: ConvPlan) -> tuple[int, ...]:
     return (*plan.batch_shape, h, w, plan.in_channels)
 
 
-def _json_float(value: Any) -> float | str:
+def json_float(value: Any) -> float | str:
     value = float(value)
     if math.isfinite(value):
         return value
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
-def _json_floats(array: np.ndarray) -> Any:
+def json_floats(array: np.ndarray) -> Any:
     array = np.asarray(array, dtype=np.float64)
     if np.isfinite(array).all():
         return array.tolist()
-    return np.vectorize(_json_float, otypes=[object])(array).tolist() if array.ndim else _json_float(array)
+    return np.vectorize(json_float, otypes=[object])(array).tolist() if array.ndim else json_float(array)
 
 
 # ------------------------------------------------------------------ selection
@@ -380,7 +360,7 @@ def _check_bias(bias: Any, out_channels: int, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype)
 
 
-def _check_labels(labels: Mapping[str, Any] | None, out_channels: int) -> dict[str, Any]:
+def check_labels(labels: Mapping[str, Any] | None, out_channels: int) -> dict[str, Any]:
     result: dict[str, Any] = {
         "title": "convolution",
         "input": "input",
@@ -518,7 +498,7 @@ def explain(
             f"(the output is {plan.output_hw[0]}x{plan.output_hw[1]}), e.g. at=(0, 0)"
         )
     bias_values = _check_bias(bias, plan.out_channels, plan.dtype)
-    names = _check_labels(labels, plan.out_channels)
+    names = check_labels(labels, plan.out_channels)
 
     method = resolve_method(method, plan)
     # Before any copy: the conversion, and the trace's own arrays (one image, padded, its padding

@@ -48,8 +48,9 @@ allocated, with the arithmetic.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def to_gray(values: np.ndarray) -> np.ndarray:
     return (values @ weights) / values.dtype.type(1000)
 
 
-def _padding_arg(padding: Any) -> Any:
+def padding_for_conv2d(padding: Any) -> Any:
     """``padding`` in :func:`handconv.conv2d`'s terms: 'SAME', 'VALID' or 4 explicit pairs."""
     if isinstance(padding, str):
         if padding.strip().upper() in ("SAME", "VALID"):
@@ -222,9 +223,8 @@ def _filters(kernel: kernel_registry.Kernel, channels: str, in_channels: int, dt
         return np.stack(stacked, axis=-1)[:, :, None, :].astype(dtype)
     volumes = []
     for w in components:
-        if w.ndim == 2:
-            w = np.repeat(w[:, :, None], in_channels, axis=2)
-        elif w.shape[2] != in_channels:
+        w = kernel_registry.to_filters(w, in_channels)[:, :, :, 0]  # a 2-D kernel on every channel, summed
+        if w.shape[2] != in_channels:
             raise HandconvError(
                 f"kernel {kernel.name!r} has shape {kernel.shape}: {w.shape[2]} channels, but the image "
                 f"has {in_channels} colour channels"
@@ -258,7 +258,7 @@ def prepare(
         values = to_gray(values)
     x = (values[..., None] if values.ndim == 2 else values)[None]
     filters = _filters(kernel, channels, x.shape[-1], x.dtype)
-    conv_padding = _padding_arg(padding)
+    conv_padding = padding_for_conv2d(padding)
     plan = make_plan(x.shape, filters.shape, stride, conv_padding, "NHWC", dilation, x.dtype)
     if plan.is_empty:
         raise HandconvError(
@@ -413,7 +413,7 @@ def filter(
     dtype = _compute_dtype(colour.dtype)
     in_channels = 1 if gray or colour.ndim == 2 else colour.shape[2]
     filters = _filters(kernel, channels, in_channels, dtype)
-    plan = make_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, _padding_arg(padding), "NHWC",
+    plan = make_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, padding_for_conv2d(padding), "NHWC",
                      dilation, dtype)
     if plan.is_empty:
         raise HandconvError(

@@ -58,8 +58,9 @@ import os
 import struct
 import warnings
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -377,7 +378,7 @@ def write_image(
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] > 4):
         raise HandconvError(f"{path}: array of shape {array.shape} is not an image; expected (H, W) or (H, W, C<=4)")
     if suffix != ".npy":
-        array = _storable(path, suffix, array)
+        array = storable(path, suffix, array)
     if not path.parent.exists():
         raise HandconvError(f"{path}: folder {str(path.parent)!r} does not exist")
     with atomic_path(path) as temp:
@@ -391,7 +392,7 @@ def write_image(
     return path
 
 
-def _storable(path: Path, suffix: str, array: np.ndarray) -> np.ndarray:
+def storable(path: Path, suffix: str, array: np.ndarray) -> np.ndarray:
     """``array`` converted to what the format holds, or an error saying why it cannot be."""
     kind = array.dtype.kind
     if kind == "f":
@@ -403,7 +404,7 @@ def _storable(path: Path, suffix: str, array: np.ndarray) -> np.ndarray:
             raise HandconvError(
                 f"{path}: float values in [{low:g}, {high:g}] cannot be stored as {suffix} pixels, which "
                 "take floats in [0, 1]; write .npy (or single-channel .tiff) to keep them, or use "
-                "--output clip/abs/rescale"
+                "--map clip/abs/rescale"
             )
         if suffix in _EIGHT_BIT_ONLY:
             return np.rint(array * 255).astype(np.uint8)

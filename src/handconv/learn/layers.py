@@ -23,7 +23,7 @@ array([[0., 5.]])
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

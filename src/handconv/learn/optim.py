@@ -20,7 +20,7 @@ array([0.855])
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

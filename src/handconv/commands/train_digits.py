@@ -15,14 +15,13 @@ import contextlib
 import math
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
-from .train import DEFAULTS
+from ..learn.train import DEFAULTS
+from .args import add_seed, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..cli import non_negative_int, positive_int
-
     parser = subparsers.add_parser(
         "train-digits",
         help="train a small CNN by hand on the 8x8 digits; draw its learned kernels beside the edge filter",
@@ -37,8 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="folder for the pictures and metrics.json (default ./handconv-digits)")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"], metavar="N",
                         help=f"passes over the training images (default {DEFAULTS['epochs']})")
-    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
-                        help="seed of the initial weights and the shuffles (default 0; the split is fixed)")
+    add_seed(parser, "seed of the initial weights and the shuffles (default 0; the split is fixed)")
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], metavar="B",
                         help=f"images per update (default {DEFAULTS['batch_size']})")
     parser.add_argument("--learning-rate", type=_positive_float, default=DEFAULTS["learning_rate"], metavar="LR",
@@ -96,7 +94,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     from ..files import make_output_folder
-    from .digits import train_digits
+    from ..learn.digits import train_digits
 
     folder = make_output_folder(args.out_dir, "--out-dir")
     with sigterm_as_interrupt():
