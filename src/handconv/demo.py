@@ -67,15 +67,16 @@ def _side_by_side(blocks: list[list[str]], titles: list[str], gap: str = "    ")
 def first_field_arithmetic(padded: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> list[str]:
     """The by-hand sum for output (0, 0): one line per channel, then the total."""
     rows, cols = plan.receptive_field(0, 0)
-    lines, total = [], 0.0
+    lines, channel_sums = [], []
     for c in range(plan.in_channels):
         field = padded[0, rows, cols, c]
         weights = filters[:, :, c, 0]
-        terms = " + ".join(f"{v:g}*{w:g}" if w >= 0 else f"{v:g}*({w:g})" for v, w in zip(field.ravel(), weights.ravel()))
-        channel_sum = float((field * weights).sum())
-        total += channel_sum
-        lines.append(f"  channel {c}: {terms} = {channel_sum:g}")
-    lines.append(f"  total: {' + '.join(f'({float((padded[0, rows, cols, c] * filters[:, :, c, 0]).sum()):g})' for c in range(plan.in_channels))} = {total:g}")
+        terms = " + ".join(f"{v:g}*{w:g}" if w >= 0 else f"{v:g}*({w:g})"
+                           for v, w in zip(field.ravel(), weights.ravel()))
+        channel_sums.append(float((field * weights).sum()))
+        lines.append(f"  channel {c}: {terms} = {channel_sums[-1]:g}")
+    total = sum(channel_sums)
+    lines.append(f"  total: {' + '.join(f'({value:g})' for value in channel_sums)} = {total:g}")
     return lines
 
 
@@ -223,7 +224,7 @@ def write_article(folder: Path, seed: int, say: Any) -> dict[str, Any]:
     write_text(paths["text trace"], render_text(trace, color=False))
     x, filters = article_example(seed)
     six = np.random.default_rng(seed).integers(0, 3, size=(1, 6, 6, 3)).astype(np.float64)
-    comparison = compare_padding(x, filters, [2, 2], [1, 1], "1") + "\n" + compare_padding(six, filters, [2, 2], [1, 1], "1")
+    comparison = "\n".join(compare_padding(volume, filters, [2, 2], [1, 1], "1") for volume in (x, six))
     paths["padding: P=1 vs TF SAME"] = folder / "padding-comparison.txt"
     write_text(paths["padding: P=1 vs TF SAME"], comparison)
     from .explain import html

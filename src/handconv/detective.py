@@ -157,7 +157,7 @@ class Diagnosis:
         lines = [f"searched {self.searched} conventions"] + [f"note: {n}" for n in self.notes]
         if self.matches:
             lines.append(f"{len(self.matches)} convention(s) reproduce the output; "
-                         f"{'the simplest ' + str(min(limit, len(self.matches))) if len(self.matches) > limit else 'all'}:")
+                         + (f"the simplest {limit}:" if len(self.matches) > limit else "all:"))
             for number, candidate in enumerate(self.matches[:limit], 1):
                 lines.append(f"[{number}]")
                 lines.append(candidate.describe())
@@ -214,7 +214,8 @@ def _kernel_forms(k: np.ndarray, channels: int):
         forms.append(("2-D, on every channel and summed (the article)", to_filters(k, channels),
                       f"np.repeat(k[:, :, None, None], {channels}, axis=2)"))
         forms.append(("2-D, per channel (cv2.filter2D / SciPy on each channel)",
-                      np.repeat(k[:, :, None, None], channels, 3), f"np.repeat(k[:, :, None, None], {channels}, axis=3)"))
+                      np.repeat(k[:, :, None, None], channels, 3),
+                      f"np.repeat(k[:, :, None, None], {channels}, axis=3)"))
     elif k.ndim == 3:
         if k.shape[2] == channels:
             forms.append(("(KH, KW, C), summed", k[..., None], "k[..., None]"))
@@ -607,8 +608,9 @@ def residual_pattern(residual: np.ndarray, output: np.ndarray) -> str:
     ``output`` is the observed output, same shape.
 
     >>> r = np.zeros((1, 4, 4, 1)); r[0, -1, :, 0] = 1.0
-    >>> residual_pattern(r, np.ones((1, 4, 4, 1)))
-    'differs only on the last row (4 elements): padding split (TF puts the odd pad at the bottom/right, others at the top/left)'
+    >>> print(residual_pattern(r, np.ones((1, 4, 4, 1))))  # doctest: +NORMALIZE_WHITESPACE
+    differs only on the last row (4 elements): padding split
+    (TF puts the odd pad at the bottom/right, others at the top/left)
     """
     scale = float(np.abs(output).max()) if np.size(output) else 1.0
     wrong = np.abs(residual) > 1e-5 * scale + 1e-12
@@ -633,10 +635,12 @@ def residual_pattern(residual: np.ndarray, output: np.ndarray) -> str:
     band_rows = all(r < 2 or r >= height - 2 for r in rows)
     band_cols = all(c < 2 or c >= width - 2 for c in cols)
     border = wrong.copy()
-    border[:, 2:height - 2, 2:width - 2] = False
+    border[:, 2 : height - 2, 2 : width - 2] = False
     if not (wrong & ~border).any():
-        return (f"differs only near the border ({count} elements): border mode or padding amount "
-                "(try another --mode: 'handconv modes' lists them)")
+        return (
+            f"differs only near the border ({count} elements): border mode or padding amount "
+            "(try another --mode: 'handconv modes' lists them)"
+        )
     if band_rows or band_cols:
         return f"differs in border rows/columns only ({count} elements): padding amount or split"
     flat = residual.reshape(-1)
@@ -645,8 +649,10 @@ def residual_pattern(residual: np.ndarray, output: np.ndarray) -> str:
         factor = float(np.dot(flat, target) / np.dot(target, target))
         if np.abs(flat - factor * target).max() <= 1e-5 * scale:
             return f"differs by a factor {1 + factor:.6g} everywhere: kernel normalisation (e.g. divided by its sum)"
-    return (f"differs everywhere ({count} of {wrong.size} elements, max {float(np.abs(residual).max()):.3g}): "
-            "not a convention handconv knows; check the kernel values, the input and the dtype")
+    return (
+        f"differs everywhere ({count} of {wrong.size} elements, max {float(np.abs(residual).max()):.3g}): "
+        "not a convention handconv knows; check the kernel values, the input and the dtype"
+    )
 
 
 # ------------------------------------------------------------- transposed convolution
@@ -681,10 +687,14 @@ class TransposeCandidate:
         (b1, e1), (b2, e2) = self.crops
         lines = [
             "  operation: transposed convolution (tf.nn.conv2d_transpose, the input gradient of a convolution)"
-            + (", kernel rotated 180 degrees (as jax.lax.conv_transpose's default transpose_kernel=False)"
-               if self.flip else ""),
+            + (
+                ", kernel rotated 180 degrees (as jax.lax.conv_transpose's default transpose_kernel=False)"
+                if self.flip
+                else ""
+            ),
             f"  layouts:   input {self.input_layout}, kernel {self.kernel_form}, output {self.output_layout}",
-            f"  window:    stride {self.strides[0]}x{self.strides[1]}, dilation {self.dilations[0]}x{self.dilations[1]}; "
+            f"  window:    stride {self.strides[0]}x{self.strides[1]}, "
+            f"dilation {self.dilations[0]}x{self.dilations[1]}; "
             f"full result {self.full[0]}x{self.full[1]} cropped rows ({b1} at the start, {e1} at the end), "
             f"columns ({b2}, {e2})" + ("  (negative: zeros added at the end)" if min(e1, e2) < 0 else ""),
         ]
@@ -698,17 +708,32 @@ def _transpose_kernel_forms(k: np.ndarray, channels: int):
     """(label, filters (KH, KW, C_result, C_in), expression) for a transposed convolution's kernel."""
     forms = []
     if k.ndim == 2:
-        forms.append(("2-D, from every input channel into one result channel" if channels > 1 else "2-D",
-                      np.repeat(k[:, :, None, None], channels, axis=3), f"np.repeat(k[:, :, None, None], {channels}, axis=3)"))
+        forms.append(
+            (
+                "2-D, from every input channel into one result channel" if channels > 1 else "2-D",
+                np.repeat(k[:, :, None, None], channels, axis=3),
+                f"np.repeat(k[:, :, None, None], {channels}, axis=3)",
+            )
+        )
     elif k.ndim == 4:
         if k.shape[3] == channels:
             forms.append(("HWOI (TF conv2d_transpose: KH, KW, C_out, C_in)", k, "k"))
         if k.shape[0] == channels:
-            forms.append(("IOHW (PyTorch conv_transpose2d weight: C_in, C_out, KH, KW)",
-                          np.transpose(k, (2, 3, 1, 0)), "np.transpose(k, (2, 3, 1, 0))"))
+            forms.append(
+                (
+                    "IOHW (PyTorch conv_transpose2d weight: C_in, C_out, KH, KW)",
+                    np.transpose(k, (2, 3, 1, 0)),
+                    "np.transpose(k, (2, 3, 1, 0))",
+                )
+            )
         if k.shape[2] == channels and k.shape[2] != k.shape[3]:
-            forms.append(("HWIO (JAX conv_transpose rhs: KH, KW, C_in, C_out)", np.transpose(k, (0, 1, 3, 2)),
-                          "np.transpose(k, (0, 1, 3, 2))"))
+            forms.append(
+                (
+                    "HWIO (JAX conv_transpose rhs: KH, KW, C_in, C_out)",
+                    np.transpose(k, (0, 1, 3, 2)),
+                    "np.transpose(k, (0, 1, 3, 2))",
+                )
+            )
     return forms
 
 
@@ -795,7 +820,7 @@ def diagnose_transpose(input: Any, kernel: Any, output: Any, *, limit: int = 20)
                     for b1 in range(0, extended[1] - m_hw[0] + 1):
                         for b2 in range(0, extended[2] - m_hw[1] + 1):
                             searched += 1
-                            window = values[:, b1:b1 + m_hw[0], b2:b2 + m_hw[1]]
+                            window = values[:, b1 : b1 + m_hw[0], b2 : b2 + m_hw[1]]
                             residual = o4 - window
                             error = float(np.abs(residual).max())
                             scale = max(float(np.abs(o4).max()), 1e-300)
@@ -804,25 +829,44 @@ def diagnose_transpose(input: Any, kernel: Any, output: Any, *, limit: int = 20)
                             if magnitude is None:
                                 magnitude = conv2d_transpose(np.abs(x4), np.abs(wf), extended, s, "VALID", dilations=d)
                             crops = ((b1, full[0] - b1 - m_hw[0]), (b2, full[1] - b2 - m_hw[1]))
-                            candidate = TransposeCandidate(in_label, k_label, o_label, flip, (s, s), (d, d), crops,
-                                                           full, max_abs_error=error)
-                            _grade(candidate, residual, magnitude[:, b1:b1 + m_hw[0], b2:b2 + m_hw[1]], fan_in, levels)
+                            candidate = TransposeCandidate(
+                                in_label, k_label, o_label, flip, (s, s), (d, d), crops, full, max_abs_error=error
+                            )
+                            _grade(
+                                candidate, residual, magnitude[:, b1 : b1 + m_hw[0], b2 : b2 + m_hw[1]], fan_in, levels
+                            )
                             if candidate.matches:
                                 candidate.names, candidate.call = _transpose_names(
-                                    candidate, n_hw, (kh, kw), m_hw, x4.shape[0], w.shape[2], x_expr, w_expr, o_format)
+                                    candidate, n_hw, (kh, kw), m_hw, x4.shape[0], w.shape[2], x_expr, w_expr, o_format
+                                )
                                 matches.append(candidate)
     if not matches:
-        return Diagnosis([], None, f"no transposed convolution (strides up to {MAX_TRANSPOSE_STRIDE}, dilations up to "
-                         f"{MAX_TRANSPOSE_DILATION}, any crop) turns input {x.shape} and kernel {k.shape} into output "
-                         f"{o.shape}", [], searched)
-    matches.sort(key=lambda c: (c.error_over_tolerance > 1, "HWOI" not in c.kernel_form and "2-D" not in c.kernel_form,
-                                "CHW" in c.input_layout, not c.names or not c.names[0].startswith("TF"), c.flip,
-                                c.dilations, c.strides))
+        return Diagnosis(
+            [],
+            None,
+            f"no transposed convolution (strides up to {MAX_TRANSPOSE_STRIDE}, dilations up to "
+            f"{MAX_TRANSPOSE_DILATION}, any crop) turns input {x.shape} and kernel {k.shape} into output "
+            f"{o.shape}",
+            [],
+            searched,
+        )
+    matches.sort(
+        key=lambda c: (
+            c.error_over_tolerance > 1,
+            "HWOI" not in c.kernel_form and "2-D" not in c.kernel_form,
+            "CHW" in c.input_layout,
+            not c.names or not c.names[0].startswith("TF"),
+            c.flip,
+            c.dilations,
+            c.strides,
+        )
+    )
     return Diagnosis(matches[:limit], None, "", [], searched)
 
 
-def _transpose_names(candidate: TransposeCandidate, n_hw, k_hw, m_hw, batch: int, channels: int, x_expr: str,
-                     w_expr: str, o_format: str) -> tuple[list[str], str]:
+def _transpose_names(
+    candidate: TransposeCandidate, n_hw, k_hw, m_hw, batch: int, channels: int, x_expr: str, w_expr: str, o_format: str
+) -> tuple[list[str], str]:
     s, d = candidate.strides[0], candidate.dilations[0]
     per_axis = [_transpose_axis_names(n_hw[a], m_hw[a], k_hw[a], s, d, *candidate.crops[a]) for a in (0, 1)]
     w_code = f"{w_expr}[::-1, ::-1]" if candidate.flip else w_expr
@@ -841,16 +885,22 @@ def _transpose_names(candidate: TransposeCandidate, n_hw, k_hw, m_hw, batch: int
     else:
         (b1, _), (b2, _) = candidate.crops
         full = [batch, candidate.full[0] + s - 1, candidate.full[1] + s - 1, channels]
-        call = (f"handconv.conv2d_transpose({x_expr}, {w_code}, {full}, {s}, 'VALID'{dil})"
-                f"[:, {b1}:{b1 + m_hw[0]}, {b2}:{b2 + m_hw[1]}]")
+        call = (
+            f"handconv.conv2d_transpose({x_expr}, {w_code}, {full}, {s}, 'VALID'{dil})"
+            f"[:, {b1}:{b1 + m_hw[0]}, {b2}:{b2 + m_hw[1]}]"
+        )
     torch = [axis.get("torch") for axis in per_axis]
     if all(torch):
         text = torch[0] if torch[0] == torch[1] else f"rows {torch[0]}; columns {torch[1]}"
         names.append(f"PyTorch: F.conv_transpose2d(x, w, stride={s}, {text}{', dilation=' + str(d) if d > 1 else ''})")
     else:
-        names.append("PyTorch: no padding/output_padding says it (it crops more at the end than at the start): "
-                     "F.conv_transpose2d with padding=0, then crop")
-    names.append(f"JAX: jax.lax.conv_transpose(x, w, ({s}, {s}), padding=[{per_axis[0]['jax']}, {per_axis[1]['jax']}]"
-                 f"{', rhs_dilation=(' + str(d) + ', ' + str(d) + ')' if d > 1 else ''}, "
-                 f"transpose_kernel={not candidate.flip})")
+        names.append(
+            "PyTorch: no padding/output_padding says it (it crops more at the end than at the start): "
+            "F.conv_transpose2d with padding=0, then crop"
+        )
+    names.append(
+        f"JAX: jax.lax.conv_transpose(x, w, ({s}, {s}), padding=[{per_axis[0]['jax']}, {per_axis[1]['jax']}]"
+        f"{', rhs_dilation=(' + str(d) + ', ' + str(d) + ')' if d > 1 else ''}, "
+        f"transpose_kernel={not candidate.flip})"
+    )
     return names, o_format.format(call)

@@ -387,10 +387,10 @@ def from_array(values: Any, name: str = "custom", source: str | None = None) -> 
 
     >>> from_array([[0, 1], [2, 3]]).weights.dtype
     dtype('float64')
-    >>> from_array([[1, 2], [3]])
+    >>> from_array([[1, 2], [3]])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    handconv.errors.HandconvError: kernel [[1, 2], [3]] is ragged: its rows have different lengths; expected a rectangular array of numbers
+    handconv.errors.HandconvError: kernel [[1, 2], [3]] is ragged: its rows have different lengths; expected a ...
     """
     where = source if source is not None else describe_value(values)
     try:
@@ -402,9 +402,7 @@ def from_array(values: Any, name: str = "custom", source: str | None = None) -> 
     if array.dtype == object:
         raise HandconvError(f"kernel {where} is ragged or holds non-numbers; expected a rectangular array of numbers")
     if array.dtype.kind not in "iuf":
-        raise HandconvTypeError(
-            f"kernel {where} holds {array.dtype} values, not numbers; expected ints or floats"
-        )
+        raise HandconvTypeError(f"kernel {where} holds {array.dtype} values, not numbers; expected ints or floats")
     if array.ndim not in (2, 3):
         raise HandconvError(
             f"kernel {where} has shape {array.shape}; expected rows of numbers (KH, KW), "
@@ -426,7 +424,7 @@ _MAX_NESTING = 8
 
 
 def parse_inline(spec: str) -> Any:
-    """An inline kernel, ``'[[0,-1,0],[-1,4,-1],[0,-1,0]]'``, as nested lists (JSON, or a Python literal; never code)."""
+    """An inline kernel, ``'[[0,-1,0],[-1,4,-1],[0,-1,0]]'``, as nested lists (JSON or a Python literal, never code)."""
     depth = deepest = 0
     for char in spec:  # refuse deep nesting before a recursive parser sees it
         depth += char in "[("
@@ -497,10 +495,10 @@ def get(spec: Any) -> Kernel:
 
     >>> get("outline") is get("edge")
     True
-    >>> get("gaussian:4:1")
+    >>> get("gaussian:4:1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    handconv.errors.HandconvError: kernel 'gaussian:4:1': K=4 must be a positive odd integer (1, 3, 5, ...) so the kernel has a centre pixel
+    handconv.errors.HandconvError: kernel 'gaussian:4:1': K=4 must be a positive odd integer (1, 3, 5, ...) so ...
     """
     if isinstance(spec, Kernel):
         return spec
@@ -559,16 +557,24 @@ def table() -> list[Kernel]:
 # ---------------------------------------------------------------------------------------------
 # The ``handconv kernels`` command.
 
+
 def describe(kernel: Kernel) -> str:
     """A kernel's listing: name, family, default output, description, weights."""
     head = f"{kernel.name}  [{kernel.family}, output={kernel.default_output}]  {kernel.description}"
     if kernel.weights.ndim == 3:  # a (KH, KW, C) kernel for --channels sum: one block per channel
-        return head + "".join(f"\n    channel {c}:\n" + format_weights(kernel.weights[:, :, c], "      ")
-                              for c in range(kernel.weights.shape[2]))
+        return head + "".join(
+            f"\n    channel {c}:\n" + format_weights(kernel.weights[:, :, c], "      ")
+            for c in range(kernel.weights.shape[2])
+        )
     if kernel.pair is None:
         return head + "\n" + format_weights(kernel.weights)
-    return (head + "\n    x:\n" + format_weights(kernel.weights, "      ")
-            + "\n    y:\n" + format_weights(kernel.pair, "      "))
+    return (
+        head
+        + "\n    x:\n"
+        + format_weights(kernel.weights, "      ")
+        + "\n    y:\n"
+        + format_weights(kernel.pair, "      ")
+    )
 
 
 def to_filters(kernel: Any, in_channels: int) -> np.ndarray:

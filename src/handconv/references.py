@@ -413,7 +413,9 @@ def _signal_run(x, filters, plan):
     )
 
 
-def _same_size_window(plan: ConvPlan, centre: tuple[int, int], shift_range) -> tuple[tuple[int, int], tuple[slice, slice]]:
+def _same_size_window(
+    plan: ConvPlan, centre: tuple[int, int], shift_range
+) -> tuple[tuple[int, int], tuple[slice, slice]]:
     """For a same-size filter (SciPy ndimage, OpenCV): the anchor shift and the output crop.
 
     Such a filter's output ``i`` reads input rows ``i - anchor ... i - anchor + k - 1``;
@@ -462,7 +464,9 @@ def _ndimage_run(x, filters, plan):
     ndimage = importlib.import_module("scipy.ndimage")
     origins, (rows, cols) = _ndimage_window(plan)
     return _per_channel_2d(
-        x, filters, plan,
+        x,
+        filters,
+        plan,
         lambda image, kernel: ndimage.correlate(image, kernel, mode="constant", cval=0.0, origin=origins)[rows, cols],
     )
 
@@ -486,8 +490,13 @@ def _opencv_run(x, filters, plan):
     (ay, ax), (rows, cols) = _opencv_window(plan)
 
     def filter_2d(image, kernel):
-        out = cv2.filter2D(np.ascontiguousarray(image), -1, np.ascontiguousarray(kernel),
-                           anchor=(ax, ay), borderType=cv2.BORDER_CONSTANT)
+        out = cv2.filter2D(
+            np.ascontiguousarray(image),
+            -1,
+            np.ascontiguousarray(kernel),
+            anchor=(ax, ay),
+            borderType=cv2.BORDER_CONSTANT,
+        )
         return out[rows, cols]
 
     return _per_channel_2d(x, filters, plan, filter_2d)
@@ -529,8 +538,9 @@ def transposed_crops(plan: ConvPlan) -> tuple[tuple[int, int], ...]:
     ((0, 1), (0, 1))
     """
     crops = []
-    for n, m, k, s, d, (before, _) in zip(plan.output_hw, plan.input_hw, plan.filter_hw, plan.strides,
-                                           plan.dilations, plan.pad_amounts):
+    for n, m, k, s, d, (before, _) in zip(
+        plan.output_hw, plan.input_hw, plan.filter_hw, plan.strides, plan.dilations, plan.pad_amounts
+    ):
         full = (n - 1) * s + (k - 1) * d + 1
         crops.append((before, full - before - m))
     return tuple(crops)
@@ -538,16 +548,17 @@ def transposed_crops(plan: ConvPlan) -> tuple[tuple[int, int], ...]:
 
 def _tf_transpose_translate(plan: ConvPlan) -> str:
     arguments = _tf_arguments(plan)
-    return (f"tf.nn.conv2d_transpose(x, filters, output_shape={list(plan.input_shape)}, NHWC, "
-            f"padding={arguments['padding']!r}, strides {arguments['strides']}, dilations {arguments['dilations']}; "
-            f"TF_ENABLE_ONEDNN_OPTS={int(onednn_in_process())} in this process")
+    return (
+        f"tf.nn.conv2d_transpose(x, filters, output_shape={list(plan.input_shape)}, NHWC, "
+        f"padding={arguments['padding']!r}, strides {arguments['strides']}, dilations {arguments['dilations']}; "
+        f"TF_ENABLE_ONEDNN_OPTS={int(onednn_in_process())} in this process"
+    )
 
 
 def _tf_transpose_run(x, filters, plan):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tf = importlib.import_module("tensorflow")
-    return tf.nn.conv2d_transpose(x, filters, list(plan.input_shape), data_format="NHWC",
-                                  **_tf_arguments(plan)).numpy()
+    return tf.nn.conv2d_transpose(x, filters, list(plan.input_shape), data_format="NHWC", **_tf_arguments(plan)).numpy()
 
 
 def _torch_output_padding(plan: ConvPlan) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -578,16 +589,24 @@ def _torch_transpose_arrays(x, filters):
 
 def _torch_transpose_translate(plan: ConvPlan) -> str:
     padding, output_padding = _torch_output_padding(plan)
-    return (f"F.conv_transpose2d NCHW, weight (C_in, C_out/groups, KH, KW), stride={plan.strides}, "
-            f"padding={padding}, output_padding={output_padding}, dilation={plan.dilations}, groups={plan.groups}")
+    return (
+        f"F.conv_transpose2d NCHW, weight (C_in, C_out/groups, KH, KW), stride={plan.strides}, "
+        f"padding={padding}, output_padding={output_padding}, dilation={plan.dilations}, groups={plan.groups}"
+    )
 
 
 def _torch_transpose_run(x, filters, plan):
     torch, x_nchw, w = _torch_transpose_arrays(x, filters)
     padding, output_padding = _torch_output_padding(plan)
-    out = torch.nn.functional.conv_transpose2d(x_nchw, w, stride=plan.strides, padding=padding,
-                                               output_padding=output_padding, groups=plan.groups,
-                                               dilation=plan.dilations)
+    out = torch.nn.functional.conv_transpose2d(
+        x_nchw,
+        w,
+        stride=plan.strides,
+        padding=padding,
+        output_padding=output_padding,
+        groups=plan.groups,
+        dilation=plan.dilations,
+    )
     return np.moveaxis(out.numpy(), 1, -1)
 
 
@@ -597,8 +616,9 @@ def _torch_crop_arguments(plan: ConvPlan):
         limit = max(plan.strides[axis], plan.dilations[axis])
         extra = max(-end, 0)
         if extra >= limit:
-            raise CannotExpress(f"{extra} zero rows/columns would be added at the end; output_padding "
-                                f"takes 0..{limit - 1}")
+            raise CannotExpress(
+                f"{extra} zero rows/columns would be added at the end; output_padding takes 0..{limit - 1}"
+            )
         extras.append(extra)
     return tuple(extras)
 
@@ -607,15 +627,18 @@ def _torch_transpose_crop_translate(plan: ConvPlan) -> str:
     extras = _torch_crop_arguments(plan)
     (t, _), (left, _) = transposed_crops(plan)
     (h, w) = plan.input_hw
-    return (f"F.conv_transpose2d with padding=0, output_padding={extras}, stride={plan.strides}, "
-            f"dilation={plan.dilations}, groups={plan.groups}, then rows {t}:{t + h}, cols {left}:{left + w}")
+    return (
+        f"F.conv_transpose2d with padding=0, output_padding={extras}, stride={plan.strides}, "
+        f"dilation={plan.dilations}, groups={plan.groups}, then rows {t}:{t + h}, cols {left}:{left + w}"
+    )
 
 
 def _torch_transpose_crop_run(x, filters, plan):
     torch, x_nchw, w = _torch_transpose_arrays(x, filters)
     extras = _torch_crop_arguments(plan)
-    out = torch.nn.functional.conv_transpose2d(x_nchw, w, stride=plan.strides, padding=0, output_padding=extras,
-                                               groups=plan.groups, dilation=plan.dilations)
+    out = torch.nn.functional.conv_transpose2d(
+        x_nchw, w, stride=plan.strides, padding=0, output_padding=extras, groups=plan.groups, dilation=plan.dilations
+    )
     (t, _), (left, _) = transposed_crops(plan)
     (h, wd) = plan.input_hw
     return np.moveaxis(out.numpy()[:, :, t : t + h, left : left + wd], 1, -1)
@@ -632,17 +655,26 @@ def _jax_transpose_padding(plan: ConvPlan):
 
 
 def _jax_transpose_translate(plan: ConvPlan) -> str:
-    return (f"jax.lax.conv_transpose NHWC/HWIO, transpose_kernel=True, padding={_jax_transpose_padding(plan)} "
-            f"(pads of the stride-dilated input: (K-1)*d minus the crop), strides={plan.strides}, "
-            f"rhs_dilation={plan.dilations}, precision HIGHEST, x64 enabled")
+    return (
+        f"jax.lax.conv_transpose NHWC/HWIO, transpose_kernel=True, padding={_jax_transpose_padding(plan)} "
+        f"(pads of the stride-dilated input: (K-1)*d minus the crop), strides={plan.strides}, "
+        f"rhs_dilation={plan.dilations}, precision HIGHEST, x64 enabled"
+    )
 
 
 def _jax_transpose_run(x, filters, plan):
     jax = importlib.import_module("jax")
     jax.config.update("jax_enable_x64", True)
-    out = jax.lax.conv_transpose(x, filters, plan.strides, _jax_transpose_padding(plan), rhs_dilation=plan.dilations,
-                                 dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True,
-                                 precision=jax.lax.Precision.HIGHEST)
+    out = jax.lax.conv_transpose(
+        x,
+        filters,
+        plan.strides,
+        _jax_transpose_padding(plan),
+        rhs_dilation=plan.dilations,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        transpose_kernel=True,
+        precision=jax.lax.Precision.HIGHEST,
+    )
     return np.asarray(out)
 
 
@@ -668,9 +700,11 @@ def _keras_arguments(plan: ConvPlan):
 
 def _keras_translate(plan: ConvPlan) -> str:
     padding, output_padding = _keras_arguments(plan)
-    return (f"keras.layers.Conv2DTranspose({plan.in_channels}, {plan.filter_hw}, strides={plan.strides}, "
-            f"padding={padding!r}, output_padding={output_padding}, dilation_rate={plan.dilations}, use_bias=False), "
-            "kernel = the filters (KH, KW, C_out, C_in)")
+    return (
+        f"keras.layers.Conv2DTranspose({plan.in_channels}, {plan.filter_hw}, strides={plan.strides}, "
+        f"padding={padding!r}, output_padding={output_padding}, dilation_rate={plan.dilations}, use_bias=False), "
+        "kernel = the filters (KH, KW, C_out, C_in)"
+    )
 
 
 def _keras_run(x, filters, plan):
@@ -678,9 +712,16 @@ def _keras_run(x, filters, plan):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     keras = importlib.import_module("keras")
     padding, output_padding = _keras_arguments(plan)
-    layer = keras.layers.Conv2DTranspose(plan.in_channels, plan.filter_hw, strides=plan.strides, padding=padding,
-                                         output_padding=output_padding, dilation_rate=plan.dilations,
-                                         use_bias=False, dtype=str(x.dtype))
+    layer = keras.layers.Conv2DTranspose(
+        plan.in_channels,
+        plan.filter_hw,
+        strides=plan.strides,
+        padding=padding,
+        output_padding=output_padding,
+        dilation_rate=plan.dilations,
+        use_bias=False,
+        dtype=str(x.dtype),
+    )
     layer.build(x.shape)
     layer.set_weights([filters])
     return np.asarray(layer(x))
@@ -690,10 +731,20 @@ TRANSPOSE_REFERENCES: dict[str, Reference] = {
     ref.name: ref
     for ref in (
         Reference("tf.nn.conv2d_transpose", "tensorflow", "tf", _tf_transpose_translate, _tf_transpose_run),
-        Reference("torch F.conv_transpose2d (padding, output_padding)", "torch", "torch",
-                  _torch_transpose_translate, _torch_transpose_run),
-        Reference("torch F.conv_transpose2d + crop", "torch", "torch", _torch_transpose_crop_translate,
-                  _torch_transpose_crop_run),
+        Reference(
+            "torch F.conv_transpose2d (padding, output_padding)",
+            "torch",
+            "torch",
+            _torch_transpose_translate,
+            _torch_transpose_run,
+        ),
+        Reference(
+            "torch F.conv_transpose2d + crop",
+            "torch",
+            "torch",
+            _torch_transpose_crop_translate,
+            _torch_transpose_crop_run,
+        ),
         Reference("jax.lax.conv_transpose", "jax", "jax", _jax_transpose_translate, _jax_transpose_run),
         Reference("keras Conv2DTranspose", "keras", "keras", _keras_translate, _keras_run),
     )

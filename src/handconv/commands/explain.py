@@ -84,7 +84,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                       help="explain one gradient element: filter (--at FY,FX,K,CO) or input (--at Y,X,C)")
     back.add_argument("--out-backprop", metavar="PATH",
                       help=".npy of dL/d(output), the output's shape (default: seeded random integers -2..2)")
-    out.add_argument("--format", "-f", choices=FORMATS, help="text (default), png, svg, gif, mp4, html, or maps (grid of feature maps, PNG)")
+    out.add_argument("--format", "-f", choices=FORMATS,
+                     help="text (default), png, svg, gif, mp4, html, or maps (grid of feature maps, PNG)")
     out.add_argument("--output", "-o", metavar="PATH", help="file to write (default handconv-explain.FORMAT)")
     out.add_argument("--title", help="title shown on figures and the page")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")

@@ -94,7 +94,8 @@ def rosetta_markdown() -> str:
 
 
 # ------------------------------------------------------------ transposed convolution
-_TRANSPOSE_COLUMNS = ("n, k, s", "output", "TF conv2d_transpose (= handconv.conv2d_transpose)", "PyTorch conv_transpose2d", "JAX conv_transpose",
+_TRANSPOSE_COLUMNS = ("n, k, s", "output", "TF conv2d_transpose (= handconv.conv2d_transpose)",
+                      "PyTorch conv_transpose2d", "JAX conv_transpose",
                       "Keras Conv2DTranspose", "crop (start, end)")
 
 

@@ -40,7 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], metavar="B",
                         help=f"images per update (default {DEFAULTS['batch_size']})")
     parser.add_argument("--learning-rate", type=_positive_float, default=DEFAULTS["learning_rate"], metavar="LR",
-                        help=f"starting learning rate, decayed along a cosine to 0 (default {DEFAULTS['learning_rate']})")
+                        help="starting learning rate, decayed along a cosine to 0 "
+                        f"(default {DEFAULTS['learning_rate']})")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default=DEFAULTS["optimizer"],
                         help=f"Adam, or SGD with momentum 0.9 (default {DEFAULTS['optimizer']})")
     parser.add_argument("--weight-decay", type=_non_negative_float, default=DEFAULTS["weight_decay"], metavar="WD",
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     with sigterm_as_interrupt():
         result = train_digits(
             folder, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay, subset=args.subset,
+            learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay,
+            subset=args.subset,
             progress=not args.no_progress,
         )
     print(f"trained {result.metrics['train_images']} images x {args.epochs} epochs in {result.seconds:.1f} s; "

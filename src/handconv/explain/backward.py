@@ -337,7 +337,9 @@ def check_at(at: Any, sizes: tuple[int, ...], names: tuple[str, ...], grad: str)
     result = []
     for value, size, name in zip(at, sizes, names):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise HandconvTypeError(f"at={describe_value(at)}: the {name} {value!r} is not an integer; expected at={example}")
+            raise HandconvTypeError(
+                f"at={describe_value(at)}: the {name} {value!r} is not an integer; expected at={example}"
+            )
         if not -size <= int(value) < size:
             raise HandconvError(f"at={describe_value(at)}: {name} {int(value)} is outside 0..{size - 1}")
         result.append(int(value) % size)
@@ -458,8 +460,22 @@ def explain_gradient(
                 for oy, rows in enumerate(rows_of):
                     for ox, cols in enumerate(cols_of):
                         value, g = padded[n, rows[fy], cols[fx], channel], dy[n, oy, ox, co]
-                        terms.append(Term(n, oy, ox, co, fy, fx, channel, rows[fy], cols[fx],
-                                          float(value), float(g), float(value * g)))
+                        terms.append(
+                            Term(
+                                n,
+                                oy,
+                                ox,
+                                co,
+                                fy,
+                                fx,
+                                channel,
+                                rows[fy],
+                                cols[fx],
+                                float(value),
+                                float(g),
+                                float(value * g),
+                            )
+                        )
             gradient = gradients(x, w, dy_user, plan, grad).astype(plan.compute_dtype, copy=False)
             total = float(gradient[at])
         else:
@@ -477,8 +493,22 @@ def explain_gradient(
                             continue
                         fx = cols.index(col)
                         value, g = weights[fy, fx, k, co], dy[batch_index, oy, ox, co]
-                        terms.append(Term(batch_index, oy, ox, co, fy, fx, channel, row, col,
-                                          float(value), float(g), float(value * g)))
+                        terms.append(
+                            Term(
+                                batch_index,
+                                oy,
+                                ox,
+                                co,
+                                fy,
+                                fx,
+                                channel,
+                                row,
+                                col,
+                                float(value),
+                                float(g),
+                                float(value * g),
+                            )
+                        )
             gradient = gradients(x, w, dy_user, plan, grad)[batch_index].astype(plan.compute_dtype, copy=False)
             total = float(gradient[at])
     return GradTrace(

@@ -51,7 +51,9 @@ def _as_volume(array: np.ndarray, source: str) -> np.ndarray:
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4:
-        raise HandconvError(f"{source} holds an array of shape {array.shape}; expected (H, W), (H, W, C) or (N, H, W, C)")
+        raise HandconvError(
+            f"{source} holds an array of shape {array.shape}; expected (H, W), (H, W, C) or (N, H, W, C)"
+        )
     if array.dtype.kind not in "fiub":
         raise HandconvError(f"{source} holds {array.dtype} values; expected numbers")
     return array.astype(np.float64)

@@ -1,4 +1,4 @@
-"""Photos through any kernel: Pillow I/O, :func:`filter` (the ``handconv filter`` command is :mod:`handconv.commands.filter`).
+"""Photos through any kernel: Pillow I/O and :func:`filter` (the command is :mod:`handconv.commands.filter`).
 
 >>> import handconv.image as image
 >>> photo = image.sample_photo()                      # (320, 320, 3) uint8, public domain

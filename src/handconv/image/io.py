@@ -311,14 +311,21 @@ def safe_output_path(out_dir: str | os.PathLike, name: str) -> Path:
 
     >>> safe_output_path("out", "a.png").as_posix()
     'out/a.png'
-    >>> safe_output_path("out", "../a.png")
+    >>> safe_output_path("out", "../a.png")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    handconv.errors.HandconvError: output name '../a.png' would leave the output folder 'out'; expected a plain file name
+    handconv.errors.HandconvError: output name '../a.png' would leave the output folder 'out'; expected a plain ...
     """
     folder = Path(out_dir)
-    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
-            or Path(name).is_absolute() or Path(name).name != name):
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or Path(name).is_absolute()
+        or Path(name).name != name
+    ):
         raise HandconvError(
             f"output name {name!r} would leave the output folder {str(folder)!r}; expected a plain file name"
         )
@@ -367,8 +374,9 @@ def write_image(
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
-        raise HandconvError(f"{path}: cannot write {suffix or 'files without a suffix'}; expected one of "
-                            f"{', '.join(WRITE_SUFFIXES)}")
+        raise HandconvError(
+            f"{path}: cannot write {suffix or 'files without a suffix'}; expected one of {', '.join(WRITE_SUFFIXES)}"
+        )
     refuse_overwriting_inputs([("output", path)], [("input", protected) for protected in protect])
     if path.exists() and not overwrite:
         raise HandconvError(f"{path}: already exists; pass --overwrite (overwrite=True) to replace it")
