@@ -135,7 +135,7 @@ def resolve_mode(mode: str) -> str:
         ) from None
 
 
-def pad_border(x: np.ndarray, pad_amounts: tuple[tuple[int, int], tuple[int, int]], mode: str) -> np.ndarray:
+def pad_border(x: np.ndarray, pad_amounts: tuple[tuple[int, int], ...], mode: str) -> np.ndarray:
     """Extend canonical ``(N, H, W, C)`` input by ``pad_amounts`` using a border mode.
 
     Parameters
@@ -158,7 +158,7 @@ def pad_border(x: np.ndarray, pad_amounts: tuple[tuple[int, int], tuple[int, int
             f"{x.shape[1]}x{x.shape[2]}"
         )
     width = ((0, 0), (top, bottom), (left, right), (0, 0))
-    return np.pad(x, width, mode=BORDER_MODES[name].numpy)
+    return np.pad(x, width, mode=BORDER_MODES[name].numpy)  # type: ignore[call-overload]  # mode: str, not Literal
 
 
 def extension(mode: str, values: str = "a b c d", pad: int = 2) -> str:
@@ -174,7 +174,7 @@ def extension(mode: str, values: str = "a b c d", pad: int = 2) -> str:
     if name == "zeros":
         padded = ["0"] * pad + row + ["0"] * pad
     else:
-        index = np.pad(np.arange(len(row)), pad, mode=BORDER_MODES[name].numpy)
+        index = np.pad(np.arange(len(row)), pad, mode=BORDER_MODES[name].numpy)  # type: ignore[call-overload]
         padded = [row[i] for i in index]
     return f"{' '.join(padded[:pad])} | {' '.join(row)} | {' '.join(padded[pad + len(row):])}"
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,7 +142,7 @@ class Diagnosis:
     notes : list of str
     """
 
-    matches: list[Candidate]
+    matches: Sequence[Candidate | TransposeCandidate]
     closest: Candidate | None
     pattern: str
     notes: list[str]
@@ -350,9 +350,9 @@ def _call(candidate: Candidate, x_expr: str, w_expr: str, out_format: str) -> st
 
 
 # ------------------------------------------------------------- search
-def _float_levels(*dtypes) -> list[tuple[str, np.dtype]]:
+def _float_levels(*dtypes) -> list[tuple[str, np.dtype, bool]]:
     """Precisions to accept, best first: float64 always, float32, float16 where an array is float16."""
-    levels = [("agrees to float64 rounding", np.dtype(np.float64), False),
+    levels: list[tuple[str, np.dtype, bool]] = [("agrees to float64 rounding", np.dtype(np.float64), False),
               ("agrees within float32 summation-order tolerance", np.dtype(np.float32), False)]
     if any(np.dtype(d) == np.float16 for d in dtypes):
         levels.append(("agrees within float16 tolerance", np.dtype(np.float16), False))
@@ -532,7 +532,7 @@ def _window(full: np.ndarray, offset, strides, shape) -> np.ndarray:
     return full[:, py:py + (shape[1] - 1) * sh + 1:sh, px:px + (shape[2] - 1) * sw + 1:sw]
 
 
-def _grade(candidate: Candidate, residual, magnitude, fan_in: int, levels) -> None:
+def _grade(candidate: Candidate | TransposeCandidate, residual, magnitude, fan_in: int, levels) -> None:
     """Set the candidate's error/tolerance ratio at the finest precision that covers it."""
     ratio = math.inf
     for text, dtype, transform in levels:
@@ -873,7 +873,7 @@ def _transpose_names(
     shape = [batch, m_hw[0], m_hw[1], channels]
     dil = f", dilations={d}" if d > 1 else ""
     names = []
-    tf = [axis.get("tf") for axis in per_axis]
+    tf = [axis.get("tf") or "" for axis in per_axis]
     if all(tf):
         if tf[0] == tf[1] and not tf[0].startswith("explicit"):
             padding = tf[0]

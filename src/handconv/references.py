@@ -159,6 +159,7 @@ def _per_channel_2d(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, filter_2
             if out is None:
                 out = np.zeros(plan.output_shape, dtype=np.result_type(plane.dtype, x.dtype))
             out[n, :, :, out_channel] += plane
+    assert out is not None  # a plan has at least one output channel
     return out
 
 
@@ -196,10 +197,9 @@ def onednn_in_process() -> bool:
 
 def _tf_arguments(plan: ConvPlan) -> dict:
     (sh, sw), (dh, dw) = plan.strides, plan.dilations
+    padding: Any = plan.padding
     if plan.padding == "EXPLICIT":
         padding = [[0, 0], list(plan.pad_amounts[0]), list(plan.pad_amounts[1]), [0, 0]]
-    else:
-        padding = plan.padding
     return {"strides": [1, sh, sw, 1], "padding": padding, "dilations": [1, dh, dw, 1]}
 
 

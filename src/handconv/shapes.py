@@ -90,7 +90,7 @@ def _normalise_axis_padding(padding: AxisPadding) -> str | tuple[int, int]:
             )
         return upper
     if is_int(padding):
-        amount = int(padding)  # type: ignore[call-overload]
+        amount = int(padding)  # type: ignore[arg-type]  # is_int narrows nothing for mypy
         pair: tuple[object, ...] = (amount, amount)
     elif isinstance(padding, (tuple, list)) and len(padding) == 2:
         pair = tuple(padding)
@@ -258,7 +258,7 @@ def output_size_formula(
             f"ceil({size} / {stride}) = {out}, padding {before + after} = "
             f"{before} before + {after} after{dilated}"
         )
-    before, after = (0, 0) if resolved == "VALID" else resolved  # type: ignore[misc]
+    before, after = resolved if isinstance(resolved, tuple) else (0, 0)  # "VALID"; SAME returned above
     pad_text = f" + 2*{before}" if before == after else f" + {before} + {after}"
     numerator = size - k_eff + before + after
     exact = numerator / stride + 1
@@ -453,7 +453,7 @@ def transposed_sizes(
     resolved = _normalise_axis_padding(padding)
     if resolved == "SAME":
         return range((size - 1) * stride + 1, size * stride + 1) if size else range(0, 1)
-    before, after = (0, 0) if resolved == "VALID" else resolved  # type: ignore[misc]
+    before, after = resolved if isinstance(resolved, tuple) else (0, 0)  # "VALID"; SAME returned above
     if size == 0:  # TF truncates toward zero: (n + pads - k_eff + s) / s in (-1, 1) gives 0
         low = k_eff - before - after - 2 * stride + 1
         return range(max(0, low), max(0, k_eff - before - after))

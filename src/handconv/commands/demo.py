@@ -54,18 +54,18 @@ def run(args: argparse.Namespace) -> int:
     say()
     say(f"Writing the article into {folder}/ ...")
     article = write_article(folder, args.seed, say)
-    photo = run_photo(folder, say)
-    photo_difference = photo["difference"]
+    photo_run = run_photo(folder, say)
+    photo_difference = photo_run["difference"]
     notes = [
         "The article's example: a 5x5x3 volume, zero-padding P=1, stride 2, the edge filter on every channel.",
         f"By hand vs tf.nn.conv2d on the example: max |difference| = "
         f"{'not compared (TensorFlow missing)' if difference is None else f'{difference:.3g}'}.",
-        f"Photo: {photo['caption']}; max |difference| by hand vs TensorFlow = "
+        f"Photo: {photo_run['caption']}; max |difference| by hand vs TensorFlow = "
         f"{'not compared' if photo_difference is None else f'{photo_difference:.3g}'}.",
     ]
-    index = write_index(folder, [("The article's example", article["paths"]), ("The photo", photo["paths"])], notes)
+    index = write_index(folder, [("The article's example", article["paths"]), ("The photo", photo_run["paths"])], notes)
     say()
-    for name, path in [*article["paths"].items(), *photo["paths"].items(), ("index", index)]:
+    for name, path in [*article["paths"].items(), *photo_run["paths"].items(), ("index", index)]:
         say(f"  {name:34s} {path}")
     say(f"Done in {time.perf_counter() - started:.1f} s. Open {index} in a browser.")
     return 1 if failed else 0

@@ -309,7 +309,7 @@ def run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bia
             sizes = plan.filter_shape if args.grad == "filter" else (*plan.input_hw, plan.in_channels)
             at = check_at(parse_grad_at(args.at, args.grad), sizes, ("index",) * len(sizes), args.grad)
         too_big = plan.output_hw[0] * plan.output_hw[1] * plan.out_channels * plan.taps > MAX_PRODUCTS_FOR_PAGE
-        positions = [] if too_big else None
+        positions: list[tuple[int, int]] | None = [] if too_big else None
         trace = explain(x, w, strides, padding, dilations=dilations, at=positions, labels=labels, bias=bias,
                         batch_index=args.batch_index, out_backprop=dy)
         from ..explain import html

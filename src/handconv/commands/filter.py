@@ -212,6 +212,16 @@ class Summary:
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
+    def record(self, job: Job, status: str, message: str, say: Any) -> None:
+        """Count one file's outcome; ``say`` prints a failure (past any progress bar)."""
+        if status == "written":
+            self.written.append(job.target)
+        elif status == "skipped":
+            self.skipped.append(job.target)
+        else:
+            self.failed.append((job.source, message))
+            say(f"FAILED {message}")
+
 
 def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], list[tuple[Path, str]]]:
     """Pair each input with its output path; inputs that cannot be paired are failures."""
@@ -385,13 +395,7 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
     workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
     with tqdm(total=len(jobs), unit="image", disable=args.quiet or len(jobs) < 2, file=sys.stderr) as bar:
         def record(job: Job, status: str, message: str) -> None:
-            if status == "written":
-                summary.written.append(job.target)
-            elif status == "skipped":
-                summary.skipped.append(job.target)
-            else:
-                summary.failed.append((job.source, message))
-                bar.write(f"FAILED {message}", file=sys.stderr)
+            summary.record(job, status, message, lambda text: bar.write(text, file=sys.stderr))
             bar.update()
 
         if workers <= 1:

@@ -131,13 +131,7 @@ def run_jobs(jobs: list, options: dict[str, Any], args: argparse.Namespace, prot
     bag = db.from_sequence(jobs, partition_size=1).map(process, options, args.overwrite, protect)
 
     def record(job: Any, status: str, message: str) -> None:
-        if status == "written":
-            summary.written.append(job.target)
-        elif status == "skipped":
-            summary.skipped.append(job.target)
-        else:
-            summary.failed.append((job.source, message))
-            print(f"FAILED {message}", file=sys.stderr)
+        summary.record(job, status, message, lambda text: print(text, file=sys.stderr))
 
     with _client(args.scheduler) as client:
         if client is not None:

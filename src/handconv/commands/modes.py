@@ -101,7 +101,7 @@ _TRANSPOSE_COLUMNS = ("n, k, s", "output", "TF conv2d_transpose (= handconv.conv
 
 def transpose_data() -> dict[str, Any]:
     """The measured table (``handconv/data/transpose_rosetta.json``) as a dict."""
-    text = resources.files("handconv").joinpath("data", "transpose_rosetta.json").read_text(encoding="utf-8")
+    text = resources.files("handconv").joinpath("data").joinpath("transpose_rosetta.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 

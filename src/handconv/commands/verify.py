@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -151,9 +152,8 @@ def transpose_output_shape(args, x: np.ndarray, filters: np.ndarray, strides, pa
         dilations = list(dilations) * 2 if len(dilations) == 1 else list(dilations)
         hw = []
         for axis in (0, 1):
-            if isinstance(padding, str):
-                axis_padding = padding
-            else:
+            axis_padding: Any = padding
+            if not isinstance(padding, str):
                 pair = padding[2 + axis] if nchw else padding[1 + axis]
                 axis_padding = tuple(pair)
             sizes = shapes.transposed_sizes(spatial[axis], filters.shape[axis], strides[axis], axis_padding,
@@ -190,11 +190,7 @@ def run_transpose(args) -> int:
         "input": args.input or f"random normal, seed {args.seed}",
         "kernel": f"{args.kernel} {kernel.shape}" + (" from every input channel into one" if kernel.ndim == 2 else ""),
     }
-    print(report.table())
-    if args.json:
-        report.write_json(args.json)
-        print(f"wrote {args.json}")
-    return 0 if report.ok else 1
+    return _print_report(report, args)
 
 
 def run(args) -> int:
@@ -229,6 +225,11 @@ def run(args) -> int:
         "input": args.input or f"random normal, seed {args.seed}",
         "kernel": f"{args.kernel} {kernel.shape}" + (" on every channel, summed" if kernel.ndim == 2 else ""),
     }
+    return _print_report(report, args)
+
+
+def _print_report(report: Any, args: argparse.Namespace) -> int:
+    """The agreement table on stdout (and as JSON with --json); exit 1 when a backend disagrees."""
     print(report.table())
     if args.json:
         report.write_json(args.json)

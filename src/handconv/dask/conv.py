@@ -157,8 +157,8 @@ class _Tile:
     #: For each input chunk the task receives: per axis, (positions in the window, positions in the chunk).
     placements: tuple[tuple[tuple[Any, Any], ...], ...]
     pads: tuple[tuple[int, int], tuple[int, int]]
-    strides: tuple[int, int]
-    dilations: tuple[int, int]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
     data_format: str
     dtype: np.dtype
     method: str
@@ -351,7 +351,7 @@ def tiled_conv(
                 layer[part_key] = (_take, chunk_key, sources)
                 keys.append(part_key)
                 placements.append(tuple((target, slice(None)) for _, target, _ in combo))
-        tile = _Tile(
+        tile_task = _Tile(
             window_shape=tuple(window_shape),
             input_dtype=x.dtype,
             placements=tuple(placements),
@@ -364,7 +364,8 @@ def tiled_conv(
             auto_choice=auto_choice,
             prepare=prepare,
         )
-        layer[(out_name, *block)] = (_run_tile, tile, filters_key, *keys)
+        output_key = (out_name, *block)  # (mypy reads a starred tuple in [] as Python 3.11 syntax)
+        layer[output_key] = (_run_tile, tile_task, filters_key, *keys)
     graph = HighLevelGraph.from_collections(out_name, layer, dependencies=[x])
     meta = np.empty((0,) * len(out_shape), dtype=plan.dtype)
     return da.Array(graph, out_name, tuple(out_chunks), meta=meta)

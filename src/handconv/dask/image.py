@@ -121,7 +121,8 @@ def filter(
     border = resolve_mode(mode)
     tile = check_tile(tile)
 
-    colour, alpha = split_alpha(image)
+    parts: Any = split_alpha(image)  # type: ignore[arg-type]  # slicing only: works on dask arrays too
+    colour, alpha = parts
     if colour.ndim == 2:
         colour = colour[..., None]
     compute_dtype = _compute_dtype(colour.dtype)

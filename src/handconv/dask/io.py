@@ -349,7 +349,8 @@ def _write_tiff(path: Path, image: Any, suffix: str, progress: bool, client: Any
     edge = tile_size(max(pixels.chunks[0]))
     # Bands: runs of row chunks, a multiple of the tile height (the last excepted), so that
     # each chunk is computed once and tiles come out in the order the file stores them.
-    bands, start = [], 0
+    bands: list[Any] = []
+    start = 0
     for size in pixels.chunks[0]:
         stop = start + size
         if stop % edge == 0 or stop == height:

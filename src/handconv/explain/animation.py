@@ -217,6 +217,7 @@ def render_animation(
                 optimize=False,
             )
         else:
+            assert ffmpeg is not None  # checked above for .mp4
             _write_mp4(ffmpeg, frames, temp, frame_ms)
     return frames
 

@@ -134,7 +134,7 @@ def filter_weights(spec: str) -> tuple[np.ndarray, str]:
 expand_filters = to_filters
 
 
-def random_filters(count: int, size: tuple[int, int], in_channels: int, seed: int = 0) -> np.ndarray:
+def random_filters(count: int, size: tuple[int, ...], in_channels: int, seed: int = 0) -> np.ndarray:
     """``count`` random filters with weights -1, 0, 1 (as the CS231n demo), ``(KH, KW, C, count)``.
 
     >>> random_filters(2, (3, 3), 3).shape

@@ -306,7 +306,7 @@ def _is_pair(value: Any) -> bool:
     )
 
 
-def select_positions(at: Any, output_hw: tuple[int, int]) -> list[tuple[int, int]]:
+def select_positions(at: Any, output_hw: tuple[int, ...]) -> list[tuple[int, int]]:
     """Output positions ``at`` names, sorted row-major, without repeats.
 
     >>> select_positions(None, (2, 2))

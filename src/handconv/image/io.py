@@ -238,8 +238,7 @@ def _read_with_pillow(path: Path, limit: int | None) -> np.ndarray:
             try:
                 if _is_16_bit_colour(image):
                     return _read_16_bit_colour(path)
-                image = ImageOps.exif_transpose(image)
-                return _to_array(image)
+                return _to_array(ImageOps.exif_transpose(image))
             except _DECODE_ERRORS as error:
                 raise _unreadable(path, error) from None
 
