@@ -476,6 +476,42 @@ def explain(
                                 out_backprop=out_backprop, at=at, batch_index=batch_index, labels=labels)
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
+    positions = _positions_within_budget(plan, at, batch_index, max_products)
+    bias_values = _check_bias(bias, plan.out_channels, plan.dtype)
+    names = check_labels(labels, plan.out_channels)
+
+    method = resolve_method(method, plan)
+    check_memory(plan, method, conversion_bytes(x, plan) + _trace_bytes(plan))
+    canonical = to_canonical(x, plan)
+    weights = w.astype(plan.compute_dtype, copy=False)
+    # conv2d's own core: its memory guard, its method, its dtype handling.
+    convolved = convolve_canonical(canonical, weights, plan, method, memory_checked=True)
+    output = convolved[batch_index] + bias_values
+
+    padded = plan.pad(canonical[batch_index : batch_index + 1])[0]
+    is_padding = _padding_mask(plan)
+
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf = nan, as in conv2d and TF: no warning
+        steps = tuple(_steps(plan, padded, weights, bias_values, output, positions))
+    backward = None if out_backprop is None else _backward(out_backprop, canonical, w, plan, batch_index)
+    return Trace(
+        plan=plan,
+        input=np.ascontiguousarray(canonical[batch_index]),
+        padded_input=padded,
+        is_padding=is_padding,
+        filters=np.asarray(w),
+        bias=bias_values,
+        output=output,
+        steps=steps,
+        labels=names,
+        batch_index=int(batch_index),
+        method=method,
+        backward=backward,
+    )
+
+
+def _positions_within_budget(plan: ConvPlan, at: Any, batch_index: Any, max_products: int) -> list[tuple[int, int]]:
+    """The output positions to explain, checked against the batch and the products budget."""
     if isinstance(batch_index, bool) or not isinstance(batch_index, (int, np.integer)):
         raise HandconvTypeError(f"batch_index={batch_index!r} must be an integer")
     if not 0 <= batch_index < plan.batch:
@@ -497,59 +533,40 @@ def explain(
             f"narrow it with at=(row, col), a list of positions, or slices "
             f"(the output is {plan.output_hw[0]}x{plan.output_hw[1]}), e.g. at=(0, 0)"
         )
-    bias_values = _check_bias(bias, plan.out_channels, plan.dtype)
-    names = check_labels(labels, plan.out_channels)
+    return positions
 
-    method = resolve_method(method, plan)
-    # Before any copy: the conversion, and the trace's own arrays (one image, padded, its padding
-    # mask and the output) on top of the convolution's.
+
+def _trace_bytes(plan: ConvPlan) -> int:
+    """The trace's own arrays beside the convolution's: one image, padded, its padding mask and the output."""
     itemsize = plan.compute_dtype.itemsize
     padded_pixels = plan.padded_hw[0] * plan.padded_hw[1]
-    trace_bytes = (math.prod(plan.input_hw) * plan.in_channels * itemsize
-                   + padded_pixels * (plan.in_channels * itemsize + 1)
-                   + math.prod(plan.output_hw) * plan.out_channels * itemsize)
-    check_memory(plan, method, conversion_bytes(x, plan) + trace_bytes)
-    canonical = to_canonical(x, plan)
-    weights = w.astype(plan.compute_dtype, copy=False)
-    # conv2d's own core: its memory guard, its method, its dtype handling.
-    convolved = convolve_canonical(canonical, weights, plan, method, memory_checked=True)
-    output = convolved[batch_index] + bias_values
+    return (math.prod(plan.input_hw) * plan.in_channels * itemsize
+            + padded_pixels * (plan.in_channels * itemsize + 1)
+            + math.prod(plan.output_hw) * plan.out_channels * itemsize)
 
-    padded = plan.pad(canonical[batch_index : batch_index + 1])[0]
+
+def _padding_mask(plan: ConvPlan) -> np.ndarray:
+    """True where the padded input is padding, shape ``plan.padded_hw``."""
     (top, _), (left, _) = plan.pad_amounts
     is_padding = np.ones(plan.padded_hw, dtype=bool)
     is_padding[top : top + plan.input_hw[0], left : left + plan.input_hw[1]] = False
+    return is_padding
 
-    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf = nan, as in conv2d and TF: no warning
-        steps = tuple(_steps(plan, padded, weights, bias_values, output, positions))
-    backward = None
-    if out_backprop is not None:
-        from .backward import canonical_out_backprop, gradients
 
-        dy = canonical_out_backprop(out_backprop, plan)[batch_index : batch_index + 1]
-        one = canonical[batch_index : batch_index + 1].astype(plan.dtype, copy=False)
-        one_plan = make_plan(one.shape, w.shape, plan.strides, _canonical_padding(plan), "NHWC", plan.dilations,
-                             plan.dtype)
-        dy_user = dy.astype(plan.dtype)
-        backward = {
-            "out_backprop": dy[0],
-            "grad_filters": gradients(one, w, dy_user, one_plan, "filter").astype(plan.compute_dtype, copy=False),
-            "grad_input": gradients(one, w, dy_user, one_plan, "input")[0].astype(plan.compute_dtype, copy=False),
-        }
-    return Trace(
-        plan=plan,
-        input=np.ascontiguousarray(canonical[batch_index]),
-        padded_input=padded,
-        is_padding=is_padding,
-        filters=np.asarray(w),
-        bias=bias_values,
-        output=output,
-        steps=steps,
-        labels=names,
-        batch_index=int(batch_index),
-        method=method,
-        backward=backward,
-    )
+def _backward(out_backprop: Any, canonical: np.ndarray, w: np.ndarray, plan: ConvPlan, batch_index: int) -> dict:
+    """The backward pass of one image for the page's toggle: dL/d(output), dL/dW and dL/dx."""
+    from .backward import canonical_out_backprop, gradients
+
+    dy = canonical_out_backprop(out_backprop, plan)[batch_index : batch_index + 1]
+    one = canonical[batch_index : batch_index + 1].astype(plan.dtype, copy=False)
+    one_plan = make_plan(one.shape, w.shape, plan.strides, _canonical_padding(plan), "NHWC", plan.dilations,
+                         plan.dtype)
+    dy_user = dy.astype(plan.dtype)
+    return {
+        "out_backprop": dy[0],
+        "grad_filters": gradients(one, w, dy_user, one_plan, "filter").astype(plan.compute_dtype, copy=False),
+        "grad_input": gradients(one, w, dy_user, one_plan, "input")[0].astype(plan.compute_dtype, copy=False),
+    }
 
 
 def _canonical_padding(plan: ConvPlan) -> Any:
