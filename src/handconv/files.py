@@ -140,7 +140,7 @@ def _interrupt_main_if_stopping(signum: int) -> None:
     # Only while the command's handlers are in place: once main() has returned, the
     # default handler would turn this into a traceback at exit.
     if signal.getsignal(signum) in (_raise_interrupted, _raise_terminated):
-        _thread.interrupt_main(signal.Signals(signum))
+        _thread.interrupt_main(signum)
 
 
 def restore_signals(previous: tuple[Any, Any, Any] | None) -> None:
