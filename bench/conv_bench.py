@@ -31,9 +31,10 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # oneDNN stays ON: that is what users get
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -47,9 +47,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import conv_bench as cb  # noqa: E402
 import numpy as np  # noqa: E402
 
-import conv_bench as cb  # noqa: E402
 import handconv  # noqa: E402
 from handconv.files import atomic_path, raise_on_sigterm  # noqa: E402
 from handconv.methods import candidates, cost, select_method  # noqa: E402

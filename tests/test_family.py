@@ -12,11 +12,11 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import reference
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import handconv
-from conftest import reference
 from handconv import HandconvError, HandconvTypeError
 from handconv.methods import GENERAL, METHODS
 from handconv.plan import general_plan, make_plan

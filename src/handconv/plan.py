@@ -51,8 +51,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -1147,3 +1148,50 @@ def output_shape(
     (1, 0, 0, 1)
     """
     return make_plan(input_shape, filters_shape, strides, padding, data_format, dilations).user_output_shape
+
+
+def parse_ints(text: str, option: str, counts: tuple[int, ...] | None = None) -> list[int]:
+    """Integers separated by commas, as a command-line option writes them.
+
+    >>> parse_ints("2, 3", "--stride", (1, 2))
+    [2, 3]
+    >>> parse_ints("2,3,4", "--stride", (1, 2))
+    Traceback (most recent call last):
+    ...
+    handconv.errors.HandconvError: --stride '2,3,4': expected 1 or 2 integer(s)
+    """
+    try:
+        values = [int(part) for part in str(text).replace(" ", "").split(",") if part]
+    except ValueError:
+        raise HandconvError(f"{option} {text!r}: expected integers separated by commas") from None
+    if not values or (counts is not None and len(values) not in counts):
+        expected = " or ".join(map(str, counts)) if counts else "1 or more"
+        raise HandconvError(f"{option} {text!r}: expected {expected} integer(s)")
+    return values
+
+
+def parse_padding(text: str, data_format: str = "NHWC", option: str = "--padding") -> Any:
+    """The padding text grammar every command shares, as :func:`make_plan` takes padding.
+
+    ``SAME`` / ``VALID`` (any case), ``P`` (P zeros on every side), ``PH,PW``
+    (rows, columns) or ``TOP,BOTTOM,LEFT,RIGHT``.
+
+    >>> parse_padding("same"), parse_padding("1")
+    ('SAME', [[0, 0], [1, 1], [1, 1], [0, 0]])
+    >>> parse_padding("1,2"), parse_padding("0,1,2,3", "NCHW")
+    ([[0, 0], [1, 1], [2, 2], [0, 0]], [[0, 0], [0, 0], [0, 1], [2, 3]])
+    """
+    if str(text).strip().upper() in ("SAME", "VALID"):
+        return str(text).strip().upper()
+    try:
+        values = parse_ints(text, option, (1, 2, 4))
+    except HandconvError as error:
+        raise HandconvError(f"{error}; or SAME or VALID") from None
+    if min(values) < 0:
+        raise HandconvError(f"{option} {text!r}: padding amounts must be >= 0")
+    if len(values) == 1:
+        values = values * 4
+    elif len(values) == 2:
+        values = [values[0], values[0], values[1], values[1]]
+    rows, cols = values[:2], values[2:]
+    return [[0, 0], rows, cols, [0, 0]] if data_format == "NHWC" else [[0, 0], [0, 0], rows, cols]

@@ -20,7 +20,7 @@ gradient lie in memory, ``(N, H, W, C)``: each band's copy reads them in order.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
