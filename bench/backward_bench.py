@@ -237,10 +237,10 @@ def markdown(results: list[dict]) -> str:
     for r in results:
         c, cells = r["case"], r["cells"]
 
-        def ms(name):
+        def ms(name, cells=cells):
             return f"{cells[name]['ms']:.3g}" + ("" if cells[name]["clean"] else "*") if name in cells else "-"
 
-        def err(library):
+        def err(library, cells=cells):
             return ", ".join(f"{cells[f'{library}:{g}']['rel_error']:.0e}" if f"{library}:{g}" in cells else "-"
                              for g in GRADS)
 

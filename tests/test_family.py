@@ -529,7 +529,7 @@ def test_nd_gradients_against_jax():
         dy = ints(rng, y.shape)
         kernel = "WIO" if len(shape) == 3 else "DHWIO"
 
-        def forward(x, w):
+        def forward(x, w, shape=shape, fmt=fmt, kernel=kernel):
             return jax.lax.conv_general_dilated(x, w, (2,) * (len(shape) - 2), "SAME",
                                                 dimension_numbers=(fmt, kernel, fmt))
 

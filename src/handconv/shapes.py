@@ -24,7 +24,7 @@ than an error, and so does handconv.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, Union
 
 from .errors import HandconvError, HandconvTypeError
 
@@ -348,7 +348,7 @@ def output_chunks(input_chunks: tuple[int, ...], out_size: int, stride: int = 1,
     return sizes or (out_size,)
 
 
-def input_coordinate(out_index: int, tap: int, stride: int, dilation: int = 1, pad_before: int = 0) -> int:
+def input_coordinate(out_index: Any, tap: Any, stride: int, dilation: int = 1, pad_before: int = 0) -> Any:
     """Input row (or column) that filter tap ``tap`` of output ``out_index`` reads.
 
     A result outside ``[0, n)`` is a padding position. Works elementwise on
