@@ -994,7 +994,7 @@ def transposed_plan(
     >>> transposed_plan((1, 3, 3, 8), (3, 3, 4, 8), (1, 7, 6, 4), 2, "SAME")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    handconv.errors.HandconvError: output_shape=(1, 7, 6, 4) does not fit input of shape (1, 3, 3, 8): ...the height must be in 5..6
+    handconv.errors.HandconvError: output_shape=(1, 7, 6, 4) does not fit input ...must be in 5..6
     """
     shape = _check_size_vector(output_shape, output_name, len(input_shape))
     rank = len(filters_shape) - 2
