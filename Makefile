@@ -4,11 +4,12 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 
-.PHONY: demo test bench bench-backward bench-dask browser clean help
+.PHONY: demo test lint bench bench-backward bench-dask browser clean help
 
 help:
 	@echo "make demo   - set up and run the article's example (handconv demo)"
-	@echo "make test   - set up and run the whole test suite against live TensorFlow, PyTorch, JAX"
+	@echo "make test   - set up, lint (ruff, mypy) and run the whole test suite against live TensorFlow, PyTorch, JAX"
+	@echo "make lint   - only ruff check and mypy"
 	@echo "make bench  - set up and run the speed benchmarks (forward, backward, Dask)"
 	@echo "make bench-backward - only the backward-pass benchmark (gradients vs TF and PyTorch)"
 	@echo "make bench-dask - only the Dask section: throughput vs workers, memory vs chunk, against dask-image"
@@ -37,7 +38,12 @@ browser:
 demo: $(VENV)/.all
 	$(VENV)/bin/handconv demo
 
-test: $(VENV)/.test browser
+# Lint and types first: ruff check (config in pyproject.toml) and mypy (src/handconv).
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/mypy
+
+test: lint browser
 	$(PY) -m pytest
 
 # BENCH_ARGS: e.g. make bench BENCH_ARGS="--quick --shapes S1,S4"

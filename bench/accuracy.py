@@ -25,13 +25,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
 import conv_bench as cb  # noqa: E402
+import numpy as np  # noqa: E402
 import sweep  # noqa: E402
+
+import handconv  # noqa: E402
 from handconv.methods import METHODS  # noqa: E402
 from handconv.plan import make_plan  # noqa: E402
-import handconv  # noqa: E402
 
 
 def cell_errors(case: cb.Case) -> dict[str, float]:

@@ -39,9 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import conv_bench  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL and the Agg backend first)
-from conv_bench import CASES, Canary, Case, gemm_peak, machine, make_data, run_cell, write_atomic  # noqa: E402
-
 import numpy as np  # noqa: E402
+from conv_bench import CASES, Canary, Case, gemm_peak, machine, make_data, run_cell, write_atomic  # noqa: E402
 
 import handconv  # noqa: E402
 from handconv.plan import make_plan  # noqa: E402
@@ -238,10 +237,10 @@ def markdown(results: list[dict]) -> str:
     for r in results:
         c, cells = r["case"], r["cells"]
 
-        def ms(name):
+        def ms(name, cells=cells):
             return f"{cells[name]['ms']:.3g}" + ("" if cells[name]["clean"] else "*") if name in cells else "-"
 
-        def err(library):
+        def err(library, cells=cells):
             return ", ".join(f"{cells[f'{library}:{g}']['rel_error']:.0e}" if f"{library}:{g}" in cells else "-"
                              for g in GRADS)
 

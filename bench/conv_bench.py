@@ -31,9 +31,10 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # oneDNN stays ON: that is what users get
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -412,7 +413,7 @@ def run_cell(name: str, runner: Runner, expected: np.ndarray, canary: Canary, bu
         raise RuntimeError(f"{name}: shape {out.shape} != expected {expected.shape}")
     rel_error = float(np.max(np.abs(out.astype(np.float64) - expected))) / scale if out.size else 0.0
     best: tuple[float, int, bool, float] | None = None
-    for attempt in range(MAX_RETRIES):
+    for _attempt in range(MAX_RETRIES):
         # Let other libraries' OpenMP/Eigen worker threads stop spin-waiting
         # (they would otherwise steal the cores from the next cell).
         time.sleep(SETTLE_S)

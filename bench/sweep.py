@@ -33,6 +33,7 @@ the heatmap PNG (handconv/TF, cliffs labelled) and a Markdown table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -47,9 +48,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import conv_bench as cb  # noqa: E402
 import numpy as np  # noqa: E402
 
-import conv_bench as cb  # noqa: E402
 import handconv  # noqa: E402
 from handconv.files import atomic_path, raise_on_sigterm  # noqa: E402
 from handconv.methods import candidates, cost, select_method  # noqa: E402
@@ -190,7 +191,7 @@ def run_cell(case: cb.Case, canary: cb.Canary, rounds: int, budget_s: float, bef
     rounds = max(2, min(rounds, int(budget_s / max(slowest, 1e-9))))
 
     best_attempt = None
-    for attempt in range(attempts):
+    for _attempt in range(attempts):
         time.sleep(cb.SETTLE_S)
         canary_before = canary()
         times: dict[str, list[float]] = {name: [] for name in runners}
@@ -414,10 +415,8 @@ def _load_jsonl(path: Path) -> list[dict]:
     results = []
     for line in path.read_text().splitlines():
         if line.strip():
-            try:
+            with contextlib.suppress(ValueError):  # a line cut short by an interrupted run: that cell runs again
                 results.append(json.loads(line))
-            except ValueError:
-                pass  # a line cut short by an interrupted run: that cell runs again
     return results
 
 

@@ -79,9 +79,11 @@ def build(img_dir: Path | None = None) -> str:
         "Input `x` (5x5x3, seeded random integers 0..2, channel by channel), the filter `W` (the edge kernel on",
         "each of the 3 channels), output `o = conv2d(x, W, strides=2, padding=P=1)`:",
         "",
-        *_block("\n\n".join(f"x[:, :, {ch}]\n{_matrix(x[0, :, :, ch])}" for ch in range(3))
-                + f"\n\nW[:, :, c, 0] (every channel c)\n{_matrix(w[:, :, 0, 0])}"
-                + f"\n\no[:, :, 0]\n{_matrix(out[0, :, :, 0])}"),
+        *_block(
+            "\n\n".join(f"x[:, :, {ch}]\n{_matrix(x[0, :, :, ch])}" for ch in range(3))
+            + f"\n\nW[:, :, c, 0] (every channel c)\n{_matrix(w[:, :, 0, 0])}"
+            + f"\n\no[:, :, 0]\n{_matrix(out[0, :, :, 0])}"
+        ),
         "",
         "## A loss and its gradient at the output",
         "",
@@ -113,7 +115,8 @@ def build(img_dir: Path | None = None) -> str:
         "",
         *_block("\n\n".join(f"dL/dW[:, :, {ch}, 0]\n{_matrix(dw[:, :, ch, 0])}" for ch in range(3))),
         "",
-        f"and the bias gradient is the output gradient summed: `dL/db = sum(dy) = {handconv.explain.format_number(db)}`.",
+        "and the bias gradient is the output gradient summed: "
+        f"`dL/db = sum(dy) = {handconv.explain.format_number(db)}`.",
         "",
         "## The chain rule for one input pixel",
         "",
@@ -134,7 +137,8 @@ def build(img_dir: Path | None = None) -> str:
         "",
         "This is why a transposed convolution is the same computation: `conv2d_transpose(dy, W, x.shape, 2, P)`",
         "*is* `dL/dx`, each output gradient spread back over the window it came from. How TensorFlow, PyTorch,",
-        "JAX and Keras size a transposed convolution is in [modes.md](modes.md#transposed-convolution-how-each-library-sizes-it)",
+        "JAX and Keras size a transposed convolution is in "
+        "[modes.md](modes.md#transposed-convolution-how-each-library-sizes-it)",
         "(`handconv modes --transpose`).",
         "",
         "## One step of learning",

@@ -8,7 +8,6 @@ comparing handconv to them is an independent check.
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import reference
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import reference
 
 BENCH = Path(__file__).parent.parent / "bench"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import sweep  # noqa: E402  (bench/ is in the repository, not the package)
+
 from handconv.plan import make_plan  # noqa: E402
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import reference
+
 from handconv.borders import ALIASES, BORDER_MODES, extension, pad_border, resolve_mode
+from handconv.commands.modes import aliases_of, rosetta_markdown, rosetta_table
 from handconv.errors import HandconvError
-from handconv.modes import aliases_of, rosetta_markdown, rosetta_table
 
 ROW = np.array([1.0, 2.0, 3.0, 4.0])  # "a b c d"
 PAD = 2

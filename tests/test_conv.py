@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import reference
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from oracles import jax_conv2d, tf_conv2d, torch_conv2d
 
 import handconv
 from handconv import HandconvError, HandconvMemoryError, HandconvTypeError
-from oracles import jax_conv2d, tf_conv2d, torch_conv2d
-from conftest import reference
 
 
 def error_bound(x, w, plan_dtype, strides, padding, data_format="NHWC", dilations=None):
@@ -165,7 +165,8 @@ def test_property_torch_and_jax(config):
     out = handconv.conv2d(x, w, strides, padding, data_format, dilations)
     x_nhwc = np.moveaxis(x, 1, -1) if data_format == "NCHW" else x
     out_nhwc = np.moveaxis(out, 1, -1) if data_format == "NCHW" else out
-    bound = error_bound(x_nhwc, w, np.float64, plan.strides, [[0, 0], *plan.pad_amounts, [0, 0]], "NHWC", plan.dilations)
+    explicit = [[0, 0], *plan.pad_amounts, [0, 0]]
+    bound = error_bound(x_nhwc, w, np.float64, plan.strides, explicit, "NHWC", plan.dilations)
     by_torch = torch_conv2d(x_nhwc, w, plan.strides, plan.pad_amounts, plan.dilations, plan.groups)
     assert_close(out_nhwc, by_torch, bound)
     jax_padding = padding if isinstance(padding, str) else plan.pad_amounts
@@ -259,7 +260,7 @@ def test_nan_and_inf_propagate_like_tf():
 def test_views_read_only_and_never_mutated():
     rng = np.random.default_rng(3)
     big = rng.standard_normal((2, 10, 12, 6))
-    x = big[:, ::2, 1::2, ::2]              # non-contiguous view
+    x = big[:, ::2, 1::2, ::2]  # non-contiguous view
     w = np.asfortranarray(rng.standard_normal((3, 3, 3, 2)))
     x_copy, w_copy = x.copy(), w.copy()
     big.flags.writeable = False
@@ -389,8 +390,14 @@ def test_same_with_huge_dilation_matches_tf():
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.integers(1, 60), st.integers(1, 60), st.integers(1, 30), st.integers(1, 30),
-    st.integers(0, 80), st.integers(0, 80), st.sampled_from(sorted(handconv.METHODS)), st.integers(0, 2**16),
+    st.integers(1, 60),
+    st.integers(1, 60),
+    st.integers(1, 30),
+    st.integers(1, 30),
+    st.integers(0, 80),
+    st.integers(0, 80),
+    st.sampled_from(sorted(handconv.METHODS)),
+    st.integers(0, 2**16),
 )
 def test_reading_only_what_is_read_equals_naive(sh, sw, dh, dw, top, left, method, seed):
     """Axes gathered down to the rows outputs read give naive's numbers on the full padded input."""
@@ -404,8 +411,7 @@ def test_reading_only_what_is_read_equals_naive(sh, sw, dh, dw, top, left, metho
         assume(False)
     assume(not plan.is_empty and handconv.METHODS[method].supports(plan))
     expected = handconv.METHODS["naive"].run(x, w, plan)
-    np.testing.assert_array_equal(handconv.conv2d(x, w, [sh, sw], padding, dilations=[dh, dw], method=method),
-                                  expected)
+    np.testing.assert_array_equal(handconv.conv2d(x, w, [sh, sw], padding, dilations=[dh, dw], method=method), expected)
 
 
 @pytest.mark.parametrize(

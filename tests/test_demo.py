@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import reference
 
 from handconv.demo import EDGE_KERNEL, article_example, run_numeric
-from conftest import reference
 
 
 def test_article_example_by_hand_equals_tf():
@@ -72,7 +72,7 @@ def test_demo_folder_option_and_gif_frames(tmp_path):
 
     from handconv.cli import main
 
-    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    assert main(["demo", "--out-dir", str(tmp_path / "out")]) == 0
     with Image.open(tmp_path / "out" / "article-sliding.gif") as gif:
         assert gif.n_frames == 3 * 3 + 1  # one per output position, then the finished output
 
@@ -83,10 +83,10 @@ def test_unusable_out_folder_and_negative_seed_get_one_line_errors(tmp_path, cap
     a_file = tmp_path / "a-file.txt"
     a_file.write_text("not a folder")
     # Refused up front, before the numbers and TensorFlow's import, not with a traceback at the end.
-    assert main(["demo", "--out", str(a_file)]) == 2
+    assert main(["demo", "--out-dir", str(a_file)]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1 and "--out" in captured.err
-    assert main(["demo", "--out", str(a_file / "sub")]) == 2
+    assert main(["demo", "--out-dir", str(a_file / "sub")]) == 2
     capsys.readouterr()
     for command in (["demo", "--numbers-only"], ["explain"]):
         try:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import reference
 
 import handconv
-from conftest import reference
 from handconv.cli import main
 from handconv.detective import residual_pattern
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import handconv
-from conftest import reference
 from handconv.errors import HandconvError, HandconvTypeError
 from handconv.explain import GradTrace, render_grad_text
 

@@ -64,7 +64,7 @@ def test_inline_filter_npy_and_csv_inputs(capsys, tmp_path):
     np.savetxt(tmp_path / "x.csv", volume, delimiter=",")
     for name in ("x.npy", "x.csv"):
         code, out, _ = run(
-            capsys, "--input", str(tmp_path / name), "--filter", "[[1,0],[0,-1]]", "--padding", "VALID",
+            capsys, "--input", str(tmp_path / name), "--kernel", "[[1,0],[0,-1]]", "--padding", "VALID",
             "--stride", "1", "--at", "0,0", "--color", "never",
         )
         assert code == 0
@@ -84,7 +84,17 @@ def test_figure_gif_and_image_input(capsys, tmp_path):
     with Image.open(tmp_path / "photo-field.png") as figure:
         assert figure.size[0] > 300
     code, _, _ = run(
-        capsys, "--input", str(photo), "--stride", "1", "--filters", "2", "--format", "maps", "-o", str(tmp_path / "m.png")
+        capsys,
+        "--input",
+        str(photo),
+        "--stride",
+        "1",
+        "--filters",
+        "2",
+        "--format",
+        "maps",
+        "-o",
+        str(tmp_path / "m.png"),
     )
     assert code == 0 and (tmp_path / "m.png").stat().st_size > 1000
     code, _, err = run(capsys, "--input", str(photo), "--stride", "1")
@@ -106,7 +116,7 @@ def test_html_format(capsys, tmp_path):
         (["--padding", "x"], "--padding"),
         (["--at", "7,0"], "outside the output"),
         (["--at", "a,b"], "--at"),
-        (["--filter", "nonsense"], "nonsense"),
+        (["--kernel", "nonsense"], "nonsense"),
         (["--shape", "5,5,0"], "--shape"),
         (["--bias", "1,2"], "bias"),
         (["--stride", "0"], "stride"),
@@ -131,7 +141,7 @@ def _bad_files(folder):
 
 def test_bad_filter_files_get_one_line_errors(capsys, tmp_path):
     for name in _bad_files(tmp_path):
-        code, _, err = run(capsys, "--filter", str(tmp_path / name), "--at", "0,0")
+        code, _, err = run(capsys, "--kernel", str(tmp_path / name), "--at", "0,0")
         assert code == 2, (name, err)
         assert len(err.strip().splitlines()) == 1 and name in err, err
 
@@ -184,8 +194,9 @@ def test_batch_index_picks_the_image_and_the_text_says_which(capsys, tmp_path):
     np.save(tmp_path / "batch.npy", np.stack([first, first + 1]))
     padded = np.pad(first + 1, ((1, 1), (1, 1), (0, 0)))
     expected = sum((padded[0:3, 0:3, c] * EDGE).sum() for c in range(3))
-    code, out, _ = run(capsys, "--input", str(tmp_path / "batch.npy"), "--batch-index", "1", "--at", "0,0",
-                       "--color", "never")
+    code, out, _ = run(
+        capsys, "--input", str(tmp_path / "batch.npy"), "--batch-index", "1", "--at", "0,0", "--color", "never"
+    )
     assert code == 0 and "batch image 1 of 2" in out
     assert f"= {expected:g}\n" in out
     code, out, _ = run(capsys, "--input", str(tmp_path / "batch.npy"), "--at", "0,0", "--color", "never")
@@ -195,7 +206,8 @@ def test_batch_index_picks_the_image_and_the_text_says_which(capsys, tmp_path):
 
 
 def test_text_written_to_a_file_has_no_colour_codes_even_from_a_terminal(capsys, tmp_path, monkeypatch):
-    # --color auto looked at the terminal, so 'handconv explain -o trace.txt' typed in one filled the file with ANSI codes.
+    # --color auto looked at the terminal, so 'handconv explain -o trace.txt' typed in one filled the file with
+    # ANSI codes.
     import sys
 
     monkeypatch.delenv("NO_COLOR", raising=False)
@@ -212,8 +224,9 @@ def test_negative_numbers_are_values_not_options(capsys):
     code, out, err = run(capsys, "--at", "-1,-1", "--color", "never")
     assert code == 0, err
     assert "output[2, 2, 0]" in out
-    code, out, err = run(capsys, "--filters", "2", "--bias", "-1,2", "--values", "-1,1", "--at", "0,-1:",
-                         "--color", "never")
+    code, out, err = run(
+        capsys, "--filters", "2", "--bias", "-1,2", "--values", "-1,1", "--at", "0,-1:", "--color", "never"
+    )
     assert code == 0, err
     assert "+ (-1) (bias)" in out and "+ 2 (bias)" in out
 
@@ -223,7 +236,7 @@ def test_a_gradient_pair_is_explained_as_its_two_convolutions(capsys):
     gx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
     x = np.random.default_rng(0).integers(0, 3, size=(5, 5, 3)).astype(float)
     padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
-    code, out, err = run(capsys, "--filter", "sobel", "--at", "0,1", "--color", "never")
+    code, out, err = run(capsys, "--kernel", "sobel", "--at", "0,1", "--color", "never")
     assert code == 0, err
     for name, kernel in [("sobel gx", gx), ("sobel gy", gx.T)]:
         expected = sum((padded[0:3, 2:5, c] * kernel).sum() for c in range(3))
@@ -242,8 +255,9 @@ def test_grad_filter_writes_the_sum_of_one_weight(capsys, tmp_path):
     assert out.splitlines()[0] == "backward pass: dL/dW[0, 1, 2, 0]"
     assert f" = {expected:g}\n" in out.split("whole gradient")[0]
     np.save(tmp_path / "dy.npy", dy * 3)
-    code, out, _ = run(capsys, "--grad", "filter", "--at", "0,1,2,0", "--out-backprop", str(tmp_path / "dy.npy"),
-                       "--color", "never")
+    code, out, _ = run(
+        capsys, "--grad", "filter", "--at", "0,1,2,0", "--out-backprop", str(tmp_path / "dy.npy"), "--color", "never"
+    )
     assert code == 0 and f" = {3 * expected:g}\n" in out.split("whole gradient")[0]
 
 
@@ -257,14 +271,17 @@ def test_grad_input_text_png_and_html(capsys, tmp_path):
     assert code == 0 and '"view":{"mode":"backward","grad":"filter","at":[0,0,0,0]}' in page
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--grad", "filter", "--at", "0,0"], "expected 4 integer"),
-    (["--grad", "input"], "one --at Y,X,C"),
-    (["--grad", "input", "--at", "9,0,0"], "row 9 is outside 0..4"),
-    (["--grad", "filter", "--at", "0,0,0,0", "--format", "gif"], "not gif"),
-    (["--grad", "filter", "--at", "0,0,0,0", "--out-backprop", "nope.npy"], "no such file"),
-    (["--grad", "filter", "--at", "0,0,0,0", "--bias", "1"], "--bias does not enter"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--grad", "filter", "--at", "0,0"], "expected 4 integer"),
+        (["--grad", "input"], "one --at Y,X,C"),
+        (["--grad", "input", "--at", "9,0,0"], "row 9 is outside 0..4"),
+        (["--grad", "filter", "--at", "0,0,0,0", "--format", "gif"], "not gif"),
+        (["--grad", "filter", "--at", "0,0,0,0", "--out-backprop", "nope.npy"], "no such file"),
+        (["--grad", "filter", "--at", "0,0,0,0", "--bias", "1"], "--bias does not enter"),
+    ],
+)
 def test_grad_errors_are_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and message in err and "Traceback" not in err

@@ -244,8 +244,10 @@ def test_filter_gradient_figure_fills_the_cells_each_image_read(tmp_path):
         ax = axes_by_label(fig, f"input:{n}")
         for r in range(7):
             for c in range(7):
-                filled = np.allclose(cell_colour(fig, image, ax, r, c), to_rgb(FIELD_COLOR), atol=0.02) or np.allclose(
-                    cell_colour(fig, image, ax, r, c), np.multiply(to_rgb(FIELD_COLOR), to_rgb(PADDING_COLOR)), atol=0.02)
+                colour = cell_colour(fig, image, ax, r, c)
+                field_on_padding = np.multiply(to_rgb(FIELD_COLOR), to_rgb(PADDING_COLOR))
+                filled = np.allclose(colour, to_rgb(FIELD_COLOR), atol=0.02) or np.allclose(
+                    colour, field_on_padding, atol=0.02)
                 assert filled == ((r, c) in read), (n, r, c)
     gradient = axes_by_label(fig, "gradient")
     for r in range(3):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REQUIRE_REFERENCES
 
 import handconv
-from conftest import REQUIRE_REFERENCES
 from handconv.errors import HandconvError, HandconvTypeError
 from handconv.explain.html import embed_json, render_html
 
@@ -147,7 +147,9 @@ class Page:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", self._record)
         self.page.on("dialog", self._dialog)
-        self.page.add_init_script("window.alert = (m) => { window.__alerts = (window.__alerts || []).concat([String(m)]); };")
+        self.page.add_init_script(
+            "window.alert = (m) => { window.__alerts = (window.__alerts || []).concat([String(m)]); };"
+        )
         path = folder / "page.html"
         render_html(data, path)
         started = time.perf_counter()
@@ -399,8 +401,9 @@ def test_the_trace_carries_the_backward_pass_only_when_asked(backward_demo, demo
     assert "backward" not in demo[3]
     back = data["backward"]
     assert np.shape(back["out_backprop"]) == (3, 3, 2) and np.shape(back["grad_input"]) == (5, 5, 3)
-    np.testing.assert_array_equal(back["grad_filters"], handconv.conv2d_backprop_filter(
-        x, w.shape, dy, [1, 2, 2, 1], PADDING_1))
+    np.testing.assert_array_equal(
+        back["grad_filters"], handconv.conv2d_backprop_filter(x, w.shape, dy, [1, 2, 2, 1], PADDING_1)
+    )
     with pytest.raises(HandconvError, match="out_backprop=dy"):
         render_html(demo[3], backward=("filter", (0, 0, 0, 0)))
     with pytest.raises(HandconvError, match=r"\(y, x, c\)"):
@@ -442,8 +445,11 @@ def test_backward_toggle_writes_each_weight_gradient_as_the_python_trace_does(op
 @pytest.mark.browser
 def test_backward_page_writes_each_pixel_gradient_and_opens_where_asked(open_page, backward_demo):
     x, w, dy, data = backward_demo
-    view = open_page(json.loads(render_html(data, backward=("input", (2, 2, 1))).split(
-        'id="trace-data">', 1)[1].split("</script>", 1)[0]))
+    view = open_page(
+        json.loads(
+            render_html(data, backward=("input", (2, 2, 1))).split('id="trace-data">', 1)[1].split("</script>", 1)[0]
+        )
+    )
     assert view.page.get_attribute("body", "data-mode") == "backward"
     for y, xx, c in [(2, 2, 1), (0, 0, 0), (4, 3, 2), (1, 4, 0)]:
         if (y, xx, c) != (2, 2, 1):

@@ -94,7 +94,9 @@ def test_totals_equal_default_conv2d_exactly_for_any_float64(config, seed):
         expected = np.moveaxis(expected, 1, -1)
     trace = explain(x, w, strides, padding, data_format, dilations, bias=bias, batch_index=batch_index)
     np.testing.assert_array_equal(trace.output, expected[batch_index] + bias)
-    by_hand = explain(x, w, strides, padding, data_format, dilations, bias=bias, batch_index=batch_index, method="naive")
+    by_hand = explain(
+        x, w, strides, padding, data_format, dilations, bias=bias, batch_index=batch_index, method="naive"
+    )
     for step in by_hand.steps:
         assert step.products.sum() + step.bias == step.total
 
@@ -122,9 +124,7 @@ def test_article_example_by_hand():
     assert trace.formulas == ("(5 - 3 + 2*1) / 2 + 1 = 3", "(5 - 3 + 2*1) / 2 + 1 = 3")
     top_left = trace.step(0, 0)
     # Written out by hand: the 3x3 window at padded (0..2, 0..2) sees x[0, 0:2, 0:2].
-    expected = sum(
-        float((x[0, 0:2, 0:2, c] * EDGE[1:, 1:]).sum()) for c in range(3)
-    )
+    expected = sum(float((x[0, 0:2, 0:2, c] * EDGE[1:, 1:]).sum()) for c in range(3))
     assert top_left.total == expected
     assert top_left.rows == (0, 1, 2) and top_left.cols == (0, 1, 2)
     lines = top_left.arithmetic.splitlines()

@@ -12,11 +12,11 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import reference
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import handconv
-from conftest import reference
 from handconv import HandconvError, HandconvTypeError
 from handconv.methods import GENERAL, METHODS
 from handconv.plan import general_plan, make_plan
@@ -536,7 +536,7 @@ def test_nd_gradients_against_jax():
         dy = ints(rng, y.shape)
         kernel = "WIO" if len(shape) == 3 else "DHWIO"
 
-        def forward(x, w):
+        def forward(x, w, shape=shape, fmt=fmt, kernel=kernel):
             return jax.lax.conv_general_dilated(x, w, (2,) * (len(shape) - 2), "SAME",
                                                 dimension_numbers=(fmt, kernel, fmt))
 

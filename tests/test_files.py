@@ -41,10 +41,9 @@ def test_refuse_names_both_options(tmp_path):
 def test_atomic_path_leaves_no_temp_and_keeps_the_old_file(tmp_path, interrupt):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(interrupt):
-        with atomic_path(target) as temp:
-            temp.write_text("half")
-            raise interrupt()
+    with pytest.raises(interrupt), atomic_path(target) as temp:
+        temp.write_text("half")
+        raise interrupt()
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
@@ -59,7 +58,7 @@ def test_commands_refuse_to_overwrite_their_input(tmp_path, link, capsys):
         ["explain", "--input", str(original), "--at", "0,0", "--format", "png", "-o", output],
         ["verify", "--input", str(original), "--kernel", "edge", "--backends", "handconv", "--json", output],
         ["verify", "--explain", str(original), "--input", str(tmp_path / "hard.npy"), "--json", output],
-        ["filter", str(original), "-k", "box:3", "--output", "raw", "-o", output],
+        ["filter", str(original), "-k", "box:3", "--map", "raw", "-o", output],
     ]
     for argv in commands:
         assert main(argv) == 2, argv

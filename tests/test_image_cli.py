@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import reference
+
 from handconv.cli import main
 from handconv.image import filter as image_filter
 from handconv.image import read_image, write_image
@@ -40,7 +40,7 @@ def test_every_option_reaches_the_filter(tmp_path):
     write_image(source, _pixels())
     argv = ["filter", str(source), "-k", "gaussian:5:1", "-o", str(tmp_path / "out.npy"), "--channels", "sum",
             "--gray", "--stride", "2", "--dilation", "2", "--padding", "3", "--mode", "BORDER_REFLECT",
-            "--output", "raw", "--method", "naive", "--max-pixels", "1000"]
+            "--map", "raw", "--method", "naive", "--max-pixels", "1000"]
     assert main(argv) == 0
     expected = image_filter(_pixels(), "gaussian:5:1", channels="sum", gray=True, stride=2, dilation=2,
                             padding=3, mode="symmetric", output="raw")
@@ -85,7 +85,7 @@ def test_inputs_are_never_overwritten(tmp_path, capsys):
 
 def test_glob_input_and_raw_output_default_to_npy(photos, tmp_path):
     out = tmp_path / "raw"
-    assert main(["filter", str(photos / "[ab].png"), "-k", "sobel_x", "--output", "raw",
+    assert main(["filter", str(photos / "[ab].png"), "-k", "sobel_x", "--map", "raw",
                  "--out-dir", str(out), "-q"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a.npy", "b.npy"]
     np.testing.assert_array_equal(np.load(out / "a.npy"), image_filter(_pixels(seed=0), "sobel_x", output="raw"))
@@ -109,7 +109,7 @@ def test_two_inputs_with_one_output_name_are_not_mixed_up(tmp_path, capsys):
         (["-k", "edge", "--mode", "bogus"], "border mode"),
         (["-k", "edge", "--padding", "half"], "padding"),
         (["-k", "edge", "--method", "magic"], "method"),
-        (["-k", "sobel_x", "--output", "raw"], "write .npy"),
+        (["-k", "sobel_x", "--map", "raw"], "write .npy"),
     ],
 )
 def test_bad_options_fail_once_with_exit_2(tmp_path, capsys, argv, words):

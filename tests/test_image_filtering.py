@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import reference
 from handconv import kernels
 from handconv.borders import BORDER_MODES
 from handconv.errors import HandconvError

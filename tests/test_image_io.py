@@ -8,8 +8,8 @@ import zlib
 
 import numpy as np
 import pytest
-
 from conftest import reference
+
 from handconv.errors import HandconvError
 from handconv.image import io as image_io
 from handconv.image import read_image, safe_output_path, sample_photo, sample_photo_path, write_image

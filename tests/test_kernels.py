@@ -8,8 +8,8 @@ from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
-
 from conftest import reference
+
 from handconv import kernels
 from handconv.cli import main
 from handconv.errors import HandconvError

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -22,7 +21,12 @@ def test_a_short_run_prints_the_accuracy_last_and_writes_its_files(tmp_path, cap
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"test accuracy: 0\.\d{3}", lines[-1])
-    assert sorted(p.name for p in out.iterdir()) == ["feature_maps.png", "kernels.png", "learning_curve.png", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "feature_maps.png",
+        "kernels.png",
+        "learning_curve.png",
+        "metrics.json",
+    ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert lines[-1] == f"test accuracy: {metrics['test_accuracy']:.3f}"
     assert metrics["seed"] == 1 and metrics["epochs"] == 2 and metrics["train_images"] == 200
@@ -60,8 +64,24 @@ def test_an_unusable_out_dir_stops_before_training(tmp_path, capsys):
 
 
 def test_a_diverging_run_stops_with_a_message(tmp_path, capsys):
-    code = main(["train-digits", "--out-dir", str(tmp_path), "--optimizer", "sgd", "--learning-rate", "1e30",
-                 "--weight-decay", "0", "--subset", "64", "--epochs", "3", "--no-progress"])
+    code = main(
+        [
+            "train-digits",
+            "--out-dir",
+            str(tmp_path),
+            "--optimizer",
+            "sgd",
+            "--learning-rate",
+            "1e30",
+            "--weight-decay",
+            "0",
+            "--subset",
+            "64",
+            "--epochs",
+            "3",
+            "--no-progress",
+        ]
+    )
     assert code == 2
     assert re.search(r"loss became (nan|inf) at epoch 1, step \d+", capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []  # no pictures of a NaN model
@@ -74,7 +94,10 @@ def test_a_signal_stops_training_cleanly(tmp_path, signum):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "handconv", "train-digits", "--out-dir", str(out), "--epochs", "500", "--subset", "300"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     seen = []
     started = threading.Event()

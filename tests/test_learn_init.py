@@ -6,12 +6,14 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import reference
+
 from handconv.learn import digits_model, fans, glorot_uniform
 
 
-@pytest.mark.parametrize("shape, expected", [((64, 10), (64, 10)), ((3, 3, 1, 8), (9, 72)), ((5, 3, 8, 16), (120, 240))])
+@pytest.mark.parametrize(
+    "shape, expected", [((64, 10), (64, 10)), ((3, 3, 1, 8), (9, 72)), ((5, 3, 8, 16), (120, 240))]
+)
 def test_fans(shape, expected):
     assert fans(shape) == expected
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import reference
 from handconv.learn import Conv2D, Dense, Flatten, MaxPool2D, ReLU, SoftmaxCrossEntropy, digits_model
 
 H = 1e-6

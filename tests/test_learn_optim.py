@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import reference
+
 from handconv.errors import HandconvError
 from handconv.learn import SGD, Adam, Parameter, cosine_decay
 
@@ -61,7 +61,8 @@ def test_adam_equals_keras_adam(keras, kwargs):
 
 @pytest.mark.references
 @pytest.mark.parametrize(
-    "kwargs", [{"learning_rate": 0.1}, {"learning_rate": 0.05, "momentum": 0.9}, {"learning_rate": 0.1, "weight_decay": 0.01}]
+    "kwargs",
+    [{"learning_rate": 0.1}, {"learning_rate": 0.05, "momentum": 0.9}, {"learning_rate": 0.1, "weight_decay": 0.01}],
 )
 def test_sgd_equals_keras_sgd(keras, kwargs):
     ours, theirs = run_both(keras, SGD, keras.optimizers.SGD(**kwargs), **kwargs)

@@ -27,16 +27,15 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import reference
+
 from handconv.errors import HandconvError
 from handconv.learn import (
-    Adam,
     SGD,
+    Adam,
     SoftmaxCrossEntropy,
     batches,
     digits_model,
@@ -127,8 +126,11 @@ def test_first_step_gradients_equal_keras_and_float64(keras, digits):
         assert relative_error(param.grad, truth) <= GRADIENT_RTOL, param.name
         assert relative_error(keras_grad.numpy(), truth) <= GRADIENT_RTOL, param.name
         assert relative_error(param.grad, keras_grad.numpy()) <= GRADIENT_RTOL, param.name
-        print(f'{param.name}: ours vs float64 {relative_error(param.grad, truth):.1e}, Keras vs float64 '
-              f'{relative_error(keras_grad.numpy(), truth):.1e}, ours vs Keras {relative_error(param.grad, keras_grad.numpy()):.1e}')
+        print(
+            f"{param.name}: ours vs float64 {relative_error(param.grad, truth):.1e}, Keras vs float64 "
+            f"{relative_error(keras_grad.numpy(), truth):.1e}, "
+            f"ours vs Keras {relative_error(param.grad, keras_grad.numpy()):.1e}"
+        )
 
 
 @pytest.mark.references
@@ -160,7 +162,7 @@ def test_twenty_steps_follow_keras_loss_for_loss(keras, digits, optimizer):
     # The weights travel far further than the tolerance: equal losses are not two networks standing still.
     moved = [relative_error(param.value, before.astype(np.float64)) for param, before in zip(model.parameters, start)]
     assert min(moved) > 1e-2, moved
-    print(f'{optimizer}: max |loss difference| over {STEPS} steps: {differences.max():.2e}')
+    print(f"{optimizer}: max |loss difference| over {STEPS} steps: {differences.max():.2e}")
     for param, weights in zip(model.parameters, twin.get_weights()):
         assert relative_error(param.value, weights.astype(np.float64)) <= 1e-4, param.name
 
@@ -238,7 +240,7 @@ def test_the_split_is_fixed_and_stratified(digits):
     counts = np.bincount(digits.y_test, minlength=10)
     assert counts.min() >= 35 and counts.max() <= 37  # each digit ~ 20 % of its ~180 images
     assert digits.x_train.shape[1:] == (8, 8, 1) and digits.x_train.dtype == np.float32
-    assert 0 <= digits.x_train.min() and digits.x_train.max() == 1
+    assert digits.x_train.min() >= 0 and digits.x_train.max() == 1
 
 
 def test_training_imports_no_framework(tmp_path):

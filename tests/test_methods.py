@@ -26,12 +26,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from oracles import tf_conv2d
 
 import handconv
 from handconv import HandconvError
 from handconv.methods import METHODS, cost, direct, select_method, weightgrad
 from handconv.plan import make_plan
-from oracles import tf_conv2d
 
 WINOGRAD_FACTOR = 8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from handconv.cli import main
-from handconv.modes import rosetta_markdown
+from handconv.commands.modes import rosetta_markdown
 
 
 def test_modes_table(capsys):
@@ -22,7 +22,7 @@ def test_mode_accepts_every_alias(capsys):
 
 def test_write_and_committed_page_is_current(tmp_path):
     target = tmp_path / "modes.md"
-    assert main(["modes", "--write", str(target)]) == 0
+    assert main(["modes", "-o", str(target)]) == 0
     assert target.read_text() == rosetta_markdown()
     committed = Path(__file__).parent.parent / "docs" / "modes.md"
     assert committed.read_text() == rosetta_markdown(), "regenerate: handconv modes --write docs/modes.md"
@@ -32,11 +32,11 @@ def test_write_and_committed_page_is_current(tmp_path):
 import importlib.util  # noqa: E402
 
 import pytest  # noqa: E402
-
 from conftest import reference  # noqa: E402
+
 from handconv import shapes  # noqa: E402
+from handconv.commands.modes import transpose_data, transpose_markdown, transpose_rows  # noqa: E402
 from handconv.errors import HandconvError  # noqa: E402
-from handconv.modes import transpose_data, transpose_markdown, transpose_rows  # noqa: E402
 
 SCRIPT = Path(__file__).parent.parent / "scripts" / "transpose_rosetta.py"
 

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-
 from conftest import reference
+from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "article.ipynb"
 

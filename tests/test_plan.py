@@ -40,7 +40,9 @@ def test_receptive_field_includes_dilation_gaps():
 
 
 def test_plans_are_cached():
-    assert make_plan((1, 5, 5, 3), (3, 3, 3, 1), [2, 2], "SAME") is make_plan((1, 5, 5, 3), (3, 3, 3, 1), (2, 2), "SAME")
+    assert make_plan((1, 5, 5, 3), (3, 3, 3, 1), [2, 2], "SAME") is make_plan(
+        (1, 5, 5, 3), (3, 3, 3, 1), (2, 2), "SAME"
+    )
 
 
 def test_pad_keeps_input_and_marks_nothing_else():
@@ -141,13 +143,20 @@ def test_nd_plans_follow_tf_rules_per_axis():
     assert "depth" in plan.describe()
     one = make_conv_plan((4, 10, 2), (3, 2, 5), 3, [[0, 0], [2, 1], [0, 0]], "NWC")
     assert one.output_spatial == ((10 + 3 - 3) // 3 + 1,) and one.as_2d().output_hw == (1, 4)
-    with pytest.raises(HandconvError, match=r"strides=\[1, 2\] has length 2; expected an int or a list of length 1 or 3"):
+    with pytest.raises(
+        HandconvError, match=r"strides=\[1, 2\] has length 2; expected an int or a list of length 1 or 3"
+    ):
         make_conv_plan((4, 10, 2), (3, 2, 5), [1, 2], "SAME")
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 30), st.integers(1, 6), st.integers(1, 4), st.integers(1, 3),
-       st.sampled_from(["SAME", "VALID", (0, 0), (1, 2), (3, 0)]))
+@given(
+    st.integers(0, 30),
+    st.integers(1, 6),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.sampled_from(["SAME", "VALID", (0, 0), (1, 2), (3, 0)]),
+)
 def test_property_transposed_sizes_are_exactly_the_sizes_the_forward_maps_back(size, k, stride, dilation, padding):
     """transposed_sizes(size) = {n : output_size(n) == size}, checked over every n near it."""
     fits = shapes.transposed_sizes(size, k, stride, padding, dilation)
@@ -160,8 +169,14 @@ def test_property_transposed_sizes_are_exactly_the_sizes_the_forward_maps_back(s
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(0, 12), st.integers(1, 4), st.integers(1, 3), st.tuples(st.integers(-3, 4), st.integers(-3, 4)),
-       st.integers(1, 3), st.integers(1, 3))
+@given(
+    st.integers(0, 12),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.tuples(st.integers(-3, 4), st.integers(-3, 4)),
+    st.integers(1, 3),
+    st.integers(1, 3),
+)
 def test_property_general_output_size_matches_jax(size, k, stride, pad, dilation, lhs_dilation):
     from conftest import reference
 
@@ -171,17 +186,21 @@ def test_property_general_output_size_matches_jax(size, k, stride, pad, dilation
         return
     out = shapes.general_output_size(size, k, stride, pad, dilation, lhs_dilation)
     shape = jax.eval_shape(
-        lambda x, w: jax.lax.conv_general_dilated(x, w, (stride,), [pad], (lhs_dilation,), (dilation,),
-                                                  dimension_numbers=("NWC", "WIO", "NWC")),
-        jax.ShapeDtypeStruct((1, size, 1), np.float32), jax.ShapeDtypeStruct((k, 1, 1), np.float32),
+        lambda x, w: jax.lax.conv_general_dilated(
+            x, w, (stride,), [pad], (lhs_dilation,), (dilation,), dimension_numbers=("NWC", "WIO", "NWC")
+        ),
+        jax.ShapeDtypeStruct((1, size, 1), np.float32),
+        jax.ShapeDtypeStruct((k, 1, 1), np.float32),
     ).shape
     assert out == max(shape[1], 0)
 
 
 def test_backprop_plans_give_the_input_and_filter_shapes():
-    for args in [((2, 7, 8, 6), (3, 2, 3, 4), 2, "SAME", "NHWC", None),
-                 ((1, 9, 9, 2), (3, 3, 2, 2), 3, "VALID", "NHWC", 2),
-                 ((1, 2, 10, 6), (2, 4, 1, 6), [1, 3], [[0, 0], [0, 0], [5, 0], [0, 4]], "NCHW", None)]:
+    for args in [
+        ((2, 7, 8, 6), (3, 2, 3, 4), 2, "SAME", "NHWC", None),
+        ((1, 9, 9, 2), (3, 3, 2, 2), 3, "VALID", "NHWC", 2),
+        ((1, 2, 10, 6), (2, 4, 1, 6), [1, 3], [[0, 0], [0, 0], [5, 0], [0, 4]], "NCHW", None),
+    ]:
         forward = make_plan(*args)
         dx_plan, dw_plan = backprop_input_plan(forward), backprop_filter_plan(forward)
         assert dx_plan.output_shape == forward.input_shape

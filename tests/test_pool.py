@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import handconv
-from conftest import reference
 from handconv import HandconvError, HandconvTypeError
 
 
@@ -60,7 +60,9 @@ def test_property_max_pool_and_gradient_equal_tf(config):
     dx = tape.gradient(y, xv, output_gradients=tf.constant(dy)).numpy()
     user_x = np.moveaxis(x, -1, 1) if data_format == "NCHW" else x
     user_dy = np.moveaxis(dy, -1, 1) if data_format == "NCHW" else dy
-    user_padding = padding if isinstance(padding, str) or data_format == "NHWC" else [padding[0], padding[3], *padding[1:3]]
+    user_padding = (
+        padding if isinstance(padding, str) or data_format == "NHWC" else [padding[0], padding[3], *padding[1:3]]
+    )
     out = handconv.max_pool2d(user_x, ksize, strides, user_padding, data_format)
     grad = handconv.max_pool2d_grad(user_x, user_dy, ksize, strides, user_padding, data_format)
     if data_format == "NCHW":
@@ -140,7 +142,9 @@ def test_int32_max_pool_pads_with_the_smallest_int():
 def test_bad_input():
     with pytest.raises(HandconvError, match=r"ksize=\[1, 2, 2, 2\]: entries for the batch and channel"):
         handconv.max_pool2d(np.ones((1, 4, 4, 2)), [1, 2, 2, 2], 1, "VALID")
-    with pytest.raises(HandconvError, match=r"out_backprop has shape \(1, 3, 3, 1\) but the convolution gives \(1, 2, 2, 1\)"):
+    with pytest.raises(
+        HandconvError, match=r"out_backprop has shape \(1, 3, 3, 1\) but the convolution gives \(1, 2, 2, 1\)"
+    ):
         handconv.max_pool2d_grad(np.ones((1, 4, 4, 1)), np.ones((1, 3, 3, 1)), 2, 2, "VALID")
     with pytest.raises(HandconvError, match=r"input_sizes=\(4, 4, 1\) has length 3; expected 4"):
         handconv.avg_pool2d_grad((4, 4, 1), np.ones((1, 2, 2, 1)), 2, 2, "VALID")

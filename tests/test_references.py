@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import reference
 from oracles import tf_conv2d
+
 from handconv.conv import to_canonical
 from handconv.plan import make_plan
 from handconv.references import (

@@ -94,7 +94,7 @@ def test_filter_batch_stops_promptly(photos, tmp_path, signals, code):
 @pytest.mark.parametrize("command", [
     ["explain", "--format", "gif", "--shape", "40,40,3", "--padding", "SAME", "--stride", "1", "-o", "{out}/a.gif"],
     ["verify", "--shape", "6,6,3", "--json", "{out}/v.json"],
-    ["demo", "--out", "{out}/demo"],
+    ["demo", "--out-dir", "{out}/demo"],
 ])
 def test_other_commands_stop_cleanly(tmp_path, command, signal_number, code):
     out = tmp_path / "out"

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import reference
 
 import handconv
-from conftest import reference
 from handconv import references
 from handconv.cli import main
 from handconv.verification import (
@@ -82,7 +82,12 @@ def test_grid_every_installed_backend_agrees(case):
     assert report.ok, report.table()
     assert MISSING not in report.statuses().values()
     statuses = report.statuses()
-    for name in ("handconv:naive", "tf.nn.conv2d (oneDNN off)", "torch F.pad + F.conv2d", "jax.lax.conv_general_dilated"):
+    for name in (
+        "handconv:naive",
+        "tf.nn.conv2d (oneDNN off)",
+        "torch F.pad + F.conv2d",
+        "jax.lax.conv_general_dilated",
+    ):
         assert statuses[name] == PASS, report.table()
     for row in report.rows:
         assert row.status in (PASS, CANNOT), row
@@ -152,8 +157,23 @@ def test_missing_backend_row(monkeypatch):
 def test_cli_done_when(tmp_path, capsys):
     _libraries()
     path = tmp_path / "table.json"
-    code = main(["verify", "--shape", "6,6,3", "--kernel", "edge", "--stride", "2", "--padding", "SAME",
-                 "--backends", ",".join(IN_PROCESS), "--json", str(path)])
+    code = main(
+        [
+            "verify",
+            "--shape",
+            "6,6,3",
+            "--kernel",
+            "edge",
+            "--stride",
+            "2",
+            "--padding",
+            "SAME",
+            "--backends",
+            ",".join(IN_PROCESS),
+            "--json",
+            str(path),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "padding='same' is not supported for strided convolutions" in out
@@ -163,8 +183,13 @@ def test_cli_done_when(tmp_path, capsys):
 
 
 def test_cli_exit_code_on_fail(monkeypatch, capsys):
-    wrong = references.Reference("wrong lib", "numpy", "none", lambda p: "adds one",
-                                 lambda x, w, p: handconv.conv2d(x, w, p.strides, "VALID") + 1)
+    wrong = references.Reference(
+        "wrong lib",
+        "numpy",
+        "none",
+        lambda p: "adds one",
+        lambda x, w, p: handconv.conv2d(x, w, p.strides, "VALID") + 1,
+    )
     monkeypatch.setitem(references.REFERENCES, "wrong lib", wrong)
     code = main(["verify", "--shape", "5,5,2", "--kernel", "sharpen", "--backends", "handconv,wrong"])
     out = capsys.readouterr().out
@@ -175,8 +200,21 @@ def test_cli_input_file_and_explicit_padding(tmp_path, capsys):
     x = np.random.default_rng(4).standard_normal((5, 5, 2)).astype(np.float64)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "k.npy", np.arange(6.0).reshape(2, 3))
-    code = main(["verify", "--input", str(tmp_path / "x.npy"), "--kernel", str(tmp_path / "k.npy"),
-                 "--padding", "0,1,2,0", "--dilation", "2", "--backends", "handconv"])
+    code = main(
+        [
+            "verify",
+            "--input",
+            str(tmp_path / "x.npy"),
+            "--kernel",
+            str(tmp_path / "k.npy"),
+            "--padding",
+            "0,1,2,0",
+            "--dilation",
+            "2",
+            "--backends",
+            "handconv",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "float64" in out and "top 0, bottom 1, left 2, right 0" in out
 
@@ -196,12 +234,28 @@ def configurations(draw):
     h, w, c = draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 3))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     kind = draw(st.sampled_from(["SAME", "VALID", "EXPLICIT"]))
-    padding = kind if kind != "EXPLICIT" else [[0, 0], [draw(st.integers(0, 3)), draw(st.integers(0, 3))],
-                                               [draw(st.integers(0, 3)), draw(st.integers(0, 3))], [0, 0]]
+    padding = (
+        kind
+        if kind != "EXPLICIT"
+        else [
+            [0, 0],
+            [draw(st.integers(0, 3)), draw(st.integers(0, 3))],
+            [draw(st.integers(0, 3)), draw(st.integers(0, 3))],
+            [0, 0],
+        ]
+    )
     strides = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
     dilations = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
     dtype = draw(st.sampled_from([np.float32, np.float64]))
-    return (1, h, w, c), (kh, kw, c, draw(st.integers(1, 2))), strides, padding, dilations, dtype, draw(st.integers(0, 999))
+    return (
+        (1, h, w, c),
+        (kh, kw, c, draw(st.integers(1, 2))),
+        strides,
+        padding,
+        dilations,
+        dtype,
+        draw(st.integers(0, 999)),
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -219,8 +273,12 @@ def test_property_every_backend_agrees_or_says_why(config):
     report = handconv.verify(x, w, strides, padding, "NHWC", dilations, backends=IN_PROCESS)
     assert report.ok, report.table()
     if not report.plan.is_empty:
-        for name in ("handconv:im2col", "tf.nn.conv2d (oneDNN off)", "torch F.pad + F.conv2d",
-                     "jax.lax.conv_general_dilated"):
+        for name in (
+            "handconv:im2col",
+            "tf.nn.conv2d (oneDNN off)",
+            "torch F.pad + F.conv2d",
+            "jax.lax.conv_general_dilated",
+        ):
             assert report.statuses()[name] == PASS, report.table()
 
 
@@ -234,8 +292,19 @@ def test_cli_image_input(tmp_path, capsys):
     image = reference("PIL.Image")
     pixels = np.random.default_rng(6).integers(0, 256, (9, 11, 3), dtype=np.uint8)
     image.fromarray(pixels).save(tmp_path / "photo.png")
-    code = main(["verify", "--input", str(tmp_path / "photo.png"), "--kernel", "sobel_x", "--padding", "SAME",
-                 "--backends", "im2col,scipy.ndimage,cv2"])
+    code = main(
+        [
+            "verify",
+            "--input",
+            str(tmp_path / "photo.png"),
+            "--kernel",
+            "sobel_x",
+            "--padding",
+            "SAME",
+            "--backends",
+            "im2col,scipy.ndimage,cv2",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "9x11 pixels, 3 channel(s)" in out and "3 PASS" in out
 
@@ -300,14 +369,21 @@ def test_transpose_each_library_in_its_own_terms():
     report = verify_transpose(x, w, (2, 6, 6, 2), 2, "SAME")
     statuses = report.statuses()
     assert report.ok, report.table()
-    for name in ("handconv:naive", "tf.nn.conv2d_transpose", TRANSPOSE_CROP, "jax.lax.conv_transpose",
-                 "keras Conv2DTranspose"):
+    for name in (
+        "handconv:naive",
+        "tf.nn.conv2d_transpose",
+        TRANSPOSE_CROP,
+        "jax.lax.conv_transpose",
+        "keras Conv2DTranspose",
+    ):
         assert statuses[name] == PASS, report.table()
     assert statuses[TRANSPOSE] == CANNOT and "output_padding=-1" in report.row(TRANSPOSE).translation
     # 3 -> 5 with SAME crops (1, 1): PyTorch padding=1, output_padding=0 says it.
     report = verify_transpose(x, w, (2, 5, 5, 2), 2, "SAME", backends=["torch", "keras"])
-    assert report.statuses()[TRANSPOSE] == PASS and "padding=(1, 1), output_padding=(0, 0)" in report.row(
-        TRANSPOSE).translation
+    assert (
+        report.statuses()[TRANSPOSE] == PASS
+        and "padding=(1, 1), output_padding=(0, 0)" in report.row(TRANSPOSE).translation
+    )
     assert "output_padding=(0, 0)" in report.row("keras Conv2DTranspose").translation
     assert report.to_dict()["configuration"]["output_shape"] == [2, 5, 5, 2]
 
@@ -322,7 +398,9 @@ def test_transpose_says_why_a_library_cannot():
     assert statuses["handconv:naive"] == statuses[TRANSPOSE] == statuses["jax.lax.conv_transpose"] == PASS
     assert statuses["keras Conv2DTranspose"] == CANNOT and "explicit" in report.row("keras Conv2DTranspose").translation
     # TF's reference CPU kernel (the tests run with oneDNN off) refuses dilated gradients: in its own words.
-    assert statuses["tf.nn.conv2d_transpose"] == CANNOT and "dilation" in report.row("tf.nn.conv2d_transpose").translation
+    assert (
+        statuses["tf.nn.conv2d_transpose"] == CANNOT and "dilation" in report.row("tf.nn.conv2d_transpose").translation
+    )
 
 
 @pytest.mark.references
@@ -330,21 +408,40 @@ def test_transpose_a_wrong_library_result_fails(monkeypatch):
     reference("torch")
     x, w = _arrays((1, 3, 3, 2), (3, 3, 2, 2))
     original = references.TRANSPOSE_REFERENCES[TRANSPOSE_CROP]
-    broken = references.Reference(original.name, original.module, original.extra, original.translate,
-                                  lambda x, w, plan: original.run(x, w[::-1, ::-1], plan))  # a flipped kernel
+    broken = references.Reference(
+        original.name,
+        original.module,
+        original.extra,
+        original.translate,
+        lambda x, w, plan: original.run(x, w[::-1, ::-1], plan),
+    )  # a flipped kernel
     monkeypatch.setitem(references.TRANSPOSE_REFERENCES, TRANSPOSE_CROP, broken)
     report = verify_transpose(x, w, (1, 7, 7, 2), 2, "VALID", backends=["crop"])
     assert report.statuses() == {TRANSPOSE_CROP: FAIL} and not report.ok
 
 
 @settings(max_examples=12, deadline=None)
-@given(st.integers(1, 5), st.integers(1, 4), st.integers(1, 3), st.integers(1, 2),
-       st.sampled_from(["SAME", "VALID", "EXPLICIT"]), st.integers(0, 999))
+@given(
+    st.integers(1, 5),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.sampled_from(["SAME", "VALID", "EXPLICIT"]),
+    st.integers(0, 999),
+)
 def test_transpose_property_nothing_fails(n, k, s, d, kind, seed):
     _transpose_libraries()
     rng = np.random.default_rng(seed)
-    padding = kind if kind != "EXPLICIT" else [[0, 0], [int(rng.integers(0, k)), int(rng.integers(0, k))],
-                                               [int(rng.integers(0, k)), int(rng.integers(0, k))], [0, 0]]
+    padding = (
+        kind
+        if kind != "EXPLICIT"
+        else [
+            [0, 0],
+            [int(rng.integers(0, k)), int(rng.integers(0, k))],
+            [int(rng.integers(0, k)), int(rng.integers(0, k))],
+            [0, 0],
+        ]
+    )
     axis_padding = kind if kind != "EXPLICIT" else tuple(padding[1])
     sizes = handconv.shapes.transposed_sizes(n, k, s, axis_padding, d)
     sizes_w = handconv.shapes.transposed_sizes(n, k, s, kind if kind != "EXPLICIT" else tuple(padding[2]), d)
@@ -365,13 +462,48 @@ def test_transpose_property_nothing_fails(n, k, s, d, kind, seed):
 
 def test_cli_transpose(capsys):
     _transpose_libraries()
-    assert main(["verify", "--op", "conv2d_transpose", "--shape", "3,3,4", "--stride", "2", "--padding", "SAME",
-                 "--backends", "handconv:naive,tf,jax"]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                "--op",
+                "conv2d_transpose",
+                "--shape",
+                "3,3,4",
+                "--stride",
+                "2",
+                "--padding",
+                "SAME",
+                "--backends",
+                "handconv:naive,tf,jax",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "output_shape=[1, 6, 6, 1]" in out and "conv2d_transpose: the input gradient" in out
-    assert main(["verify", "--op", "conv2d_transpose", "--shape", "3,3,4", "--stride", "2", "--padding", "SAME",
-                 "--output-shape", "5,5", "--backends", "torch"]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                "--op",
+                "conv2d_transpose",
+                "--shape",
+                "3,3,4",
+                "--stride",
+                "2",
+                "--padding",
+                "SAME",
+                "--output-shape",
+                "5,5",
+                "--backends",
+                "torch",
+            ]
+        )
+        == 0
+    )
     assert "padding=(1, 1), output_padding=(0, 0)" in capsys.readouterr().out
-    assert main(["verify", "--op", "conv2d_transpose", "--shape", "3,3,4", "--stride", "2",
-                 "--output-shape", "9,9"]) == 2
+    assert (
+        main(["verify", "--op", "conv2d_transpose", "--shape", "3,3,4", "--stride", "2", "--output-shape", "9,9"]) == 2
+    )
     assert "output_shape" in capsys.readouterr().err

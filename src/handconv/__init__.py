@@ -7,7 +7,10 @@
 (1, 3, 3, 1)
 """
 
+from . import explain  # a callable package: handconv.explain(...) returns a Trace
 from .conv import conv2d
+from .detective import diagnose
+from .errors import HandconvError, HandconvMemoryError, HandconvTypeError
 from .family import (
     conv1d,
     conv2d_backprop_filter,
@@ -19,15 +22,11 @@ from .family import (
     convolution_backprop_input,
     depthwise_conv2d,
 )
-from .pool import avg_pool2d, avg_pool2d_grad, max_pool2d, max_pool2d_grad
-from .errors import HandconvError, HandconvMemoryError, HandconvTypeError
 from .methods import METHODS
-from .plan import ConvPlan, make_plan
+from .plan import ConvPlan, make_plan, output_shape
+from .pool import avg_pool2d, avg_pool2d_grad, max_pool2d, max_pool2d_grad
 from .shapes import effective_filter_size, output_size, output_size_formula, pad_amounts
-from .plan import output_shape
-from . import explain  # a callable package: handconv.explain(...) returns a Trace
 from .verification import verify
-from .detective import diagnose
 
 __version__ = "0.1.0"
 

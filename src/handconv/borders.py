@@ -135,7 +135,7 @@ def resolve_mode(mode: str) -> str:
         ) from None
 
 
-def pad_border(x: np.ndarray, pad_amounts: tuple[tuple[int, int], tuple[int, int]], mode: str) -> np.ndarray:
+def pad_border(x: np.ndarray, pad_amounts: tuple[tuple[int, int], ...], mode: str) -> np.ndarray:
     """Extend canonical ``(N, H, W, C)`` input by ``pad_amounts`` using a border mode.
 
     Parameters
@@ -151,15 +151,14 @@ def pad_border(x: np.ndarray, pad_amounts: tuple[tuple[int, int], tuple[int, int
     """
     name = resolve_mode(mode)
     (top, bottom), (left, right) = pad_amounts
-    if name == "reflect":
-        # NumPy's reflect needs size > pad per reflection; it repeats it for larger pads.
-        if x.shape[1] < 2 and (top or bottom) or x.shape[2] < 2 and (left or right):
-            raise HandconvError(
-                f"mode='reflect' needs at least 2 pixels along a padded axis; input is "
-                f"{x.shape[1]}x{x.shape[2]}"
-            )
+    # NumPy's reflect needs size > pad per reflection; it repeats it for larger pads.
+    if name == "reflect" and ((x.shape[1] < 2 and (top or bottom)) or (x.shape[2] < 2 and (left or right))):
+        raise HandconvError(
+            f"mode='reflect' needs at least 2 pixels along a padded axis; input is "
+            f"{x.shape[1]}x{x.shape[2]}"
+        )
     width = ((0, 0), (top, bottom), (left, right), (0, 0))
-    return np.pad(x, width, mode=BORDER_MODES[name].numpy)
+    return np.pad(x, width, mode=BORDER_MODES[name].numpy)  # type: ignore[call-overload]  # mode: str, not Literal
 
 
 def extension(mode: str, values: str = "a b c d", pad: int = 2) -> str:
@@ -175,6 +174,19 @@ def extension(mode: str, values: str = "a b c d", pad: int = 2) -> str:
     if name == "zeros":
         padded = ["0"] * pad + row + ["0"] * pad
     else:
-        index = np.pad(np.arange(len(row)), pad, mode=BORDER_MODES[name].numpy)
+        index = np.pad(np.arange(len(row)), pad, mode=BORDER_MODES[name].numpy)  # type: ignore[call-overload]
         padded = [row[i] for i in index]
     return f"{' '.join(padded[:pad])} | {' '.join(row)} | {' '.join(padded[pad + len(row):])}"
+
+
+def border_table(indent: str = "  ") -> str:
+    """The border modes by library, as text rendered from :data:`BORDER_MODES` (``--help`` pages use it).
+
+    >>> print(border_table().splitlines()[1])
+      zeros      constant   constant       BORDER_CONSTANT     zeros
+    """
+    rows = [["handconv", "NumPy", "SciPy ndimage", "OpenCV", "PyTorch"]]
+    rows += [[m.name, m.numpy, m.scipy_ndimage, m.opencv or "--", m.torch or "--"] for m in BORDER_MODES.values()]
+    widths = [max(len(row[i]) for row in rows) + 2 for i in range(len(rows[0]))]
+    return "\n".join(indent + "".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+

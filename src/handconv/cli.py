@@ -1,9 +1,8 @@
 """The ``handconv`` command line: one subcommand per module.
 
-Each module named in ``COMMANDS`` provides ``add_parser(subparsers)``, which adds
-its subparser and sets ``func`` (called with the parsed namespace, returning an
-exit code). Command modules import heavy libraries (matplotlib, TensorFlow, ...)
-inside their functions so that ``handconv --help`` stays fast.
+The commands themselves live in :mod:`handconv.commands` (one module each, listed
+in ``COMMANDS``); this module builds the parser from them and runs one, turning
+bad arguments, Ctrl-C and SIGTERM into one line and an exit code.
 """
 
 from __future__ import annotations
@@ -11,50 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
+from .commands import COMMANDS
 from .errors import HandconvError
-
-#: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = [
-    "handconv.demo",
-    "handconv.explain.cli",
-    "handconv.kernels",
-    "handconv.image",
-    "handconv.verify_cli",
-    "handconv.modes",
-    "handconv.learn.cli",
-]
-
-
-#: Largest integer option value: handconv's index arithmetic stays inside int64.
-MAX_OPTION_INT = 2**31 - 1
-
-
-def _int_at_least(minimum: int):
-    """An argparse type accepting integers from ``minimum`` to ``MAX_OPTION_INT``.
-
-    >>> _int_at_least(1)("2")
-    2
-    """
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
-        if value > MAX_OPTION_INT:
-            raise argparse.ArgumentTypeError(f"{text!r} must be <= {MAX_OPTION_INT}")
-        return value
-
-    return parse
-
-
-#: argparse types: an integer >= 0 (seeds, indices) and >= 1 (strides, counts).
-non_negative_int = _int_at_least(0)
-positive_int = _int_at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:

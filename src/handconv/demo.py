@@ -16,19 +16,15 @@ by TensorFlow, side by side with their difference; an ``index.html`` links it al
 
 from __future__ import annotations
 
-import argparse
 import html as html_text
-import importlib.util
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from .conv import conv2d
-from .files import make_output_folder
+from .kernels import to_filters
 from .plan import ConvPlan, make_plan
 
 #: The article's edge-detection kernel: the 8-neighbour outline filter.
@@ -52,7 +48,7 @@ def article_example(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """
     rng = np.random.default_rng(seed)
     volume = rng.integers(0, 3, size=(1, 5, 5, 3)).astype(np.float64)
-    filters = np.repeat(EDGE_KERNEL[:, :, None, None], 3, axis=2)
+    filters = to_filters(EDGE_KERNEL, 3)
     return volume, filters
 
 
@@ -71,26 +67,25 @@ def _side_by_side(blocks: list[list[str]], titles: list[str], gap: str = "    ")
 def first_field_arithmetic(padded: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> list[str]:
     """The by-hand sum for output (0, 0): one line per channel, then the total."""
     rows, cols = plan.receptive_field(0, 0)
-    lines, total = [], 0.0
+    lines, channel_sums = [], []
     for c in range(plan.in_channels):
         field = padded[0, rows, cols, c]
         weights = filters[:, :, c, 0]
-        terms = " + ".join(f"{v:g}*{w:g}" if w >= 0 else f"{v:g}*({w:g})" for v, w in zip(field.ravel(), weights.ravel()))
-        channel_sum = float((field * weights).sum())
-        total += channel_sum
-        lines.append(f"  channel {c}: {terms} = {channel_sum:g}")
-    lines.append(f"  total: {' + '.join(f'({float((padded[0, rows, cols, c] * filters[:, :, c, 0]).sum()):g})' for c in range(plan.in_channels))} = {total:g}")
+        terms = " + ".join(f"{v:g}*{w:g}" if w >= 0 else f"{v:g}*({w:g})"
+                           for v, w in zip(field.ravel(), weights.ravel()))
+        channel_sums.append(float((field * weights).sum()))
+        lines.append(f"  channel {c}: {terms} = {channel_sums[-1]:g}")
+    total = sum(channel_sums)
+    lines.append(f"  total: {' + '.join(f'({value:g})' for value in channel_sums)} = {total:g}")
     return lines
 
 
 def tensorflow_conv2d(x: np.ndarray, filters: np.ndarray, strides, padding) -> np.ndarray | None:
     """``tf.nn.conv2d`` on the same arguments, or None when TensorFlow is not installed."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # TF's reference kernel; its default oneDNN path is not trustworthy at the edges.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    try:
-        import tensorflow as tf
-    except ImportError:
+    from .references import load_tensorflow
+
+    tf = load_tensorflow()
+    if tf is None:
         return None
     return tf.nn.conv2d(x, filters, strides, padding).numpy()
 
@@ -156,25 +151,13 @@ def _explain_article(seed: int) -> Any:
 
 
 def load_photo() -> tuple[np.ndarray, str]:
-    """The sample photo as uint8 ``(H, W, 3)``, and a caption.
+    """The sample photo as uint8 ``(H, W, 3)``, and a caption."""
+    from .image import sample_photo
 
-    Falls back to a synthetic picture when :mod:`handconv.image` (which ships
-    the photo) is not installed.
-    """
-    try:
-        from .image import sample_photo  # type: ignore[attr-defined]
-    except ImportError:
-        sample_photo = None
-    if sample_photo is not None:
-        photo = np.asarray(sample_photo())
-        if photo.ndim == 2:
-            photo = np.repeat(photo[:, :, None], 3, axis=2)
-        return photo[:, :, :3], "sample photo (public domain, see handconv/data/README.md)"
-    yy, xx = np.mgrid[0:160, 0:160]
-    picture = np.zeros((160, 160, 3), np.uint8)
-    picture[(yy - 60) ** 2 + (xx - 60) ** 2 < 35**2] = (230, 80, 60)
-    picture[95:145, 85:145] = (60, 120, 220)
-    return picture, "synthetic shapes (the sample photo is not installed)"
+    photo = np.asarray(sample_photo())
+    if photo.ndim == 2:
+        photo = np.repeat(photo[:, :, None], 3, axis=2)
+    return photo[:, :, :3], "sample photo (public domain, see handconv/data/README.md)"
 
 
 def _edges_for_display(values: np.ndarray, scale: float) -> np.ndarray:
@@ -190,7 +173,7 @@ def run_photo(folder: Path, say: Any) -> dict[str, Any]:
     photo, caption = load_photo()
     # float32, as the article's TensorFlow code and most images in deep learning use.
     x = (photo.astype(np.float32) / 255)[None]
-    filters = np.repeat(EDGE_KERNEL[:, :, None, None], 3, axis=2).astype(np.float32)
+    filters = to_filters(EDGE_KERNEL, 3).astype(np.float32)
     by_hand = conv2d(x, filters, 1, ARTICLE_PADDING)
     reference = tensorflow_conv2d(x, filters, 1, ARTICLE_PADDING)
     say(f"Photo: {caption}, {photo.shape[0]}x{photo.shape[1]}x3, stride 1, P=1, the same edge filter:")
@@ -221,7 +204,7 @@ def run_photo(folder: Path, say: Any) -> dict[str, Any]:
 def write_article(folder: Path, seed: int, say: Any) -> dict[str, Any]:
     """Write the article's pictures, animation, page and text into ``folder``."""
     from .explain.animation import render_animation
-    from .explain.cli import compare_padding
+    from .explain.compare import compare_padding
     from .explain.figure import render_figure
     from .explain.text import render_text
     from .files import write_text
@@ -241,16 +224,13 @@ def write_article(folder: Path, seed: int, say: Any) -> dict[str, Any]:
     write_text(paths["text trace"], render_text(trace, color=False))
     x, filters = article_example(seed)
     six = np.random.default_rng(seed).integers(0, 3, size=(1, 6, 6, 3)).astype(np.float64)
-    comparison = compare_padding(x, filters, [2, 2], [1, 1], "1") + "\n" + compare_padding(six, filters, [2, 2], [1, 1], "1")
+    comparison = "\n".join(compare_padding(volume, filters, [2, 2], [1, 1], "1") for volume in (x, six))
     paths["padding: P=1 vs TF SAME"] = folder / "padding-comparison.txt"
     write_text(paths["padding: P=1 vs TF SAME"], comparison)
-    if importlib.util.find_spec("handconv.explain.html") is not None:
-        from .explain import html  # type: ignore[attr-defined]
+    from .explain import html
 
-        paths["interactive page"] = folder / "article-interactive.html"
-        html.render_html(trace, paths["interactive page"])
-    else:
-        say("  (the interactive page needs handconv.explain.html, not installed here)")
+    paths["interactive page"] = folder / "article-interactive.html"
+    html.render_html(trace, paths["interactive page"])
     return {"paths": paths, "trace": trace}
 
 
@@ -277,63 +257,3 @@ def write_index(folder: Path, sections: list[tuple[str, dict[str, Path]]], notes
         parts.append("</ul>")
     parts.append("</body></html>")
     return write_text(folder / "index.html", "\n".join(parts) + "\n")
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="reproduce the article: its example by hand and by TensorFlow, figures, GIF, page, photo",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=(
-            "examples:\n  handconv demo\n  handconv demo --out /tmp/article\n  handconv demo --seed 3\n"
-            "  handconv demo --numbers-only      # just the terminal part\n  python -m handconv demo"
-        ),
-    )
-    from .cli import non_negative_int
-
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random input volume (default 0)")
-    parser.add_argument("--out", default="handconv-demo", metavar="DIR",
-                        help="folder for figures, GIF, page and photo (default ./handconv-demo)")
-    parser.add_argument("--numbers-only", action="store_true", help="print the numeric example and stop")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    if not args.numbers_only:
-        from .files import refuse_overwriting_inputs
-        from .image.sample import sample_photo_path
-
-        # The demo's one input file is the packaged photo: its folder is no place for outputs.
-        photo = Path(sample_photo_path())
-        refuse_overwriting_inputs([("--out", args.out)], [("the sample photo's folder", photo.parent)])
-        make_output_folder(Path(args.out), "--out")
-    result = run_numeric(seed=args.seed)
-    difference = result["difference"]
-    failed = difference is not None and difference >= 1e-6
-    if args.numbers_only:
-        return 1 if failed else 0
-
-    def say(text: str = "") -> None:
-        print(text)
-
-    folder = Path(args.out)
-    say()
-    say(f"Writing the article into {folder}/ ...")
-    article = write_article(folder, args.seed, say)
-    photo = run_photo(folder, say)
-    photo_difference = photo["difference"]
-    notes = [
-        "The article's example: a 5x5x3 volume, zero-padding P=1, stride 2, the edge filter on every channel.",
-        f"By hand vs tf.nn.conv2d on the example: max |difference| = "
-        f"{'not compared (TensorFlow missing)' if difference is None else f'{difference:.3g}'}.",
-        f"Photo: {photo['caption']}; max |difference| by hand vs TensorFlow = "
-        f"{'not compared' if photo_difference is None else f'{photo_difference:.3g}'}.",
-    ]
-    index = write_index(folder, [("The article's example", article["paths"]), ("The photo", photo["paths"])], notes)
-    say()
-    for name, path in [*article["paths"].items(), *photo["paths"].items(), ("index", index)]:
-        say(f"  {name:34s} {path}")
-    say(f"Done in {time.perf_counter() - started:.1f} s. Open {index} in a browser.")
-    return 1 if failed else 0

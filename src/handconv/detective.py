@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,9 @@ from numpy.lib.stride_tricks import as_strided
 from .borders import BORDER_MODES, pad_border
 from .conv import conv2d
 from .errors import HandconvError, HandconvTypeError, describe_value
-from .shapes import output_size, pad_amounts
+from .kernels import to_filters
+from .plan import ConvPlan, make_plan
+from .shapes import effective_filter_size, input_window, pad_amounts
 from .verification import tolerance
 
 __all__ = ["diagnose", "diagnose_transpose", "Diagnosis", "Candidate", "TransposeCandidate"]
@@ -75,6 +78,12 @@ class Candidate:
     residual: np.ndarray | None = field(default=None, repr=False)
     observed: np.ndarray | None = field(default=None, repr=False)
     context: tuple = field(default=(), repr=False)
+    #: The convention as a plan: the input cropped by ``crops`` (rows, columns) where the first window
+    #: starts inside it, then padded by ``pads``; ``output_hw`` is the output observed (the plan's may be longer).
+    plan: ConvPlan | None = field(default=None, repr=False)
+    crops: tuple[int, int] = (0, 0)
+    input_hw: tuple[int, int] = (0, 0)
+    output_hw: tuple[int, int] = (0, 0)
 
     @property
     def matches(self) -> bool:
@@ -133,7 +142,7 @@ class Diagnosis:
     notes : list of str
     """
 
-    matches: list[Candidate]
+    matches: Sequence[Candidate | TransposeCandidate]
     closest: Candidate | None
     pattern: str
     notes: list[str]
@@ -148,7 +157,7 @@ class Diagnosis:
         lines = [f"searched {self.searched} conventions"] + [f"note: {n}" for n in self.notes]
         if self.matches:
             lines.append(f"{len(self.matches)} convention(s) reproduce the output; "
-                         f"{'the simplest ' + str(min(limit, len(self.matches))) if len(self.matches) > limit else 'all'}:")
+                         + (f"the simplest {limit}:" if len(self.matches) > limit else "all:"))
             for number, candidate in enumerate(self.matches[:limit], 1):
                 lines.append(f"[{number}]")
                 lines.append(candidate.describe())
@@ -202,10 +211,11 @@ def _kernel_forms(k: np.ndarray, channels: int):
     if k.ndim == 2 and channels == 1:
         forms.append(("2-D", k[:, :, None, None], "k[:, :, None, None]"))
     elif k.ndim == 2:
-        forms.append(("2-D, on every channel and summed (the article)", np.repeat(k[:, :, None, None], channels, 2),
+        forms.append(("2-D, on every channel and summed (the article)", to_filters(k, channels),
                       f"np.repeat(k[:, :, None, None], {channels}, axis=2)"))
         forms.append(("2-D, per channel (cv2.filter2D / SciPy on each channel)",
-                      np.repeat(k[:, :, None, None], channels, 3), f"np.repeat(k[:, :, None, None], {channels}, axis=3)"))
+                      np.repeat(k[:, :, None, None], channels, 3),
+                      f"np.repeat(k[:, :, None, None], {channels}, axis=3)"))
     elif k.ndim == 3:
         if k.shape[2] == channels:
             forms.append(("(KH, KW, C), summed", k[..., None], "k[..., None]"))
@@ -222,42 +232,54 @@ def _kernel_forms(k: np.ndarray, channels: int):
 
 
 # ------------------------------------------------------------- naming
-def _axis_names(size: int, k: int, s: int, d: int, first: int, out: int) -> set[str]:
-    """Named conventions that start the window at ``first`` and give ``out`` outputs along one axis."""
+def _axis_names(axis: int, candidate: Candidate, same: ConvPlan | None, valid: ConvPlan | None,
+                symmetric: ConvPlan | None) -> set[str]:
+    """Named conventions that start the window where ``candidate`` does and give its output along ``axis``.
+
+    ``same``, ``valid`` and ``symmetric`` are the plans of those conventions on the same shapes
+    (None where the filter does not fit).
+    """
+    assert candidate.plan is not None
     names = set()
-    k_eff = (k - 1) * d + 1
+    first, out, size = candidate.window_start[axis], candidate.output_hw[axis], candidate.input_hw[axis]
+    stride, k_eff = candidate.plan.strides[axis], candidate.plan.effective_filter_hw[axis]
     top = -first
-    same_out = -(-size // s)
-    before, after = pad_amounts(size, k, s, "SAME", d)
-    if out == same_out and top == before:
-        names.add("TF/JAX 'SAME' (odd pad after: bottom/right)")
-    if out == same_out and top == after and before != after:
-        names.add("'SAME' with the odd pad before (top/left: JAX 'SAME_LOWER', Caffe/ONNX SAME_LOWER)")
-    if top == 0 and out == _output_size(size, k, s, "VALID", d):
+    if same is not None and out == same.output_hw[axis]:
+        before, after = same.pad_amounts[axis]
+        if top == before:
+            names.add("TF/JAX 'SAME' (odd pad after: bottom/right)")
+        if top == after and before != after:
+            names.add("'SAME' with the odd pad before (top/left: JAX 'SAME_LOWER', Caffe/ONNX SAME_LOWER)")
+    if top == 0 and valid is not None and out == valid.output_hw[axis]:
         names.add("'VALID'")
-    if top > 0 and out == _output_size(size, k, s, (top, top), d):
+    if top > 0 and symmetric is not None and out == symmetric.output_hw[axis]:
         names.add(f"symmetric padding {top} (PyTorch padding={top}, the article's P={top})")
-    if s == 1 and out == size and top == k_eff // 2:
+    if stride == 1 and out == size and top == k_eff // 2:
         names.add("input-sized output centred at k//2 (scipy.ndimage, cv2.filter2D, scipy.signal mode='same')")
-    if 0 > top and s > 1:
+    if top < 0 and stride > 1:
         names.add(f"window starts {first} rows/columns in (stride offset)")
     return names
 
 
-def _output_size(size, k, s, padding, d) -> int | None:
+def _plan_or_none(x_shape, filter_shape, strides, padding, dilations) -> ConvPlan | None:
+    """The plan of one convention on these shapes, or None where the filter does not fit."""
     try:
-        return output_size(size, k, s, padding, d)
+        return make_plan(x_shape, filter_shape, strides, padding, "NHWC", dilations)
     except HandconvError:
         return None
 
 
-def _names(candidate: Candidate, hw, filter_hw, out_hw) -> list[str]:
+def _names(candidate: Candidate) -> list[str]:
     """Named conventions that explain both axes; per axis when no one name explains both."""
-    per_axis = [
-        _axis_names(hw[axis], filter_hw[axis], candidate.strides[axis], candidate.dilations[axis],
-                    candidate.window_start[axis], out_hw[axis])
-        for axis in (0, 1)
-    ]
+    plan = candidate.plan
+    assert plan is not None
+    x_shape = (plan.batch, *candidate.input_hw, plan.in_channels)
+    tops = [max(-first, 0) for first in candidate.window_start]
+    same, valid, symmetric = (
+        _plan_or_none(x_shape, plan.filter_shape, plan.strides, padding, plan.dilations)
+        for padding in ("SAME", "VALID", [[0, 0], [tops[0]] * 2, [tops[1]] * 2, [0, 0]])
+    )
+    per_axis = [_axis_names(axis, candidate, same, valid, symmetric) for axis in (0, 1)]
     both = per_axis[0] & per_axis[1]
     if both or not (per_axis[0] or per_axis[1]):
         return sorted(both)
@@ -265,36 +287,55 @@ def _names(candidate: Candidate, hw, filter_hw, out_hw) -> list[str]:
             for axis, names in zip(("rows", "columns"), per_axis)]
 
 
-def _call(candidate: Candidate, x_expr: str, w_expr: str, out_format: str, hw, filter_hw, out_hw) -> tuple[str, tuple]:
-    """The handconv call reproducing ``candidate`` and the pads it uses."""
-    crops, pads, slice_needed = [], [], False
+def _window_reads(first: int, out: int, size: int, filter_size: int, stride: int, dilation: int
+                  ) -> tuple[int, int, int, int]:
+    """Input rows ``[start, stop)`` that ``out`` windows starting at input row ``first`` read, and the pads."""
+    return input_window(0, out, size, filter_size, stride, -first, dilation)
+
+
+def _touches_border(first, strides, out_hw, filter_hw, dilation: int, hw) -> bool:
+    """Whether any window reads outside the input (only then does the border mode matter)."""
+    return any(sum(_window_reads(first[axis], out_hw[axis], hw[axis], filter_hw[axis], strides[axis], dilation)[2:])
+               for axis in (0, 1))
+
+
+def _plan(candidate: Candidate, x_shape, w_shape, out_hw) -> None:
+    """The candidate's :class:`ConvPlan`: the input cropped to where the first window starts, then padded."""
+    crops, pads = [], []
     for axis in (0, 1):
-        first = candidate.window_start[axis]
-        size = hw[axis]
-        k_eff = (filter_hw[axis] - 1) * candidate.dilations[axis] + 1
-        top = max(-first, 0)
-        crop = max(first, 0)
-        size_after_crop = size - crop
-        needed = (out_hw[axis] - 1) * candidate.strides[axis] + k_eff - size_after_crop - top
-        bottom = max(needed, 0)
-        produced = (size_after_crop + top + bottom - k_eff) // candidate.strides[axis] + 1
-        slice_needed |= produced != out_hw[axis]
-        crops.append(crop)
-        pads.append((top, bottom))
-    x_code = x_expr
-    if any(crops):
-        x_code = f"{x_expr}[:, {crops[0]}:, {crops[1]}:]"
+        start, _, before, after = _window_reads(candidate.window_start[axis], out_hw[axis], x_shape[1 + axis],
+                                                w_shape[axis], candidate.strides[axis], candidate.dilations[axis])
+        crops.append(start)
+        pads.append((before, after))
+    cropped = (x_shape[0], x_shape[1] - crops[0], x_shape[2] - crops[1], x_shape[3])
+    candidate.plan = make_plan(cropped, w_shape, candidate.strides, [[0, 0], *pads, [0, 0]], "NHWC",
+                               candidate.dilations)
+    candidate.crops, candidate.pads = (crops[0], crops[1]), (pads[0], pads[1])
+    candidate.input_hw, candidate.output_hw = (x_shape[1], x_shape[2]), (out_hw[0], out_hw[1])
+
+
+def _is_same(plan: ConvPlan) -> bool:
+    """Whether ``plan`` pads as TF's SAME does on both axes."""
+    same = make_plan(plan.input_shape, plan.filter_shape, plan.strides, "SAME", "NHWC", plan.dilations)
+    return same.pad_amounts == plan.pad_amounts
+
+
+def _call(candidate: Candidate, x_expr: str, w_expr: str, out_format: str) -> str:
+    """The handconv call reproducing ``candidate`` (its plan as ``conv2d`` arguments)."""
+    plan, crops, pads, out_hw = candidate.plan, candidate.crops, candidate.pads, candidate.output_hw
+    assert plan is not None
+    slice_needed = plan.output_hw != out_hw
+    x_code = f"{x_expr}[:, {crops[0]}:, {crops[1]}:]" if any(crops) else x_expr
     w_code = f"{w_expr}[::-1, ::-1]" if candidate.flip else w_expr
     strides = candidate.strides[0] if candidate.strides[0] == candidate.strides[1] else candidate.strides
     dilations = candidate.dilations[0] if candidate.dilations[0] == candidate.dilations[1] else candidate.dilations
     extra = f", dilations={dilations}" if dilations != 1 else ""
     padded = any(p for pair in pads for p in pair)
-    names = candidate.names
     if candidate.mode != "zeros" and padded:
         inner = f"handconv.borders.pad_border({x_code}, {tuple(pads)}, {candidate.mode!r})"
         code = f"handconv.conv2d({inner}, {w_code}, strides={strides}, padding='VALID'{extra})"
     else:
-        if not any(crops) and not slice_needed and any("TF/JAX 'SAME'" in n for n in names):
+        if not any(crops) and not slice_needed and _is_same(plan):
             padding = "'SAME'"
         elif not padded:
             padding = "'VALID'"
@@ -305,13 +346,13 @@ def _call(candidate: Candidate, x_expr: str, w_expr: str, out_format: str, hw, f
         code = f"{code}[:, :{out_hw[0]}, :{out_hw[1]}]"
     if candidate.bias is not None:
         code = f"({code} + {_bias_text(candidate.bias)})"
-    return out_format.format(code), (pads[0], pads[1])
+    return out_format.format(code)
 
 
 # ------------------------------------------------------------- search
-def _float_levels(*dtypes) -> list[tuple[str, np.dtype]]:
+def _float_levels(*dtypes) -> list[tuple[str, np.dtype, bool]]:
     """Precisions to accept, best first: float64 always, float32, float16 where an array is float16."""
-    levels = [("agrees to float64 rounding", np.dtype(np.float64), False),
+    levels: list[tuple[str, np.dtype, bool]] = [("agrees to float64 rounding", np.dtype(np.float64), False),
               ("agrees within float32 summation-order tolerance", np.dtype(np.float32), False)]
     if any(np.dtype(d) == np.float16 for d in dtypes):
         levels.append(("agrees within float16 tolerance", np.dtype(np.float16), False))
@@ -366,80 +407,124 @@ def diagnose(input: Any, kernel: Any, output: Any, *, limit: int = 50) -> Diagno
     x = _real_array(input, "input")
     k = _real_array(kernel, "kernel")
     o = _real_array(output, "output")
-    levels = _float_levels(x.dtype, k.dtype, o.dtype)
     notes = []
-    if k.ndim >= 2 and np.array_equal(k, k[::-1, ::-1]) and k.ndim in (2, 3):
+    if k.ndim in (2, 3) and np.array_equal(k, k[::-1, ::-1]):
         notes.append("the kernel is unchanged by a 180-degree rotation: correlation and convolution agree")
-    matches: list[Candidate] = []
-    closest: Candidate | None = None
-    closest_key: tuple | None = None
-    searched = 0
     if o.size == 0:
         return Diagnosis([], None, f"the output {o.shape} is empty: every convention that gives this shape "
                          "reproduces it", notes, 0)
-    out_forms = _output_forms(o.astype(np.float64))
-    for (in_label, x4, x_expr) in _input_forms(x.astype(np.float64)):
-        hw = x4.shape[1:3]
-        for (k_label, w, w_expr) in _kernel_forms(k.astype(np.float64), x4.shape[3]):
-            kh, kw = w.shape[:2]
-            fan_in = w.shape[0] * w.shape[1] * w.shape[2]
-            flips = (False,) if np.array_equal(w, w[::-1, ::-1]) else (False, True)
-            for (o_label, o4, o_format), flip, dilation in itertools.product(out_forms, flips, range(1, MAX_DILATION + 1)):
-                if o4.shape[0] != x4.shape[0] or o4.shape[3] != w.shape[3]:
-                    continue
-                k_eff = ((kh - 1) * dilation + 1, (kw - 1) * dilation + 1)
-                if dilation > 1 and (kh == kw == 1 or max(k_eff) > max(hw) + 1):
-                    continue
-                wf = w[::-1, ::-1] if flip else w
-                scale = max(float(np.abs(o4).max()), 1e-300)
-                context = (x_expr, w_expr, o_format, hw, (kh, kw), o4.shape[1:3])
-                for mode in _MODES:
-                    extend = (k_eff[0] - 1 + EXTRA_PAD, k_eff[1] - 1 + EXTRA_PAD)
-                    try:
-                        padded = pad_border(x4, ((extend[0],) * 2, (extend[1],) * 2), mode)
-                    except HandconvError:
-                        continue
-                    full = conv2d(padded, wf, 1, "VALID", dilations=dilation)
-                    magnitude_full = []
-                    for (strides, first, offset), stats in _scan(full, o4, extend, scale):
-                        searched += 1
-                        if mode != "zeros" and not _touches_border(first, strides, o4.shape[1:3], k_eff, hw):
-                            continue  # the border is never read: the same as the zeros candidate
-                        error, bias, mismatched = stats
-                        candidate = Candidate(in_label, k_label, o_label, flip, mode, strides, (dilation,) * 2, first,
-                                              bias=bias, max_abs_error=error, mismatched=mismatched)
-                        candidate.context = context
-                        key = (mismatched, error)
-                        if error <= 1e-2 * scale:  # close: measure against the real tolerance
-                            if not magnitude_full:
-                                magnitude_full.append(conv2d(np.abs(padded), np.abs(wf), 1, "VALID", dilations=dilation))
-                            residual = o4 - _window(full, offset, strides, o4.shape) - (0 if bias is None else bias)
-                            magnitude = _window(magnitude_full[0], offset, strides, o4.shape)
-                            if bias is not None:
-                                magnitude = magnitude + np.abs(bias)
-                            _grade(candidate, residual, magnitude, fan_in, levels)
-                            if candidate.matches:
-                                matches.append(candidate)
-                                continue
-                        if closest_key is None or key < closest_key:
-                            candidate.observed = o4
-                            candidate.residual = o4 - _window(full, offset, strides, o4.shape) - (0 if bias is None else bias)
-                            closest, closest_key = candidate, key
-    if closest is None and not matches:
-        return Diagnosis([], None, f"no layout and convention gives an output of shape {o.shape} from input {x.shape} and "
-                         f"kernel {k.shape} (strides up to {MAX_STRIDE}, dilations up to {MAX_DILATION})", notes, searched)
-    matches = sorted(matches, key=_simplicity)[:limit]
-    for candidate in matches + ([closest] if closest is not None else []):
-        x_expr, w_expr, o_format, hw, filter_hw, out_hw = candidate.context
-        candidate.names = _names(candidate, hw, filter_hw, out_hw)
-        candidate.call, candidate.pads = _call(candidate, x_expr, w_expr, o_format, hw, filter_hw, out_hw)
+    search = _Search(_float_levels(x.dtype, k.dtype, o.dtype))
+    for setting in _settings(x, k, o):
+        for mode in _MODES:
+            search.try_mode(setting, mode)
+    if search.closest is None and not search.matches:
+        return Diagnosis([], None, f"no layout and convention gives an output of shape {o.shape} from input {x.shape} "
+                         f"and kernel {k.shape} (strides up to {MAX_STRIDE}, dilations up to {MAX_DILATION})",
+                         notes, search.searched)
+    matches = sorted(search.matches, key=_simplicity)[:limit]
+    for candidate in matches + ([search.closest] if search.closest is not None else []):
+        _describe_call(candidate)
     if matches:
-        return Diagnosis(matches, None, "", notes, searched)
+        return Diagnosis(matches, None, "", notes, search.searched)
+    closest = search.closest
+    assert closest is not None and closest.residual is not None and closest.observed is not None
     scale = float(np.abs(closest.observed).max())
     differing = float(np.mean(np.abs(closest.residual) > 1e-5 * scale + 1e-12))
     closest.precision = f"outside tolerance ({differing:.0%} of elements differ)"
-    pattern = residual_pattern(closest.residual, closest.observed)
-    return Diagnosis([], closest, pattern, notes, searched)
+    return Diagnosis([], closest, residual_pattern(closest.residual, closest.observed), notes, search.searched)
+
+
+@dataclass
+class _Setting:
+    """One reading of the arrays: layouts, kernel form, flip and dilation (the border mode and window vary)."""
+
+    input_layout: str
+    x4: np.ndarray  # (N, H, W, C)
+    x_expr: str
+    kernel_form: str
+    filters: np.ndarray  # (KH, KW, C_in / groups, C_out), flipped when ``flip``
+    w_expr: str
+    output_layout: str
+    o4: np.ndarray  # (N, OH, OW, C_out)
+    o_format: str
+    flip: bool
+    dilation: int
+
+
+def _settings(x: np.ndarray, k: np.ndarray, o: np.ndarray) -> Iterator[_Setting]:
+    """Every reading of input, kernel and output whose shapes fit together."""
+    out_forms = _output_forms(o.astype(np.float64))
+    for in_label, x4, x_expr in _input_forms(x.astype(np.float64)):
+        for k_label, w, w_expr in _kernel_forms(k.astype(np.float64), x4.shape[3]):
+            flips = (False,) if np.array_equal(w, w[::-1, ::-1]) else (False, True)
+            for (o_label, o4, o_format), flip, dilation in itertools.product(
+                    out_forms, flips, range(1, MAX_DILATION + 1)):
+                if o4.shape[0] != x4.shape[0] or o4.shape[3] != w.shape[3]:
+                    continue
+                k_eff = [effective_filter_size(size, dilation) for size in w.shape[:2]]
+                if dilation > 1 and (w.shape[0] == w.shape[1] == 1 or max(k_eff) > max(x4.shape[1:3]) + 1):
+                    continue
+                yield _Setting(in_label, x4, x_expr, k_label, w[::-1, ::-1] if flip else w, w_expr, o_label, o4,
+                               o_format, flip, dilation)
+
+
+class _Search:
+    """The matches, the closest miss and the count of conventions tried so far."""
+
+    def __init__(self, levels: list) -> None:
+        self.levels = levels
+        self.matches: list[Candidate] = []
+        self.closest: Candidate | None = None
+        self.closest_key: tuple | None = None
+        self.searched = 0
+
+    def try_mode(self, setting: _Setting, mode: str) -> None:
+        """Every window of one setting's full correlation under border ``mode``, graded."""
+        x4, w, o4 = setting.x4, setting.filters, setting.o4
+        filter_hw, dilation = w.shape[:2], setting.dilation
+        extend = tuple(effective_filter_size(size, dilation) - 1 + EXTRA_PAD for size in filter_hw)
+        try:
+            padded = pad_border(x4, ((extend[0],) * 2, (extend[1],) * 2), mode)
+        except HandconvError:
+            return
+        full = conv2d(padded, w, 1, "VALID", dilations=dilation)
+        scale = max(float(np.abs(o4).max()), 1e-300)
+        magnitude_full: list[np.ndarray] = []  # |x| * |w|, computed once a candidate comes close
+        for (strides, first, offset), (error, bias, mismatched) in _scan(full, o4, extend, scale):
+            self.searched += 1
+            if mode != "zeros" and not _touches_border(first, strides, o4.shape[1:3], filter_hw, dilation,
+                                                       x4.shape[1:3]):
+                continue  # the border is never read: the same as the zeros candidate
+            candidate = Candidate(setting.input_layout, setting.kernel_form, setting.output_layout, setting.flip,
+                                  mode, strides, (dilation,) * 2, first, bias=bias, max_abs_error=error,
+                                  mismatched=mismatched)
+            candidate.context = (setting.x_expr, setting.w_expr, setting.o_format, x4.shape, w.shape, o4.shape[1:3])
+            residual = None
+            if error <= 1e-2 * scale:  # close: measure against the real tolerance
+                if not magnitude_full:
+                    magnitude_full.append(conv2d(np.abs(padded), np.abs(w), 1, "VALID", dilations=dilation))
+                residual = o4 - _window(full, offset, strides, o4.shape) - (0 if bias is None else bias)
+                magnitude = _window(magnitude_full[0], offset, strides, o4.shape)
+                if bias is not None:
+                    magnitude = magnitude + np.abs(bias)
+                _grade(candidate, residual, magnitude, int(np.prod(w.shape[:3])), self.levels)
+                if candidate.matches:
+                    self.matches.append(candidate)
+                    continue
+            key = (mismatched, error)
+            if self.closest_key is None or key < self.closest_key:
+                candidate.observed = o4
+                candidate.residual = residual if residual is not None else (
+                    o4 - _window(full, offset, strides, o4.shape) - (0 if bias is None else bias))
+                self.closest, self.closest_key = candidate, key
+
+
+def _describe_call(candidate: Candidate) -> None:
+    """Give a kept candidate its plan, its names and the handconv call that reproduces it."""
+    x_expr, w_expr, o_format, x_shape, w_shape, out_hw = candidate.context
+    _plan(candidate, x_shape, w_shape, out_hw)
+    candidate.names = _names(candidate)
+    candidate.call = _call(candidate, x_expr, w_expr, o_format)
 
 
 def _window(full: np.ndarray, offset, strides, shape) -> np.ndarray:
@@ -447,7 +532,7 @@ def _window(full: np.ndarray, offset, strides, shape) -> np.ndarray:
     return full[:, py:py + (shape[1] - 1) * sh + 1:sh, px:px + (shape[2] - 1) * sw + 1:sw]
 
 
-def _grade(candidate: Candidate, residual, magnitude, fan_in: int, levels) -> None:
+def _grade(candidate: Candidate | TransposeCandidate, residual, magnitude, fan_in: int, levels) -> None:
     """Set the candidate's error/tolerance ratio at the finest precision that covers it."""
     ratio = math.inf
     for text, dtype, transform in levels:
@@ -502,19 +587,6 @@ def _scan(full: np.ndarray, o4: np.ndarray, extend, scale: float):
                 yield ((sh, sw), first, (py, px)), (best, bias, float(mismatched[px]))
 
 
-def _closeness(candidate: Candidate) -> tuple:
-    return (candidate.mismatched, candidate.max_abs_error, _simplicity(candidate))
-
-
-def _touches_border(first, strides, out_hw, k_eff, hw) -> bool:
-    """Whether any window reads outside the input (only then does the border mode matter)."""
-    for axis in (0, 1):
-        last = first[axis] + (out_hw[axis] - 1) * strides[axis] + k_eff[axis] - 1
-        if first[axis] < 0 or last > hw[axis] - 1:
-            return True
-    return False
-
-
 def _simplicity(candidate: Candidate) -> tuple:
     """Sort key: the most ordinary explanation first."""
     return (
@@ -536,8 +608,9 @@ def residual_pattern(residual: np.ndarray, output: np.ndarray) -> str:
     ``output`` is the observed output, same shape.
 
     >>> r = np.zeros((1, 4, 4, 1)); r[0, -1, :, 0] = 1.0
-    >>> residual_pattern(r, np.ones((1, 4, 4, 1)))
-    'differs only on the last row (4 elements): padding split (TF puts the odd pad at the bottom/right, others at the top/left)'
+    >>> print(residual_pattern(r, np.ones((1, 4, 4, 1))))  # doctest: +NORMALIZE_WHITESPACE
+    differs only on the last row (4 elements): padding split
+    (TF puts the odd pad at the bottom/right, others at the top/left)
     """
     scale = float(np.abs(output).max()) if np.size(output) else 1.0
     wrong = np.abs(residual) > 1e-5 * scale + 1e-12
@@ -562,10 +635,12 @@ def residual_pattern(residual: np.ndarray, output: np.ndarray) -> str:
     band_rows = all(r < 2 or r >= height - 2 for r in rows)
     band_cols = all(c < 2 or c >= width - 2 for c in cols)
     border = wrong.copy()
-    border[:, 2:height - 2, 2:width - 2] = False
+    border[:, 2 : height - 2, 2 : width - 2] = False
     if not (wrong & ~border).any():
-        return (f"differs only near the border ({count} elements): border mode or padding amount "
-                "(try another --mode: 'handconv modes' lists them)")
+        return (
+            f"differs only near the border ({count} elements): border mode or padding amount "
+            "(try another --mode: 'handconv modes' lists them)"
+        )
     if band_rows or band_cols:
         return f"differs in border rows/columns only ({count} elements): padding amount or split"
     flat = residual.reshape(-1)
@@ -574,8 +649,10 @@ def residual_pattern(residual: np.ndarray, output: np.ndarray) -> str:
         factor = float(np.dot(flat, target) / np.dot(target, target))
         if np.abs(flat - factor * target).max() <= 1e-5 * scale:
             return f"differs by a factor {1 + factor:.6g} everywhere: kernel normalisation (e.g. divided by its sum)"
-    return (f"differs everywhere ({count} of {wrong.size} elements, max {float(np.abs(residual).max()):.3g}): "
-            "not a convention handconv knows; check the kernel values, the input and the dtype")
+    return (
+        f"differs everywhere ({count} of {wrong.size} elements, max {float(np.abs(residual).max()):.3g}): "
+        "not a convention handconv knows; check the kernel values, the input and the dtype"
+    )
 
 
 # ------------------------------------------------------------- transposed convolution
@@ -610,10 +687,14 @@ class TransposeCandidate:
         (b1, e1), (b2, e2) = self.crops
         lines = [
             "  operation: transposed convolution (tf.nn.conv2d_transpose, the input gradient of a convolution)"
-            + (", kernel rotated 180 degrees (as jax.lax.conv_transpose's default transpose_kernel=False)"
-               if self.flip else ""),
+            + (
+                ", kernel rotated 180 degrees (as jax.lax.conv_transpose's default transpose_kernel=False)"
+                if self.flip
+                else ""
+            ),
             f"  layouts:   input {self.input_layout}, kernel {self.kernel_form}, output {self.output_layout}",
-            f"  window:    stride {self.strides[0]}x{self.strides[1]}, dilation {self.dilations[0]}x{self.dilations[1]}; "
+            f"  window:    stride {self.strides[0]}x{self.strides[1]}, "
+            f"dilation {self.dilations[0]}x{self.dilations[1]}; "
             f"full result {self.full[0]}x{self.full[1]} cropped rows ({b1} at the start, {e1} at the end), "
             f"columns ({b2}, {e2})" + ("  (negative: zeros added at the end)" if min(e1, e2) < 0 else ""),
         ]
@@ -627,17 +708,32 @@ def _transpose_kernel_forms(k: np.ndarray, channels: int):
     """(label, filters (KH, KW, C_result, C_in), expression) for a transposed convolution's kernel."""
     forms = []
     if k.ndim == 2:
-        forms.append(("2-D, from every input channel into one result channel" if channels > 1 else "2-D",
-                      np.repeat(k[:, :, None, None], channels, axis=3), f"np.repeat(k[:, :, None, None], {channels}, axis=3)"))
+        forms.append(
+            (
+                "2-D, from every input channel into one result channel" if channels > 1 else "2-D",
+                np.repeat(k[:, :, None, None], channels, axis=3),
+                f"np.repeat(k[:, :, None, None], {channels}, axis=3)",
+            )
+        )
     elif k.ndim == 4:
         if k.shape[3] == channels:
             forms.append(("HWOI (TF conv2d_transpose: KH, KW, C_out, C_in)", k, "k"))
         if k.shape[0] == channels:
-            forms.append(("IOHW (PyTorch conv_transpose2d weight: C_in, C_out, KH, KW)",
-                          np.transpose(k, (2, 3, 1, 0)), "np.transpose(k, (2, 3, 1, 0))"))
+            forms.append(
+                (
+                    "IOHW (PyTorch conv_transpose2d weight: C_in, C_out, KH, KW)",
+                    np.transpose(k, (2, 3, 1, 0)),
+                    "np.transpose(k, (2, 3, 1, 0))",
+                )
+            )
         if k.shape[2] == channels and k.shape[2] != k.shape[3]:
-            forms.append(("HWIO (JAX conv_transpose rhs: KH, KW, C_in, C_out)", np.transpose(k, (0, 1, 3, 2)),
-                          "np.transpose(k, (0, 1, 3, 2))"))
+            forms.append(
+                (
+                    "HWIO (JAX conv_transpose rhs: KH, KW, C_in, C_out)",
+                    np.transpose(k, (0, 1, 3, 2)),
+                    "np.transpose(k, (0, 1, 3, 2))",
+                )
+            )
     return forms
 
 
@@ -646,7 +742,7 @@ def _transpose_axis_names(n: int, m: int, k: int, s: int, d: int, start: int, en
     from .shapes import transposed_sizes
 
     names = {}
-    k_eff = (k - 1) * d + 1
+    k_eff = effective_filter_size(k, d)
     if m in transposed_sizes(n, k, s, "SAME", d) and pad_amounts(m, k, s, "SAME", d)[0] == start:
         names["tf"] = "'SAME'"
     elif start == 0 and m in transposed_sizes(n, k, s, "VALID", d):
@@ -724,7 +820,7 @@ def diagnose_transpose(input: Any, kernel: Any, output: Any, *, limit: int = 20)
                     for b1 in range(0, extended[1] - m_hw[0] + 1):
                         for b2 in range(0, extended[2] - m_hw[1] + 1):
                             searched += 1
-                            window = values[:, b1:b1 + m_hw[0], b2:b2 + m_hw[1]]
+                            window = values[:, b1 : b1 + m_hw[0], b2 : b2 + m_hw[1]]
                             residual = o4 - window
                             error = float(np.abs(residual).max())
                             scale = max(float(np.abs(o4).max()), 1e-300)
@@ -733,32 +829,51 @@ def diagnose_transpose(input: Any, kernel: Any, output: Any, *, limit: int = 20)
                             if magnitude is None:
                                 magnitude = conv2d_transpose(np.abs(x4), np.abs(wf), extended, s, "VALID", dilations=d)
                             crops = ((b1, full[0] - b1 - m_hw[0]), (b2, full[1] - b2 - m_hw[1]))
-                            candidate = TransposeCandidate(in_label, k_label, o_label, flip, (s, s), (d, d), crops,
-                                                           full, max_abs_error=error)
-                            _grade(candidate, residual, magnitude[:, b1:b1 + m_hw[0], b2:b2 + m_hw[1]], fan_in, levels)
+                            candidate = TransposeCandidate(
+                                in_label, k_label, o_label, flip, (s, s), (d, d), crops, full, max_abs_error=error
+                            )
+                            _grade(
+                                candidate, residual, magnitude[:, b1 : b1 + m_hw[0], b2 : b2 + m_hw[1]], fan_in, levels
+                            )
                             if candidate.matches:
                                 candidate.names, candidate.call = _transpose_names(
-                                    candidate, n_hw, (kh, kw), m_hw, x4.shape[0], w.shape[2], x_expr, w_expr, o_format)
+                                    candidate, n_hw, (kh, kw), m_hw, x4.shape[0], w.shape[2], x_expr, w_expr, o_format
+                                )
                                 matches.append(candidate)
     if not matches:
-        return Diagnosis([], None, f"no transposed convolution (strides up to {MAX_TRANSPOSE_STRIDE}, dilations up to "
-                         f"{MAX_TRANSPOSE_DILATION}, any crop) turns input {x.shape} and kernel {k.shape} into output "
-                         f"{o.shape}", [], searched)
-    matches.sort(key=lambda c: (c.error_over_tolerance > 1, "HWOI" not in c.kernel_form and "2-D" not in c.kernel_form,
-                                "CHW" in c.input_layout, not c.names or not c.names[0].startswith("TF"), c.flip,
-                                c.dilations, c.strides))
+        return Diagnosis(
+            [],
+            None,
+            f"no transposed convolution (strides up to {MAX_TRANSPOSE_STRIDE}, dilations up to "
+            f"{MAX_TRANSPOSE_DILATION}, any crop) turns input {x.shape} and kernel {k.shape} into output "
+            f"{o.shape}",
+            [],
+            searched,
+        )
+    matches.sort(
+        key=lambda c: (
+            c.error_over_tolerance > 1,
+            "HWOI" not in c.kernel_form and "2-D" not in c.kernel_form,
+            "CHW" in c.input_layout,
+            not c.names or not c.names[0].startswith("TF"),
+            c.flip,
+            c.dilations,
+            c.strides,
+        )
+    )
     return Diagnosis(matches[:limit], None, "", [], searched)
 
 
-def _transpose_names(candidate: TransposeCandidate, n_hw, k_hw, m_hw, batch: int, channels: int, x_expr: str,
-                     w_expr: str, o_format: str) -> tuple[list[str], str]:
+def _transpose_names(
+    candidate: TransposeCandidate, n_hw, k_hw, m_hw, batch: int, channels: int, x_expr: str, w_expr: str, o_format: str
+) -> tuple[list[str], str]:
     s, d = candidate.strides[0], candidate.dilations[0]
     per_axis = [_transpose_axis_names(n_hw[a], m_hw[a], k_hw[a], s, d, *candidate.crops[a]) for a in (0, 1)]
     w_code = f"{w_expr}[::-1, ::-1]" if candidate.flip else w_expr
     shape = [batch, m_hw[0], m_hw[1], channels]
     dil = f", dilations={d}" if d > 1 else ""
     names = []
-    tf = [axis.get("tf") for axis in per_axis]
+    tf = [axis.get("tf") or "" for axis in per_axis]
     if all(tf):
         if tf[0] == tf[1] and not tf[0].startswith("explicit"):
             padding = tf[0]
@@ -770,16 +885,22 @@ def _transpose_names(candidate: TransposeCandidate, n_hw, k_hw, m_hw, batch: int
     else:
         (b1, _), (b2, _) = candidate.crops
         full = [batch, candidate.full[0] + s - 1, candidate.full[1] + s - 1, channels]
-        call = (f"handconv.conv2d_transpose({x_expr}, {w_code}, {full}, {s}, 'VALID'{dil})"
-                f"[:, {b1}:{b1 + m_hw[0]}, {b2}:{b2 + m_hw[1]}]")
+        call = (
+            f"handconv.conv2d_transpose({x_expr}, {w_code}, {full}, {s}, 'VALID'{dil})"
+            f"[:, {b1}:{b1 + m_hw[0]}, {b2}:{b2 + m_hw[1]}]"
+        )
     torch = [axis.get("torch") for axis in per_axis]
     if all(torch):
         text = torch[0] if torch[0] == torch[1] else f"rows {torch[0]}; columns {torch[1]}"
         names.append(f"PyTorch: F.conv_transpose2d(x, w, stride={s}, {text}{', dilation=' + str(d) if d > 1 else ''})")
     else:
-        names.append("PyTorch: no padding/output_padding says it (it crops more at the end than at the start): "
-                     "F.conv_transpose2d with padding=0, then crop")
-    names.append(f"JAX: jax.lax.conv_transpose(x, w, ({s}, {s}), padding=[{per_axis[0]['jax']}, {per_axis[1]['jax']}]"
-                 f"{', rhs_dilation=(' + str(d) + ', ' + str(d) + ')' if d > 1 else ''}, "
-                 f"transpose_kernel={not candidate.flip})")
+        names.append(
+            "PyTorch: no padding/output_padding says it (it crops more at the end than at the start): "
+            "F.conv_transpose2d with padding=0, then crop"
+        )
+    names.append(
+        f"JAX: jax.lax.conv_transpose(x, w, ({s}, {s}), padding=[{per_axis[0]['jax']}, {per_axis[1]['jax']}]"
+        f"{', rhs_dilation=(' + str(d) + ', ' + str(d) + ')' if d > 1 else ''}, "
+        f"transpose_kernel={not candidate.flip})"
+    )
     return names, o_format.format(call)

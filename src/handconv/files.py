@@ -16,8 +16,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from .errors import HandconvError
 
@@ -309,7 +313,7 @@ def make_output_folder(folder: str | os.PathLike[str], option: str) -> Path:
 MAX_NPY_HEADER = 10_000
 
 
-def npy_header(path: str | os.PathLike[str], option: str = "") -> "tuple[tuple[int, ...], np.dtype, int]":
+def npy_header(path: str | os.PathLike[str], option: str = "") -> tuple[tuple[int, ...], np.dtype, int]:
     """Shape, dtype and data offset of a ``.npy`` file, from its header only, before any data is read.
 
     Refuses headers over ``MAX_NPY_HEADER`` bytes, garbage headers, and object,
@@ -341,7 +345,7 @@ def npy_header(path: str | os.PathLike[str], option: str = "") -> "tuple[tuple[i
     return shape, dtype, data_start
 
 
-def load_npy(path: str | os.PathLike[str], option: str = "") -> "np.ndarray":
+def load_npy(path: str | os.PathLike[str], option: str = "") -> np.ndarray:
     """A real-numbered ``.npy`` array (checked by :func:`npy_header` first), or one line saying why not.
 
     Never unpickles; a file shorter than its header says is refused before reading.

@@ -39,9 +39,10 @@ import ast
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +61,11 @@ __all__ = [
     "unsharp",
     "motion",
     "table",
+    "to_filters",
+    "parse_inline",
+    "load_file",
+    "describe",
+    "format_weights",
 ]
 
 #: Kernel families and what each means.
@@ -381,10 +387,10 @@ def from_array(values: Any, name: str = "custom", source: str | None = None) -> 
 
     >>> from_array([[0, 1], [2, 3]]).weights.dtype
     dtype('float64')
-    >>> from_array([[1, 2], [3]])
+    >>> from_array([[1, 2], [3]])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    handconv.errors.HandconvError: kernel [[1, 2], [3]] is ragged: its rows have different lengths; expected a rectangular array of numbers
+    handconv.errors.HandconvError: kernel [[1, 2], [3]] is ragged: its rows have different lengths; expected a ...
     """
     where = source if source is not None else describe_value(values)
     try:
@@ -396,9 +402,7 @@ def from_array(values: Any, name: str = "custom", source: str | None = None) -> 
     if array.dtype == object:
         raise HandconvError(f"kernel {where} is ragged or holds non-numbers; expected a rectangular array of numbers")
     if array.dtype.kind not in "iuf":
-        raise HandconvTypeError(
-            f"kernel {where} holds {array.dtype} values, not numbers; expected ints or floats"
-        )
+        raise HandconvTypeError(f"kernel {where} holds {array.dtype} values, not numbers; expected ints or floats")
     if array.ndim not in (2, 3):
         raise HandconvError(
             f"kernel {where} has shape {array.shape}; expected rows of numbers (KH, KW), "
@@ -419,7 +423,8 @@ def from_array(values: Any, name: str = "custom", source: str | None = None) -> 
 _MAX_NESTING = 8
 
 
-def _parse_inline(spec: str) -> Any:
+def parse_inline(spec: str) -> Any:
+    """An inline kernel, ``'[[0,-1,0],[-1,4,-1],[0,-1,0]]'``, as nested lists (JSON or a Python literal, never code)."""
     depth = deepest = 0
     for char in spec:  # refuse deep nesting before a recursive parser sees it
         depth += char in "[("
@@ -443,7 +448,8 @@ def _parse_inline(spec: str) -> Any:
         ) from None
 
 
-def _load_file(path: Path) -> Any:
+def load_file(path: Path) -> Any:
+    """A kernel file's numbers: ``.npy`` without pickle, ``.csv`` or whitespace-separated ``.txt`` rows."""
     if not path.is_file():
         raise HandconvError(f"kernel file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
@@ -489,22 +495,22 @@ def get(spec: Any) -> Kernel:
 
     >>> get("outline") is get("edge")
     True
-    >>> get("gaussian:4:1")
+    >>> get("gaussian:4:1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    handconv.errors.HandconvError: kernel 'gaussian:4:1': K=4 must be a positive odd integer (1, 3, 5, ...) so the kernel has a centre pixel
+    handconv.errors.HandconvError: kernel 'gaussian:4:1': K=4 must be a positive odd integer (1, 3, 5, ...) so ...
     """
     if isinstance(spec, Kernel):
         return spec
     if isinstance(spec, Path):
-        return from_array(_load_file(spec), spec.name, repr(str(spec)))
+        return from_array(load_file(spec), spec.name, repr(str(spec)))
     if not isinstance(spec, str):
         return from_array(spec)
     text = spec.strip()
     if not text:
         raise HandconvError("kernel '' is empty; expected a name such as 'edge' or 'sobel' (see 'handconv kernels')")
     if text[0] in "[(":
-        return from_array(_parse_inline(text), "custom", repr(text))
+        return from_array(parse_inline(text), "custom", repr(text))
     name = _canonical_name(text)
     name = ALIASES.get(name, name)
     if name in KERNELS:
@@ -514,7 +520,7 @@ def get(spec: Any) -> Kernel:
         return _parametrised(name)
     path = Path(text).expanduser()
     if path.suffix.lower() in _FILE_SUFFIXES or path.is_file():
-        return from_array(_load_file(path), path.name, repr(text))
+        return from_array(load_file(path), path.name, repr(text))
     import difflib
 
     close = difflib.get_close_matches(name, [*KERNELS, *ALIASES], n=1)
@@ -551,43 +557,43 @@ def table() -> list[Kernel]:
 # ---------------------------------------------------------------------------------------------
 # The ``handconv kernels`` command.
 
-def add_parser(subparsers: Any) -> None:
-    """Add ``handconv kernels``: list the named kernels with their numbers."""
-    import argparse
-
-    parser = subparsers.add_parser(
-        "kernels",
-        help="list the named kernels (edge, sobel, gaussian:K:SIGMA, ...) with their numbers",
-        description="List the kernels 'handconv filter -k' accepts, each with its family, default "
-        "output mapping, description and weights.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  handconv kernels                    # every named kernel\n"
-        "  handconv kernels sobel gaussian:7:1.5\n"
-        "  handconv kernels '[[0,-1,0],[-1,4,-1],[0,-1,0]]'\n"
-        "  handconv kernels my_kernel.csv\n\n"
-        "custom kernels: an inline list of rows, or a .npy / .csv / .txt file.\n"
-        "parameterised: " + "; ".join(usage for _, usage in PARAMETRISED.values()),
-    )
-    parser.add_argument("specs", nargs="*", metavar="KERNEL", help="kernels to show (default: all)")
-    parser.set_defaults(func=run)
-
 
 def describe(kernel: Kernel) -> str:
     """A kernel's listing: name, family, default output, description, weights."""
     head = f"{kernel.name}  [{kernel.family}, output={kernel.default_output}]  {kernel.description}"
     if kernel.weights.ndim == 3:  # a (KH, KW, C) kernel for --channels sum: one block per channel
-        return head + "".join(f"\n    channel {c}:\n" + format_weights(kernel.weights[:, :, c], "      ")
-                              for c in range(kernel.weights.shape[2]))
+        return head + "".join(
+            f"\n    channel {c}:\n" + format_weights(kernel.weights[:, :, c], "      ")
+            for c in range(kernel.weights.shape[2])
+        )
     if kernel.pair is None:
         return head + "\n" + format_weights(kernel.weights)
-    return (head + "\n    x:\n" + format_weights(kernel.weights, "      ")
-            + "\n    y:\n" + format_weights(kernel.pair, "      "))
+    return (
+        head
+        + "\n    x:\n"
+        + format_weights(kernel.weights, "      ")
+        + "\n    y:\n"
+        + format_weights(kernel.pair, "      ")
+    )
 
 
-def run(args: Any) -> int:
-    kernels = [get(spec) for spec in args.specs] if args.specs else table()
-    print("\n\n".join(describe(kernel) for kernel in kernels))
-    if not args.specs:
-        print("\naliases: " + ", ".join(f"{a} = {b}" for a, b in ALIASES.items()))
-    return 0
+def to_filters(kernel: Any, in_channels: int) -> np.ndarray:
+    """A kernel as ``tf.nn.conv2d`` filters of shape (KH, KW, C, C_out): the one conversion every caller uses.
+
+    A 2-D kernel is applied to every input channel and summed (the article's
+    filter, ``(KH, KW, C, 1)``); a 3-D one ``(KH, KW, C)`` gives one output
+    channel; a 4-D one is taken as it is.
+
+    >>> to_filters(np.ones((3, 3)), 3).shape
+    (3, 3, 3, 1)
+    >>> to_filters(np.ones((2, 2, 4)), 4).shape
+    (2, 2, 4, 1)
+    """
+    weights = np.asarray(kernel)
+    if weights.ndim == 2:
+        return np.repeat(weights[:, :, None, None], in_channels, axis=2)
+    if weights.ndim == 3:
+        return weights[:, :, :, None]
+    if weights.ndim == 4:
+        return weights
+    raise HandconvError(f"kernel has shape {weights.shape}; expected (KH, KW), (KH, KW, C) or (KH, KW, C, C_out)")

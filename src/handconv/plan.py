@@ -51,8 +51,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -398,13 +399,15 @@ class ConvPlan:
         else:
             dilated = tuple(shapes.dilated_size(n, d) for n, d in zip(x.shape[1:-1], self.lhs_dilations))
             source = np.zeros((x.shape[0], *dilated, x.shape[-1]), dtype=x.dtype)
-            source[(slice(None), *(slice(None, None, d) for d in self.lhs_dilations))] = x
+            samples = (slice(None), *(slice(None, None, d) for d in self.lhs_dilations))
+            source[samples] = x
         # Cropping first (negative pads), then zeros around what is left.
         crop = tuple(
             slice(max(-before, 0), n - max(-after, 0))
             for n, (before, after) in zip(source.shape[1:-1], self.pad_amounts)
         )
-        source = source[(slice(None), *crop)]
+        kept = (slice(None), *crop)
+        source = source[kept]
         if all(p <= 0 for pair in self.pad_amounts for p in pair):
             return source
         padded = np.zeros((x.shape[0], *self.padded_spatial, x.shape[-1]), dtype=x.dtype)
@@ -412,7 +415,8 @@ class ConvPlan:
             slice(max(before, 0), max(before, 0) + n)
             for n, (before, _) in zip(source.shape[1:-1], self.pad_amounts)
         )
-        padded[(slice(None), *inner)] = source
+        interior = (slice(None), *inner)
+        padded[interior] = source
         return padded
 
     def scatter_ranges(self, tap: Sequence[int]) -> tuple[tuple[slice, slice], ...] | None:
@@ -597,12 +601,13 @@ def _make_plan(
     data_format = _check_data_format(data_format, rank)
     input_shape = _check_shape(input_shape, "input", rank, min_rank=rank + 2)
     filters_shape = _check_shape(filters_shape, "filters", rank, min_rank=rank + 2, max_rank=rank + 2)
+    shape: tuple[int, ...] = input_shape
     if data_format[1] == "C":
-        *batch_shape, c = input_shape[:-rank]
-        spatial = input_shape[-rank:]
+        *batch_shape, c = shape[:-rank]
+        spatial = shape[-rank:]
     else:
-        *batch_shape, c = (*input_shape[: -rank - 1], input_shape[-1])
-        spatial = input_shape[-rank - 1 : -1]
+        *batch_shape, c = (*shape[: -rank - 1], shape[-1])
+        spatial = shape[-rank - 1 : -1]
     *kernel, filter_in, out_channels = filters_shape
     if min(kernel) == 0:
         names = "_".join(_AXIS_NAMES_BY_RANK[rank])
@@ -986,10 +991,10 @@ def transposed_plan(
     --------
     >>> transposed_plan((1, 3, 3, 8), (3, 3, 4, 8), (1, 6, 6, 4), 2, "SAME").input_spatial
     (6, 6)
-    >>> transposed_plan((1, 3, 3, 8), (3, 3, 4, 8), (1, 7, 6, 4), 2, "SAME")
+    >>> transposed_plan((1, 3, 3, 8), (3, 3, 4, 8), (1, 7, 6, 4), 2, "SAME")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    handconv.errors.HandconvError: output_shape=(1, 7, 6, 4) does not fit input of shape (1, 3, 3, 8): height: ceil(7 / 2) = 4, padding 2 = 1 before + 1 after, but input has 3; with stride 2, padding 'SAME' the height must be in 5..6
+    handconv.errors.HandconvError: output_shape=(1, 7, 6, 4) does not fit input ...must be in 5..6
     """
     shape = _check_size_vector(output_shape, output_name, len(input_shape))
     rank = len(filters_shape) - 2
@@ -1008,8 +1013,10 @@ def transposed_plan(
             f"but filters {tuple(filters_shape)} has out_channels={input_channels} in its last axis; "
             "the filters are the forward convolution's [*K, in_channels, out_channels]"
         )
-    forward = _plan_cached(rank, "conv2d" if rank == 2 else "convolution", shape, (*kernel, result_channels, input_channels), strides, padding,
-                           data_format, dilations, dtype)
+    forward = _plan_cached(
+        rank, "conv2d" if rank == 2 else "convolution", shape, (*kernel, result_channels, input_channels),
+        strides, padding, data_format, dilations, dtype,
+    )
     if forward.groups != 1 or forward.in_channels != result_channels:
         raise HandconvError(
             f"{output_name}={shape} has {forward.in_channels} channel(s) but filters "
@@ -1067,10 +1074,10 @@ def _check_size_vector(value: Any, name: str, rank: int) -> tuple[int, ...]:
 def check_out_backprop(forward: ConvPlan, out_backprop_shape: Sequence[int], name: str = "out_backprop") -> None:
     """Refuse an output gradient whose shape is not the forward convolution's output shape.
 
-    >>> check_out_backprop(make_plan((1, 5, 5, 3), (3, 3, 3, 2), 2, "SAME"), (1, 3, 4, 2))
+    >>> check_out_backprop(make_plan((1, 5, 5, 3), (3, 3, 3, 2), 2, "SAME"), (1, 3, 4, 2))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    handconv.errors.HandconvError: out_backprop has shape (1, 3, 4, 2) but the convolution gives (1, 3, 3, 2): width: ceil(5 / 2) = 3, padding 2 = 1 before + 1 after
+    handconv.errors.HandconvError: out_backprop has shape (1, 3, 4, 2) but the convolution gives (1, 3, 3, 2): ...
     """
     if tuple(out_backprop_shape) == forward.user_output_shape:
         return
@@ -1147,3 +1154,50 @@ def output_shape(
     (1, 0, 0, 1)
     """
     return make_plan(input_shape, filters_shape, strides, padding, data_format, dilations).user_output_shape
+
+
+def parse_ints(text: str, option: str, counts: tuple[int, ...] | None = None) -> list[int]:
+    """Integers separated by commas, as a command-line option writes them.
+
+    >>> parse_ints("2, 3", "--stride", (1, 2))
+    [2, 3]
+    >>> parse_ints("2,3,4", "--stride", (1, 2))
+    Traceback (most recent call last):
+    ...
+    handconv.errors.HandconvError: --stride '2,3,4': expected 1 or 2 integer(s)
+    """
+    try:
+        values = [int(part) for part in str(text).replace(" ", "").split(",") if part]
+    except ValueError:
+        raise HandconvError(f"{option} {text!r}: expected integers separated by commas") from None
+    if not values or (counts is not None and len(values) not in counts):
+        expected = " or ".join(map(str, counts)) if counts else "1 or more"
+        raise HandconvError(f"{option} {text!r}: expected {expected} integer(s)")
+    return values
+
+
+def parse_padding(text: str, data_format: str = "NHWC", option: str = "--padding") -> Any:
+    """The padding text grammar every command shares, as :func:`make_plan` takes padding.
+
+    ``SAME`` / ``VALID`` (any case), ``P`` (P zeros on every side), ``PH,PW``
+    (rows, columns) or ``TOP,BOTTOM,LEFT,RIGHT``.
+
+    >>> parse_padding("same"), parse_padding("1")
+    ('SAME', [[0, 0], [1, 1], [1, 1], [0, 0]])
+    >>> parse_padding("1,2"), parse_padding("0,1,2,3", "NCHW")
+    ([[0, 0], [1, 1], [2, 2], [0, 0]], [[0, 0], [0, 0], [0, 1], [2, 3]])
+    """
+    if str(text).strip().upper() in ("SAME", "VALID"):
+        return str(text).strip().upper()
+    try:
+        values = parse_ints(text, option, (1, 2, 4))
+    except HandconvError as error:
+        raise HandconvError(f"{error}; or SAME or VALID") from None
+    if min(values) < 0:
+        raise HandconvError(f"{option} {text!r}: padding amounts must be >= 0")
+    if len(values) == 1:
+        values = values * 4
+    elif len(values) == 2:
+        values = [values[0], values[0], values[1], values[1]]
+    rows, cols = values[:2], values[2:]
+    return [[0, 0], rows, cols, [0, 0]] if data_format == "NHWC" else [[0, 0], [0, 0], rows, cols]

@@ -118,6 +118,7 @@ def _max_over_windows(plan: ConvPlan, padded: np.ndarray) -> np.ndarray:
     best = None
     for _, view in _windows(plan, padded):
         best = view.copy() if best is None else np.maximum(best, view, out=best)
+    assert best is not None  # a window has at least one tap
     return best
 
 

@@ -25,11 +25,12 @@ import json
 import os
 import re
 import subprocess
-import warnings
 import sys
 import tempfile
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class Reference:
     def load(self):
         """Import the library, or raise :class:`MissingLibrary` naming the extra."""
         if self.module == "tensorflow":
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TF loads: no banner
+            tensorflow_environment(reference_kernel=False)  # oneDNN as the caller set it: both are compared
         try:
             return importlib.import_module(self.module)
         except ImportError as error:
@@ -158,10 +159,33 @@ def _per_channel_2d(x: np.ndarray, filters: np.ndarray, plan: ConvPlan, filter_2
             if out is None:
                 out = np.zeros(plan.output_shape, dtype=np.result_type(plane.dtype, x.dtype))
             out[n, :, :, out_channel] += plane
+    assert out is not None  # a plan has at least one output channel
     return out
 
 
 # ----------------------------------------------------------------- TensorFlow
+def tensorflow_environment(reference_kernel: bool) -> None:
+    """Set TensorFlow's environment before it loads; settings the user made win.
+
+    No start-up banner (``TF_CPP_MIN_LOG_LEVEL=2``); with ``reference_kernel``, TF's
+    reference convolution rather than its default oneDNN CPU path, which reorders
+    sums (``TF_ENABLE_ONEDNN_OPTS=0``): the one handconv compares a picture against.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if reference_kernel:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def load_tensorflow() -> Any | None:
+    """TensorFlow with :func:`tensorflow_environment` (reference kernel), or None when it is not installed."""
+    tensorflow_environment(reference_kernel=True)
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return tf
+
+
 def onednn_in_process() -> bool:
     """Whether TensorFlow in this process runs (or will run) with oneDNN.
 
@@ -173,10 +197,9 @@ def onednn_in_process() -> bool:
 
 def _tf_arguments(plan: ConvPlan) -> dict:
     (sh, sw), (dh, dw) = plan.strides, plan.dilations
+    padding: Any = plan.padding
     if plan.padding == "EXPLICIT":
         padding = [[0, 0], list(plan.pad_amounts[0]), list(plan.pad_amounts[1]), [0, 0]]
-    else:
-        padding = plan.padding
     return {"strides": [1, sh, sw, 1], "padding": padding, "dilations": [1, dh, dw, 1]}
 
 
@@ -202,7 +225,7 @@ def tf_conv2d_raw(x: np.ndarray, filters: np.ndarray, arguments: dict, onednn: b
     :class:`BackendCrashed`.
     """
     if onednn == onednn_in_process():
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        tensorflow_environment(reference_kernel=False)
         tf = importlib.import_module("tensorflow")
         return tf.nn.conv2d(x, filters, **arguments).numpy()
     return _tf_run_subprocess(x, filters, arguments, onednn)
@@ -390,7 +413,9 @@ def _signal_run(x, filters, plan):
     )
 
 
-def _same_size_window(plan: ConvPlan, centre: tuple[int, int], shift_range) -> tuple[tuple[int, int], tuple[slice, slice]]:
+def _same_size_window(
+    plan: ConvPlan, centre: tuple[int, int], shift_range
+) -> tuple[tuple[int, int], tuple[slice, slice]]:
     """For a same-size filter (SciPy ndimage, OpenCV): the anchor shift and the output crop.
 
     Such a filter's output ``i`` reads input rows ``i - anchor ... i - anchor + k - 1``;
@@ -439,7 +464,9 @@ def _ndimage_run(x, filters, plan):
     ndimage = importlib.import_module("scipy.ndimage")
     origins, (rows, cols) = _ndimage_window(plan)
     return _per_channel_2d(
-        x, filters, plan,
+        x,
+        filters,
+        plan,
         lambda image, kernel: ndimage.correlate(image, kernel, mode="constant", cval=0.0, origin=origins)[rows, cols],
     )
 
@@ -463,8 +490,13 @@ def _opencv_run(x, filters, plan):
     (ay, ax), (rows, cols) = _opencv_window(plan)
 
     def filter_2d(image, kernel):
-        out = cv2.filter2D(np.ascontiguousarray(image), -1, np.ascontiguousarray(kernel),
-                           anchor=(ax, ay), borderType=cv2.BORDER_CONSTANT)
+        out = cv2.filter2D(
+            np.ascontiguousarray(image),
+            -1,
+            np.ascontiguousarray(kernel),
+            anchor=(ax, ay),
+            borderType=cv2.BORDER_CONSTANT,
+        )
         return out[rows, cols]
 
     return _per_channel_2d(x, filters, plan, filter_2d)
@@ -506,8 +538,9 @@ def transposed_crops(plan: ConvPlan) -> tuple[tuple[int, int], ...]:
     ((0, 1), (0, 1))
     """
     crops = []
-    for n, m, k, s, d, (before, _) in zip(plan.output_hw, plan.input_hw, plan.filter_hw, plan.strides,
-                                           plan.dilations, plan.pad_amounts):
+    for n, m, k, s, d, (before, _) in zip(
+        plan.output_hw, plan.input_hw, plan.filter_hw, plan.strides, plan.dilations, plan.pad_amounts
+    ):
         full = (n - 1) * s + (k - 1) * d + 1
         crops.append((before, full - before - m))
     return tuple(crops)
@@ -515,16 +548,17 @@ def transposed_crops(plan: ConvPlan) -> tuple[tuple[int, int], ...]:
 
 def _tf_transpose_translate(plan: ConvPlan) -> str:
     arguments = _tf_arguments(plan)
-    return (f"tf.nn.conv2d_transpose(x, filters, output_shape={list(plan.input_shape)}, NHWC, "
-            f"padding={arguments['padding']!r}, strides {arguments['strides']}, dilations {arguments['dilations']}; "
-            f"TF_ENABLE_ONEDNN_OPTS={int(onednn_in_process())} in this process")
+    return (
+        f"tf.nn.conv2d_transpose(x, filters, output_shape={list(plan.input_shape)}, NHWC, "
+        f"padding={arguments['padding']!r}, strides {arguments['strides']}, dilations {arguments['dilations']}; "
+        f"TF_ENABLE_ONEDNN_OPTS={int(onednn_in_process())} in this process"
+    )
 
 
 def _tf_transpose_run(x, filters, plan):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tf = importlib.import_module("tensorflow")
-    return tf.nn.conv2d_transpose(x, filters, list(plan.input_shape), data_format="NHWC",
-                                  **_tf_arguments(plan)).numpy()
+    return tf.nn.conv2d_transpose(x, filters, list(plan.input_shape), data_format="NHWC", **_tf_arguments(plan)).numpy()
 
 
 def _torch_output_padding(plan: ConvPlan) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -555,27 +589,36 @@ def _torch_transpose_arrays(x, filters):
 
 def _torch_transpose_translate(plan: ConvPlan) -> str:
     padding, output_padding = _torch_output_padding(plan)
-    return (f"F.conv_transpose2d NCHW, weight (C_in, C_out/groups, KH, KW), stride={plan.strides}, "
-            f"padding={padding}, output_padding={output_padding}, dilation={plan.dilations}, groups={plan.groups}")
+    return (
+        f"F.conv_transpose2d NCHW, weight (C_in, C_out/groups, KH, KW), stride={plan.strides}, "
+        f"padding={padding}, output_padding={output_padding}, dilation={plan.dilations}, groups={plan.groups}"
+    )
 
 
 def _torch_transpose_run(x, filters, plan):
     torch, x_nchw, w = _torch_transpose_arrays(x, filters)
     padding, output_padding = _torch_output_padding(plan)
-    out = torch.nn.functional.conv_transpose2d(x_nchw, w, stride=plan.strides, padding=padding,
-                                               output_padding=output_padding, groups=plan.groups,
-                                               dilation=plan.dilations)
+    out = torch.nn.functional.conv_transpose2d(
+        x_nchw,
+        w,
+        stride=plan.strides,
+        padding=padding,
+        output_padding=output_padding,
+        groups=plan.groups,
+        dilation=plan.dilations,
+    )
     return np.moveaxis(out.numpy(), 1, -1)
 
 
 def _torch_crop_arguments(plan: ConvPlan):
     extras = []
-    for axis, (start, end) in enumerate(transposed_crops(plan)):
+    for axis, (_start, end) in enumerate(transposed_crops(plan)):
         limit = max(plan.strides[axis], plan.dilations[axis])
         extra = max(-end, 0)
         if extra >= limit:
-            raise CannotExpress(f"{extra} zero rows/columns would be added at the end; output_padding "
-                                f"takes 0..{limit - 1}")
+            raise CannotExpress(
+                f"{extra} zero rows/columns would be added at the end; output_padding takes 0..{limit - 1}"
+            )
         extras.append(extra)
     return tuple(extras)
 
@@ -584,15 +627,18 @@ def _torch_transpose_crop_translate(plan: ConvPlan) -> str:
     extras = _torch_crop_arguments(plan)
     (t, _), (left, _) = transposed_crops(plan)
     (h, w) = plan.input_hw
-    return (f"F.conv_transpose2d with padding=0, output_padding={extras}, stride={plan.strides}, "
-            f"dilation={plan.dilations}, groups={plan.groups}, then rows {t}:{t + h}, cols {left}:{left + w}")
+    return (
+        f"F.conv_transpose2d with padding=0, output_padding={extras}, stride={plan.strides}, "
+        f"dilation={plan.dilations}, groups={plan.groups}, then rows {t}:{t + h}, cols {left}:{left + w}"
+    )
 
 
 def _torch_transpose_crop_run(x, filters, plan):
     torch, x_nchw, w = _torch_transpose_arrays(x, filters)
     extras = _torch_crop_arguments(plan)
-    out = torch.nn.functional.conv_transpose2d(x_nchw, w, stride=plan.strides, padding=0, output_padding=extras,
-                                               groups=plan.groups, dilation=plan.dilations)
+    out = torch.nn.functional.conv_transpose2d(
+        x_nchw, w, stride=plan.strides, padding=0, output_padding=extras, groups=plan.groups, dilation=plan.dilations
+    )
     (t, _), (left, _) = transposed_crops(plan)
     (h, wd) = plan.input_hw
     return np.moveaxis(out.numpy()[:, :, t : t + h, left : left + wd], 1, -1)
@@ -609,17 +655,26 @@ def _jax_transpose_padding(plan: ConvPlan):
 
 
 def _jax_transpose_translate(plan: ConvPlan) -> str:
-    return (f"jax.lax.conv_transpose NHWC/HWIO, transpose_kernel=True, padding={_jax_transpose_padding(plan)} "
-            f"(pads of the stride-dilated input: (K-1)*d minus the crop), strides={plan.strides}, "
-            f"rhs_dilation={plan.dilations}, precision HIGHEST, x64 enabled")
+    return (
+        f"jax.lax.conv_transpose NHWC/HWIO, transpose_kernel=True, padding={_jax_transpose_padding(plan)} "
+        f"(pads of the stride-dilated input: (K-1)*d minus the crop), strides={plan.strides}, "
+        f"rhs_dilation={plan.dilations}, precision HIGHEST, x64 enabled"
+    )
 
 
 def _jax_transpose_run(x, filters, plan):
     jax = importlib.import_module("jax")
     jax.config.update("jax_enable_x64", True)
-    out = jax.lax.conv_transpose(x, filters, plan.strides, _jax_transpose_padding(plan), rhs_dilation=plan.dilations,
-                                 dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True,
-                                 precision=jax.lax.Precision.HIGHEST)
+    out = jax.lax.conv_transpose(
+        x,
+        filters,
+        plan.strides,
+        _jax_transpose_padding(plan),
+        rhs_dilation=plan.dilations,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        transpose_kernel=True,
+        precision=jax.lax.Precision.HIGHEST,
+    )
     return np.asarray(out)
 
 
@@ -645,9 +700,11 @@ def _keras_arguments(plan: ConvPlan):
 
 def _keras_translate(plan: ConvPlan) -> str:
     padding, output_padding = _keras_arguments(plan)
-    return (f"keras.layers.Conv2DTranspose({plan.in_channels}, {plan.filter_hw}, strides={plan.strides}, "
-            f"padding={padding!r}, output_padding={output_padding}, dilation_rate={plan.dilations}, use_bias=False), "
-            "kernel = the filters (KH, KW, C_out, C_in)")
+    return (
+        f"keras.layers.Conv2DTranspose({plan.in_channels}, {plan.filter_hw}, strides={plan.strides}, "
+        f"padding={padding!r}, output_padding={output_padding}, dilation_rate={plan.dilations}, use_bias=False), "
+        "kernel = the filters (KH, KW, C_out, C_in)"
+    )
 
 
 def _keras_run(x, filters, plan):
@@ -655,9 +712,16 @@ def _keras_run(x, filters, plan):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     keras = importlib.import_module("keras")
     padding, output_padding = _keras_arguments(plan)
-    layer = keras.layers.Conv2DTranspose(plan.in_channels, plan.filter_hw, strides=plan.strides, padding=padding,
-                                         output_padding=output_padding, dilation_rate=plan.dilations,
-                                         use_bias=False, dtype=str(x.dtype))
+    layer = keras.layers.Conv2DTranspose(
+        plan.in_channels,
+        plan.filter_hw,
+        strides=plan.strides,
+        padding=padding,
+        output_padding=output_padding,
+        dilation_rate=plan.dilations,
+        use_bias=False,
+        dtype=str(x.dtype),
+    )
     layer.build(x.shape)
     layer.set_weights([filters])
     return np.asarray(layer(x))
@@ -667,10 +731,20 @@ TRANSPOSE_REFERENCES: dict[str, Reference] = {
     ref.name: ref
     for ref in (
         Reference("tf.nn.conv2d_transpose", "tensorflow", "tf", _tf_transpose_translate, _tf_transpose_run),
-        Reference("torch F.conv_transpose2d (padding, output_padding)", "torch", "torch",
-                  _torch_transpose_translate, _torch_transpose_run),
-        Reference("torch F.conv_transpose2d + crop", "torch", "torch", _torch_transpose_crop_translate,
-                  _torch_transpose_crop_run),
+        Reference(
+            "torch F.conv_transpose2d (padding, output_padding)",
+            "torch",
+            "torch",
+            _torch_transpose_translate,
+            _torch_transpose_run,
+        ),
+        Reference(
+            "torch F.conv_transpose2d + crop",
+            "torch",
+            "torch",
+            _torch_transpose_crop_translate,
+            _torch_transpose_crop_run,
+        ),
         Reference("jax.lax.conv_transpose", "jax", "jax", _jax_transpose_translate, _jax_transpose_run),
         Reference("keras Conv2DTranspose", "keras", "keras", _keras_translate, _keras_run),
     )

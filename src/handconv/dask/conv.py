@@ -20,9 +20,10 @@ small task that cuts that part out, so a cluster moves strips, not whole chunks.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import product
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -137,8 +138,8 @@ def check_tile(tile: Any) -> tuple[int, int] | None:
     """
     if tile is None:
         return None
-    values = [tile] if shapes._is_int(tile) else list(tile) if isinstance(tile, (tuple, list)) else None
-    if values is None or len(values) not in (1, 2) or not all(shapes._is_int(v) and not isinstance(v, bool)
+    values = [tile] if shapes.is_int(tile) else list(tile) if isinstance(tile, (tuple, list)) else None
+    if values is None or len(values) not in (1, 2) or not all(shapes.is_int(v) and not isinstance(v, bool)
                                                                 for v in values):
         raise HandconvTypeError(f"tile={tile!r} must be an int or a pair of ints (rows, columns)")
     if min(values) < 1:
@@ -156,8 +157,8 @@ class _Tile:
     #: For each input chunk the task receives: per axis, (positions in the window, positions in the chunk).
     placements: tuple[tuple[tuple[Any, Any], ...], ...]
     pads: tuple[tuple[int, int], tuple[int, int]]
-    strides: tuple[int, int]
-    dilations: tuple[int, int]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
     data_format: str
     dtype: np.dtype
     method: str
@@ -350,7 +351,7 @@ def tiled_conv(
                 layer[part_key] = (_take, chunk_key, sources)
                 keys.append(part_key)
                 placements.append(tuple((target, slice(None)) for _, target, _ in combo))
-        tile = _Tile(
+        tile_task = _Tile(
             window_shape=tuple(window_shape),
             input_dtype=x.dtype,
             placements=tuple(placements),
@@ -363,7 +364,8 @@ def tiled_conv(
             auto_choice=auto_choice,
             prepare=prepare,
         )
-        layer[(out_name, *block)] = (_run_tile, tile, filters_key, *keys)
+        output_key = (out_name, *block)  # (mypy reads a starred tuple in [] as Python 3.11 syntax)
+        layer[output_key] = (_run_tile, tile_task, filters_key, *keys)
     graph = HighLevelGraph.from_collections(out_name, layer, dependencies=[x])
     meta = np.empty((0,) * len(out_shape), dtype=plan.dtype)
     return da.Array(graph, out_name, tuple(out_chunks), meta=meta)

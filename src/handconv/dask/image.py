@@ -24,16 +24,15 @@ from ..borders import resolve_mode
 from ..errors import HandconvError, HandconvTypeError, describe_value
 from ..image.filtering import (
     CHANNELS,
-    _compute_dtype,
-    _filters,
-    _padding_arg,
     alpha_positions,
+    filter_plan,
+    kernel_filters,
     map_output,
     resolve_output,
     split_alpha,
     to_gray,
+    working_dtype,
 )
-from ..plan import make_plan
 from .conv import check_tile, tiled_conv
 
 __all__ = ["filter", "prepare_window"]
@@ -121,19 +120,14 @@ def filter(
     border = resolve_mode(mode)
     tile = check_tile(tile)
 
-    colour, alpha = split_alpha(image)
+    parts: Any = split_alpha(image)  # type: ignore[arg-type]  # slicing only: works on dask arrays too
+    colour, alpha = parts
     if colour.ndim == 2:
         colour = colour[..., None]
-    compute_dtype = _compute_dtype(colour.dtype)
+    compute_dtype = working_dtype(colour.dtype)
     in_channels = 1 if gray else colour.shape[2]
-    filters = _filters(kernel, channels, in_channels, compute_dtype)
-    plan = make_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, _padding_arg(padding), "NHWC",
-                     dilation, compute_dtype)
-    if plan.is_empty:
-        raise HandconvError(
-            f"the output would be empty: height {plan.formula(0)}, width {plan.formula(1)}; "
-            "the kernel does not fit the image (use padding='same' or a smaller kernel)"
-        )
+    filters = kernel_filters(kernel, channels, in_channels, compute_dtype)
+    plan = filter_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, padding, dilation, compute_dtype)
     x = colour.rechunk({2: -1})[None]
     prepare = functools.partial(prepare_window, dtype=compute_dtype, gray=gray)
     response = tiled_conv(x, filters, plan, method, border=None if border == "zeros" else border,

@@ -22,8 +22,9 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -186,11 +187,11 @@ def tile_size(chunk: int) -> int:
 
 
 def _storable_block(block: np.ndarray, path: Path, suffix: str) -> np.ndarray:
-    from ..image.io import _storable
+    from ..image.io import storable
 
     if block.ndim == 3 and block.shape[2] == 1:
         block = block[..., 0]
-    return _storable(path, suffix, block)
+    return storable(path, suffix, block)
 
 
 def _check_target(path: Path, overwrite: bool, protect: Iterable[str | os.PathLike]) -> None:
@@ -316,14 +317,14 @@ def _compute(lazy: Any, progress: bool, client: Any, workers: int | None = None)
         if progress:
             from dask.diagnostics import ProgressBar
 
-            with ProgressBar(out=_Stderr()):
+            with ProgressBar(out=StderrAtWriteTime()):
                 return lazy.compute(scheduler="threads", pool=pool)
         return lazy.compute(scheduler="threads", pool=pool)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-class _Stderr:
+class StderrAtWriteTime:
     """sys.stderr looked up at write time (tests swap it)."""
 
     def write(self, text: str) -> None:
@@ -348,7 +349,8 @@ def _write_tiff(path: Path, image: Any, suffix: str, progress: bool, client: Any
     edge = tile_size(max(pixels.chunks[0]))
     # Bands: runs of row chunks, a multiple of the tile height (the last excepted), so that
     # each chunk is computed once and tiles come out in the order the file stores them.
-    bands, start = [], 0
+    bands: list[Any] = []
+    start = 0
     for size in pixels.chunks[0]:
         stop = start + size
         if stop % edge == 0 or stop == height:
@@ -361,7 +363,7 @@ def _write_tiff(path: Path, image: Any, suffix: str, progress: bool, client: Any
     def tiles() -> Iterator[np.ndarray]:
         from tqdm import tqdm
 
-        with tqdm(total=height, unit="row", disable=not progress, desc="filter", file=_Stderr()) as bar:
+        with tqdm(total=height, unit="row", disable=not progress, desc="filter", file=StderrAtWriteTime()) as bar:
             for first, last in bands:
                 band = _compute(pixels[first:last], False, client, workers)
                 for top in range(0, last - first, edge):
@@ -381,7 +383,7 @@ def _write_tiff(path: Path, image: Any, suffix: str, progress: bool, client: Any
 
 
 def _stored_dtype(dtype: np.dtype, image: Any, suffix: str) -> np.dtype:
-    """What :func:`handconv.image.io._storable` turns ``dtype`` into for a TIFF."""
+    """What :func:`handconv.image.io.storable` turns ``dtype`` into for a TIFF."""
     if dtype.kind == "f":
         single = image.ndim == 2 or image.shape[2] == 1
         return np.dtype(np.float32) if single else np.dtype(np.uint16)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import HandconvError
 from ..files import atomic_path
-from .figure import FIELD_COLOR, OUTLINE_COLOR, OUTPUT_COLOR, _is_numbered, render_figure
+from .figure import FIELD_COLOR, OUTLINE_COLOR, OUTPUT_COLOR, is_numbered, render_figure
 from .trace import Step, Trace
 
 __all__ = ["frame_elements", "render_frames", "render_animation", "MAX_FRAMES"]
@@ -102,7 +102,7 @@ class _Painter:
         from PIL import Image
 
         trace, image = self.trace, self.base.copy()
-        numbered_input = _is_numbered(trace.padded_input.shape)
+        numbered_input = is_numbered(trace.padded_input.shape)
         for channel in step.channels:
             label = f"input:{channel}"
             if numbered_input:
@@ -115,7 +115,7 @@ class _Painter:
         for k in range(group_channels):
             self.outline(image, self.box(f"filter:{step.co}:{k}", 0, 0, kh - 1, kw - 1), "outline", 2)
         oh, ow = trace.plan.output_hw
-        numbered_output = _is_numbered((oh, ow))
+        numbered_output = is_numbered((oh, ow))
         current = step.oy * ow + step.ox
         for co in range(trace.plan.out_channels):
             label = f"output:{co}"
@@ -217,6 +217,7 @@ def render_animation(
                 optimize=False,
             )
         else:
+            assert ffmpeg is not None  # checked above for .mp4
             _write_mp4(ffmpeg, frames, temp, frame_ms)
     return frames
 

@@ -35,15 +35,16 @@ sum of the terms (:func:`math.fsum`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..conv import as_arrays, to_canonical
 from ..errors import HandconvError, HandconvTypeError, describe_value
 from ..plan import ConvPlan, make_plan
-from .trace import _json_float, _json_floats, _term, format_number
+from .trace import format_number, json_float, json_floats, term_text
 
 __all__ = ["explain_gradient", "GradTrace", "Term", "GRADS", "MAX_TERMS", "canonical_out_backprop", "gradients"]
 
@@ -95,8 +96,8 @@ class Term:
         return {
             "n": self.n, "oy": self.oy, "ox": self.ox, "co": self.co, "fy": self.fy, "fx": self.fx,
             "channel": self.channel, "row": self.row, "col": self.col,
-            "value": _json_float(self.value), "out_grad": _json_float(self.out_grad),
-            "product": _json_float(self.product),
+            "value": json_float(self.value), "out_grad": json_float(self.out_grad),
+            "product": json_float(self.product),
         }
 
 
@@ -203,7 +204,7 @@ class GradTrace:
         new = self.weight - float(learning_rate) * self.total
         index = ", ".join(map(str, self.at))
         return new, (f"W[{index}] <- {format_number(self.weight)} - {format_number(learning_rate)} * "
-                     f"{_term(self.total)} = {format_number(new)}")
+                     f"{term_text(self.total)} = {format_number(new)}")
 
     def term_line(self, term: Term) -> str:
         """``x[n, r, c, ch] * dy[n, oy, ox, co]`` (or ``W[...] * dy[...]``) for one term."""
@@ -233,7 +234,7 @@ class GradTrace:
         for label, terms in groups:
             subtotal = math.fsum(t.product for t in terms)
             subtotals.append(subtotal)
-            shown = " + ".join(f"{_term(t.value)}*{_term(t.out_grad)}" for t in terms[:max_terms])
+            shown = " + ".join(f"{term_text(t.value)}*{term_text(t.out_grad)}" for t in terms[:max_terms])
             more = f" + ... ({len(terms) - max_terms} more)" if len(terms) > max_terms else ""
             lines.append(f"{label}: {shown}{more} = {format_number(subtotal)}")
         if len(groups) == 1:
@@ -241,7 +242,7 @@ class GradTrace:
             return [f"{self.name} = {body}"]
         if not groups:
             return [f"{self.name} = 0 (no output reads it)"]
-        sums = " + ".join(_term(s) for s in subtotals)
+        sums = " + ".join(term_text(s) for s in subtotals)
         return lines + [f"{self.name} = {sums} = {format_number(self.total)}"]
 
     @property
@@ -256,11 +257,11 @@ class GradTrace:
             "at": list(self.at),
             "name": self.name,
             "batch_index": self.batch_index,
-            "total": _json_float(self.total),
-            "sum_of_products": _json_float(self.sum_of_products),
+            "total": json_float(self.total),
+            "sum_of_products": json_float(self.sum_of_products),
             "terms": [term.to_dict() for term in self.terms],
             "arithmetic": self.arithmetic,
-            "gradient": _json_floats(self.gradient),
+            "gradient": json_floats(self.gradient),
         }
 
     def __str__(self) -> str:
@@ -324,7 +325,7 @@ def gradients(x: np.ndarray, w: np.ndarray, dy_user: np.ndarray, plan: ConvPlan,
     return dx.reshape(plan.input_shape)
 
 
-def _check_at(at: Any, sizes: tuple[int, ...], names: tuple[str, ...], grad: str) -> tuple[int, ...]:
+def check_at(at: Any, sizes: tuple[int, ...], names: tuple[str, ...], grad: str) -> tuple[int, ...]:
     example = "(fy, fx, k, co)" if grad == "filter" else "(y, x, c)"
     if isinstance(at, np.ndarray):
         at = at.tolist()
@@ -336,7 +337,9 @@ def _check_at(at: Any, sizes: tuple[int, ...], names: tuple[str, ...], grad: str
     result = []
     for value, size, name in zip(at, sizes, names):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise HandconvTypeError(f"at={describe_value(at)}: the {name} {value!r} is not an integer; expected at={example}")
+            raise HandconvTypeError(
+                f"at={describe_value(at)}: the {name} {value!r} is not an integer; expected at={example}"
+            )
         if not -size <= int(value) < size:
             raise HandconvError(f"at={describe_value(at)}: {name} {int(value)} is outside 0..{size - 1}")
         result.append(int(value) % size)
@@ -413,7 +416,7 @@ def explain_gradient(
             f"grad={grad!r} needs out_backprop, the gradient of the loss with respect to the output "
             "(the forward output's shape); e.g. np.ones_like(handconv.conv2d(...)) for L = sum(output)"
         )
-    from .trace import _check_labels
+    from .trace import check_labels
 
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
@@ -423,12 +426,12 @@ def explain_gradient(
         raise HandconvTypeError(f"batch_index={batch_index!r} must be an integer")
     if not 0 <= batch_index < plan.batch:
         raise HandconvError(f"batch_index={batch_index} is outside the batch of {plan.batch} image(s)")
-    names = _check_labels(labels, plan.out_channels)
+    names = check_labels(labels, plan.out_channels)
     if grad == "filter":
-        at = _check_at(at, plan.filter_shape, ("filter row", "filter column", "filter channel", "output channel"), grad)
+        at = check_at(at, plan.filter_shape, ("filter row", "filter column", "filter channel", "output channel"), grad)
         count = plan.batch * plan.output_hw[0] * plan.output_hw[1]
     else:  # at most one term per output of the pixel's group: never more than the output itself
-        at = _check_at(at, (*plan.input_hw, plan.in_channels), ("row", "column", "channel"), grad)
+        at = check_at(at, (*plan.input_hw, plan.in_channels), ("row", "column", "channel"), grad)
         count = 0
     if count > max_terms:
         raise HandconvError(
@@ -457,8 +460,22 @@ def explain_gradient(
                 for oy, rows in enumerate(rows_of):
                     for ox, cols in enumerate(cols_of):
                         value, g = padded[n, rows[fy], cols[fx], channel], dy[n, oy, ox, co]
-                        terms.append(Term(n, oy, ox, co, fy, fx, channel, rows[fy], cols[fx],
-                                          float(value), float(g), float(value * g)))
+                        terms.append(
+                            Term(
+                                n,
+                                oy,
+                                ox,
+                                co,
+                                fy,
+                                fx,
+                                channel,
+                                rows[fy],
+                                cols[fx],
+                                float(value),
+                                float(g),
+                                float(value * g),
+                            )
+                        )
             gradient = gradients(x, w, dy_user, plan, grad).astype(plan.compute_dtype, copy=False)
             total = float(gradient[at])
         else:
@@ -476,8 +493,22 @@ def explain_gradient(
                             continue
                         fx = cols.index(col)
                         value, g = weights[fy, fx, k, co], dy[batch_index, oy, ox, co]
-                        terms.append(Term(batch_index, oy, ox, co, fy, fx, channel, row, col,
-                                          float(value), float(g), float(value * g)))
+                        terms.append(
+                            Term(
+                                batch_index,
+                                oy,
+                                ox,
+                                co,
+                                fy,
+                                fx,
+                                channel,
+                                row,
+                                col,
+                                float(value),
+                                float(g),
+                                float(value * g),
+                            )
+                        )
             gradient = gradients(x, w, dy_user, plan, grad)[batch_index].astype(plan.compute_dtype, copy=False)
             total = float(gradient[at])
     return GradTrace(

@@ -16,7 +16,8 @@ state), so rendering works headless and in threads. Requires matplotlib
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,9 +56,9 @@ MAX_FIGURE_MATRICES = 200
 
 def _matplotlib():
     try:
-        from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.colors import to_rgb
+        from matplotlib.figure import Figure
         from matplotlib.patches import Rectangle
     except ImportError:  # pragma: no cover - depends on the environment
         raise HandconvError(
@@ -81,7 +82,7 @@ def _resolve_step(trace: Trace, step: Any) -> Step | None:
     raise HandconvError(f"step={step!r}: expected a Step, an index into trace.steps, or (oy, ox[, co])")
 
 
-def _is_numbered(shape: Sequence[int]) -> bool:
+def is_numbered(shape: Sequence[int]) -> bool:
     return max(shape[0], shape[1]) <= MAX_NUMBERED_SIDE
 
 
@@ -108,7 +109,7 @@ def _draw_matrix(
     """
     _, _, to_rgb, Rectangle = _matplotlib()
     height, width = values.shape
-    numbered = _is_numbered(values.shape)
+    numbered = is_numbered(values.shape)
     finite = np.where(np.isfinite(values), values, 0.0)
     if numbered:
         rgb = np.ones((height, width, 3))
@@ -196,24 +197,15 @@ def render_figure(
         Axes are labelled (``ax.get_label()``) ``"input:c"``, ``"filter:co:k"``
         and ``"output:co"``.
     """
+    _check_matrix_count(trace)
+    Figure, FigureCanvasAgg, _, _ = _matplotlib()
+    chosen = _resolve_step(trace, step) if highlight else None
     plan = trace.plan
     hp, wp, channels = trace.padded_input.shape
     kh, kw, group_channels, out_channels = trace.filters.shape
-    matrices = channels + out_channels * group_channels + out_channels
-    if matrices > MAX_FIGURE_MATRICES:
-        # Each matrix costs matplotlib ~0.05 s and the page would be unreadable: refuse, do not hang.
-        raise HandconvError(
-            f"too many matrices to draw: {channels} input channel(s) + {out_channels} filter(s) x "
-            f"{group_channels} channel(s) + {out_channels} output channel(s) = {matrices}, more than "
-            f"{MAX_FIGURE_MATRICES}; draw fewer filters or channels (slice them), or use the feature-map "
-            "grid (--format maps) for photos"
-        )
-    Figure, FigureCanvasAgg, _, _ = _matplotlib()
-    chosen = _resolve_step(trace, step) if highlight else None
     oh, ow = plan.output_hw
     rows = max(channels, group_channels, out_channels)
-    input_cell = _pixels((hp, wp))
-    output_cell = _pixels((oh, ow))
+    input_cell, output_cell = _pixels((hp, wp)), _pixels((oh, ow))
     batch_note = f" (image {trace.batch_index} of {plan.batch})" if plan.batch > 1 else ""
     input_title = f"{trace.labels['input']}{batch_note}\npadded input {hp}x{wp}x{channels}"
     output_title = f"output {oh}x{ow}x{out_channels}" + ("" if oh and ow else "\n(empty: the filter does not fit)")
@@ -232,7 +224,33 @@ def render_figure(
         rows, len(column_widths), width_ratios=column_widths, left=0.04, right=0.98,
         top=1 - 1.25 / height, bottom=0.7 / height, wspace=0.25, hspace=0.35,
     )
+    _draw_inputs(fig, grid, trace, chosen, input_cell, input_title)
+    _draw_filters(fig, grid, trace, chosen)
+    _draw_outputs(fig, grid, trace, chosen, progressive, output_cell, output_title)
+    _captions(fig, trace, chosen, height)
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
 
+
+def _check_matrix_count(trace: Trace) -> None:
+    """Refuse a figure of more matrices than anyone can read (and matplotlib can draw quickly)."""
+    channels = trace.padded_input.shape[2]
+    group_channels, out_channels = trace.filters.shape[2:]
+    matrices = channels + out_channels * group_channels + out_channels
+    if matrices > MAX_FIGURE_MATRICES:
+        # Each matrix costs matplotlib ~0.05 s and the page would be unreadable: refuse, do not hang.
+        raise HandconvError(
+            f"too many matrices to draw: {channels} input channel(s) + {out_channels} filter(s) x "
+            f"{group_channels} channel(s) + {out_channels} output channel(s) = {matrices}, more than "
+            f"{MAX_FIGURE_MATRICES}; draw fewer filters or channels (slice them), or use the feature-map "
+            "grid (--format maps) for photos"
+        )
+
+
+def _draw_inputs(fig: Any, grid: Any, trace: Trace, chosen: Any, input_cell: float, input_title: str) -> None:
+    """The padded input, one matrix per channel, the chosen step's receptive field filled."""
+    hp, wp, channels = trace.padded_input.shape
     field = np.zeros((hp, wp), bool)
     if chosen is not None:
         field[np.ix_(chosen.rows, chosen.cols)] = True
@@ -250,6 +268,10 @@ def render_figure(
         if c == 0:
             ax.set_title(input_title, fontsize=10)
 
+
+def _draw_filters(fig: Any, grid: Any, trace: Trace, chosen: Any) -> None:
+    """One column per filter, one matrix per channel it reads; the chosen step's filter outlined."""
+    kh, kw, group_channels, out_channels = trace.filters.shape
     for co in range(out_channels):
         in_use = chosen is not None and chosen.co == co
         for k in range(group_channels):
@@ -263,6 +285,12 @@ def render_figure(
             if k == group_channels - 1:
                 ax.set_xlabel(f"bias {format_number(trace.bias[co])}", fontsize=9)
 
+
+def _draw_outputs(fig: Any, grid: Any, trace: Trace, chosen: Any, progressive: bool, output_cell: float,
+                  output_title: str) -> None:
+    """The output, one matrix per channel; with ``progressive`` the cells after the chosen one blank."""
+    oh, ow = trace.plan.output_hw
+    out_channels = trace.filters.shape[3]
     order = np.arange(oh)[:, None] * ow + np.arange(ow)[None, :]
     for co in range(out_channels):
         done = np.ones((oh, ow), bool)
@@ -285,6 +313,9 @@ def render_figure(
         if co == 0:
             ax.set_title(output_title, fontsize=10)
 
+
+def _captions(fig: Any, trace: Trace, chosen: Any, height: float) -> None:
+    """The title with the output-size arithmetic, and the chosen step's sum under the picture."""
     formulas = trace.formulas
     size_line = (
         f"output size: {formulas[0]}"
@@ -298,9 +329,6 @@ def render_figure(
             0.5, 0.25 / height, f"output[{chosen.oy}, {chosen.ox}, {chosen.co}] = {sums}",
             ha="center", va="bottom", fontsize=10,
         )
-    if path is not None:
-        save_figure(fig, path, dpi=dpi)
-    return fig
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int = 100) -> None:
@@ -479,7 +507,7 @@ def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *
 
     if trace.grad == "filter":
         channel = trace.channel
-        for index, (label, terms) in enumerate(shown):
+        for index, (_label, terms) in enumerate(shown):
             n = terms[0].n
             field = np.zeros((hp, wp), bool)
             for t in terms:
@@ -518,7 +546,7 @@ def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *
         _draw_matrix(ax, trace.gradient[:, :, channel], fills=[(mark, OUTPUT_COLOR)],
                      cell_points=_pixels(trace.gradient.shape) * 72)
         ax.set_title(f"dL/dx[{n}, :, :, {channel}]", fontsize=9)
-        for index, (label, terms) in enumerate(shown, start=1):
+        for index, (_label, terms) in enumerate(shown, start=1):
             out_channel = terms[0].co
             k = channel - (out_channel // plan.out_channels_per_group) * plan.filter_in_channels
             taps = np.zeros(plan.filter_hw, bool)

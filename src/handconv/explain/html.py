@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def _check_page_size(trace: Any) -> None:
     arrays = [getattr(trace, name, None) for name in ("padded_input", "is_padding", "output")]
     if any(a is None for a in arrays):
         return  # a dict: sized by its own lists
-    numbers = sum(a.size for a in arrays) + sum(3 * step.products.size for step in trace.steps)
+    numbers = sum(a.size for a in arrays if a is not None) + sum(3 * step.products.size for step in trace.steps)
     if numbers > MAX_PAGE_NUMBERS:
         (h, w), c = trace.plan.padded_hw, trace.plan.in_channels
         raise HandconvError(

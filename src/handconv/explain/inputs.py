@@ -1,34 +1,23 @@
 """Inputs and filters for the ``explain`` command: seeded volumes, files, images, kernels.
 
-Named kernels come from :mod:`handconv.kernels` when it is installed with
-handconv; otherwise from the small table :data:`BUILTIN_KERNELS`. Images are
-read with :func:`handconv.image.read_image` when present, else with Pillow.
+Named kernels, inline numbers and kernel files are read by :mod:`handconv.kernels`
+(one parser); images by :func:`handconv.image.read_image`.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 from pathlib import Path
 
 import numpy as np
 
+from .. import kernels
 from ..errors import HandconvError
+from ..kernels import to_filters
 
-__all__ = ["random_volume", "read_input", "filter_weights", "expand_filters", "random_filters", "BUILTIN_KERNELS"]
+__all__ = ["random_volume", "read_input", "filter_weights", "expand_filters", "random_filters"]
 
 #: Largest random volume (H * W * C) ``--shape`` makes: a 4096x4096x3 photo is about 50 million.
 MAX_RANDOM_VALUES = 64_000_000
-
-#: Kernels available even without :mod:`handconv.kernels`.
-BUILTIN_KERNELS: dict[str, list[list[float]]] = {
-    "edge": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
-    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
-    "box": [[1 / 9] * 3] * 3,
-    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
-    "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
-    "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
-}
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -62,7 +51,9 @@ def _as_volume(array: np.ndarray, source: str) -> np.ndarray:
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4:
-        raise HandconvError(f"{source} holds an array of shape {array.shape}; expected (H, W), (H, W, C) or (N, H, W, C)")
+        raise HandconvError(
+            f"{source} holds an array of shape {array.shape}; expected (H, W), (H, W, C) or (N, H, W, C)"
+        )
     if array.dtype.kind not in "fiub":
         raise HandconvError(f"{source} holds {array.dtype} values; expected numbers")
     return array.astype(np.float64)
@@ -93,37 +84,17 @@ def read_input(path: str | Path) -> np.ndarray:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    try:
-        from ..image import read_image  # type: ignore[attr-defined]
-    except ImportError:
-        read_image = None
-    if read_image is not None:
-        pixels = np.asarray(read_image(path))
-        if pixels.ndim == 3 and pixels.shape[2] in (2, 4):  # drop alpha: it is not convolved
-            pixels = pixels[:, :, :-1]
-        return pixels
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise HandconvError("reading images needs Pillow: pip install 'handconv[image]'") from None
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if image.mode in ("1", "L", "I", "I;16", "F") else "RGB")
-            return np.asarray(image)
-    except OSError as error:
-        raise HandconvError(f"cannot read image {str(path)!r}: {error}") from None
+    from ..image import read_image  # Pillow, with the project's size and format checks
+
+    pixels = np.asarray(read_image(path))
+    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):  # drop alpha: it is not convolved
+        pixels = pixels[:, :, :-1]
+    return pixels
 
 
 def _parse_numbers(text: str) -> np.ndarray:
     try:
-        values = json.loads(text)
-    except ValueError:
-        try:
-            values = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise HandconvError(f"filter {text!r} is not a list of numbers like '[[0,1],[1,0]]'") from None
-    try:
-        array = np.asarray(values, dtype=np.float64)
+        array = np.asarray(kernels.parse_inline(text), dtype=np.float64)
     except (TypeError, ValueError):
         raise HandconvError(f"filter {text!r} is not a rectangular list of numbers") from None
     if array.ndim < 2 or array.size == 0:
@@ -146,52 +117,24 @@ def filter_weights(spec: str) -> tuple[np.ndarray, str]:
     if path.suffix.lower() in (".npy", ".csv", ".txt"):
         if not path.is_file():
             raise HandconvError(f"filter file {text!r} does not exist")
-        from ..kernels import _load_file  # one reader for kernel files: no pickle, one-line errors
-
-        weights = np.asarray(_load_file(path))
+        weights = np.asarray(kernels.load_file(path))  # one reader for kernel files: no pickle, one-line errors
         if weights.dtype.kind not in "iuf":
             raise HandconvError(f"filter file {text!r} holds {weights.dtype} values; expected real numbers")
         return weights.astype(np.float64), path.name
-    try:
-        from .. import kernels  # type: ignore[attr-defined]
-    except ImportError:
-        kernels = None
-    if kernels is not None:
-        kernel = kernels.get(text)
-        if kernel.pair is not None:
-            # A gradient pair (sobel, scharr, ...) is sqrt(gx**2 + gy**2): not one convolution, so
-            # explain its two convolutions as two filters: (KH, KW, 1, 2), each 2-D kernel to be put
-            # on every input channel by the caller (the name ends in ' gx,gy' to say so).
-            return np.stack(kernel.components, axis=-1)[:, :, None, :], f"{kernel.name} gx,gy"
-        return np.array(kernel.weights, dtype=np.float64), kernel.name
-    name = text.lower().replace("-", "_")
-    if name in BUILTIN_KERNELS:
-        return np.array(BUILTIN_KERNELS[name], dtype=np.float64), name
-    raise HandconvError(
-        f"filter {spec!r} is not known; expected one of {', '.join(BUILTIN_KERNELS)}, "
-        "inline numbers such as '[[0,-1,0],[-1,4,-1],[0,-1,0]]', or a .npy/.csv file"
-    )
+    kernel = kernels.get(text)
+    if kernel.pair is not None:
+        # A gradient pair (sobel, scharr, ...) is sqrt(gx**2 + gy**2): not one convolution, so
+        # explain its two convolutions as two filters: (KH, KW, 1, 2), each 2-D kernel to be put
+        # on every input channel by the caller (the name ends in ' gx,gy' to say so).
+        return np.stack(kernel.components, axis=-1)[:, :, None, :], f"{kernel.name} gx,gy"
+    return np.array(kernel.weights, dtype=np.float64), kernel.name
 
 
-def expand_filters(weights: np.ndarray, in_channels: int) -> np.ndarray:
-    """Filter weights as ``(KH, KW, C, C_out)``; a 2-D kernel is repeated on every input channel.
-
-    That is what the article does: the edge kernel on each of the 3 channels,
-    summed across channels, makes one output channel.
-
-    >>> expand_filters(np.ones((3, 3)), 3).shape
-    (3, 3, 3, 1)
-    """
-    if weights.ndim == 2:
-        return np.repeat(weights[:, :, None, None], in_channels, axis=2)
-    if weights.ndim == 3:
-        return weights[:, :, :, None]
-    if weights.ndim == 4:
-        return weights
-    raise HandconvError(f"filter has shape {weights.shape}; expected (KH, KW), (KH, KW, C) or (KH, KW, C, C_out)")
+#: Kept under its old name: :func:`handconv.kernels.to_filters`.
+expand_filters = to_filters
 
 
-def random_filters(count: int, size: tuple[int, int], in_channels: int, seed: int = 0) -> np.ndarray:
+def random_filters(count: int, size: tuple[int, ...], in_channels: int, seed: int = 0) -> np.ndarray:
     """``count`` random filters with weights -1, 0, 1 (as the CS231n demo), ``(KH, KW, C, count)``.
 
     >>> random_filters(2, (3, 3), 3).shape

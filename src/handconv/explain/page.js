@@ -452,7 +452,7 @@
     "input × dy over every output position it touched; click an input pixel (or dL/dx) to see dL/dx as the " +
     "sum of weight × dy over every output it fed.";
 
-  // Python's format_number (integers without ".0", else 4 significant digits) and _term (negatives in parentheses).
+  // Python's format_number (integers without ".0", else 4 significant digits) and term_text (negatives in parentheses).
   function pyNumber(v) {
     v = num(v);
     if (isNaN(v)) return "nan";

@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import IO, Sequence
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from .trace import Step, Trace, format_number
+from .numbers import format_number
 
-__all__ = ["render_text", "use_color"]
+if TYPE_CHECKING:  # a trace does not import its renderers at run time, nor they it
+    from .trace import Step, Trace
+
+__all__ = ["render_text", "use_color", "matrix_block", "side_by_side"]
 
 #: Matrices larger than this (rows or columns) are cropped around the receptive field.
 MAX_MATRIX_SIDE = 11
@@ -43,7 +47,7 @@ def _visible_len(text: str) -> int:
     return len(_ANSI.sub("", text))
 
 
-def _side_by_side(blocks: Sequence[list[str]], gap: int = 4) -> list[str]:
+def side_by_side(blocks: Sequence[list[str]], gap: int = 4) -> list[str]:
     """Blocks of lines next to each other, each padded to its visible width."""
     widths = [max((_visible_len(line) for line in block), default=0) for block in blocks]
     height = max(len(block) for block in blocks)
@@ -66,7 +70,7 @@ def _window(size: int, lo: int, hi: int) -> tuple[int, int]:
     return start, min(stop, size)
 
 
-def _matrix(
+def matrix_block(
     values: np.ndarray,
     *,
     marked: np.ndarray | None = None,
@@ -157,24 +161,24 @@ def _step_lines(trace: Trace, step: Step, color: bool) -> list[str]:
     arithmetic = step.arithmetic.splitlines()
     for k, channel in enumerate(step.channels):
         blocks = [
-            _matrix(
+            matrix_block(
                 trace.padded_input[:, :, channel],
                 marked=field,
                 padding=trace.is_padding,
                 color=color,
                 title=f"input channel {channel} (padded)",
             ),
-            _matrix(step.weights[:, :, k], color=color, title=f"{name}, channel {k}"),
-            _matrix(step.products[:, :, k], color=color, title="products"),
+            matrix_block(step.weights[:, :, k], color=color, title=f"{name}, channel {k}"),
+            matrix_block(step.products[:, :, k], color=color, title="products"),
         ]
-        lines.extend(_side_by_side(blocks))
+        lines.extend(side_by_side(blocks))
         lines.append(arithmetic[k])
         lines.append("")
     lines.append(arithmetic[-1])
     cell = np.zeros(trace.output.shape[:2], bool)
     cell[step.oy, step.ox] = True
     lines.extend(
-        _matrix(
+        matrix_block(
             trace.output[:, :, step.co],
             marked=cell,
             color=color,
@@ -228,7 +232,7 @@ def render_text(trace: Trace, color: bool | None = None, *, stream: IO[str] | No
     lines.append(_heading("padded input (padding marked with '.')" if not color else "padded input", color))
     for channel in range(trace.padded_input.shape[2]):
         lines.extend(
-            _matrix(
+            matrix_block(
                 trace.padded_input[:, :, channel],
                 padding=trace.is_padding,
                 color=color,
@@ -304,11 +308,11 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
                 field[t.row, t.col] = True
                 products[t.oy, t.ox] = t.product
             lines.append(_heading(label, color))
-            lines.extend(_side_by_side([
-                _matrix(trace.padded_input[n, :, :, channel], marked=field, padding=trace.is_padding,
+            lines.extend(side_by_side([
+                matrix_block(trace.padded_input[n, :, :, channel], marked=field, padding=trace.is_padding,
                         color=color, title=f"(input channel {channel}, padded)"),
-                _matrix(trace.out_backprop[n, :, :, co], color=color, title=f"dy[{n}, :, :, {co}]"),
-                _matrix(products, color=color, title="products x*dy"),
+                matrix_block(trace.out_backprop[n, :, :, co], color=color, title=f"dy[{n}, :, :, {co}]"),
+                matrix_block(products, color=color, title="products x*dy"),
             ]))
             if len(by_image) > 1:
                 lines.append(arithmetic[index])
@@ -317,7 +321,7 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
         cell = np.zeros(trace.gradient.shape[:2], bool)
         cell[fy, fx] = True
         lines.append("")
-        lines.extend(_matrix(trace.gradient[:, :, k, co], marked=cell, color=color, mark_code=_OUTPUT,
+        lines.extend(matrix_block(trace.gradient[:, :, k, co], marked=cell, color=color, mark_code=_OUTPUT,
                              title=f"whole gradient dL/dW[:, :, {k}, {co}] ({name}, channel {k})"))
     else:
         y, x, channel = trace.at
@@ -330,7 +334,7 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
         ]
         pixel = np.zeros(trace.is_padding.shape, bool)
         pixel[y + top, x + left] = True
-        lines.extend(_matrix(trace.padded_input[n, :, :, channel], marked=pixel, padding=trace.is_padding,
+        lines.extend(matrix_block(trace.padded_input[n, :, :, channel], marked=pixel, padding=trace.is_padding,
                              color=color, title=f"input channel {channel} of image {n} (padded)"))
         lines.append("")
         groups = trace.groups_of_terms()
@@ -345,11 +349,11 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
                 fed[t.oy, t.ox] = True
                 products[t.oy, t.ox] = t.product
             lines.append(_heading(f"{label} ({trace.labels['filters'][co]})", color))
-            lines.extend(_side_by_side([
-                _matrix(trace.filters[:, :, k, co].astype(float), marked=taps, color=color,
+            lines.extend(side_by_side([
+                matrix_block(trace.filters[:, :, k, co].astype(float), marked=taps, color=color,
                         title=f"W[:, :, {k}, {co}]"),
-                _matrix(trace.out_backprop[n, :, :, co], marked=fed, color=color, title=f"dy[{n}, :, :, {co}]"),
-                _matrix(products, marked=fed, color=color, title="products W*dy"),
+                matrix_block(trace.out_backprop[n, :, :, co], marked=fed, color=color, title=f"dy[{n}, :, :, {co}]"),
+                matrix_block(products, marked=fed, color=color, title="products W*dy"),
             ]))
             if len(groups) > 1:
                 lines.append(arithmetic[index])
@@ -358,6 +362,6 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
         cell = np.zeros(trace.gradient.shape[:2], bool)
         cell[y, x] = True
         lines.append("")
-        lines.extend(_matrix(trace.gradient[:, :, channel], marked=cell, color=color, mark_code=_OUTPUT,
+        lines.extend(matrix_block(trace.gradient[:, :, channel], marked=cell, color=color, mark_code=_OUTPUT,
                              title=f"whole gradient dL/dx[{n}, :, :, {channel}]"))
     return "\n".join(lines).rstrip() + "\n"

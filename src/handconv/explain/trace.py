@@ -23,14 +23,16 @@ which is the summation order, not an error. The tests check these claims.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..conv import as_arrays, check_memory, conversion_bytes, convolve_canonical, resolve_method, to_canonical
 from ..errors import HandconvError, HandconvTypeError, describe_value
 from ..plan import ConvPlan, make_plan
+from .numbers import format_number, term_text
 
 __all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "format_number"]
 
@@ -38,28 +40,6 @@ __all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "format_number"]
 #: positions x output channels x taps per output) unless ``max_products`` is raised.
 MAX_PRODUCTS = 10_000
 
-
-
-def format_number(value: float, digits: int = 4) -> str:
-    """A number the way a student writes it: integers without ``.0``.
-
-    >>> format_number(2.0), format_number(-1.0), format_number(0.125), format_number(1/3)
-    ('2', '-1', '0.125', '0.3333')
-    >>> format_number(float("nan")), format_number(float("-inf"))
-    ('nan', '-inf')
-    """
-    value = float(value)
-    if not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.{digits}g}"
-
-
-def _term(value: float) -> str:
-    """A number inside a sum or product: negatives in parentheses."""
-    text = format_number(value)
-    return f"({text})" if text.startswith("-") else text
 
 
 @dataclass(frozen=True)
@@ -112,12 +92,12 @@ class Step:
         lines = []
         for k, channel in enumerate(self.channels):
             terms = " + ".join(
-                f"{_term(a)}*{_term(b)}"
+                f"{term_text(a)}*{term_text(b)}"
                 for a, b in zip(self.receptive_field[:, :, k].ravel(), self.weights[:, :, k].ravel())
             )
             lines.append(f"channel {channel}: {terms} = {format_number(self.channel_sums[k])}")
-        sums = " + ".join(_term(s) for s in self.channel_sums)
-        lines.append(f"total: {sums} + {_term(self.bias)} (bias) = {format_number(self.total)}")
+        sums = " + ".join(term_text(s) for s in self.channel_sums)
+        lines.append(f"total: {sums} + {term_text(self.bias)} (bias) = {format_number(self.total)}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,10 +108,10 @@ class Step:
             "rows": list(self.rows),
             "cols": list(self.cols),
             "channels": list(self.channels),
-            "products": _json_floats(self.products),
-            "channel_sums": _json_floats(self.channel_sums),
-            "bias": _json_float(self.bias),
-            "total": _json_float(self.total),
+            "products": json_floats(self.products),
+            "channel_sums": json_floats(self.channel_sums),
+            "bias": json_float(self.bias),
+            "total": json_float(self.total),
             "arithmetic": self.arithmetic,
         }
 
@@ -251,14 +231,14 @@ class Trace:
                 "formulas": list(self.formulas),
                 "describe": plan.describe(),
             },
-            "padded_input": _json_floats(self.padded_input),
+            "padded_input": json_floats(self.padded_input),
             "is_padding": self.is_padding.tolist(),
-            "filters": _json_floats(self.filters),
-            "bias": _json_floats(self.bias),
-            "output": _json_floats(self.output),
+            "filters": json_floats(self.filters),
+            "bias": json_floats(self.bias),
+            "output": json_floats(self.output),
             "steps": [step.to_dict() for step in self.steps],
             **({"backward": {"batch_index": self.batch_index,
-                             **{key: _json_floats(value) for key, value in self.backward.items()}}}
+                             **{key: json_floats(value) for key, value in self.backward.items()}}}
                if self.backward is not None else {}),
         }
 
@@ -275,18 +255,18 @@ def _user_input_shape(plan: ConvPlan) -> tuple[int, ...]:
     return (*plan.batch_shape, h, w, plan.in_channels)
 
 
-def _json_float(value: Any) -> float | str:
+def json_float(value: Any) -> float | str:
     value = float(value)
     if math.isfinite(value):
         return value
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
-def _json_floats(array: np.ndarray) -> Any:
+def json_floats(array: np.ndarray) -> Any:
     array = np.asarray(array, dtype=np.float64)
     if np.isfinite(array).all():
         return array.tolist()
-    return np.vectorize(_json_float, otypes=[object])(array).tolist() if array.ndim else _json_float(array)
+    return np.vectorize(json_float, otypes=[object])(array).tolist() if array.ndim else json_float(array)
 
 
 # ------------------------------------------------------------------ selection
@@ -326,7 +306,7 @@ def _is_pair(value: Any) -> bool:
     )
 
 
-def select_positions(at: Any, output_hw: tuple[int, int]) -> list[tuple[int, int]]:
+def select_positions(at: Any, output_hw: tuple[int, ...]) -> list[tuple[int, int]]:
     """Output positions ``at`` names, sorted row-major, without repeats.
 
     >>> select_positions(None, (2, 2))
@@ -380,7 +360,7 @@ def _check_bias(bias: Any, out_channels: int, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype)
 
 
-def _check_labels(labels: Mapping[str, Any] | None, out_channels: int) -> dict[str, Any]:
+def check_labels(labels: Mapping[str, Any] | None, out_channels: int) -> dict[str, Any]:
     result: dict[str, Any] = {
         "title": "convolution",
         "input": "input",
@@ -496,6 +476,42 @@ def explain(
                                 out_backprop=out_backprop, at=at, batch_index=batch_index, labels=labels)
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
+    positions = _positions_within_budget(plan, at, batch_index, max_products)
+    bias_values = _check_bias(bias, plan.out_channels, plan.dtype)
+    names = check_labels(labels, plan.out_channels)
+
+    method = resolve_method(method, plan)
+    check_memory(plan, method, conversion_bytes(x, plan) + _trace_bytes(plan))
+    canonical = to_canonical(x, plan)
+    weights = w.astype(plan.compute_dtype, copy=False)
+    # conv2d's own core: its memory guard, its method, its dtype handling.
+    convolved = convolve_canonical(canonical, weights, plan, method, memory_checked=True)
+    output = convolved[batch_index] + bias_values
+
+    padded = plan.pad(canonical[batch_index : batch_index + 1])[0]
+    is_padding = _padding_mask(plan)
+
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf = nan, as in conv2d and TF: no warning
+        steps = tuple(_steps(plan, padded, weights, bias_values, output, positions))
+    backward = None if out_backprop is None else _backward(out_backprop, canonical, w, plan, batch_index)
+    return Trace(
+        plan=plan,
+        input=np.ascontiguousarray(canonical[batch_index]),
+        padded_input=padded,
+        is_padding=is_padding,
+        filters=np.asarray(w),
+        bias=bias_values,
+        output=output,
+        steps=steps,
+        labels=names,
+        batch_index=int(batch_index),
+        method=method,
+        backward=backward,
+    )
+
+
+def _positions_within_budget(plan: ConvPlan, at: Any, batch_index: Any, max_products: int) -> list[tuple[int, int]]:
+    """The output positions to explain, checked against the batch and the products budget."""
     if isinstance(batch_index, bool) or not isinstance(batch_index, (int, np.integer)):
         raise HandconvTypeError(f"batch_index={batch_index!r} must be an integer")
     if not 0 <= batch_index < plan.batch:
@@ -517,59 +533,40 @@ def explain(
             f"narrow it with at=(row, col), a list of positions, or slices "
             f"(the output is {plan.output_hw[0]}x{plan.output_hw[1]}), e.g. at=(0, 0)"
         )
-    bias_values = _check_bias(bias, plan.out_channels, plan.dtype)
-    names = _check_labels(labels, plan.out_channels)
+    return positions
 
-    method = resolve_method(method, plan)
-    # Before any copy: the conversion, and the trace's own arrays (one image, padded, its padding
-    # mask and the output) on top of the convolution's.
+
+def _trace_bytes(plan: ConvPlan) -> int:
+    """The trace's own arrays beside the convolution's: one image, padded, its padding mask and the output."""
     itemsize = plan.compute_dtype.itemsize
     padded_pixels = plan.padded_hw[0] * plan.padded_hw[1]
-    trace_bytes = (math.prod(plan.input_hw) * plan.in_channels * itemsize
-                   + padded_pixels * (plan.in_channels * itemsize + 1)
-                   + math.prod(plan.output_hw) * plan.out_channels * itemsize)
-    check_memory(plan, method, conversion_bytes(x, plan) + trace_bytes)
-    canonical = to_canonical(x, plan)
-    weights = w.astype(plan.compute_dtype, copy=False)
-    # conv2d's own core: its memory guard, its method, its dtype handling.
-    convolved = convolve_canonical(canonical, weights, plan, method, memory_checked=True)
-    output = convolved[batch_index] + bias_values
+    return (math.prod(plan.input_hw) * plan.in_channels * itemsize
+            + padded_pixels * (plan.in_channels * itemsize + 1)
+            + math.prod(plan.output_hw) * plan.out_channels * itemsize)
 
-    padded = plan.pad(canonical[batch_index : batch_index + 1])[0]
+
+def _padding_mask(plan: ConvPlan) -> np.ndarray:
+    """True where the padded input is padding, shape ``plan.padded_hw``."""
     (top, _), (left, _) = plan.pad_amounts
     is_padding = np.ones(plan.padded_hw, dtype=bool)
     is_padding[top : top + plan.input_hw[0], left : left + plan.input_hw[1]] = False
+    return is_padding
 
-    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf = nan, as in conv2d and TF: no warning
-        steps = tuple(_steps(plan, padded, weights, bias_values, output, positions))
-    backward = None
-    if out_backprop is not None:
-        from .backward import canonical_out_backprop, gradients
 
-        dy = canonical_out_backprop(out_backprop, plan)[batch_index : batch_index + 1]
-        one = canonical[batch_index : batch_index + 1].astype(plan.dtype, copy=False)
-        one_plan = make_plan(one.shape, w.shape, plan.strides, _canonical_padding(plan), "NHWC", plan.dilations,
-                             plan.dtype)
-        dy_user = dy.astype(plan.dtype)
-        backward = {
-            "out_backprop": dy[0],
-            "grad_filters": gradients(one, w, dy_user, one_plan, "filter").astype(plan.compute_dtype, copy=False),
-            "grad_input": gradients(one, w, dy_user, one_plan, "input")[0].astype(plan.compute_dtype, copy=False),
-        }
-    return Trace(
-        plan=plan,
-        input=np.ascontiguousarray(canonical[batch_index]),
-        padded_input=padded,
-        is_padding=is_padding,
-        filters=np.asarray(w),
-        bias=bias_values,
-        output=output,
-        steps=steps,
-        labels=names,
-        batch_index=int(batch_index),
-        method=method,
-        backward=backward,
-    )
+def _backward(out_backprop: Any, canonical: np.ndarray, w: np.ndarray, plan: ConvPlan, batch_index: int) -> dict:
+    """The backward pass of one image for the page's toggle: dL/d(output), dL/dW and dL/dx."""
+    from .backward import canonical_out_backprop, gradients
+
+    dy = canonical_out_backprop(out_backprop, plan)[batch_index : batch_index + 1]
+    one = canonical[batch_index : batch_index + 1].astype(plan.dtype, copy=False)
+    one_plan = make_plan(one.shape, w.shape, plan.strides, _canonical_padding(plan), "NHWC", plan.dilations,
+                         plan.dtype)
+    dy_user = dy.astype(plan.dtype)
+    return {
+        "out_backprop": dy[0],
+        "grad_filters": gradients(one, w, dy_user, one_plan, "filter").astype(plan.compute_dtype, copy=False),
+        "grad_input": gradients(one, w, dy_user, one_plan, "input")[0].astype(plan.compute_dtype, copy=False),
+    }
 
 
 def _canonical_padding(plan: ConvPlan) -> Any:

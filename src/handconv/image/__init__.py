@@ -1,4 +1,4 @@
-"""Photos through any kernel: Pillow I/O, :func:`filter` and the ``handconv filter`` command.
+"""Photos through any kernel: Pillow I/O and :func:`filter` (the command is :mod:`handconv.commands.filter`).
 
 >>> import handconv.image as image
 >>> photo = image.sample_photo()                      # (320, 320, 3) uint8, public domain
@@ -11,8 +11,6 @@ used), so ``import handconv.image`` and ``handconv --help`` stay fast.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from .filtering import CHANNELS, OUTPUTS, filter, map_output
 from .io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, read_image, safe_output_path, write_image
@@ -30,12 +28,5 @@ __all__ = [
     "CHANNELS",
     "DEFAULT_MAX_PIXELS",
     "MAX_PIXELS_ENV",
-    "add_parser",
 ]
 
-
-def add_parser(subparsers: Any) -> None:
-    """Add the ``handconv filter`` command (defined in :mod:`handconv.image.cli`)."""
-    from .cli import add_parser as add_filter_parser
-
-    add_filter_parser(subparsers)

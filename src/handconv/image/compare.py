@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from .. import kernels as kernel_registry
 from ..errors import HandconvError
-from .filtering import map_output, prepare, resolve_output
 from ..files import atomic_path, refuse_overwriting_inputs
+from .filtering import map_output, prepare, resolve_output
 
 
 def _tensorflow_conv() -> Any | None:
     """``tf.nn.conv2d`` when TensorFlow is installed, else None."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # TF's default oneDNN CPU path reorders sums; its reference kernel is the comparison.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    try:
-        import tensorflow as tf
-    except ImportError:
+    from ..references import load_tensorflow
+
+    tf = load_tensorflow()
+    if tf is None:
         return None
 
     def conv(x: np.ndarray, filters: np.ndarray, strides: int, padding: Any, dilations: int) -> np.ndarray:

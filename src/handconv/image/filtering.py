@@ -48,8 +48,9 @@ allocated, with the arithmetic.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def split_alpha(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return pixels, None
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
+def working_dtype(dtype: np.dtype) -> np.dtype:
     if dtype.kind == "u":
         return np.dtype(np.float64)
     return np.dtype(np.float32) if dtype == np.float16 else dtype
@@ -131,7 +132,7 @@ def to_gray(values: np.ndarray) -> np.ndarray:
     return (values @ weights) / values.dtype.type(1000)
 
 
-def _padding_arg(padding: Any) -> Any:
+def padding_for_conv2d(padding: Any) -> Any:
     """``padding`` in :func:`handconv.conv2d`'s terms: 'SAME', 'VALID' or 4 explicit pairs."""
     if isinstance(padding, str):
         if padding.strip().upper() in ("SAME", "VALID"):
@@ -150,6 +151,18 @@ def _padding_arg(padding: Any) -> Any:
         f"padding={padding!r} is not a padding; expected 'same', 'valid', an int N, "
         "or ((top, bottom), (left, right))"
     )
+
+
+def filter_plan(input_shape: tuple[int, ...], filters_shape: tuple[int, ...], stride: int, padding: Any,
+                dilation: int, dtype: Any) -> ConvPlan:
+    """The plan of one filtering (``padding`` as :func:`filter` takes it), refused when its output is empty."""
+    plan = make_plan(input_shape, filters_shape, stride, padding_for_conv2d(padding), "NHWC", dilation, dtype)
+    if plan.is_empty:
+        raise HandconvError(
+            f"the output would be empty: height {plan.formula(0)}, width {plan.formula(1)}; "
+            "the kernel does not fit the image (use padding='same' or a smaller kernel)"
+        )
+    return plan
 
 
 @dataclass(frozen=True)
@@ -209,7 +222,7 @@ class FilterSetup:
         return out
 
 
-def _filters(kernel: kernel_registry.Kernel, channels: str, in_channels: int, dtype: np.dtype) -> np.ndarray:
+def kernel_filters(kernel: kernel_registry.Kernel, channels: str, in_channels: int, dtype: np.dtype) -> np.ndarray:
     components = kernel.components
     if channels == "each":
         if kernel.weights.ndim == 3:
@@ -222,9 +235,8 @@ def _filters(kernel: kernel_registry.Kernel, channels: str, in_channels: int, dt
         return np.stack(stacked, axis=-1)[:, :, None, :].astype(dtype)
     volumes = []
     for w in components:
-        if w.ndim == 2:
-            w = np.repeat(w[:, :, None], in_channels, axis=2)
-        elif w.shape[2] != in_channels:
+        w = kernel_registry.to_filters(w, in_channels)[:, :, :, 0]  # a 2-D kernel on every channel, summed
+        if w.shape[2] != in_channels:
             raise HandconvError(
                 f"kernel {kernel.name!r} has shape {kernel.shape}: {w.shape[2]} channels, but the image "
                 f"has {in_channels} colour channels"
@@ -253,19 +265,13 @@ def prepare(
         raise HandconvError(f"channels={channels!r} is not known; expected one of {CHANNELS}")
     border = resolve_mode(mode)
     colour, alpha = split_alpha(pixels)
-    values = colour.astype(_compute_dtype(colour.dtype))
+    values = colour.astype(working_dtype(colour.dtype))
     if gray:
         values = to_gray(values)
     x = (values[..., None] if values.ndim == 2 else values)[None]
-    filters = _filters(kernel, channels, x.shape[-1], x.dtype)
-    conv_padding = _padding_arg(padding)
-    plan = make_plan(x.shape, filters.shape, stride, conv_padding, "NHWC", dilation, x.dtype)
-    if plan.is_empty:
-        raise HandconvError(
-            f"the output would be empty: height {plan.formula(0)}, width {plan.formula(1)}; "
-            "the kernel does not fit the image (use padding='same' or a smaller kernel)"
-        )
-    setup = FilterSetup(x, filters, len(kernel.components), conv_padding, border, plan.strides[0],
+    filters = kernel_filters(kernel, channels, x.shape[-1], x.dtype)
+    plan = filter_plan(x.shape, filters.shape, stride, padding, dilation, x.dtype)
+    setup = FilterSetup(x, filters, len(kernel.components), padding_for_conv2d(padding), border, plan.strides[0],
                         plan.dilations[0], plan)
     return setup, alpha
 
@@ -410,16 +416,10 @@ def filter(
         raise HandconvError(f"channels={channels!r} is not known; expected one of {CHANNELS}")
     border = resolve_mode(mode)
     colour, alpha = split_alpha(pixels)
-    dtype = _compute_dtype(colour.dtype)
+    dtype = working_dtype(colour.dtype)
     in_channels = 1 if gray or colour.ndim == 2 else colour.shape[2]
-    filters = _filters(kernel, channels, in_channels, dtype)
-    plan = make_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, _padding_arg(padding), "NHWC",
-                     dilation, dtype)
-    if plan.is_empty:
-        raise HandconvError(
-            f"the output would be empty: height {plan.formula(0)}, width {plan.formula(1)}; "
-            "the kernel does not fit the image (use padding='same' or a smaller kernel)"
-        )
+    filters = kernel_filters(kernel, channels, in_channels, dtype)
+    plan = filter_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, padding, dilation, dtype)
     components = len(kernel.components)
     (oh, ow), channels_out = plan.output_hw, plan.out_channels // components
     keep_floats = mapping in ("raw", "rescale")  # raw returns them, rescale needs the global range

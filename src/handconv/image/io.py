@@ -58,8 +58,9 @@ import os
 import struct
 import warnings
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -237,8 +238,7 @@ def _read_with_pillow(path: Path, limit: int | None) -> np.ndarray:
             try:
                 if _is_16_bit_colour(image):
                     return _read_16_bit_colour(path)
-                image = ImageOps.exif_transpose(image)
-                return _to_array(image)
+                return _to_array(ImageOps.exif_transpose(image))
             except _DECODE_ERRORS as error:
                 raise _unreadable(path, error) from None
 
@@ -310,14 +310,21 @@ def safe_output_path(out_dir: str | os.PathLike, name: str) -> Path:
 
     >>> safe_output_path("out", "a.png").as_posix()
     'out/a.png'
-    >>> safe_output_path("out", "../a.png")
+    >>> safe_output_path("out", "../a.png")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    handconv.errors.HandconvError: output name '../a.png' would leave the output folder 'out'; expected a plain file name
+    handconv.errors.HandconvError: output name '../a.png' would leave the output folder 'out'; expected a plain ...
     """
     folder = Path(out_dir)
-    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
-            or Path(name).is_absolute() or Path(name).name != name):
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or Path(name).is_absolute()
+        or Path(name).name != name
+    ):
         raise HandconvError(
             f"output name {name!r} would leave the output folder {str(folder)!r}; expected a plain file name"
         )
@@ -366,8 +373,9 @@ def write_image(
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
-        raise HandconvError(f"{path}: cannot write {suffix or 'files without a suffix'}; expected one of "
-                            f"{', '.join(WRITE_SUFFIXES)}")
+        raise HandconvError(
+            f"{path}: cannot write {suffix or 'files without a suffix'}; expected one of {', '.join(WRITE_SUFFIXES)}"
+        )
     refuse_overwriting_inputs([("output", path)], [("input", protected) for protected in protect])
     if path.exists() and not overwrite:
         raise HandconvError(f"{path}: already exists; pass --overwrite (overwrite=True) to replace it")
@@ -377,7 +385,7 @@ def write_image(
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] > 4):
         raise HandconvError(f"{path}: array of shape {array.shape} is not an image; expected (H, W) or (H, W, C<=4)")
     if suffix != ".npy":
-        array = _storable(path, suffix, array)
+        array = storable(path, suffix, array)
     if not path.parent.exists():
         raise HandconvError(f"{path}: folder {str(path.parent)!r} does not exist")
     with atomic_path(path) as temp:
@@ -391,7 +399,7 @@ def write_image(
     return path
 
 
-def _storable(path: Path, suffix: str, array: np.ndarray) -> np.ndarray:
+def storable(path: Path, suffix: str, array: np.ndarray) -> np.ndarray:
     """``array`` converted to what the format holds, or an error saying why it cannot be."""
     kind = array.dtype.kind
     if kind == "f":
@@ -403,7 +411,7 @@ def _storable(path: Path, suffix: str, array: np.ndarray) -> np.ndarray:
             raise HandconvError(
                 f"{path}: float values in [{low:g}, {high:g}] cannot be stored as {suffix} pixels, which "
                 "take floats in [0, 1]; write .npy (or single-channel .tiff) to keep them, or use "
-                "--output clip/abs/rescale"
+                "--map clip/abs/rescale"
             )
         if suffix in _EIGHT_BIT_ONLY:
             return np.rint(array * 255).astype(np.uint8)

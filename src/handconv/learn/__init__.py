@@ -14,8 +14,10 @@ this package; ``import handconv.learn`` does.
 
 >>> import numpy as np
 >>> from handconv.learn import digits_model
->>> digits_model(seed=0)
-Sequential(Conv2D(1 -> 8, 3x3, SAME) -> ReLU() -> MaxPool2D(2) -> Conv2D(8 -> 16, 3x3, SAME) -> ReLU() -> MaxPool2D(2) -> Flatten() -> Dense(64 -> 10))
+>>> digits_model(seed=0)  # doctest: +NORMALIZE_WHITESPACE
+Sequential(Conv2D(1 -> 8, 3x3, SAME) -> ReLU() -> MaxPool2D(2)
+ -> Conv2D(8 -> 16, 3x3, SAME) -> ReLU() -> MaxPool2D(2)
+ -> Flatten() -> Dense(64 -> 10))
 """
 
 from .data import Split, check_dataset, load_digits

@@ -60,7 +60,9 @@ def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Split:
     return Split(x_train, y_train, x_test, y_test)
 
 
-def check_dataset(x: Any, y: Any, input_shape: tuple[int, ...], classes: int, name: str = "training") -> tuple[np.ndarray, np.ndarray]:
+def check_dataset(
+    x: Any, y: Any, input_shape: tuple[int, ...], classes: int, name: str = "training"
+) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels as arrays, or a :class:`HandconvError` saying what is wrong with them.
 
     Parameters
@@ -100,13 +102,13 @@ def check_dataset(x: Any, y: Any, input_shape: tuple[int, ...], classes: int, na
     if not np.isfinite(x).all():
         raise HandconvError(f"{name} images hold NaN or infinite values; expected finite numbers")
     if y.ndim != 1 or len(y) != len(x):
-        raise HandconvError(
-            f"{name} labels have shape {y.shape}; expected one label per image, shape ({len(x)},)"
-        )
+        raise HandconvError(f"{name} labels have shape {y.shape}; expected one label per image, shape ({len(x)},)")
     if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.array_equal(y, np.trunc(y)):
         y = y.astype(np.int64)
     if y.dtype.kind not in "iu":
-        raise HandconvTypeError(f"{name} labels={describe_value(y)} have dtype {y.dtype}; expected integer class labels")
+        raise HandconvTypeError(
+            f"{name} labels={describe_value(y)} have dtype {y.dtype}; expected integer class labels"
+        )
     if y.min() < 0 or y.max() >= classes:
         raise HandconvError(
             f"{name} labels must be integers in [0, {classes}) (one per class); got values from {y.min()} to {y.max()}"

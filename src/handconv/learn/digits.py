@@ -158,7 +158,7 @@ def write_outputs(run: DigitsRun, folder: Path) -> list[Path]:
     paths = [folder / name for name in (*PICTURES, "metrics.json")]
     learning_curve(run.history, paths[0])
     kernels_figure(
-        run.model.layers[0].kernel.value, paths[1],
+        run.model.layers[0].kernel.value, paths[1],  # type: ignore[attr-defined]  # layer 0 is the Conv2D
         title=f"first-layer kernels after {run.metrics['epochs']} epochs (test accuracy {run.test_accuracy:.3f}), "
         "beside hand-made edge filters",
     )

@@ -23,7 +23,7 @@ array([[0., 5.]])
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -132,7 +132,8 @@ class Conv2D(Layer):
         self.x = x
         return handconv.conv2d(x, self.kernel.value, 1, self.padding) + self.bias.value
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+    # None for the first layer, which needs no input gradient: the one layer that returns it.
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:  # type: ignore[override]
         self.out_backprop = grad_out  # kept for handconv.explain(..., grad="filter", out_backprop=...)
         # dL/dkernel[fy, fx, c, o] = sum over n, oy, ox of x_padded[n, oy + fy, ox + fx, c] * grad_out[n, oy, ox, o]
         self.kernel.grad = handconv.conv2d_backprop_filter(

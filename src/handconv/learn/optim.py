@@ -20,7 +20,7 @@ array([0.855])
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -158,7 +158,9 @@ OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
 
 def cosine_decay(initial_rate: float, step: int, total_steps: int, alpha: float = 0.0) -> float:
-    """Learning rate at ``step`` (0-based) of ``total_steps``: half a cosine from ``initial_rate`` down to ``alpha * initial_rate``.
+    """Learning rate at ``step`` (0-based) of ``total_steps``.
+
+    Half a cosine from ``initial_rate`` down to ``alpha * initial_rate``.
 
     ``keras.optimizers.schedules.CosineDecay``'s formula (Loshchilov and Hutter's
     SGDR without restarts). Large steps early, small ones at the end, so the

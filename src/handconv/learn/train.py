@@ -14,9 +14,9 @@ gradients are handconv's own.
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +37,12 @@ __all__ = [
 ]
 
 #: ``handconv train-digits``' defaults. Picked by measurement (README, "Learning the kernels"): seeds 0-9 all
-#: pass 0.97 test accuracy (lowest 0.975). Without weight decay the network fits the training set exactly (loss ~0.002) and
-#: a few seeds end at 0.967-0.969; the cosine decay lets the last epochs settle instead of jumping around.
-DEFAULTS = {"epochs": 40, "batch_size": 32, "learning_rate": 0.01, "optimizer": "adam", "weight_decay": 0.1}
+#: pass 0.97 test accuracy (lowest 0.975). Without weight decay the network fits the training set exactly
+#: (loss ~0.002) and a few seeds end at 0.967-0.969; the cosine decay lets the last epochs settle instead of
+#: jumping around.
+DEFAULTS: dict[str, Any] = {
+    "epochs": 40, "batch_size": 32, "learning_rate": 0.01, "optimizer": "adam", "weight_decay": 0.1,
+}
 
 
 def digits_model(seed: int = 0, dtype: np.dtype | type = np.float32) -> Sequential:

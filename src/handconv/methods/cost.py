@@ -34,9 +34,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from ..plan import ConvPlan
 
@@ -73,7 +73,7 @@ class Rates:
     #: Where the numbers come from: 'reference' or 'measured <date>'.
     source: str = "reference"
 
-    def scaled(self, **factors: float) -> "Rates":
+    def scaled(self, **factors: float) -> Rates:
         """These rates with some multiplied by factors (``scaled(gemm_flops=1.6)``)."""
         return dataclasses.replace(self, **{k: getattr(self, k) * v for k, v in factors.items()})
 
@@ -331,8 +331,8 @@ def _launch_seconds() -> float:
     """The fixed cost of one parallel numba call: ``planar`` on a one-pixel problem."""
     import numpy as np
 
-    from . import planar
     from ..plan import make_plan
+    from . import planar
 
     plan = make_plan((1, 1, 1, 1), (1, 1, 1, 1))
     x, w = np.ones((1, 1, 1, 1), np.float32), np.ones((1, 1, 1, 1), np.float32)
@@ -351,9 +351,10 @@ def _numba_factor(rates: Rates) -> float | None:
     error on the same plan keeps the *ratio* of the two estimates equal to the
     ratio measured here, back to back.
     """
-    from . import direct, im2col, planar
-    from ..plan import make_plan
     import numpy as np
+
+    from ..plan import make_plan
+    from . import direct, im2col, planar
 
     if not direct.has_accelerator():
         return None

@@ -144,14 +144,14 @@ def conv2d_gemm(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarra
     phases = _phases(plan.pad(x), plan)
     n, hq, wq, c = phases.shape[2:]
     rows = n * hq * wq
-    flat = phases.reshape(phases.shape[0], phases.shape[1], rows, c)
+    flat_phases = phases.reshape(phases.shape[0], phases.shape[1], rows, c)
     taps = _taps(plan, wq)
     used = rows - max(t[4] for t in taps)  # grid rows every tap can read
     grid = np.empty((rows, plan.out_channels), dtype=x.dtype)
     grid[used:] = 0
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     for g in range(plan.groups):
-        inputs = flat[..., g * cg : (g + 1) * cg]
+        inputs = flat_phases[..., g * cg : (g + 1) * cg]
         weights = filters[..., g * og : (g + 1) * og]
         target = grid[:used, g * og : (g + 1) * og]
         _accumulate_bands(inputs, weights, taps, target, _band_rows(plan))

@@ -14,6 +14,8 @@ groups (the filter gradient of a grouped convolution) pick the images.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..plan import ConvPlan
@@ -46,11 +48,13 @@ def conv_naive(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray
                 first = channel_group * group_size
                 # ... and, with batch groups, only its group's images.
                 image = co // (out_channels // plan.batch_groups) * out_batch + n
-                receptive_field = padded[(image, *window, slice(first, first + group_size))]
+                field: tuple[Any, ...] = (image, *window, slice(first, first + group_size))
+                receptive_field = padded[field]
                 products = receptive_field * filters[..., co]
                 # Summed in the input's dtype: int32 wraps around as TF's does
                 # (NumPy would widen to int64 and then refuse to store it).
-                out[(n, *position, co)] = products.sum(dtype=x.dtype)
+                where = (n, *position, co)
+                out[where] = products.sum(dtype=x.dtype)
     return out
 
 

@@ -50,7 +50,8 @@ def conv_shifted(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarr
             slice(k * d, k * d + (o - 1) * s + 1, s)
             for k, d, o, s in zip(tap, plan.dilations, plan.output_spatial, plan.strides)
         )
-        part = padded[(slice(None), *window)]
+        taps = (slice(None), *window)
+        part = padded[taps]
         weights = filters[tap]
         for b in range(plan.batch_groups):
             images = part[b * out_batch : (b + 1) * out_batch]

@@ -23,7 +23,6 @@ non-finite value is recomputed by im2col, which multiplies exactly TF's taps.
 
 from __future__ import annotations
 
-
 import math
 
 import numpy as np

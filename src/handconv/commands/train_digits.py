@@ -15,14 +15,13 @@ import contextlib
 import math
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
-from .train import DEFAULTS
+from ..learn.train import DEFAULTS
+from .args import add_seed, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..cli import non_negative_int, positive_int
-
     parser = subparsers.add_parser(
         "train-digits",
         help="train a small CNN by hand on the 8x8 digits; draw its learned kernels beside the edge filter",
@@ -37,12 +36,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="folder for the pictures and metrics.json (default ./handconv-digits)")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"], metavar="N",
                         help=f"passes over the training images (default {DEFAULTS['epochs']})")
-    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
-                        help="seed of the initial weights and the shuffles (default 0; the split is fixed)")
+    add_seed(parser, "seed of the initial weights and the shuffles (default 0; the split is fixed)")
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], metavar="B",
                         help=f"images per update (default {DEFAULTS['batch_size']})")
     parser.add_argument("--learning-rate", type=_positive_float, default=DEFAULTS["learning_rate"], metavar="LR",
-                        help=f"starting learning rate, decayed along a cosine to 0 (default {DEFAULTS['learning_rate']})")
+                        help="starting learning rate, decayed along a cosine to 0 "
+                        f"(default {DEFAULTS['learning_rate']})")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default=DEFAULTS["optimizer"],
                         help=f"Adam, or SGD with momentum 0.9 (default {DEFAULTS['optimizer']})")
     parser.add_argument("--weight-decay", type=_non_negative_float, default=DEFAULTS["weight_decay"], metavar="WD",
@@ -96,13 +95,14 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     from ..files import make_output_folder
-    from .digits import train_digits
+    from ..learn.digits import train_digits
 
     folder = make_output_folder(args.out_dir, "--out-dir")
     with sigterm_as_interrupt():
         result = train_digits(
             folder, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay, subset=args.subset,
+            learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay,
+            subset=args.subset,
             progress=not args.no_progress,
         )
     print(f"trained {result.metrics['train_images']} images x {args.epochs} epochs in {result.seconds:.1f} s; "

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cli import positive_int
 from ..errors import HandconvError
 from ..files import Inputs, make_output_folder, remove_temps
+from .args import positive_int
 
 DESCRIPTION = """\
 Filter images with a kernel, computed by handconv.conv2d (cross-correlation, as
@@ -21,7 +21,7 @@ tf.nn.conv2d, cv2.filter2D and scipy.ndimage.correlate compute it).
 Inputs are files, folders (their PNG, JPEG, TIFF, BMP, WebP, GIF and .npy
 files, not recursing) or glob patterns. Outputs are named after their inputs:
 with --out-dir DIR, photos/cat.jpg becomes DIR/cat.jpg (DIR/cat.png with
---format png; DIR/cat.npy for --output raw unless --format says otherwise).
+--format png; DIR/cat.npy for --map raw unless --format says otherwise).
 Existing outputs are skipped unless --overwrite; inputs are never overwritten;
 every file is written to a temporary name and renamed into place. A bad file
 is reported and skipped; the run ends with a summary, and exits 1 if any file
@@ -33,7 +33,7 @@ examples:
   handconv filter photo.jpg -k sobel -o edges.png
   handconv filter photos/ -k gaussian:7:1.5 --out-dir blurred/
   handconv filter 'shots/*.png' -k edge --channels sum --out-dir edges/ --format png
-  handconv filter photo.jpg -k sobel_x --output raw -o gx.npy        # signed floats
+  handconv filter photo.jpg -k sobel_x --map raw -o gx.npy          # signed floats
   handconv filter photo.jpg -k '[[0,-1,0],[-1,4,-1],[0,-1,0]]' --mode reflect -o ridge.png
   handconv filter photo.jpg -k edge --stride 2 --padding 1 -o small.png --compare
   handconv filter scan.tif -k box:5 --gray -o smooth.tif             # 16-bit stays 16-bit
@@ -51,16 +51,11 @@ kernels (handconv kernels lists them with their numbers):
   roberts_neg_diag sharpen emboss box:K gaussian:K[:SIGMA] unsharp:K:SIGMA:AMOUNT
   motion:K[:ANGLE], an inline list '[[...],[...]]', or a .npy/.csv/.txt file
 
-border modes (--mode), by library:
-  handconv   NumPy      SciPy ndimage  OpenCV               PyTorch
-  zeros      constant   constant       BORDER_CONSTANT      zeros      (TensorFlow's)
-  reflect    reflect    mirror         BORDER_REFLECT_101   reflect
-  symmetric  symmetric  reflect        BORDER_REFLECT       --
-  edge       edge       nearest        BORDER_REPLICATE     replicate
-  wrap       wrap       wrap           BORDER_WRAP          circular
+border modes (--mode), by library (zeros is TensorFlow's):
+BORDER_TABLE
   Any of these names is accepted; 'scipy:reflect' means SciPy's (= symmetric).
 
-output mappings (--output), defaults by kernel family:
+output mappings (--map), defaults by kernel family:
   clip     below 0 -> 0, above 255 (65535 for 16-bit) -> 255   blur, sharpen, emboss,
                                                                 identity, magnitudes
   abs      |value|, then clipped                                edge, sobel_x, ... (signed)
@@ -71,24 +66,48 @@ output mappings (--output), defaults by kernel family:
 """
 
 
+class _OutputOrOldMapping(argparse.Action):
+    """``-o/--output OUT``; ``--output clip|abs|rescale|raw`` is the pixel mapping's old spelling.
+
+    An output file needs a suffix to pick its format, so a bare mapping name is never
+    a path: it is taken as ``--map NAME``, with a deprecation warning.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, mappings: tuple[str, ...] = (), **kwargs: Any):
+        self.mappings = mappings
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if option_string == "--output" and values in self.mappings:
+            print(f"{parser.prog}: warning: --output {values} (the pixel mapping) is deprecated; "
+                  f"use --map {values}", file=sys.stderr)
+            namespace.mapping = values
+        else:
+            setattr(namespace, self.dest, values)
+
+
 def add_parser(subparsers: Any) -> None:
-    from .filtering import CHANNELS, OUTPUTS
-    from .io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, WRITE_SUFFIXES
+    from ..borders import border_table
+    from ..image.filtering import CHANNELS, OUTPUTS
+    from ..image.io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, WRITE_SUFFIXES
 
     parser = subparsers.add_parser(
         "filter",
         help="put images through a kernel (edge, sobel, gaussian:7:1.5, your own ...)",
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=EPILOG.replace("BORDER_TABLE", border_table()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
     parser.add_argument("-k", "--kernel", required=True, metavar="KERNEL",
                         help="a kernel name, box:K, gaussian:K:SIGMA, an inline list or a .npy/.csv/.txt file")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("-o", "--output-file", dest="output_file", metavar="OUT",
-                       help="the output file, for a single input; its suffix picks the format")
-    where.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (created if missing)")
+    # One of -o or --out-dir, checked in _check_options: '--output raw' (the mapping's old spelling) may
+    # come with either, which an argparse exclusive group would refuse.
+    parser.add_argument("-o", "--output", "--output-file", dest="output_file", metavar="OUT", default=None,
+                        action=_OutputOrOldMapping, mappings=OUTPUTS,
+                        help="the output file, for a single input; its suffix picks the format")
+    parser.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (created if missing)")
     parser.add_argument("--channels", choices=CHANNELS, default="each",
                         help="each: the kernel on every colour channel (RGB stays RGB, default); "
                         "sum: the article's KxKx3 filter summed over R, G, B to one gray channel")
@@ -104,13 +123,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--mode", default="zeros", metavar="MODE",
                         help="what the padding holds: zeros (TensorFlow's, default), reflect, symmetric, "
                         "edge, wrap, or any library's name for one (see below)")
-    parser.add_argument("--output", choices=OUTPUTS, default=None, dest="mapping",
-                        help="how results become pixels (default: by kernel family, see below)")
+    parser.add_argument("--map", choices=OUTPUTS, default=None, dest="mapping",
+                        help="how results become pixels (default: by kernel family, see below; "
+                        "formerly --output, still accepted with a warning)")
     parser.add_argument("--method", default="auto",
                         help="handconv.conv2d method: auto (default), im2col, naive (the by-hand loops, slow)")
     parser.add_argument("--format", metavar="EXT", choices=[s.lstrip(".") for s in WRITE_SUFFIXES],
                         help="output format for --out-dir: " + ", ".join(s.lstrip(".") for s in WRITE_SUFFIXES)
-                        + " (default: the input's; npy for --output raw)")
+                        + " (default: the input's; npy for --map raw)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
     parser.add_argument("--compare", action="store_true",
                         help="also write OUTSTEM_compare.png: input | output | TensorFlow's output | "
@@ -146,7 +166,7 @@ def expand_inputs(specs: list[str], lazy: bool = False) -> list[Path]:
     missing rather than silently dropped. With ``lazy`` (``--dask``) a
     ``.zarr`` folder is one input, not a folder of inputs.
     """
-    from .io import READ_SUFFIXES
+    from ..image.io import READ_SUFFIXES
 
     files: list[Path] = []
     for spec in specs:
@@ -192,10 +212,20 @@ class Summary:
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
+    def record(self, job: Job, status: str, message: str, say: Any) -> None:
+        """Count one file's outcome; ``say`` prints a failure (past any progress bar)."""
+        if status == "written":
+            self.written.append(job.target)
+        elif status == "skipped":
+            self.skipped.append(job.target)
+        else:
+            self.failed.append((job.source, message))
+            say(f"FAILED {message}")
+
 
 def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], list[tuple[Path, str]]]:
     """Pair each input with its output path; inputs that cannot be paired are failures."""
-    from .io import safe_output_path
+    from ..image.io import safe_output_path
 
     jobs: list[Job] = []
     failures: list[tuple[Path, str]] = []
@@ -240,15 +270,21 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
                 method=args.method, max_pixels=args.max_pixels)
 
 
+#: In a worker process: whether a file is being filtered right now.
+_busy = False
+
+
 def process(job: Job, options: dict[str, Any], overwrite: bool, protect: list[str]) -> tuple[str, str]:
     """Filter one file; returns ``(status, message)`` with status 'written', 'skipped' or 'failed'.
 
     Runs in a worker process for batches, so it catches every error and
     reports it as text: one bad file must not stop the others.
     """
-    from .filtering import filter as filter_image
-    from .io import read_image, write_image
+    from ..image.filtering import filter as filter_image
+    from ..image.io import read_image, write_image
 
+    global _busy
+    _busy = True  # in a pool worker, SIGTERM now unwinds (see worker_signals)
     try:
         if job.target.exists() and not overwrite:
             return "skipped", f"{job.target} exists (pass --overwrite to replace it)"
@@ -257,7 +293,7 @@ def process(job: Job, options: dict[str, Any], overwrite: bool, protect: list[st
         result = filter_image(pixels, **filter_options)
         write_image(job.target, result, overwrite=overwrite, protect=protect)
         if job.compare is not None:
-            from .compare import compare_figure
+            from ..image.compare import compare_figure
 
             compare_figure(pixels, result, job.compare, overwrite=True, protect=protect, **filter_options)
         return "written", str(job.target)
@@ -268,6 +304,8 @@ def process(job: Job, options: dict[str, Any], overwrite: bool, protect: list[st
         return "failed", f"{job.source}: out of memory"
     except Exception as error:  # noqa: BLE001 - a batch reports and goes on
         return "failed", f"{job.source}: {type(error).__name__}: {error}"
+    finally:
+        _busy = False
 
 
 def _require(module: str, extra: str) -> None:
@@ -279,6 +317,8 @@ def _require(module: str, extra: str) -> None:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Bad options fail once, up front (exit 2), not once per file."""
+    if (args.output_file is None) == (args.out_dir is None):
+        raise HandconvError("give exactly one of -o/--output OUT (one input) and --out-dir DIR")
     from .. import kernels
 
     _require("PIL", "image")
@@ -286,11 +326,11 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.compare:
         _require("matplotlib", "plot")
     from ..borders import resolve_mode
-    from .filtering import _padding_arg, resolve_output
+    from ..image.filtering import padding_for_conv2d, resolve_output
 
     kernel = kernels.get(args.kernel)
     resolve_mode(args.mode)
-    _padding_arg(args.padding)
+    padding_for_conv2d(args.padding)
     resolve_output(args.mapping, kernel)
     from ..methods import METHODS
 
@@ -298,8 +338,8 @@ def _check_options(args: argparse.Namespace) -> None:
         "." + args.format.lower() if args.format else None)
     if args.mapping == "raw" and target_suffix not in (None, ".npy", ".tif", ".tiff"):
         raise HandconvError(
-            f"--output raw keeps signed, unclipped floats, which {target_suffix} cannot hold; "
-            "write .npy (or single-channel .tiff), or use --output clip/abs/rescale"
+            f"--map raw keeps signed, unclipped floats, which {target_suffix} cannot hold; "
+            "write .npy (or single-channel .tiff), or use --map clip/abs/rescale"
         )
     if args.method != "auto" and args.method not in METHODS:
         raise HandconvError(f"--method {args.method!r} is not known; expected auto or one of {sorted(METHODS)}")
@@ -314,7 +354,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .io import resolve_max_pixels
+    from ..image.io import resolve_max_pixels
 
     _check_options(args)
     resolve_max_pixels(args.max_pixels)
@@ -322,7 +362,7 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise HandconvError(f"no input files found in {' '.join(args.inputs)}")
     if args.dask and args.output_file:
-        from ..dask.cli import filter_one
+        from .filter_dask import filter_one
 
         return filter_one(args, files)
     jobs, failures = plan_jobs(args, files)
@@ -355,7 +395,7 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
     from tqdm import tqdm
 
     if args.dask:
-        from ..dask.cli import run_jobs
+        from .filter_dask import run_jobs
 
         run_jobs(jobs, options, args, protect, summary)
         return
@@ -363,13 +403,7 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
     workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
     with tqdm(total=len(jobs), unit="image", disable=args.quiet or len(jobs) < 2, file=sys.stderr) as bar:
         def record(job: Job, status: str, message: str) -> None:
-            if status == "written":
-                summary.written.append(job.target)
-            elif status == "skipped":
-                summary.skipped.append(job.target)
-            else:
-                summary.failed.append((job.source, message))
-                bar.write(f"FAILED {message}", file=sys.stderr)
+            summary.record(job, status, message, lambda text: bar.write(text, file=sys.stderr))
             bar.update()
 
         if workers <= 1:
@@ -382,32 +416,38 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
         # 'spawn', not fork: forking a process that has loaded TensorFlow (or any threaded
         # library) can deadlock the children.
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_signals)
+                                   initializer=worker_signals)
         try:
             futures = {pool.submit(process, job, options, args.overwrite, protect): job for job in jobs}
             for future in as_completed(futures):
                 record(futures[future], *future.result())
         except BaseException:
-            _stop_pool(pool, jobs)
+            stop_pool(pool, jobs)
             raise
         pool.shutdown()
 
 
-def _worker_signals() -> None:
-    """In a worker: Ctrl-C is the main process's to handle; SIGTERM unwinds (temp files removed)."""
+def worker_signals() -> None:
+    """In a worker: Ctrl-C is the main process's to handle; SIGTERM unwinds a file being written."""
     import signal
 
-    from ..files import raise_on_sigterm
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise_on_sigterm()
+    signal.signal(signal.SIGTERM, _worker_terminated)
+
+
+def _worker_terminated(signum: int, frame: Any) -> None:
+    from ..files import Terminated
+
+    if _busy:
+        raise Terminated()  # unwinds through atomic_path: the temp file is removed
+    os._exit(128 + signum)  # idle, waiting for work: nothing to clean up, and no traceback
 
 
 #: Seconds stopped workers get to unwind (remove their temp files) before they are killed.
 STOP_GRACE = 1.0
 
 
-def _stop_pool(pool: Any, jobs: list[Job]) -> None:
+def stop_pool(pool: Any, jobs: list[Job]) -> None:
     """Cancel pending files, stop the workers within ``STOP_GRACE`` seconds, remove their temp files.
 
     Further Ctrl-Cs are ignored meanwhile, so the clean-up cannot be interrupted

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
-from .errors import HandconvError
+from ..errors import HandconvError
+from ..plan import parse_ints, parse_padding
+from .args import add_seed
 
 EPILOG = """\
 examples:
@@ -48,10 +51,10 @@ def add_parser(subparsers) -> None:
     source = parser.add_argument_group("input and kernel")
     source.add_argument("--shape", default="6,6,3",
                         help="random input shape in data-format order without or with batch, e.g. 6,6,3 (default)")
-    source.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    add_seed(source)
     source.add_argument("--input", metavar="FILE",
                         help=".npy array, image file or 'sample' (the sample photo) instead of a random input")
-    source.add_argument("--kernel", default="edge",
+    source.add_argument("-k", "--kernel", default="edge",
                         help="kernel: a name or spec ('handconv kernels' lists them: edge, sobel_x, box:5, "
                              "[[0,1],[1,0]], ...) or a .npy file, 2-D (applied to every channel and summed), "
                              "(KH, KW, C) or (KH, KW, C, C_out) (default: edge, the article's)")
@@ -76,53 +79,27 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _ints(text: str, name: str) -> list[int]:
-    try:
-        return [int(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise HandconvError(f"--{name} {text!r} must be integers separated by commas") from None
-
-
-def parse_padding(text: str, data_format: str = "NHWC"):
-    """``SAME``/``VALID``, ``P`` or ``T,B,L,R`` as a ``tf.nn.conv2d`` padding.
-
-    >>> parse_padding("same"), parse_padding("1")
-    ('SAME', [[0, 0], [1, 1], [1, 1], [0, 0]])
-    >>> parse_padding("0,1,2,3", "NCHW")
-    [[0, 0], [0, 0], [0, 1], [2, 3]]
-    """
-    if text.strip().upper() in ("SAME", "VALID"):
-        return text.strip().upper()
-    values = _ints(text, "padding")
-    if len(values) == 1:
-        values = values * 4
-    if len(values) != 4:
-        raise HandconvError(f"--padding {text!r}: expected SAME, VALID, P or TOP,BOTTOM,LEFT,RIGHT")
-    rows, cols = values[:2], values[2:]
-    return [[0, 0], rows, cols, [0, 0]] if data_format == "NHWC" else [[0, 0], [0, 0], rows, cols]
-
-
 def load_array(path: str) -> np.ndarray:
     """A ``.npy`` array as stored, or an image as float32 ``(H, W, C)`` (0..255 for 8-bit files).
 
     ``sample`` is handconv's sample photo (320x320x3).
     """
     if path == "sample":
-        from .image import sample_photo
+        from ..image import sample_photo
 
         return sample_photo().astype(np.float32)
     if path.lower().endswith(".npy"):
-        from .files import load_npy
+        from ..files import load_npy
 
         return load_npy(path, "file")
-    from .image import read_image  # Pillow, with the project's size and format checks
+    from ..image import read_image  # Pillow, with the project's size and format checks
 
     array = read_image(path).astype(np.float32)
     return array[..., None] if array.ndim == 2 else array
 
 
 def load_kernel(text: str) -> np.ndarray:
-    from .verification import named_kernel
+    from ..verification import named_kernel
 
     if text.lower().endswith(".npy"):
         return load_array(text)  # any rank: 3-D and 4-D filters too
@@ -138,7 +115,7 @@ def build_input(args) -> np.ndarray:
         if x.ndim == 3:
             x = x[None]
     else:
-        shape = _ints(args.shape, "shape")
+        shape = parse_ints(args.shape, "--shape")
         if len(shape) == 3:
             shape = [1, *shape]
         if len(shape) < 4:
@@ -157,14 +134,14 @@ def transpose_output_shape(args, x: np.ndarray, filters: np.ndarray, strides, pa
     ``(n - 1) * s + k_eff`` for VALID and explicit padding (the smallest), from
     :func:`handconv.shapes.transposed_sizes`.
     """
-    from . import shapes
+    from .. import shapes
 
     nchw = args.data_format == "NCHW"
     spatial = x.shape[-2:] if nchw else x.shape[-3:-1]
     batch = x.shape[:-3]
     channels = filters.shape[2]
     if args.output_shape:
-        values = _ints(args.output_shape, "output-shape")
+        values = parse_ints(args.output_shape, "--output-shape")
         if len(values) not in (2, 3):
             raise HandconvError(f"--output-shape {args.output_shape!r}: expected H,W or H,W,C")
         if len(values) == 3:
@@ -175,9 +152,8 @@ def transpose_output_shape(args, x: np.ndarray, filters: np.ndarray, strides, pa
         dilations = list(dilations) * 2 if len(dilations) == 1 else list(dilations)
         hw = []
         for axis in (0, 1):
-            if isinstance(padding, str):
-                axis_padding = padding
-            else:
+            axis_padding: Any = padding
+            if not isinstance(padding, str):
                 pair = padding[2 + axis] if nchw else padding[1 + axis]
                 axis_padding = tuple(pair)
             sizes = shapes.transposed_sizes(spatial[axis], filters.shape[axis], strides[axis], axis_padding,
@@ -189,7 +165,7 @@ def transpose_output_shape(args, x: np.ndarray, filters: np.ndarray, strides, pa
 
 
 def run_transpose(args) -> int:
-    from .verification import verify_transpose
+    from ..verification import verify_transpose
 
     x = build_input(args)
     channels = x.shape[-1] if args.data_format == "NHWC" else x.shape[-3]
@@ -202,7 +178,7 @@ def run_transpose(args) -> int:
         raise HandconvError(f"--kernel has shape {kernel.shape}; conv2d_transpose takes a 2-D kernel or "
                             "4-D filters (KH, KW, C_result, C_in)")
     filters = filters.astype(x.dtype)
-    strides, dilations = _ints(args.stride, "stride"), _ints(args.dilation, "dilation")
+    strides, dilations = parse_ints(args.stride, "--stride"), parse_ints(args.dilation, "--dilation")
     padding = parse_padding(args.padding, args.data_format)
     output_shape = transpose_output_shape(args, x, filters, strides, padding, dilations)
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
@@ -214,15 +190,11 @@ def run_transpose(args) -> int:
         "input": args.input or f"random normal, seed {args.seed}",
         "kernel": f"{args.kernel} {kernel.shape}" + (" from every input channel into one" if kernel.ndim == 2 else ""),
     }
-    print(report.table())
-    if args.json:
-        report.write_json(args.json)
-        print(f"wrote {args.json}")
-    return 0 if report.ok else 1
+    return _print_report(report, args)
 
 
 def run(args) -> int:
-    from .files import refuse_overwriting_inputs
+    from ..files import refuse_overwriting_inputs
 
     # Before any work: the JSON report must not replace an input.
     refuse_overwriting_inputs(
@@ -236,7 +208,7 @@ def run(args) -> int:
         return run_transpose(args)
     if args.output_shape:
         raise HandconvError("--output-shape is for --op conv2d_transpose")
-    from .verification import kernel_to_filters, verify
+    from ..verification import kernel_to_filters, verify
 
     x = build_input(args)
     channels = x.shape[-1] if args.data_format == "NHWC" else x.shape[-3]
@@ -247,12 +219,17 @@ def run(args) -> int:
     filters = filters.astype(x.dtype)
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
     progress = (lambda name: print(f"  running {name} ...", file=sys.stderr)) if sys.stderr.isatty() else None
-    report = verify(x, filters, _ints(args.stride, "stride"), parse_padding(args.padding, args.data_format),
-                    args.data_format, _ints(args.dilation, "dilation"), backends=backends, progress=progress)
+    report = verify(x, filters, parse_ints(args.stride, "--stride"), parse_padding(args.padding, args.data_format),
+                    args.data_format, parse_ints(args.dilation, "--dilation"), backends=backends, progress=progress)
     report.source = {
         "input": args.input or f"random normal, seed {args.seed}",
         "kernel": f"{args.kernel} {kernel.shape}" + (" on every channel, summed" if kernel.ndim == 2 else ""),
     }
+    return _print_report(report, args)
+
+
+def _print_report(report: Any, args: argparse.Namespace) -> int:
+    """The agreement table on stdout (and as JSON with --json); exit 1 when a backend disagrees."""
     print(report.table())
     if args.json:
         report.write_json(args.json)
@@ -261,7 +238,7 @@ def run(args) -> int:
 
 
 def run_explain(args) -> int:
-    from .detective import diagnose, diagnose_transpose
+    from ..detective import diagnose, diagnose_transpose
 
     if not args.input:
         raise HandconvError("--explain needs --input (the input that produced the output)")

@@ -9,7 +9,6 @@ page (html).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -17,15 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from ..cli import non_negative_int
 from ..errors import HandconvError
+from ..explain.compare import compare_padding
+from ..explain.renderers import FORMATS, render
+from ..plan import parse_ints, parse_padding
+from .args import add_deprecated_alias, add_seed, non_negative_int
 
 EXAMPLES = """\
 examples:
   handconv explain                                   # the article: 5x5x3, P=1, stride 2, edge filter
   handconv explain --at 0,0                          # only the top-left output, its sums written out
   handconv explain --shape 7,7,3 --filters 2 --bias 1,0 --stride 2 --padding 1   # CS231n's demo
-  handconv explain --filter '[[0,1],[2,3]]' --shape 4,4,1 --padding SAME --dilation 1
+  handconv explain --kernel '[[0,1],[2,3]]' --shape 4,4,1 --padding SAME --dilation 1
   handconv explain --input photo.png --at 100,120 --format png -o field.png
   handconv explain --format gif -o slide.gif         # the filter sliding by the stride
   handconv explain --format html -o explain.html     # interactive page, works offline
@@ -41,7 +43,6 @@ With --grad filter it takes FY,FX,K,CO (a filter weight), with --grad input Y,X,
 Without --out-backprop the output gradient dL/d(output) is random integers -2..2 (seeded by --seed).
 """
 
-FORMATS = ("text", "png", "svg", "gif", "mp4", "html", "maps")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -59,15 +60,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_argument_group("input (default: the article's seeded 5x5x3 volume)")
     source.add_argument("--input", "-i", metavar="PATH", help=".npy, .csv or image file")
     source.add_argument("--shape", default="5,5,3", metavar="H,W,C", help="random input shape (default 5,5,3)")
-    source.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random input and filters (default 0)")
+    add_seed(source, "seed of the random input and filters (default 0)")
     source.add_argument("--values", default="0,2", metavar="LOW,HIGH", help="random integers range (default 0,2)")
     source.add_argument("--batch-index", type=non_negative_int, default=0, metavar="I",
                         help="which image of an (N, H, W, C) .npy batch to explain (default 0)")
     filt = parser.add_argument_group("filter (default: edge on every input channel)")
     filt.add_argument(
-        "--filter", "-k", default="edge", metavar="SPEC",
+        "-k", "--kernel", default="edge", metavar="SPEC",
         help="kernel name (edge, sobel_x, ...), inline numbers '[[...]]', or a .npy/.csv file",
     )
+    add_deprecated_alias(filt, "--filter", "--kernel", "kernel")
     filt.add_argument("--filters", type=int, metavar="N", help="N random filters with weights -1..1 instead")
     filt.add_argument("--filter-size", default="3,3", metavar="KH,KW", help="size of random filters (default 3,3)")
     filt.add_argument("--bias", metavar="B[,B...]", help="bias per output channel")
@@ -82,7 +84,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                       help="explain one gradient element: filter (--at FY,FX,K,CO) or input (--at Y,X,C)")
     back.add_argument("--out-backprop", metavar="PATH",
                       help=".npy of dL/d(output), the output's shape (default: seeded random integers -2..2)")
-    out.add_argument("--format", "-f", choices=FORMATS, help="text (default), png, svg, gif, mp4, html, or maps (grid of feature maps, PNG)")
+    out.add_argument("--format", "-f", choices=FORMATS,
+                     help="text (default), png, svg, gif, mp4, html, or maps (grid of feature maps, PNG)")
     out.add_argument("--output", "-o", metavar="PATH", help="file to write (default handconv-explain.FORMAT)")
     out.add_argument("--title", help="title shown on figures and the page")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
@@ -94,38 +97,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------- parsing
-def _ints(text: str, option: str, counts: tuple[int, ...]) -> list[int]:
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",")]
-    except ValueError:
-        raise HandconvError(f"{option} {text!r}: expected integers separated by commas") from None
-    if len(values) not in counts:
-        raise HandconvError(f"{option} {text!r}: expected {' or '.join(map(str, counts))} integer(s)")
-    return values
-
-
-def parse_padding(text: str) -> Any:
-    """``--padding`` as conv2d takes it.
-
-    >>> parse_padding("same"), parse_padding("1"), parse_padding("0,1,2,3")
-    ('SAME', [[0, 0], [1, 1], [1, 1], [0, 0]], [[0, 0], [0, 1], [2, 3], [0, 0]])
-    """
-    if text.strip().upper() in ("SAME", "VALID"):
-        return text.strip().upper()
-    try:
-        values = _ints(text, "--padding", (1, 2, 4))
-    except HandconvError as error:
-        raise HandconvError(f"{error}; or SAME or VALID") from None
-    if min(values) < 0:
-        raise HandconvError(f"--padding {text!r}: padding amounts must be >= 0")
-    if len(values) == 1:
-        values = values * 4
-    elif len(values) == 2:
-        values = [values[0], values[0], values[1], values[1]]
-    top, bottom, left, right = values
-    return [[0, 0], [top, bottom], [left, right], [0, 0]]
-
-
 def _coordinate(text: str) -> Any:
     text = text.strip()
     if ":" in text:
@@ -146,7 +117,7 @@ def parse_at(items: list[str] | None, output_hw: tuple[int, int]) -> list[tuple[
     """
     if not items:
         return None
-    from .trace import select_positions
+    from ..explain.trace import select_positions
 
     positions: set[tuple[int, int]] = set()
     for item in items:
@@ -165,24 +136,24 @@ def parse_at(items: list[str] | None, output_hw: tuple[int, int]) -> list[tuple[
 
 
 def _load(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
-    from .inputs import expand_filters, filter_weights, random_filters, random_volume, read_input
+    from ..explain.inputs import expand_filters, filter_weights, random_filters, random_volume, read_input
 
     if args.input:
         x = read_input(args.input)
         input_label = Path(args.input).name
     else:
-        low, high = _ints(args.values, "--values", (2,))
-        shape = tuple(_ints(args.shape, "--shape", (2, 3)))
+        low, high = parse_ints(args.values, "--values", (2,))
+        shape = tuple(parse_ints(args.shape, "--shape", (2, 3)))
         x = random_volume(shape, args.seed, low, high)
         input_label = f"random {'x'.join(map(str, x.shape[1:]))} (seed {args.seed})"
     channels = x.shape[-1]
     if args.filters is not None:
-        size = tuple(_ints(args.filter_size, "--filter-size", (1, 2)))
+        size = tuple(parse_ints(args.filter_size, "--filter-size", (1, 2)))
         size = size * 2 if len(size) == 1 else size
         w = random_filters(args.filters, size, channels, args.seed)
         names = [f"W{co}" for co in range(args.filters)]
     else:
-        weights, name = filter_weights(args.filter)
+        weights, name = filter_weights(args.kernel)
         if name.endswith(" gx,gy"):  # a gradient pair, explained as its two convolutions
             w = np.concatenate([expand_filters(weights[:, :, 0, k], channels) for k in range(2)], axis=3)
             names = [name.replace("gx,gy", "gx"), name.replace("gx,gy", "gy")]
@@ -202,61 +173,75 @@ def _bias(text: str | None) -> list[float] | None:
 
 
 def _window(text: str, option: str) -> list[int]:
-    values = _ints(text, option, (1, 2))
+    values = parse_ints(text, option, (1, 2))
     return values * 2 if len(values) == 1 else values
 
 
 # ------------------------------------------------------------------- running
 def run(args: argparse.Namespace) -> int:
-    import handconv
-
-    from .trace import MAX_PRODUCTS, explain
-
+    from ..explain.trace import explain
     from ..files import refuse_overwriting_inputs
+    from ..plan import make_plan
 
     fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "text")
     fmt = {"txt": "text", "htm": "html"}.get(fmt, fmt)
     # Before any work: the output (given or default) must not be an input file.
     output = args.output or (None if fmt == "text" or args.compare_padding else _default_output(fmt))
-    refuse_overwriting_inputs([("-o", output)], [("--input", args.input), ("--filter", _existing(args.filter))])
+    refuse_overwriting_inputs([("-o", output)], [("--input", args.input), ("--kernel", _existing(args.kernel))])
     x, w, input_label, names = _load(args)
     padding = parse_padding(args.padding)
     strides = _window(args.stride, "--stride")
     dilations = _window(args.dilation, "--dilation")
     if args.compare_padding:
-        if fmt in FORMATS and fmt != "text":
-            raise HandconvError(f"--compare-padding writes text, not {fmt}; drop --format or use -o FILE.txt")
-        text = compare_padding(x, w, strides, dilations, args.padding)
-        if not args.input and args.shape == "5,5,3":
-            # The teaching moment: one more row and column and the two part ways.
-            from .inputs import random_volume
-
-            low, high = _ints(args.values, "--values", (2,))
-            text += "\n" + compare_padding(random_volume((6, 6, 3), args.seed, low, high), w, strides, dilations, args.padding)
-        return _emit_text(text, args.output)
-
+        return _run_compare_padding(args, fmt, x, w, strides, dilations)
     if fmt not in FORMATS:
         raise HandconvError(f"cannot tell the format of {args.output!r}; pass --format {'|'.join(FORMATS)}")
     bias = _bias(args.bias)
     if bias is not None and len(bias) == 1:
         bias = bias * w.shape[3]
-    plan = handconv.make_plan(x.shape, w.shape, strides, padding, "NHWC", dilations, x.dtype)
+    plan = make_plan(x.shape, w.shape, strides, padding, "NHWC", dilations, x.dtype)
+    labels = {"title": args.title or "handconv explain", "input": input_label, "filters": names}
+    if args.batch_index >= x.shape[0]:
+        raise HandconvError(f"--batch-index {args.batch_index}: the input holds {x.shape[0]} image(s) "
+                            f"(0..{x.shape[0] - 1})")
     if args.grad or args.out_backprop:
-        if args.batch_index >= x.shape[0]:
-            raise HandconvError(f"--batch-index {args.batch_index}: the input holds {x.shape[0]} image(s)")
-        labels = {"title": args.title or "handconv explain", "input": input_label, "filters": names}
         if bias is not None and fmt != "html":
             raise HandconvError("--bias does not enter dL/dW or dL/dx; drop it with --grad")
         return run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bias)
+    trace = explain(x, w, strides, padding, dilations=dilations, bias=bias, at=_positions(args, plan, fmt),
+                    labels=labels, batch_index=args.batch_index)
+    return _write(trace, fmt, args)
+
+
+def _run_compare_padding(args: argparse.Namespace, fmt: str, x: np.ndarray, w: np.ndarray,
+                         strides: list[int], dilations: list[int]) -> int:
+    """``--compare-padding``: explicit P beside TF's SAME, as text."""
+    if fmt in FORMATS and fmt != "text":
+        raise HandconvError(f"--compare-padding writes text, not {fmt}; drop --format or use -o FILE.txt")
+    text = compare_padding(x, w, strides, dilations, args.padding)
+    if not args.input and args.shape == "5,5,3":
+        # The teaching moment: one more row and column and the two part ways.
+        from ..explain.inputs import random_volume
+
+        low, high = parse_ints(args.values, "--values", (2,))
+        six = random_volume((6, 6, 3), args.seed, low, high)
+        text += "\n" + compare_padding(six, w, strides, dilations, args.padding)
+    return _emit_text(text, args.output)
+
+
+def _positions(args: argparse.Namespace, plan: Any, fmt: str) -> Any:
+    """The output positions to explain: ``--at``, or what the format needs when the output is large."""
+    from ..explain.trace import MAX_PRODUCTS
+
     at: Any = parse_at(args.at, plan.output_hw)
+    if at is not None:
+        return at
     too_big = plan.output_hw[0] * plan.output_hw[1] * plan.out_channels * plan.taps > MAX_PRODUCTS
-    if at is None and too_big and fmt in ("png", "svg"):
-        at = [(plan.output_hw[0] // 2, plan.output_hw[1] // 2)]  # one position, the centre
-    elif at is None and fmt == "maps":
-        at = []  # feature maps need only the output
-    elif at is None and too_big and fmt in ("gif", "mp4"):
-        at = []  # the animation computes the positions it shows
-    elif at is None and too_big and plan.out_channels * plan.taps <= MAX_PRODUCTS:
+    if fmt == "maps" or (too_big and fmt in ("gif", "mp4")):
+        return []  # feature maps need only the output; the animation computes the positions it shows
+    if too_big and fmt in ("png", "svg"):
+        return [(plan.output_hw[0] // 2, plan.output_hw[1] // 2)]  # one position, the centre
+    if too_big and plan.out_channels * plan.taps <= MAX_PRODUCTS:
         # (When one position alone is too big, explain() says so; --at would not help.)
         oh, ow = plan.output_hw
         raise HandconvError(
@@ -264,35 +249,20 @@ def run(args: argparse.Namespace) -> int:
             f"explain one by one; pick positions with --at ROW,COL (e.g. --at {oh // 2},{ow // 2}) "
             "or ranges (--at 0:3,0:3), or draw it with --format png"
         )
-    labels = {"title": args.title or "handconv explain", "input": input_label, "filters": names}
-    if args.batch_index >= x.shape[0]:
-        raise HandconvError(f"--batch-index {args.batch_index}: the input holds {x.shape[0]} image(s) (0..{x.shape[0] - 1})")
-    trace = explain(x, w, strides, padding, dilations=dilations, bias=bias, at=at, labels=labels,
-                    batch_index=args.batch_index)
+    return None
 
+
+def _write(trace: Any, fmt: str, args: argparse.Namespace) -> int:
+    """Print the trace as text, or write it with the format's renderer."""
     if fmt == "text":
-        from .text import render_text
+        from ..explain.text import render_text
 
         color = {"always": True, "never": False}.get(args.color)
         if color is None and args.output:
             color = False  # 'auto' for a file: no escape codes, whatever the terminal is
-        text = render_text(trace, color=color, stream=sys.stdout)
-        return _emit_text(text, args.output)
+        return _emit_text(render_text(trace, color=color, stream=sys.stdout), args.output)
     path = args.output or _default_output(fmt)
-    if fmt == "maps":
-        from .figure import render_feature_maps
-
-        render_feature_maps(trace, path)
-    elif fmt in ("png", "svg"):
-        from .figure import render_figure
-
-        render_figure(trace, path)
-    elif fmt in ("gif", "mp4"):
-        from .animation import render_animation
-
-        render_animation(trace, path)
-    else:
-        render_html_or_explain(trace, path)
+    render(trace, fmt, path)
     print(f"wrote {path}")
     return 0
 
@@ -322,13 +292,13 @@ def parse_grad_at(items: list[str] | None, grad: str) -> tuple[int, ...]:
     count, form = (4, "FY,FX,K,CO") if grad == "filter" else (3, "Y,X,C")
     if not items or len(items) != 1 or ";" in items[0]:
         raise HandconvError(f"--grad {grad} explains one element: give one --at {form}")
-    return tuple(_ints(items[0], "--at", (count,)))
+    return tuple(parse_ints(items[0], "--at", (count,)))
 
 
 def run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bias=None) -> int:
     """``--grad``: one gradient element as text, a figure, or the page opened on the backward pass."""
-    from .backward import _check_at
-    from .trace import explain
+    from ..explain.backward import check_at
+    from ..explain.trace import explain
 
     dy = out_backprop_for(args, plan)
     if fmt in ("gif", "mp4", "maps"):
@@ -337,12 +307,12 @@ def run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bia
         at = None
         if args.grad and args.at:
             sizes = plan.filter_shape if args.grad == "filter" else (*plan.input_hw, plan.in_channels)
-            at = _check_at(parse_grad_at(args.at, args.grad), sizes, ("index",) * len(sizes), args.grad)
+            at = check_at(parse_grad_at(args.at, args.grad), sizes, ("index",) * len(sizes), args.grad)
         too_big = plan.output_hw[0] * plan.output_hw[1] * plan.out_channels * plan.taps > MAX_PRODUCTS_FOR_PAGE
-        positions = [] if too_big else None
+        positions: list[tuple[int, int]] | None = [] if too_big else None
         trace = explain(x, w, strides, padding, dilations=dilations, at=positions, labels=labels, bias=bias,
                         batch_index=args.batch_index, out_backprop=dy)
-        from . import html
+        from ..explain import html
 
         path = args.output or "handconv-explain.html"
         html.render_html(trace, path, backward=(args.grad, at) if args.grad else ("filter", None))
@@ -353,13 +323,13 @@ def run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bia
     trace = explain(x, w, strides, padding, dilations=dilations, labels=labels, batch_index=args.batch_index,
                     grad=args.grad, out_backprop=dy, at=parse_grad_at(args.at, args.grad))
     if fmt == "text":
-        from .text import render_grad_text
+        from ..explain.text import render_grad_text
 
         color = {"always": True, "never": False}.get(args.color)
         if color is None and args.output:
             color = False
         return _emit_text(render_grad_text(trace, color=color, stream=sys.stdout), args.output)
-    from .figure import render_grad_figure
+    from ..explain.figure import render_grad_figure
 
     path = args.output or f"handconv-explain-grad.{fmt}"
     render_grad_figure(trace, path)
@@ -369,85 +339,6 @@ def run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bia
 
 #: The page with the backward pass explains every output position up to this many products.
 MAX_PRODUCTS_FOR_PAGE = 10_000
-
-
-def render_html_or_explain(trace: Any, path: str) -> None:
-    """Write the interactive page, or say clearly why it cannot be written."""
-    if importlib.util.find_spec("handconv.explain.html") is None:
-        raise HandconvError(
-            "--format html needs handconv.explain.html, which is not part of this installation; "
-            "use --format png, svg or gif"
-        )
-    from . import html  # type: ignore[attr-defined]
-
-    html.render_html(trace, path)
-
-
-def compare_padding(
-    x: np.ndarray,
-    w: np.ndarray,
-    strides: list[int],
-    dilations: list[int],
-    padding_text: str,
-) -> str:
-    """Explicit padding P beside TF's SAME on the same input: amounts, formulas, outputs.
-
-    The article pads P=1 on every side; TF's SAME pads what the stride needs,
-    the odd zero at the bottom/right. On 5x5 with a 3x3 filter and stride 2 they
-    agree; on 6x6 SAME pads (0, 1) and the outputs differ.
-    """
-    import handconv
-
-    from .text import _matrix, _side_by_side
-
-    explicit = parse_padding(padding_text if padding_text.upper() not in ("SAME", "VALID") else "1")
-    lines: list[str] = []
-    plans = {}
-    outputs = {}
-    for name, padding in ((f"explicit {_pad_name(explicit)}", explicit), ("TF SAME", "SAME")):
-        plans[name] = handconv.make_plan(x.shape, w.shape, strides, padding, "NHWC", dilations, x.dtype)
-        outputs[name] = handconv.conv2d(x, w, strides, padding, dilations=dilations)[0]
-    (a, pa), (b, pb) = plans.items()
-    h, wd = x.shape[1:3]
-    lines.append(
-        f"padding on a {h}x{wd} input, filter {w.shape[0]}x{w.shape[1]}, stride {strides[0]}x{strides[1]}"
-        f"{'' if dilations == [1, 1] else f', dilation {dilations[0]}x{dilations[1]}'}"
-    )
-    rows = [
-        ("", a, b),
-        ("pad (top, bottom)", str(pa.pad_amounts[0]), str(pb.pad_amounts[0])),
-        ("pad (left, right)", str(pa.pad_amounts[1]), str(pb.pad_amounts[1])),
-        ("output height", pa.formula(0), pb.formula(0)),
-        ("output width", pa.formula(1), pb.formula(1)),
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
-    oa, ob = outputs[a], outputs[b]
-    if oa.shape != ob.shape:
-        verdict = f"the outputs differ in shape: {oa.shape[:2]} vs {ob.shape[:2]}"
-    elif np.array_equal(oa, ob):
-        verdict = "the outputs are equal: here the two paddings are the same convolution"
-    else:
-        count = int((oa != ob).sum())
-        verdict = f"the outputs differ in {count} of {oa.size} numbers (max |diff| {float(np.abs(oa - ob).max()):g})"
-    lines.append(verdict)
-    for co in range(w.shape[3]):
-        lines.extend(
-            _side_by_side(
-                [
-                    _matrix(oa[:, :, co], color=False, title=f"{a}, channel {co}"),
-                    _matrix(ob[:, :, co], color=False, title=f"{b}, channel {co}"),
-                ]
-            )
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _pad_name(explicit: list[list[int]]) -> str:
-    (top, bottom), (left, right) = explicit[1], explicit[2]
-    if top == bottom == left == right:
-        return f"P={top}"
-    return f"pads {top},{bottom},{left},{right}"
 
 
 def _default_output(fmt: str) -> str:

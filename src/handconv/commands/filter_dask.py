@@ -1,12 +1,12 @@
 """``handconv filter --dask``: one image tile by tile, or many files one task each, on Dask.
 
-Called by :mod:`handconv.image.cli`, which parses and checks the options and
+Called by :mod:`handconv.commands.filter`, which parses and checks the options and
 prints the summary. One image (``-o OUT.tif`` or ``-o OUT.zarr``) is read
 lazily, filtered tile by tile and written band by band
 (:mod:`handconv.dask.io`), on local threads or on the cluster at
 ``--scheduler``. Many files become a Dask bag with one task per file, each
 running the same per-file function as the process pool
-(:func:`handconv.image.cli.process`), on local processes or on the cluster.
+(:func:`handconv.commands.filter.process`), on local processes or on the cluster.
 
 Ctrl-C and SIGTERM (which :func:`handconv.cli.main` raises as
 :class:`handconv.files.Terminated`, a KeyboardInterrupt) stop cleanly: pending
@@ -20,8 +20,9 @@ import argparse
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import HandconvError
 from ..files import make_output_folder
@@ -35,7 +36,7 @@ def round_chunk(chunk: int | None) -> int:
     >>> round_chunk(None), round_chunk(1000), round_chunk(1)
     (1024, 1008, 16)
     """
-    from .io import DEFAULT_CHUNK
+    from ..dask.io import DEFAULT_CHUNK
 
     chunk = DEFAULT_CHUNK if chunk is None else chunk
     return -(-chunk // 16) * 16
@@ -67,8 +68,8 @@ def _filter_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def filter_one(args: argparse.Namespace, files: list[Path]) -> int:
     """``handconv filter BIG -o OUT.tif|OUT.zarr --dask``: read, filter and write tile by tile."""
-    from .image import filter as filter_lazy
-    from .io import WRITE_SUFFIXES, is_zarr, open_image, write_image
+    from ..dask.image import filter as filter_lazy
+    from ..dask.io import WRITE_SUFFIXES, is_zarr, open_image, write_image
 
     if len(files) != 1:
         raise HandconvError(f"-o names one output but the inputs give {len(files)} files; use --out-dir DIR")
@@ -115,7 +116,7 @@ def _report(args: argparse.Namespace, status: str, message: str, source: Path, t
 
 
 def run_jobs(jobs: list, options: dict[str, Any], args: argparse.Namespace, protect: list[str], summary: Any) -> None:
-    """Many files: a Dask bag of one task per file, each :func:`handconv.image.cli.process`.
+    """Many files: a Dask bag of one task per file, each :func:`handconv.commands.filter.process`.
 
     Locally the bag runs on a pool of ``-j`` processes (spawned, as the
     process pool's are); with ``--scheduler`` on the cluster. Results are
@@ -123,20 +124,14 @@ def run_jobs(jobs: list, options: dict[str, Any], args: argparse.Namespace, prot
     """
     import dask.bag as db
 
-    from ..image.cli import process
+    from .filter import process
 
     if not jobs:
         return
     bag = db.from_sequence(jobs, partition_size=1).map(process, options, args.overwrite, protect)
 
     def record(job: Any, status: str, message: str) -> None:
-        if status == "written":
-            summary.written.append(job.target)
-        elif status == "skipped":
-            summary.skipped.append(job.target)
-        else:
-            summary.failed.append((job.source, message))
-            print(f"FAILED {message}", file=sys.stderr)
+        summary.record(job, status, message, lambda text: print(text, file=sys.stderr))
 
     with _client(args.scheduler) as client:
         if client is not None:
@@ -161,25 +156,25 @@ def run_jobs(jobs: list, options: dict[str, Any], args: argparse.Namespace, prot
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from ..image.cli import _stop_pool, _worker_signals
+        from .filter import stop_pool, worker_signals
 
         workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
         # The process pool's workers and stop: Ctrl-C is the main process's, SIGTERM unwinds a
         # worker's temp files; on a stop, pending files are cancelled and workers' temps removed.
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_signals)
+                                   initializer=worker_signals)
         try:
             if args.quiet:
                 results = bag.compute(scheduler="processes", pool=pool)
             else:
                 from dask.diagnostics import ProgressBar
 
-                from .io import _Stderr
+                from ..dask.io import StderrAtWriteTime
 
-                with ProgressBar(out=_Stderr()):
+                with ProgressBar(out=StderrAtWriteTime()):
                     results = bag.compute(scheduler="processes", pool=pool)
         except BaseException:
-            _stop_pool(pool, jobs)
+            stop_pool(pool, jobs)
             raise
         pool.shutdown()
         for job, (status, message) in zip(jobs, results):
