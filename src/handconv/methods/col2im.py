@@ -43,8 +43,12 @@ def _row_bytes(plan: ConvPlan) -> int:
     )
 
 
+#: One tap's index and its (input, output) slices per spatial axis.
+TapRanges = tuple[tuple[int, ...], tuple[tuple[slice, slice], ...]]
+
+
 @functools.lru_cache(maxsize=256)
-def _tap_ranges(plan: ConvPlan) -> tuple[tuple[tuple[int, ...], tuple[tuple[slice, slice], ...]], ...]:
+def _tap_ranges(plan: ConvPlan) -> tuple[TapRanges, ...]:
     """(tap, its scatter ranges) for every tap that sends anything, cached per plan (small calls: S1)."""
     taps = ((tap, plan.scatter_ranges(tap)) for tap in np.ndindex(*plan.filter_spatial))
     return tuple((tap, ranges) for tap, ranges in taps if ranges is not None)
@@ -68,7 +72,8 @@ def _blocks(plan: ConvPlan) -> list[tuple[slice, list[slice]]]:
 def workspace_bytes(plan: ConvPlan) -> int:
     """One block's GEMM result, plus a channel-planar copy of the output when the scatter runs planar."""
     block = min(max(WORKSPACE_BYTES, _row_bytes(plan)), _row_bytes(plan) * plan.input_spatial[0] * plan.batch)
-    planar = math.prod(plan.output_shape) * plan.compute_dtype.itemsize if plan.out_channels_per_group < PLANAR_BELOW else 0
+    planar_scatter = plan.out_channels_per_group < PLANAR_BELOW
+    planar = math.prod(plan.output_shape) * plan.compute_dtype.itemsize if planar_scatter else 0
     return block + planar
 
 
@@ -128,9 +133,10 @@ def conv_col2im(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarra
                     sources = (source_rows, *(r[0] for r in ranges[1:]))
                     targets = (target_rows, *(r[1] for r in ranges[1:]))
                     if planar:
-                        target[(slice(None), slice(None), *targets)] += products[(slice(None), *tap, slice(None), *sources)]
+                        into, out_of = (slice(None), slice(None), *targets), (slice(None), *tap, slice(None), *sources)
                     else:
-                        target[(slice(None), *targets)] += products[(slice(None), *sources, *tap)]
+                        into, out_of = (slice(None), *targets), (slice(None), *sources, *tap)
+                    target[into] += products[out_of]
             if planar:
                 out[images, ..., g * og : (g + 1) * og] = np.moveaxis(target, 1, -1)
     if out.dtype.kind == "f" and not np.isfinite(out.sum()):

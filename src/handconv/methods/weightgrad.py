@@ -143,7 +143,8 @@ def _conv_flat(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray
     padded, window, kernel = lhs.shape[1:-1], plan.filter_spatial, plan.output_spatial
     features, batch, out_channels = lhs.shape[0], lhs.shape[-1], plan.out_channels
     rhs = np.zeros((features, *padded, out_channels), dtype=x.dtype)
-    rhs[(slice(None), *(slice(0, p) for p in window))] = np.moveaxis(filters, rank, 0)
+    used = (slice(None), *(slice(0, p) for p in window))
+    rhs[used] = np.moveaxis(filters, rank, 0)
     # Row strides of the flat (F * prod(padded)) index.
     row_strides = [math.prod(padded[axis + 1 :]) for axis in range(rank)]
     size = math.prod(padded)
@@ -216,7 +217,8 @@ def _conv_columns(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
                 slice(k * s, k * s + (p - 1) * d + 1, d)
                 for k, s, p, d in zip(tap[1:], plan.strides[1:], window[1:], plan.dilations[1:])
             )
-            cols[:, t] = planar[(slice(None), f_slice, first, *rest)]
+            reads = (slice(None), f_slice, first, *rest)
+            cols[:, t] = planar[reads]
         part = rhs[f_slice, p_slice].reshape(-1, out_channels)
         acc += cols.reshape(batch * len(taps), -1) @ part
     return np.ascontiguousarray(acc.reshape(batch, *kernel, out_channels), dtype=x.dtype)
@@ -230,7 +232,8 @@ def _planar_padded(x: np.ndarray, plan: ConvPlan) -> np.ndarray:
         first, last = max(0, -before), n - max(0, -after)  # a negative amount crops
         source.append(slice(first, max(first, last)))
         target.append(slice(max(0, before), max(0, before) + max(0, last - first)))
-    planar[(slice(None), slice(None), *target)] = np.moveaxis(x[(slice(None), *source)], -1, 1)
+    inside, kept = (slice(None), slice(None), *target), (slice(None), *source)
+    planar[inside] = np.moveaxis(x[kept], -1, 1)
     return planar
 
 
@@ -261,13 +264,14 @@ def _conv_banded(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarr
                 rows = slice(
                     first.start + offsets.start * first.step, first.start + offsets.stop * first.step, first.step
                 )
-                band[..., i, :] = padded[(feature_slice, rows, *window[1:])]
+                reads = (feature_slice, rows, *window[1:])
+                band[..., i, :] = padded[reads]
             matrix = band.reshape(-1, len(positions), batch)
             w_band = weights[features, offsets].reshape(matrix.shape[0], plan.out_channels)
             for b in range(plan.batch_groups):
                 block = b * plan.groups + g
                 cols = slice(block * og, (block + 1) * og)
-                if plan.batch_groups == 1:
+                if acc is not None:
                     acc[:, :, cols] += (matrix.reshape(matrix.shape[0], -1).T @ w_band[:, cols]).reshape(
                         len(positions), batch, og
                     )
