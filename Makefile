@@ -41,6 +41,7 @@ demo: $(VENV)/.all
 # Lint and types first: ruff check (config in pyproject.toml) and mypy (src/handconv).
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/mypy
 
 test: lint browser

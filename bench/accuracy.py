@@ -66,8 +66,11 @@ def main(argv=None) -> int:
     results = {}
     for case in cells:
         results[case.name] = errors = cell_errors(case)
-        print(f"{case.name:>16} {sweep.describe(case.__dict__):<36} TF {errors['tf']:.1e}  "
-              + "  ".join(f"{k} {v:.1e}" for k, v in errors.items() if k != "tf"), flush=True)
+        print(
+            f"{case.name:>16} {sweep.describe(case.__dict__):<36} TF {errors['tf']:.1e}  "
+            + "  ".join(f"{k} {v:.1e}" for k, v in errors.items() if k != "tf"),
+            flush=True,
+        )
     floor = float(np.finfo(np.float32).eps)
     per: dict[str, list[float]] = {}
     for errors in results.values():

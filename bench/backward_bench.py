@@ -73,8 +73,10 @@ def truth(case: Case, x64: np.ndarray, w64: np.ndarray, dy64: np.ndarray) -> dic
     out = F.conv2d(F.pad(x, (pl, pr, pt, pb)), w, None, case.strides, 0, case.dilations, groups)
     out.backward(torch.from_numpy(np.ascontiguousarray(np.moveaxis(dy64, 3, 1))))
     dx = x.grad.numpy()
-    return {"input": dx if case.data_format == "NCHW" else np.moveaxis(dx, 1, 3),
-            "filter": np.transpose(w.grad.numpy(), (2, 3, 1, 0))}
+    return {
+        "input": dx if case.data_format == "NCHW" else np.moveaxis(dx, 1, 3),
+        "filter": np.transpose(w.grad.numpy(), (2, 3, 1, 0)),
+    }
 
 
 # --------------------------------------------------------------- the runners
@@ -98,12 +100,16 @@ def tf_runner(case: Case, x64, w64, dy64, grad: str) -> conv_bench.Runner:
     """TF's gradient ops, NHWC (its CPU kernels' layout; NCHW cases are transposed as a user would)."""
     import tensorflow as tf
 
-    x, w, dy = tf.constant(x64.astype(case.dtype)), tf.constant(w64.astype(case.dtype)), tf.constant(
-        dy64.astype(case.dtype))
+    x, w, dy = (
+        tf.constant(x64.astype(case.dtype)),
+        tf.constant(w64.astype(case.dtype)),
+        tf.constant(dy64.astype(case.dtype)),
+    )
     s, d = case.strides, case.dilations
     common = dict(strides=[1, s, s, 1], dilations=[1, d, d, 1], **_tf_padding(case))
     to_user = (lambda a: np.moveaxis(a, 3, 1)) if case.data_format == "NCHW" else (lambda a: a)
     if grad == "input":
+
         def call():
             return tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=w, out_backprop=dy, **common).numpy()
 
@@ -130,6 +136,7 @@ def torch_runner(case: Case, x64, w64, dy64, grad: str) -> conv_bench.Runner:
     n, c, h, wd = x.shape
     if grad == "input":
         if symmetric:
+
             def call():
                 return torch.nn.grad.conv2d_input(x.shape, w, dy, case.strides, (pt, pl), case.dilations, groups)
         else:
@@ -141,12 +148,15 @@ def torch_runner(case: Case, x64, w64, dy64, grad: str) -> conv_bench.Runner:
 
         return call, lambda out: to_user(out.numpy())
     if symmetric:
+
         def call():  # noqa: F811
             return torch.nn.grad.conv2d_weight(x, w.shape, dy, case.strides, (pt, pl), case.dilations, groups)
     else:
+
         def call():  # noqa: F811
-            return torch.nn.grad.conv2d_weight(F.pad(x, (pl, pr, pt, pb)), w.shape, dy, case.strides, 0,
-                                               case.dilations, groups)
+            return torch.nn.grad.conv2d_weight(
+                F.pad(x, (pl, pr, pt, pb)), w.shape, dy, case.strides, 0, case.dilations, groups
+            )
 
     return call, lambda out: np.transpose(out.numpy(), (2, 3, 1, 0))
 
@@ -165,8 +175,9 @@ def run_case(case: Case, canary: Canary, args) -> dict:
         for library, factory in RUNNERS.items():
             name = f"{library}:{grad}"
             try:
-                cells[name] = run_cell(name, factory(case, x64, w64, dy64, grad), expected[grad], canary,
-                                       budget, min_rep).__dict__
+                cells[name] = run_cell(
+                    name, factory(case, x64, w64, dy64, grad), expected[grad], canary, budget, min_rep
+                ).__dict__
             except Exception as error:  # noqa: BLE001 - a library that cannot do it is reported, not fatal
                 print(f"  {case.name}: {name} failed: {type(error).__name__}: {str(error)[:160]}", file=sys.stderr)
     plan = make_plan(case.input_shape, case.filter_shape, case.strides, case.padding, "NHWC", case.dilations)
@@ -178,15 +189,21 @@ def run_case(case: Case, canary: Canary, args) -> dict:
             "over_tf": hc["ms"] / tf["ms"] if hc and tf else float("nan"),
             "over_torch": hc["ms"] / torch_cell["ms"] if hc and torch_cell else float("nan"),
         }
-    return {"case": case.__dict__ | {"padding": case.padding}, "flops": 2.0 * plan.macs, "cells": cells,
-            "ratios": ratios}
+    return {
+        "case": case.__dict__ | {"padding": case.padding},
+        "flops": 2.0 * plan.macs,
+        "cells": cells,
+        "ratios": ratios,
+    }
 
 
 def print_case(result: dict) -> None:
     case, cells = result["case"], result["cells"]
-    print(f"\n{case['name']}: {case['input_shape']} * {case['filter_shape']} stride {case['strides']} "
-          f"dil {case['dilations']} {case['padding'] if isinstance(case['padding'], str) else 'explicit'}  "
-          f"{case['note']}")
+    print(
+        f"\n{case['name']}: {case['input_shape']} * {case['filter_shape']} stride {case['strides']} "
+        f"dil {case['dilations']} {case['padding'] if isinstance(case['padding'], str) else 'explicit'}  "
+        f"{case['note']}"
+    )
     print(f"  {'cell':<14}{'ms':>10}{'GFLOP/s':>9}{'/TF':>7}{'rel err':>10}  reps")
     for grad in GRADS:
         tf_ms = cells.get(f"tf:{grad}", {}).get("ms", float("nan"))
@@ -196,8 +213,10 @@ def print_case(result: dict) -> None:
                 continue
             gflops = result["flops"] / (cell["ms"] * 1e-3) / 1e9
             flag = "" if cell["clean"] else "  (CPU stolen: canary low)"
-            print(f"  {library + ':' + grad:<14}{cell['ms']:>10.3f}{gflops:>9.1f}{cell['ms'] / tf_ms:>7.2f}"
-                  f"{cell['rel_error']:>10.1e}  {cell['repeats']}{flag}")
+            print(
+                f"  {library + ':' + grad:<14}{cell['ms']:>10.3f}{gflops:>9.1f}{cell['ms'] / tf_ms:>7.2f}"
+                f"{cell['rel_error']:>10.1e}  {cell['repeats']}{flag}"
+            )
 
 
 def geomean(values: list[float]) -> float:
@@ -211,8 +230,12 @@ def geomean(values: list[float]) -> float:
 
 def targets(results: list[dict]) -> list[tuple[str, bool, str]]:
     """Issue 9's speed targets as (description, met, the numbers)."""
-    pairs = [(r["case"]["name"], grad, r["ratios"][grad]["over_tf"]) for r in results for grad in GRADS
-             if math.isfinite(r["ratios"][grad]["over_tf"])]
+    pairs = [
+        (r["case"]["name"], grad, r["ratios"][grad]["over_tf"])
+        for r in results
+        for grad in GRADS
+        if math.isfinite(r["ratios"][grad]["over_tf"])
+    ]
     if not pairs:
         return []
     geo = geomean([v for _, _, v in pairs])
@@ -221,18 +244,38 @@ def targets(results: list[dict]) -> list[tuple[str, bool, str]]:
     above_goal = [f"{n}:{g}" for n, g, v in pairs if v > GOAL]
     suite = "S1-S11" if len(results) == 11 else f"{len(results)} shape(s)"
     return [
-        (f"must: geomean handconv/TF <= {MUST_GEOMEAN} over {suite} (both gradients)", geo <= MUST_GEOMEAN,
-         f"{geo:.2f} (input {per_grad['input']:.2f}, filter {per_grad['filter']:.2f})"),
-        (f"must: no shape above {MUST_WORST:g}x TF", worst[2] <= MUST_WORST,
-         f"worst {worst[0]}:{worst[1]} {worst[2]:.2f}"),
+        (
+            f"must: geomean handconv/TF <= {MUST_GEOMEAN} over {suite} (both gradients)",
+            geo <= MUST_GEOMEAN,
+            f"{geo:.2f} (input {per_grad['input']:.2f}, filter {per_grad['filter']:.2f})",
+        ),
+        (
+            f"must: no shape above {MUST_WORST:g}x TF",
+            worst[2] <= MUST_WORST,
+            f"worst {worst[0]}:{worst[1]} {worst[2]:.2f}",
+        ),
         (f"goal: <= {GOAL:g}x TF on every shape", not above_goal, f"above: {', '.join(above_goal) or '-'}"),
     ]
 
 
 def markdown(results: list[dict]) -> str:
     """ms per library and gradient, handconv/TF and handconv/PyTorch, relative errors."""
-    head = ["case", "shape", "dx hc", "dx TF", "dx torch", "dx hc/TF", "dx hc/torch", "dW hc", "dW TF", "dW torch",
-            "dW hc/TF", "dW hc/torch", "hc err (dx, dW)", "TF err (dx, dW)"]
+    head = [
+        "case",
+        "shape",
+        "dx hc",
+        "dx TF",
+        "dx torch",
+        "dx hc/TF",
+        "dx hc/torch",
+        "dW hc",
+        "dW TF",
+        "dW torch",
+        "dW hc/TF",
+        "dW hc/torch",
+        "hc err (dx, dW)",
+        "TF err (dx, dW)",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         c, cells = r["case"], r["cells"]
@@ -241,14 +284,20 @@ def markdown(results: list[dict]) -> str:
             return f"{cells[name]['ms']:.3g}" + ("" if cells[name]["clean"] else "*") if name in cells else "-"
 
         def err(library, cells=cells):
-            return ", ".join(f"{cells[f'{library}:{g}']['rel_error']:.0e}" if f"{library}:{g}" in cells else "-"
-                             for g in GRADS)
+            return ", ".join(
+                f"{cells[f'{library}:{g}']['rel_error']:.0e}" if f"{library}:{g}" in cells else "-" for g in GRADS
+            )
 
         shape = f"{tuple(c['input_shape'])} * {tuple(c['filter_shape'])}"
         row = [c["name"], shape]
         for grad in GRADS:
-            row += [ms(f"hc:{grad}"), ms(f"tf:{grad}"), ms(f"torch:{grad}"),
-                    f"{r['ratios'][grad]['over_tf']:.2f}", f"{r['ratios'][grad]['over_torch']:.2f}"]
+            row += [
+                ms(f"hc:{grad}"),
+                ms(f"tf:{grad}"),
+                ms(f"torch:{grad}"),
+                f"{r['ratios'][grad]['over_tf']:.2f}",
+                f"{r['ratios'][grad]['over_torch']:.2f}",
+            ]
         row += [err("hc"), err("tf")]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -259,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test, not a measurement)")
     parser.add_argument("--shapes", help="comma-separated case names among S1-S11 (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON (default: %(default)s)")
-    parser.add_argument("--report", type=Path, metavar="JSON",
-                        help="print a saved run as a Markdown table and its targets, then exit")
+    parser.add_argument(
+        "--report", type=Path, metavar="JSON", help="print a saved run as a Markdown table and its targets, then exit"
+    )
     args = parser.parse_args(argv)
     if args.report:
         saved = json.loads(args.report.read_text())
@@ -295,8 +345,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{'met' if met else 'MISSED':>6}] {label}: {detail}")
     info["loadavg_end"] = os.getloadavg()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    payload = {"machine": info, "gemm_peak": peak, "quick": args.quick, "results": results,
-               "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks]}
+    payload = {
+        "machine": info,
+        "gemm_peak": peak,
+        "quick": args.quick,
+        "results": results,
+        "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks],
+    }
     path = args.out / f"backward_bench-{stamp}.json"
     write_atomic(path, json.dumps(payload, indent=1, default=str).encode())
     print(f"\nwrote {path}")

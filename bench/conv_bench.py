@@ -238,8 +238,13 @@ def jax_runner(case: Case, x64, w64) -> Runner:
     dims = (case.data_format, "HWIO", case.data_format)
     conv = jax.jit(
         lambda a, b: jax.lax.conv_general_dilated(
-            a, b, (case.strides, case.strides), [tuple(p) for p in pads],
-            rhs_dilation=(case.dilations, case.dilations), dimension_numbers=dims, feature_group_count=groups,
+            a,
+            b,
+            (case.strides, case.strides),
+            [tuple(p) for p in pads],
+            rhs_dilation=(case.dilations, case.dilations),
+            dimension_numbers=dims,
+            feature_group_count=groups,
         )
     )
     xj, wj = jax.device_put(x), jax.device_put(w)
@@ -442,16 +447,18 @@ def run_case(case: Case, canary: Canary, peak: float, args) -> dict:
     x64, w64 = make_data(case)
     expected = truth(case, x64, w64)
     x_user, w_user = _user_arrays(case, x64, w64)
-    plan = make_plan(x_user.shape, w_user.shape, case.strides, _user_padding(case), case.data_format,
-                     case.dilations, case.dtype)
+    plan = make_plan(
+        x_user.shape, w_user.shape, case.strides, _user_padding(case), case.data_format, case.dilations, case.dtype
+    )
     auto = select_method(plan)
     budget, min_rep = (0.05, 3) if args.quick else (0.4, 7)
     cells: dict[str, Cell] = {}
 
     methods = ["auto"] + [m for m in METHODS if _applies(m, plan, case)]
     for method in methods:
-        cells[f"hc:{method}"] = run_cell(method, handconv_runner(case, x64, w64, method), expected, canary,
-                                         budget, min_rep)
+        cells[f"hc:{method}"] = run_cell(
+            method, handconv_runner(case, x64, w64, method), expected, canary, budget, min_rep
+        )
     # auto runs one of the methods: a gap beyond 1.15x between the two cells is
     # noise (stolen CPU) until measured again. Re-measure both, keep the faster.
     best = min((n for n in cells if n != "hc:auto"), key=lambda n: cells[n].ms)
@@ -500,18 +507,25 @@ def _applies(method: str, plan, case: Case) -> bool:
 def print_case(result: dict) -> None:
     case, cells = result["case"], result["cells"]
     flops, peak = result["flops"], result["gemm_peak"]
-    print(f"\n{case['name']}: {case['input_shape']} * {case['filter_shape']} stride {case['strides']} "
-          f"dil {case['dilations']} {case['padding'] if isinstance(case['padding'], str) else 'explicit'} "
-          f"{case['data_format']} {case['dtype']}  {case['note']}  (auto -> {result['auto']})")
+    print(
+        f"\n{case['name']}: {case['input_shape']} * {case['filter_shape']} stride {case['strides']} "
+        f"dil {case['dilations']} {case['padding'] if isinstance(case['padding'], str) else 'explicit'} "
+        f"{case['data_format']} {case['dtype']}  {case['note']}  (auto -> {result['auto']})"
+    )
     print(f"  {'library':<16}{'ms':>10}{'GFLOP/s':>9}{'%peak':>7}{'/TF':>7}{'/peer':>7}{'rel err':>10}  reps")
     peer_ms = cells[result["fastest_peer"]]["ms"] if result["fastest_peer"] else float("nan")
     for name, cell in sorted(cells.items(), key=lambda kv: kv[1]["ms"]):
         gflops = flops / (cell["ms"] * 1e-3) / 1e9
         flag = "" if cell["clean"] else "  (CPU stolen: canary low)"
-        print(f"  {name:<16}{cell['ms']:>10.3f}{gflops:>9.1f}{100 * gflops / peak:>6.0f}%"
-              f"{cell['ms'] / result['tf_ms']:>7.2f}{cell['ms'] / peer_ms:>7.2f}{cell['rel_error']:>10.1e}"
-              f"  {cell['repeats']}{flag}")
-    print(f"  auto's workspace {result['workspace_bytes'] / MIB:.1f} MiB (limit {result['workspace_limit'] / MIB:.0f} MiB)")
+        print(
+            f"  {name:<16}{cell['ms']:>10.3f}{gflops:>9.1f}{100 * gflops / peak:>6.0f}%"
+            f"{cell['ms'] / result['tf_ms']:>7.2f}{cell['ms'] / peer_ms:>7.2f}{cell['rel_error']:>10.1e}"
+            f"  {cell['repeats']}{flag}"
+        )
+    print(
+        f"  auto's workspace {result['workspace_bytes'] / MIB:.1f} MiB "
+        f"(limit {result['workspace_limit'] / MIB:.0f} MiB)"
+    )
 
 
 def targets(results: list[dict]) -> list[tuple[str, bool, str]]:
@@ -524,34 +538,55 @@ def targets(results: list[dict]) -> list[tuple[str, bool, str]]:
         geo = math.exp(sum(math.log(v) for v in ratios) / len(ratios))
         worst = max(core, key=lambda r: r["auto_over_tf"])
         checks.append(("geomean auto/TF over S1-S11 <= 1.25", geo <= 1.25, f"{geo:.2f}"))
-        checks.append(("no core shape > 2.0x TF", worst["auto_over_tf"] <= 2.0,
-                       f"worst {worst['case']['name']} {worst['auto_over_tf']:.2f}"))
+        checks.append(
+            (
+                "no core shape > 2.0x TF",
+                worst["auto_over_tf"] <= 2.0,
+                f"worst {worst['case']['name']} {worst['auto_over_tf']:.2f}",
+            )
+        )
         geo_peer = math.exp(sum(math.log(r["auto_over_peer"]) for r in core) / len(core))
         checks.append(("goal: geomean auto/fastest peer <= 1.25", geo_peer <= 1.25, f"{geo_peer:.2f}"))
         slow = [r["case"]["name"] for r in core if r["auto_over_tf"] > 1.0]
         checks.append(("goal: <= 1.0x TF on every core shape", not slow, f"above: {','.join(slow) or '-'}"))
-    for name, key, label in (("S1", "auto_over_tf", "S1 <= 1.0x TF"), ("S4", "auto_over_peer",
-                             "S4 <= 1.0x fastest peer"), ("S2", "auto_over_tf", "S2 <= 1.0x TF"),
-                             ("S3", "auto_over_tf", "S3 <= 1.0x TF")):
+    for name, key, label in (
+        ("S1", "auto_over_tf", "S1 <= 1.0x TF"),
+        ("S4", "auto_over_peer", "S4 <= 1.0x fastest peer"),
+        ("S2", "auto_over_tf", "S2 <= 1.0x TF"),
+        ("S3", "auto_over_tf", "S3 <= 1.0x TF"),
+    ):
         if name in by_name:
             r = by_name[name]
             detail = f"{r[key]:.2f}" + (f" (peer {r['fastest_peer']})" if key == "auto_over_peer" else "")
             checks.append((label, r[key] <= 1.0, detail))
     worst_best = max(results, key=lambda r: r["auto_over_best_method"])
-    checks.append(("auto <= 1.15x best handconv method", worst_best["auto_over_best_method"] <= 1.15,
-                   f"worst {worst_best['case']['name']} {worst_best['auto_over_best_method']:.2f} "
-                   f"(auto {worst_best['auto']}, best {worst_best['best_method']})"))
+    checks.append(
+        (
+            "auto <= 1.15x best handconv method",
+            worst_best["auto_over_best_method"] <= 1.15,
+            f"worst {worst_best['case']['name']} {worst_best['auto_over_best_method']:.2f} "
+            f"(auto {worst_best['auto']}, best {worst_best['best_method']})",
+        )
+    )
     over = [r["case"]["name"] for r in results if r["workspace_bytes"] > r["workspace_limit"]]
     checks.append(("workspace < max(64 MiB, 2x output)", not over, f"over: {','.join(over) or '-'}"))
-    worse = [r["case"]["name"] for r in results
-             if "tf" in r["cells"] and r["cells"]["hc:auto"]["rel_error"] > 2 * r["cells"]["tf"]["rel_error"] + 1e-7]
+    worse = [
+        r["case"]["name"]
+        for r in results
+        if "tf" in r["cells"] and r["cells"]["hc:auto"]["rel_error"] > 2 * r["cells"]["tf"]["rel_error"] + 1e-7
+    ]
     checks.append(("accuracy: auto's error <= 2x TF's (+1e-7)", not worse, f"worse: {','.join(worse) or '-'}"))
     return checks
 
 
 def machine() -> dict:
-    info = {"python": sys.version.split()[0], "numpy": np.__version__, "platform": platform.platform(),
-            "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+    info = {
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+    }
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             info["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
@@ -603,16 +638,23 @@ def plot(results: list[dict], path: Path) -> None:
 def markdown(results: list[dict]) -> str:
     """A Markdown table: ms per library and auto's ratios, for docs/performance.md."""
     libs = ["hc:auto", "tf", "torch-chlast", "torch-nchw", "jax-jit", "cv2", "scipy", "scipy-fft"]
-    head = ["case", "auto picks"] + [lib.replace("hc:", "") for lib in libs] + ["auto/TF", "auto/peer",
-                                                                                 "best method", "auto err", "TF err"]
+    head = (
+        ["case", "auto picks"]
+        + [lib.replace("hc:", "") for lib in libs]
+        + ["auto/TF", "auto/peer", "best method", "auto err", "TF err"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         cells = r["cells"]
         row = [r["case"]["name"], r["auto"]]
         row += [f"{cells[lib]['ms']:.3g}" if lib in cells else "-" for lib in libs]
-        row += [f"{r['auto_over_tf']:.2f}", f"{r['auto_over_peer']:.2f} ({r['fastest_peer']})",
-                f"{r['best_method'].replace('hc:', '')} {r['auto_over_best_method']:.2f}",
-                f"{cells['hc:auto']['rel_error']:.1e}", f"{cells['tf']['rel_error']:.1e}" if "tf" in cells else "-"]
+        row += [
+            f"{r['auto_over_tf']:.2f}",
+            f"{r['auto_over_peer']:.2f} ({r['fastest_peer']})",
+            f"{r['best_method'].replace('hc:', '')} {r['auto_over_best_method']:.2f}",
+            f"{cells['hc:auto']['rel_error']:.1e}",
+            f"{cells['tf']['rel_error']:.1e}" if "tf" in cells else "-",
+        ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -628,8 +670,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", help="comma-separated case names, e.g. S1,S5 (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for JSON and PNG (default: %(default)s)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
-    parser.add_argument("--report", type=Path, metavar="JSON",
-                        help="print a saved run as a Markdown table and its targets, then exit")
+    parser.add_argument(
+        "--report", type=Path, metavar="JSON", help="print a saved run as a Markdown table and its targets, then exit"
+    )
     args = parser.parse_args(argv)
     raise_on_sigterm()  # a stopped run leaves no temp file (atomic_path's clean-up runs)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -651,8 +694,10 @@ def main(argv: list[str] | None = None) -> int:
         cases = [known[s] for s in wanted]
 
     info = machine()
-    print(f"machine: {info.get('cpu')} x{info['cpus']}, numpy {info['numpy']}, numba {info['numba']}, "
-          f"load {info['loadavg_start'][0]:.2f}")
+    print(
+        f"machine: {info.get('cpu')} x{info['cpus']}, numpy {info['numpy']}, numba {info['numba']}, "
+        f"load {info['loadavg_start'][0]:.2f}"
+    )
     canary = Canary()
     peak = gemm_peak()
     print(f"float32 GEMM peak (2048^3): {peak:.0f} GFLOP/s; canary {canary():.0f} GFLOP/s")
@@ -670,8 +715,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{'met' if met else 'MISSED':>6}] {label}: {detail}")
 
     info["loadavg_end"] = os.getloadavg()
-    payload = {"machine": info, "quick": args.quick, "results": results,
-               "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks]}
+    payload = {
+        "machine": info,
+        "quick": args.quick,
+        "results": results,
+        "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks],
+    }
     write_atomic(json_path, json.dumps(payload, indent=1, default=str).encode())
     print(f"\nwrote {json_path}")
     if not args.no_plot:

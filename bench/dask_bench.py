@@ -91,10 +91,21 @@ def throughput(size: int, chunk: int, repeats: int) -> list[dict]:
         with dask.config.set(scheduler="threads", num_workers=workers):
             for name, call in (("handconv", handconv_call), ("dask-image", dask_image_call)):
                 seconds = timed(call, repeats)
-                rows.append(dict(library=name, scheduler="threads", workers=workers, seconds=seconds,
-                                 megapixels_per_s=megapixels / seconds))
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                          memory_limit="2GiB") as cluster, Client(cluster) as client:
+                rows.append(
+                    dict(
+                        library=name,
+                        scheduler="threads",
+                        workers=workers,
+                        seconds=seconds,
+                        megapixels_per_s=megapixels / seconds,
+                    )
+                )
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="2GiB"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             from distributed import wait
 
             # The image lives on the workers (as it would, read there from storage): the
@@ -104,8 +115,15 @@ def throughput(size: int, chunk: int, repeats: int) -> list[dict]:
             handconv_call()  # warm the workers (imports, numba's cached kernels)
             for name, call in (("handconv", handconv_call), ("dask-image", dask_image_call)):
                 seconds = timed(call, repeats)
-                rows.append(dict(library=name, scheduler="processes", workers=workers, seconds=seconds,
-                                 megapixels_per_s=megapixels / seconds))
+                rows.append(
+                    dict(
+                        library=name,
+                        scheduler="processes",
+                        workers=workers,
+                        seconds=seconds,
+                        megapixels_per_s=megapixels / seconds,
+                    )
+                )
             lazy = source
     for row in rows:
         row.update(size=size, chunk=chunk, max_abs_difference=difference)
@@ -120,8 +138,7 @@ def make_tiff(path: Path, size: int, chunk: int = 1024) -> None:
 
     if path.exists():
         return
-    image = da.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8,
-                                              chunks=(chunk, chunk, 3))
+    image = da.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8, chunks=(chunk, chunk, 3))
     write_image(path, image)
 
 
@@ -132,8 +149,23 @@ def run_cli(source: Path, target: Path, chunk: int, extra: list[str] = ()) -> di
     so a child forked straight from this (large) process would report this
     process's peak; ``time`` is small when it forks the command.
     """
-    command = [sys.executable, "-m", "handconv", "filter", str(source), "-k", KERNEL, "--dask", "--chunk",
-               str(chunk), "-o", str(target), "--overwrite", "-q", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "handconv",
+        "filter",
+        str(source),
+        "-k",
+        KERNEL,
+        "--dask",
+        "--chunk",
+        str(chunk),
+        "-o",
+        str(target),
+        "--overwrite",
+        "-q",
+        *extra,
+    ]
     start = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-f", "peak-rss-kib %M", *command], capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -175,9 +207,15 @@ def big(size: int, chunk: int, folder: Path) -> dict:
     corner = np.asarray(zarr.open(pixels, mode="r")[: crop + 8, : crop + 8])
     expected = filter_in_memory(corner, KERNEL, method=method)[:crop, :crop]
     written = np.asarray(zarr.open(tifffile.imread(folder / "out.tif", aszarr=True), mode="r")[:crop, :crop])
-    return dict(size=size, chunk=chunk, generate_s=generate_s, method=method,
-                crop_equal=bool(np.array_equal(written, expected)),
-                crop_max_difference=int(np.abs(written.astype(int) - expected).max()), **result)
+    return dict(
+        size=size,
+        chunk=chunk,
+        generate_s=generate_s,
+        method=method,
+        crop_equal=bool(np.array_equal(written, expected)),
+        crop_max_difference=int(np.abs(written.astype(int) - expected).max()),
+        **result,
+    )
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
@@ -198,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = args.folder or Path(tempfile.mkdtemp(prefix="handconv-dask-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    report: dict = dict(machine=dict(platform=platform.platform(), cpus=os.cpu_count(),
-                                     load=os.getloadavg()[0]))
+    report: dict = dict(machine=dict(platform=platform.platform(), cpus=os.cpu_count(), load=os.getloadavg()[0]))
     if args.big:
         report["big"] = big(args.big, args.chunk, folder)
         print(table([report["big"]], ["size", "chunk", "method", "seconds", "peak_rss_mib", "crop_equal"]))

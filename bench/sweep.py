@@ -73,8 +73,21 @@ MAX_CONTENDERS = 3
 
 C_IN = (1, 3, 8, 16, 64, 256)
 C_OUT = (1, 3, 8, 32, 64, 256)
-SIZES = ((8, 8), (13, 13), (28, 28), (32, 32), (56, 56), (48, 64), (97, 131), (224, 224), (256, 256),
-         (480, 640), (601, 799), (720, 1280), (1080, 1920))
+SIZES = (
+    (8, 8),
+    (13, 13),
+    (28, 28),
+    (32, 32),
+    (56, 56),
+    (48, 64),
+    (97, 131),
+    (224, 224),
+    (256, 256),
+    (480, 640),
+    (601, 799),
+    (720, 1280),
+    (1080, 1920),
+)
 KERNELS = (1, 3, 5, 7, 11)
 KERNEL_WEIGHTS = (0.15, 0.4, 0.2, 0.15, 0.1)
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
@@ -93,14 +106,18 @@ NAMED = [
 
 def _fits(case: cb.Case) -> bool:
     try:
-        plan = make_plan(case.input_shape, case.filter_shape, case.strides, case.padding, "NHWC", case.dilations,
-                         case.dtype)
+        plan = make_plan(
+            case.input_shape, case.filter_shape, case.strides, case.padding, "NHWC", case.dilations, case.dtype
+        )
     except handconv.HandconvError:
         return False
     itemsize = np.dtype(case.dtype).itemsize
-    return (not plan.is_empty and plan.macs <= MAX_MACS
-            and math.prod(plan.input_shape) * itemsize <= MAX_BYTES
-            and math.prod(plan.output_shape) * itemsize <= MAX_BYTES)
+    return (
+        not plan.is_empty
+        and plan.macs <= MAX_MACS
+        and math.prod(plan.input_shape) * itemsize <= MAX_BYTES
+        and math.prod(plan.output_shape) * itemsize <= MAX_BYTES
+    )
 
 
 def grid(size: int = GRID_SIZE, seed: int = SEED) -> list[cb.Case]:
@@ -116,15 +133,20 @@ def grid(size: int = GRID_SIZE, seed: int = SEED) -> list[cb.Case]:
         kind = rng.choice(("SAME", "VALID", "EXPLICIT"), p=(0.5, 0.3, 0.2))
         padding: Any = str(kind)
         if kind == "EXPLICIT":
-            padding = [[0, 0], [int(rng.integers(0, k // 2 + 2)), int(rng.integers(0, k // 2 + 2))],
-                       [int(rng.integers(0, k // 2 + 2)), int(rng.integers(0, k // 2 + 2))], [0, 0]]
+            padding = [
+                [0, 0],
+                [int(rng.integers(0, k // 2 + 2)), int(rng.integers(0, k // 2 + 2))],
+                [int(rng.integers(0, k // 2 + 2)), int(rng.integers(0, k // 2 + 2))],
+                [0, 0],
+            ]
         dtype = "float64" if rng.random() < 0.15 else "float32"
         layout = "NCHW" if rng.random() < 0.2 else "NHWC"
         batch = int(rng.choice(BATCHES))
         case = None
         while batch >= 1:  # the largest batch that fits the budget
-            case = cb.Case(f"g{len(cells):03d}", (batch, h, w, c_in), (k, k, c_in, c_out), stride, padding, dilation,
-                           dtype, layout)
+            case = cb.Case(
+                f"g{len(cells):03d}", (batch, h, w, c_in), (k, k, c_in, c_out), stride, padding, dilation, dtype, layout
+            )
             if _fits(case):
                 break
             batch //= 2
@@ -158,8 +180,14 @@ def _error(out: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(out.astype(np.float64) - expected))) / scale if out.size else 0.0
 
 
-def run_cell(case: cb.Case, canary: cb.Canary, rounds: int, budget_s: float, before: str | None = None,
-             attempts: int = cb.MAX_RETRIES) -> dict:
+def run_cell(
+    case: cb.Case,
+    canary: cb.Canary,
+    rounds: int,
+    budget_s: float,
+    before: str | None = None,
+    attempts: int = cb.MAX_RETRIES,
+) -> dict:
     """Time every library on ``case`` in interleaved rounds; errors against the float64 truth.
 
     ``before``: a method name to time as well under the label 'before' (what an
@@ -208,7 +236,10 @@ def run_cell(case: cb.Case, canary: cb.Canary, rounds: int, budget_s: float, bef
         if own in times:
             times["hc:auto"] = times[own] = times["hc:auto"] + times[own]
         medians = {name: STATISTIC(t) for name, t in times.items()}
-        if best_attempt is None or medians["tf"] * medians["hc:auto"] < best_attempt[0]["tf"] * best_attempt[0]["hc:auto"]:
+        if (
+            best_attempt is None
+            or medians["tf"] * medians["hc:auto"] < best_attempt[0]["tf"] * best_attempt[0]["hc:auto"]
+        ):
             best_attempt = (medians, clean, min(canary_before, canary_after))
         if clean:
             break
@@ -255,27 +286,52 @@ def targets(results: list[dict]) -> list[tuple[str, bool, str]]:
     ratios = [r["auto_over_tf"] for r in results]
     worst = max(results, key=lambda r: r["auto_over_tf"])
     checks.append(("must: geomean auto/TF <= 1.0 over the sweep", geomean(ratios) <= 1.0, f"{geomean(ratios):.2f}"))
-    checks.append(("must: no cell above 2.0x TF", worst["auto_over_tf"] <= 2.0,
-                   f"worst {worst['case']['name']} {worst['auto_over_tf']:.2f}; "
-                   f"{sum(v > 2.0 for v in ratios)} of {len(ratios)} above"))
+    checks.append(
+        (
+            "must: no cell above 2.0x TF",
+            worst["auto_over_tf"] <= 2.0,
+            f"worst {worst['case']['name']} {worst['auto_over_tf']:.2f}; "
+            f"{sum(v > 2.0 for v in ratios)} of {len(ratios)} above",
+        )
+    )
     bad = [r["case"]["name"] for r in results if not accuracy_ok(r)]
-    checks.append(("must: default's error within 2x TF's on every cell", not bad,
-                   f"{len(bad)} cells above: {','.join(bad[:8]) or '-'}"))
+    checks.append(
+        (
+            "must: default's error within 2x TF's on every cell",
+            not bad,
+            f"{len(bad)} cells above: {','.join(bad[:8]) or '-'}",
+        )
+    )
     core = [r for r in results if r["case"]["core"]]
     if core:
         core_geo = geomean(r["auto_over_tf"] for r in core)
         core_worst = max(core, key=lambda r: r["auto_over_tf"])
         checks.append(("must: S1-S11 geomean auto/TF <= 1.25", core_geo <= 1.25, f"{core_geo:.2f}"))
-        checks.append(("must: no S1-S11 shape above 2.0x TF", core_worst["auto_over_tf"] <= 2.0,
-                       f"worst {core_worst['case']['name']} {core_worst['auto_over_tf']:.2f}"))
-    checks.append(("goal: no cell above 1.25x TF", worst["auto_over_tf"] <= 1.25,
-                   f"{sum(v > 1.25 for v in ratios)} of {len(ratios)} above"))
+        checks.append(
+            (
+                "must: no S1-S11 shape above 2.0x TF",
+                core_worst["auto_over_tf"] <= 2.0,
+                f"worst {core_worst['case']['name']} {core_worst['auto_over_tf']:.2f}",
+            )
+        )
+    checks.append(
+        (
+            "goal: no cell above 1.25x TF",
+            worst["auto_over_tf"] <= 1.25,
+            f"{sum(v > 1.25 for v in ratios)} of {len(ratios)} above",
+        )
+    )
     peer = geomean(r["auto_over_peer"] for r in results)
     checks.append(("goal: geomean auto / fastest of TF, PyTorch <= 1.0", peer <= 1.0, f"{peer:.2f}"))
     best = max(results, key=lambda r: r["auto_over_best"])
-    checks.append(("info: auto / best handconv method", True,
-                   f"geomean {geomean(r['auto_over_best'] for r in results):.2f}, worst {best['case']['name']} "
-                   f"{best['auto_over_best']:.2f} (auto {best['auto']}, best {best['best_method']})"))
+    checks.append(
+        (
+            "info: auto / best handconv method",
+            True,
+            f"geomean {geomean(r['auto_over_best'] for r in results):.2f}, worst {best['case']['name']} "
+            f"{best['auto_over_best']:.2f} (auto {best['auto']}, best {best['best_method']})",
+        )
+    )
     unclean = sum(not r["clean"] for r in results)
     checks.append(("info: cells whose canary never recovered (CPU stolen)", True, f"{unclean} of {len(results)}"))
     return checks
@@ -285,34 +341,47 @@ def describe(case: dict) -> str:
     n, h, w, c = case["input_shape"]
     kh, kw, _, co = case["filter_shape"]
     pad = case["padding"] if isinstance(case["padding"], str) else "expl"
-    extra = "".join([f" s{case['strides']}" if case["strides"] != 1 else "",
-                     f" d{case['dilations']}" if case["dilations"] != 1 else "",
-                     " f64" if case["dtype"] == "float64" else "", " NCHW" if case["data_format"] == "NCHW" else ""])
+    extra = "".join(
+        [
+            f" s{case['strides']}" if case["strides"] != 1 else "",
+            f" d{case['dilations']}" if case["dilations"] != 1 else "",
+            " f64" if case["dtype"] == "float64" else "",
+            " NCHW" if case["data_format"] == "NCHW" else "",
+        ]
+    )
     return f"{n}x{h}x{w}x{c}->{co} {kh}x{kw} {pad}{extra}"
 
 
 def markdown(results: list[dict], limit: int | None = None) -> str:
     """Cells sorted by auto/TF, slowest first: a table for docs/performance.md."""
     rows = sorted(results, key=lambda r: -r["auto_over_tf"])[:limit]
-    lines = ["| cell | shape | auto picks | auto ms | TF ms | torch ms | auto/TF | best method (/TF) | auto err | TF err |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| cell | shape | auto picks | auto ms | TF ms | torch ms | auto/TF | best method (/TF) | auto err | TF err |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ms, err = r["ms"], r["errors"]
-        lines.append(f"| {r['case']['name']} | {describe(r['case'])} | {r['auto']} | {ms['hc:auto']:.3g} | "
-                     f"{ms['tf']:.3g} | {ms['torch']:.3g} | {r['auto_over_tf']:.2f} | {r['best_method']} "
-                     f"({r['best_over_tf']:.2f}) | {err['hc:auto']:.1e} | {err['tf']:.1e} |")
+        lines.append(
+            f"| {r['case']['name']} | {describe(r['case'])} | {r['auto']} | {ms['hc:auto']:.3g} | "
+            f"{ms['tf']:.3g} | {ms['torch']:.3g} | {r['auto_over_tf']:.2f} | {r['best_method']} "
+            f"({r['best_over_tf']:.2f}) | {err['hc:auto']:.1e} | {err['tf']:.1e} |"
+        )
     return "\n".join(lines)
 
 
 def before_after(results: list[dict]) -> str:
     """Cells timed with ``--before``: the earlier pick and this version's auto, each over TF."""
     rows = [r for r in results if isinstance(r.get("before"), str)]
-    lines = ["| cell | shape | before: method, /TF | now: auto, /TF | best method /TF | auto err | TF err |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| cell | shape | before: method, /TF | now: auto, /TF | best method /TF | auto err | TF err |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['case']['name']} | {describe(r['case'])} | {r['before']} {r['before_over_tf']:.2f} | "
-                     f"{r['auto']} {r['auto_over_tf']:.2f} | {r['best_method']} {r['best_over_tf']:.2f} | "
-                     f"{r['errors']['hc:auto']:.1e} | {r['errors']['tf']:.1e} |")
+        lines.append(
+            f"| {r['case']['name']} | {describe(r['case'])} | {r['before']} {r['before_over_tf']:.2f} | "
+            f"{r['auto']} {r['auto_over_tf']:.2f} | {r['best_method']} {r['best_over_tf']:.2f} | "
+            f"{r['errors']['hc:auto']:.1e} | {r['errors']['tf']:.1e} |"
+        )
     return "\n".join(lines) if rows else ""
 
 
@@ -344,10 +413,22 @@ def heatmap(results: list[dict], path: Path, title: str) -> None:
         return 0 if pixels <= 32 * 32 else 1 if pixels <= 128 * 128 else 2 if pixels <= 512 * 512 else 3
 
     panels = [
-        ("input channels", [str(c) for c in C_IN], lambda c: C_IN.index(c["input_shape"][3]) if c["input_shape"][3] in C_IN else None,
-         "output channels", [str(c) for c in C_OUT], lambda c: C_OUT.index(c["filter_shape"][3]) if c["filter_shape"][3] in C_OUT else None),
-        ("kernel", [f"{k}x{k}" for k in KERNELS], lambda c: KERNELS.index(c["filter_shape"][0]) if c["filter_shape"][0] in KERNELS else None,
-         "image size", ["<=32^2", "<=128^2", "<=512^2", ">512^2"], size_class),
+        (
+            "input channels",
+            [str(c) for c in C_IN],
+            lambda c: C_IN.index(c["input_shape"][3]) if c["input_shape"][3] in C_IN else None,
+            "output channels",
+            [str(c) for c in C_OUT],
+            lambda c: C_OUT.index(c["filter_shape"][3]) if c["filter_shape"][3] in C_OUT else None,
+        ),
+        (
+            "kernel",
+            [f"{k}x{k}" for k in KERNELS],
+            lambda c: KERNELS.index(c["filter_shape"][0]) if c["filter_shape"][0] in KERNELS else None,
+            "image size",
+            ["<=32^2", "<=128^2", "<=512^2", ">512^2"],
+            size_class,
+        ),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(19, 6.2), gridspec_kw={"width_ratios": [1, 0.8, 1.5]})
     norm = LogNorm(vmin=0.25, vmax=4.0)
@@ -364,8 +445,7 @@ def heatmap(results: list[dict], path: Path, title: str) -> None:
         for (y, x), values in cells.items():
             worst = max(values)
             label = f"{data[y, x]:.2f}\nn={len(values)}" + (f"\nmax {worst:.1f}" if worst > 2.0 else "")
-            ax.text(x, y, label, ha="center", va="center", fontsize=7,
-                    fontweight="bold" if worst > 2.0 else "normal")
+            ax.text(x, y, label, ha="center", va="center", fontsize=7, fontweight="bold" if worst > 2.0 else "normal")
         ax.set_xticks(range(len(xticks)), xticks)
         ax.set_yticks(range(len(yticks)), yticks)
         ax.set_xlabel(xlabel)
@@ -383,8 +463,13 @@ def heatmap(results: list[dict], path: Path, title: str) -> None:
         ax.axhline(level, color="black", lw=0.8, ls=style)
     for r in sorted(results, key=lambda r: -r["auto_over_tf"])[:10]:  # the cliffs, named
         if r["auto_over_tf"] > 1.25:
-            ax.annotate(f"{r['case']['name']} {describe(r['case'])} ({r['auto']})", (r["macs"], r["auto_over_tf"]),
-                        fontsize=6, xytext=(4, 2), textcoords="offset points")
+            ax.annotate(
+                f"{r['case']['name']} {describe(r['case'])} ({r['auto']})",
+                (r["macs"], r["auto_over_tf"]),
+                fontsize=6,
+                xytext=(4, 2),
+                textcoords="offset points",
+            )
     ax.set_xlabel("multiply-adds per call")
     ax.set_ylabel("handconv auto / TF eager")
     ax.set_title("every cell (red: error > 2x TF's); lines at 1, 1.25, 2", fontsize=9)
@@ -399,15 +484,24 @@ def report(results: list[dict], stem: Path, info: dict, quick: bool) -> None:
     print("\nTargets (issue 13):")
     for label, met, detail in checks:
         print(f"  [{'met' if met else 'MISSED':>6}] {label}: {detail}")
-    payload = {"machine": info, "quick": quick, "results": results,
-               "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks]}
+    payload = {
+        "machine": info,
+        "quick": quick,
+        "results": results,
+        "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks],
+    }
     cb.write_atomic(stem.with_suffix(".json"), json.dumps(payload, indent=1, default=str).encode())
-    table = (f"{markdown(results)}\n\nAccuracy (float32 cells; error and TF's error each + eps):\n\n"
-             f"{accuracy_table(results)}\n\n{before_after(results)}\n")
+    table = (
+        f"{markdown(results)}\n\nAccuracy (float32 cells; error and TF's error each + eps):\n\n"
+        f"{accuracy_table(results)}\n\n{before_after(results)}\n"
+    )
     cb.write_atomic(stem.with_suffix(".md"), table.encode())
-    heatmap(results, stem.with_suffix(".png"),
-            f"handconv auto vs tf.nn.conv2d on {len(results)} cells ({'quick' if quick else 'full'} sweep; "
-            f"GEMM {info.get('gemm_peak', float('nan')):.0f} GFLOP/s, load {info['loadavg_start'][0]:.1f})")
+    heatmap(
+        results,
+        stem.with_suffix(".png"),
+        f"handconv auto vs tf.nn.conv2d on {len(results)} cells ({'quick' if quick else 'full'} sweep; "
+        f"GEMM {info.get('gemm_peak', float('nan')):.0f} GFLOP/s, load {info['loadavg_start'][0]:.1f})",
+    )
     print(f"\nwrote {stem.with_suffix('.json')}, .md and .png")
 
 
@@ -428,11 +522,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, metavar="JSON_OR_JSONL", help="report a saved run and exit")
     parser.add_argument("--out", type=Path, default=cb.RESULTS_DIR, help="folder for results (default: %(default)s)")
     parser.add_argument("--list", action="store_true", help="print the grid and exit")
-    parser.add_argument("--stat", choices=("median", "min"), default="median",
-                        help="median of the rounds (default), or the fastest: on a busy machine, where other "
-                             "work only ever adds time, the minimum is the steadier estimate")
-    parser.add_argument("--before", type=Path, metavar="JSON",
-                        help="{cell: method} an earlier auto picked: timed too, for before/after ratios")
+    parser.add_argument(
+        "--stat",
+        choices=("median", "min"),
+        default="median",
+        help="median of the rounds (default), or the fastest: on a busy machine, where other "
+        "work only ever adds time, the minimum is the steadier estimate",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="JSON",
+        help="{cell: method} an earlier auto picked: timed too, for before/after ratios",
+    )
     args = parser.parse_args(argv)
     raise_on_sigterm()  # SIGTERM stops like Ctrl-C: finished cells are in the journal, no temp file is left
 
@@ -449,20 +551,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     info = cb.machine()
     if args.report:
-        saved = (_load_jsonl(args.report) if args.report.suffix == ".jsonl"
-                 else json.loads(args.report.read_text())["results"])
+        saved = (
+            _load_jsonl(args.report)
+            if args.report.suffix == ".jsonl"
+            else json.loads(args.report.read_text())["results"]
+        )
         report(saved, args.report.with_suffix(""), info | {"gemm_peak": float("nan")}, args.quick)
         return 0
 
     stem = args.resume.with_suffix("") if args.resume else args.out / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     journal = stem.with_suffix(".jsonl")
     done = {r["case"]["name"]: r for r in _load_jsonl(journal)} if journal.exists() else {}
-    print(f"machine: {info.get('cpu')} x{info['cpus']}, numpy {info['numpy']}, numba {info['numba']}, "
-          f"load {info['loadavg_start'][0]:.2f}; rates: {cost.current_rates().source}")
+    print(
+        f"machine: {info.get('cpu')} x{info['cpus']}, numpy {info['numpy']}, numba {info['numba']}, "
+        f"load {info['loadavg_start'][0]:.2f}; rates: {cost.current_rates().source}"
+    )
     canary = cb.Canary()
     info["gemm_peak"] = cb.gemm_peak()
-    print(f"float32 GEMM peak (2048^3): {info['gemm_peak']:.0f} GFLOP/s; canary {canary():.0f} GFLOP/s; "
-          f"{len(cells)} cells, {len(done)} already done")
+    print(
+        f"float32 GEMM peak (2048^3): {info['gemm_peak']:.0f} GFLOP/s; canary {canary():.0f} GFLOP/s; "
+        f"{len(cells)} cells, {len(done)} already done"
+    )
     rounds, budget, attempts = (3, 0.3, 1) if args.quick else (7, 1.5, cb.MAX_RETRIES)
     before_picks = json.loads(args.before.read_text()) if args.before else {}
     global STATISTIC
@@ -471,8 +580,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from tqdm import tqdm
     except ImportError:  # progress is a nicety
+
         def tqdm(items, **_):
             return items
+
     results = [done[c.name] for c in cells if c.name in done]
     with open(journal, "a", encoding="utf-8") as log:
         for case in tqdm([c for c in cells if c.name not in done], desc="sweep", unit="cell"):
@@ -486,9 +597,12 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
             if result["auto_over_tf"] > 1.25 or not accuracy_ok(result) or "before" in result:
                 was = f"(before: {result['before']} {result['before_over_tf']:.2f}x) " if "before" in result else ""
-                print(f"  {case.name:>16} {describe(result['case']):<40} auto {result['auto']:<9} {was}"
-                      f"{result['auto_over_tf']:5.2f}x TF (best {result['best_method']} {result['best_over_tf']:.2f}x) "
-                      f"err {result['errors']['hc:auto']:.1e} vs TF {result['errors']['tf']:.1e}", flush=True)
+                print(
+                    f"  {case.name:>16} {describe(result['case']):<40} auto {result['auto']:<9} {was}"
+                    f"{result['auto_over_tf']:5.2f}x TF (best {result['best_method']} {result['best_over_tf']:.2f}x) "
+                    f"err {result['errors']['hc:auto']:.1e} vs TF {result['errors']['tf']:.1e}",
+                    flush=True,
+                )
     info["loadavg_end"] = os.getloadavg()
     if results:
         report(results, stem, info, args.quick)

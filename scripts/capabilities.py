@@ -58,14 +58,32 @@ def run_probes() -> list[dict]:
         data_format = "NCHW" if "NCHW" in name else "NHWC"
         start = time.perf_counter()
         report = handconv.verify(x, w, strides, padding, data_format, dilations)
-        print(f"{name:40s} {time.perf_counter() - start:5.1f} s  "
-              + " ".join(f"{r.status}" for r in report.rows), file=sys.stderr)
-        results.append({
-            "probe": name, "input_shape": list(shape), "filter_shape": list(filter_shape), "strides": strides,
-            "padding": padding, "dilations": dilations, "dtype": dtype, "data_format": data_format,
-            "rows": [{"backend": r.backend, "version": r.version, "status": r.status, "detail": r.translation,
-                      "error_over_tolerance": r.error_over_tolerance} for r in report.rows],
-        })
+        print(
+            f"{name:40s} {time.perf_counter() - start:5.1f} s  " + " ".join(f"{r.status}" for r in report.rows),
+            file=sys.stderr,
+        )
+        results.append(
+            {
+                "probe": name,
+                "input_shape": list(shape),
+                "filter_shape": list(filter_shape),
+                "strides": strides,
+                "padding": padding,
+                "dilations": dilations,
+                "dtype": dtype,
+                "data_format": data_format,
+                "rows": [
+                    {
+                        "backend": r.backend,
+                        "version": r.version,
+                        "status": r.status,
+                        "detail": r.translation,
+                        "error_over_tolerance": r.error_over_tolerance,
+                    }
+                    for r in report.rows
+                ],
+            }
+        )
     return results
 
 
@@ -73,17 +91,38 @@ def tf_quirks() -> list[dict]:
     """Direct tf.nn.conv2d calls on both CPU paths, recording what TF returns."""
     x, w = probe_arrays((1, 5, 5, 2), (3, 3, 2, 1), "float32")
     calls = [
-        ("zero-size output: 2x2 input, 3x3 filter, VALID (expected shape (1, 0, 0, 1))",
-         x[:, :2, :2], w, dict(strides=1, padding="VALID")),
-        ("explicit padding of the batch dimension [[1, 1], [0, 0], [0, 0], [0, 0]] (handconv and the "
-         "reference kernel reject it)", x, w, dict(strides=1, padding=[[1, 1], [0, 0], [0, 0], [0, 0]])),
-        ("explicit padding of the channel dimension [[0, 0], [0, 0], [0, 0], [1, 1]]",
-         x, w, dict(strides=1, padding=[[0, 0], [0, 0], [0, 0], [1, 1]])),
-        ("NCHW input (data_format='NCHW')", np.ascontiguousarray(np.moveaxis(x, -1, 1)), w,
-         dict(strides=1, padding="VALID", data_format="NCHW")),
+        (
+            "zero-size output: 2x2 input, 3x3 filter, VALID (expected shape (1, 0, 0, 1))",
+            x[:, :2, :2],
+            w,
+            dict(strides=1, padding="VALID"),
+        ),
+        (
+            "explicit padding of the batch dimension [[1, 1], [0, 0], [0, 0], [0, 0]] (handconv and the "
+            "reference kernel reject it)",
+            x,
+            w,
+            dict(strides=1, padding=[[1, 1], [0, 0], [0, 0], [0, 0]]),
+        ),
+        (
+            "explicit padding of the channel dimension [[0, 0], [0, 0], [0, 0], [1, 1]]",
+            x,
+            w,
+            dict(strides=1, padding=[[0, 0], [0, 0], [0, 0], [1, 1]]),
+        ),
+        (
+            "NCHW input (data_format='NCHW')",
+            np.ascontiguousarray(np.moveaxis(x, -1, 1)),
+            w,
+            dict(strides=1, padding="VALID", data_format="NCHW"),
+        ),
         ("non-integer strides=1.5", x, w, dict(strides=1.5, padding="VALID")),
-        ("grouped: input 2 channels, filter in_channels 1 (2 groups)", x, w[:, :, :1, :].repeat(2, axis=3),
-         dict(strides=1, padding="VALID")),
+        (
+            "grouped: input 2 channels, filter in_channels 1 (2 groups)",
+            x,
+            w[:, :, :1, :].repeat(2, axis=3),
+            dict(strides=1, padding="VALID"),
+        ),
     ]
     out = []
     for description, xi, wi, arguments in calls:
@@ -132,8 +171,11 @@ def markdown(results: list[dict], quirks: list[dict], versions: dict) -> str:
     for result in results:
         cells = []
         for row in result["rows"]:
-            cells.append({"PASS": "PASS", "FAIL": "**FAIL**", "CANNOT": "no", "MISSING": "-", "ERROR": "error"}
-                         .get(row["status"], row["status"]))
+            cells.append(
+                {"PASS": "PASS", "FAIL": "**FAIL**", "CANNOT": "no", "MISSING": "-", "ERROR": "error"}.get(
+                    row["status"], row["status"]
+                )
+            )
         lines.append(f"| {result['probe']} | " + " | ".join(cells) + " |")
     lines += ["", "## Why not", ""]
     for result in results:
@@ -155,15 +197,20 @@ def markdown(results: list[dict], quirks: list[dict], versions: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs"),
-                        help="folder for capabilities.md and capabilities.json (default docs/)")
+    parser.add_argument(
+        "--out",
+        default=os.path.join(os.path.dirname(__file__), "..", "docs"),
+        help="folder for capabilities.md and capabilities.json (default docs/)",
+    )
     args = parser.parse_args(argv)
     results = run_probes()
     quirks = tf_quirks()
     versions = {row["backend"]: row["version"] for row in results[0]["rows"]}
     os.makedirs(args.out, exist_ok=True)
-    write_text(os.path.join(args.out, "capabilities.json"),
-                      json.dumps({"probes": results, "tf_quirks": quirks}, indent=2) + "\n")
+    write_text(
+        os.path.join(args.out, "capabilities.json"),
+        json.dumps({"probes": results, "tf_quirks": quirks}, indent=2) + "\n",
+    )
     write_text(os.path.join(args.out, "capabilities.md"), markdown(results, quirks, versions))
     print(f"wrote {os.path.join(args.out, 'capabilities.md')} and capabilities.json")
     return 0

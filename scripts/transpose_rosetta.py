@@ -71,8 +71,9 @@ def torch_matches(x, w, s, k, y):
     for padding in range(0, k + 1):
         for output_padding in range(0, s):
             try:
-                out = torch.nn.functional.conv_transpose2d(xt, wt, stride=s, padding=padding,
-                                                           output_padding=output_padding)
+                out = torch.nn.functional.conv_transpose2d(
+                    xt, wt, stride=s, padding=padding, output_padding=output_padding
+                )
             except Exception:  # noqa: BLE001 - torch refuses a padding larger than the output
                 continue
             if _same(out.numpy().transpose(0, 2, 3, 1), y):
@@ -87,8 +88,11 @@ def jax_matches(x, w, n, s, k, y):
     found = []
 
     def run(padding):
-        return np.asarray(jax.lax.conv_transpose(x, w, (s, s), padding, dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                                 transpose_kernel=True))
+        return np.asarray(
+            jax.lax.conv_transpose(
+                x, w, (s, s), padding, dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True
+            )
+        )
 
     for padding in ("SAME", "VALID"):
         if _same(run(padding), y):
@@ -114,8 +118,9 @@ def keras_matches(x, w, s, k, y):
     for padding in ("same", "valid"):
         for output_padding in [None, *range(0, s)]:
             try:
-                layer = keras.layers.Conv2DTranspose(1, k, strides=s, padding=padding, output_padding=output_padding,
-                                                     use_bias=False, dtype="float64")
+                layer = keras.layers.Conv2DTranspose(
+                    1, k, strides=s, padding=padding, output_padding=output_padding, use_bias=False, dtype="float64"
+                )
                 layer.build(x.shape)
                 layer.set_weights([w])
                 out = np.asarray(layer(x))
@@ -139,8 +144,12 @@ def versions() -> dict:
     import tensorflow as tf
     import torch
 
-    return {"tensorflow": tf.__version__, "torch": torch.__version__, "jax": jax.__version__,
-            "keras": keras.__version__}
+    return {
+        "tensorflow": tf.__version__,
+        "torch": torch.__version__,
+        "jax": jax.__version__,
+        "keras": keras.__version__,
+    }
 
 
 def build() -> dict:
@@ -153,16 +162,18 @@ def build() -> dict:
             # convolution's pads: 'before' at the start; whatever remains at the end.
             full = (n - 1) * s + k
             before = shapes.pad_amounts(m, k, s, padding)[0]
-            rows.append({
-                "output": m,
-                "full": full,
-                "crop": [before, full - before - m],
-                "tf": {"padding": padding, "output_shape": m},
-                "handconv": handconv_matches(x, w, m, s, padding, y),
-                "torch": torch_matches(x, w, s, k, y),
-                "jax": jax_matches(x, w, n, s, k, y),
-                "keras": keras_matches(x, w, s, k, y),
-            })
+            rows.append(
+                {
+                    "output": m,
+                    "full": full,
+                    "crop": [before, full - before - m],
+                    "tf": {"padding": padding, "output_shape": m},
+                    "handconv": handconv_matches(x, w, m, s, padding, y),
+                    "torch": torch_matches(x, w, s, k, y),
+                    "jax": jax_matches(x, w, n, s, k, y),
+                    "keras": keras_matches(x, w, s, k, y),
+                }
+            )
         # Sizes another library reaches that TF's output_shape does not accept are listed too.
         cases.append({"input": n, "kernel": k, "stride": s, "rows": rows})
         print(f"n={n} k={k} s={s}: {len(rows)} TF call(s)", file=sys.stderr)
@@ -171,7 +182,7 @@ def build() -> dict:
         "generated": time.strftime("%Y-%m-%d"),
         "versions": versions(),
         "note": "one channel in and out, batch 1, the same size/kernel/stride along height and width, "
-                "float64 integer-valued data: a match means the same numbers, not only the same shape",
+        "float64 integer-valued data: a match means the same numbers, not only the same shape",
         "cases": cases,
     }
 

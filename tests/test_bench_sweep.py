@@ -20,8 +20,9 @@ def test_grid_is_the_same_every_time_and_fits_the_budget():
     assert first == second and len(first) == sweep.GRID_SIZE
     assert len({c.name for c in first}) == len(first)
     for case in first:
-        plan = make_plan(case.input_shape, case.filter_shape, case.strides, case.padding, "NHWC", case.dilations,
-                         case.dtype)
+        plan = make_plan(
+            case.input_shape, case.filter_shape, case.strides, case.padding, "NHWC", case.dilations, case.dtype
+        )
         assert not plan.is_empty and plan.macs <= sweep.MAX_MACS
 
 
@@ -46,11 +47,30 @@ def test_quick_grid_is_a_subset():
 
 
 def _result(name, ratio, err=1e-7, tf_err=1e-7, core=False):
-    case = {"name": name, "core": core, "dtype": "float32", "input_shape": (1, 8, 8, 1),
-            "filter_shape": (3, 3, 1, 1), "padding": "SAME", "strides": 1, "dilations": 1, "data_format": "NHWC"}
-    return {"case": case, "auto_over_tf": ratio, "auto_over_peer": ratio, "auto_over_best": 1.0, "auto": "im2col",
-            "best_method": "im2col", "errors": {"hc:auto": err, "tf": tf_err, "torch": tf_err}, "clean": True,
-            "macs": 9, "best_over_tf": ratio, "ms": {"hc:auto": ratio, "tf": 1.0, "torch": 1.0}}
+    case = {
+        "name": name,
+        "core": core,
+        "dtype": "float32",
+        "input_shape": (1, 8, 8, 1),
+        "filter_shape": (3, 3, 1, 1),
+        "padding": "SAME",
+        "strides": 1,
+        "dilations": 1,
+        "data_format": "NHWC",
+    }
+    return {
+        "case": case,
+        "auto_over_tf": ratio,
+        "auto_over_peer": ratio,
+        "auto_over_best": 1.0,
+        "auto": "im2col",
+        "best_method": "im2col",
+        "errors": {"hc:auto": err, "tf": tf_err, "torch": tf_err},
+        "clean": True,
+        "macs": 9,
+        "best_over_tf": ratio,
+        "ms": {"hc:auto": ratio, "tf": 1.0, "torch": 1.0},
+    }
 
 
 def _met(checks, prefix):

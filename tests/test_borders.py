@@ -38,8 +38,9 @@ def signal_extension(boundary: str) -> list[float]:
     one_hot = np.eye(width)
     row = ROW[None]
     left = [signal.correlate2d(row, one_hot[j][None], mode="same", boundary=boundary)[0, 0] for j in range(PAD)]
-    right = [signal.correlate2d(row, one_hot[j][None], mode="same", boundary=boundary)[0, -1]
-             for j in range(PAD + 1, width)]
+    right = [
+        signal.correlate2d(row, one_hot[j][None], mode="same", boundary=boundary)[0, -1] for j in range(PAD + 1, width)
+    ]
     return left + list(ROW) + right
 
 

@@ -41,11 +41,14 @@ def test_bad_argument_is_one_line(capsys):
     assert "invalid int value" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [
-    ["explain", "--stride", "99999999999999999999999"],
-    ["verify", "--stride", "99999999999999999999999", "--backends", "handconv"],
-    ["filter", "x.png", "-k", "edge", "--stride", "99999999999999999999999", "-o", "y.png"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["explain", "--stride", "99999999999999999999999"],
+        ["verify", "--stride", "99999999999999999999999", "--backends", "handconv"],
+        ["filter", "x.png", "-k", "edge", "--stride", "99999999999999999999999", "-o", "y.png"],
+    ],
+)
 def test_integers_beyond_int64_are_one_line_errors(argv, capsys):
     """Issue 12.7: --stride beyond int64 raised OverflowError deep inside."""
     with contextlib.suppress(SystemExit):

@@ -27,8 +27,13 @@ from handconv import HandconvError, HandconvMemoryError, HandconvTypeError
 def error_bound(x, w, plan_dtype, strides, padding, data_format="NHWC", dilations=None):
     """gamma_n * sum|x*w| per output element (see module docstring)."""
     scale = handconv.conv2d(
-        np.abs(np.asarray(x, np.float64)), np.abs(np.asarray(w, np.float64)),
-        strides, padding, data_format, dilations, method="naive",
+        np.abs(np.asarray(x, np.float64)),
+        np.abs(np.asarray(w, np.float64)),
+        strides,
+        padding,
+        data_format,
+        dilations,
+        method="naive",
     )
     n = np.prod(np.shape(w)[:3])
     eps = np.finfo(np.float32 if plan_dtype == np.float16 else plan_dtype).eps
@@ -67,22 +72,22 @@ CASES = [
     ((2, 7, 9, 2), (2, 4, 2, 3), [1, 2], "SAME", "NHWC", None),
     ((1, 7, 9, 2), (3, 2, 2, 3), [1, 3, 2, 1], "VALID", "NHWC", [1, 1, 1, 1]),
     ((1, 8, 8, 1), (3, 3, 1, 1), 1, "SAME", "NHWC", 2),
-    ((1, 9, 9, 2), (3, 3, 2, 2), 2, "VALID", "NHWC", 2),          # stride and dilation together
+    ((1, 9, 9, 2), (3, 3, 2, 2), 2, "VALID", "NHWC", 2),  # stride and dilation together
     ((1, 9, 10, 2), (3, 2, 2, 1), [2, 3], "SAME", "NHWC", [2, 3]),
     ((1, 5, 6, 2), (3, 3, 2, 2), 1, [[0, 0], [2, 0], [1, 3], [0, 0]], "NHWC", None),
     ((1, 5, 6, 2), (2, 2, 2, 2), [3], [[0, 0], [0, 1], [4, 0], [0, 0]], "NHWC", [2]),
-    ((1, 5, 5, 4), (3, 3, 2, 4), 1, "SAME", "NHWC", None),        # 2 groups
-    ((1, 5, 5, 6), (2, 2, 1, 6), 1, "VALID", "NHWC", None),       # depthwise, 6 groups
-    ((2, 3, 5, 5, 3), (3, 3, 3, 2), 1, "SAME", "NHWC", None),     # extra batch dim
+    ((1, 5, 5, 4), (3, 3, 2, 4), 1, "SAME", "NHWC", None),  # 2 groups
+    ((1, 5, 5, 6), (2, 2, 1, 6), 1, "VALID", "NHWC", None),  # depthwise, 6 groups
+    ((2, 3, 5, 5, 3), (3, 3, 3, 2), 1, "SAME", "NHWC", None),  # extra batch dim
     ((1, 3, 5, 5), (3, 3, 3, 2), 2, "SAME", "NCHW", None),
     ((2, 3, 6, 7), (3, 2, 3, 2), [1, 1, 2, 1], "VALID", "NCHW", [1, 1, 1, 2]),
     ((2, 2, 3, 6, 7), (3, 3, 3, 1), 1, [[0, 0], [0, 0], [1, 2], [0, 1]], "NCHW", None),
-    ((1, 3, 3, 1), (5, 5, 1, 1), 1, "SAME", "NHWC", None),        # filter larger than input
+    ((1, 3, 3, 1), (5, 5, 1, 1), 1, "SAME", "NHWC", None),  # filter larger than input
     ((1, 1, 1, 1), (1, 1, 1, 1), 1, "VALID", "NHWC", None),
-    ((1, 2, 2, 1), (3, 3, 1, 1), 2, "VALID", "NHWC", None),       # empty output (1, 0, 0, 1)
-    ((1, 1, 1, 1), (6, 6, 1, 1), 4, "VALID", "NHWC", None),       # (1-6+4)/4 truncates to 0
-    ((0, 4, 4, 1), (3, 3, 1, 2), 1, "SAME", "NHWC", None),        # empty batch
-    ((1, 4, 4, 1), (3, 3, 1, 0), 1, "SAME", "NHWC", None),        # no output channels
+    ((1, 2, 2, 1), (3, 3, 1, 1), 2, "VALID", "NHWC", None),  # empty output (1, 0, 0, 1)
+    ((1, 1, 1, 1), (6, 6, 1, 1), 4, "VALID", "NHWC", None),  # (1-6+4)/4 truncates to 0
+    ((0, 4, 4, 1), (3, 3, 1, 2), 1, "SAME", "NHWC", None),  # empty batch
+    ((1, 4, 4, 1), (3, 3, 1, 0), 1, "SAME", "NHWC", None),  # no output channels
 ]
 
 

@@ -66,8 +66,18 @@ def cases(draw, dtypes=(np.float32, np.float64)):
     dtype = draw(st.sampled_from(dtypes))
     chunks = tuple(partition(draw, n) for n in shape)
     seed = draw(st.integers(0, 2**16))
-    return dict(shape=shape, fshape=(kh, kw, cg, cout), strides=strides, padding=padding,
-                data_format=data_format, dilations=dilations, dtype=dtype, chunks=chunks, seed=seed, plan=plan)
+    return dict(
+        shape=shape,
+        fshape=(kh, kw, cg, cout),
+        strides=strides,
+        padding=padding,
+        data_format=data_format,
+        dilations=dilations,
+        dtype=dtype,
+        chunks=chunks,
+        seed=seed,
+        plan=plan,
+    )
 
 
 def arrays(case, integer=False):
@@ -148,8 +158,17 @@ def test_tile_dependent_methods_and_auto_within_the_error_bound(case, method, mo
 
 
 def test_winograd_tiles_within_its_bound():
-    case = dict(shape=(1, 23, 19, 4), fshape=(3, 3, 4, 5), strides=1, padding="SAME", data_format="NHWC",
-                dilations=1, dtype=np.float32, chunks=((1,), (5, 7, 11), (2, 17), (4,)), seed=3)
+    case = dict(
+        shape=(1, 23, 19, 4),
+        fshape=(3, 3, 4, 5),
+        strides=1,
+        padding="SAME",
+        data_format="NHWC",
+        dilations=1,
+        dtype=np.float32,
+        chunks=((1,), (5, 7, 11), (2, 17), (4,)),
+        seed=3,
+    )
     case["plan"] = make_plan(case["shape"], case["fshape"], 1, "SAME")
     x, w = arrays(case)
     got, expected = both(case, x, w, "winograd")
@@ -162,8 +181,9 @@ def test_chunks_far_smaller_than_the_halo():
     x = rng.standard_normal((1, 17, 15, 2))
     w = rng.standard_normal((5, 5, 2, 3))
     lazy = hd.conv2d(da.from_array(x, chunks=1), w, 2, "SAME", dilations=3, method="naive")
-    assert_bit_identical(lazy.compute(scheduler="synchronous"), handconv.conv2d(x, w, 2, "SAME", dilations=3,
-                                                                                 method="naive"))
+    assert_bit_identical(
+        lazy.compute(scheduler="synchronous"), handconv.conv2d(x, w, 2, "SAME", dilations=3, method="naive")
+    )
 
 
 def test_output_tiles_follow_the_input_chunks_or_the_tile_argument():
@@ -183,13 +203,16 @@ def test_empty_output_and_array_likes():
     assert lazy.dtype == np.float32 and np.array_equal(lazy.compute(), np.arange(16.0).reshape(1, 4, 4, 1))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(strides=0), "strides"),
-    (dict(padding="FULL"), "padding"),
-    (dict(method="fastest"), "method"),
-    (dict(tile=0), "tile"),
-    (dict(method="winograd", strides=2), "winograd"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(strides=0), "strides"),
+        (dict(padding="FULL"), "padding"),
+        (dict(method="fastest"), "method"),
+        (dict(tile=0), "tile"),
+        (dict(method="winograd", strides=2), "winograd"),
+    ],
+)
 def test_bad_arguments_fail_at_call_time(kwargs, message):
     x = da.zeros((1, 8, 8, 3), chunks=4)
     with pytest.raises(HandconvError, match=message):
@@ -233,14 +256,17 @@ def test_border_modes_on_tiles_equal_the_in_memory_filter(mode, chunks):
     assert_bit_identical(lazy.compute(scheduler="synchronous"), filter_in_memory(PHOTO, "gaussian:5:1.0", **options))
 
 
-@pytest.mark.parametrize("image, options", [
-    (PHOTO, dict(kernel="sobel", gray=True)),                                  # gradient magnitude, gray
-    (PHOTO, dict(kernel="edge", channels="sum", output="rescale")),            # whole-image rescale
-    (PHOTO, dict(kernel="sobel_x", output="raw", mode="reflect")),             # signed floats
-    (np.dstack([PHOTO, PHOTO[..., :1]]), dict(kernel="[[1,2],[3,4]]", stride=3)),  # alpha sampled, even kernel
-    (PHOTO[..., 0].astype(np.uint16) * 200, dict(kernel="sharpen", mode="edge")),
-    (PHOTO / 255.0, dict(kernel="emboss", padding="valid")),
-])
+@pytest.mark.parametrize(
+    "image, options",
+    [
+        (PHOTO, dict(kernel="sobel", gray=True)),  # gradient magnitude, gray
+        (PHOTO, dict(kernel="edge", channels="sum", output="rescale")),  # whole-image rescale
+        (PHOTO, dict(kernel="sobel_x", output="raw", mode="reflect")),  # signed floats
+        (np.dstack([PHOTO, PHOTO[..., :1]]), dict(kernel="[[1,2],[3,4]]", stride=3)),  # alpha sampled, even kernel
+        (PHOTO[..., 0].astype(np.uint16) * 200, dict(kernel="sharpen", mode="edge")),
+        (PHOTO / 255.0, dict(kernel="emboss", padding="valid")),
+    ],
+)
 def test_filter_options_equal_the_in_memory_filter(image, options):
     kernel = options.pop("kernel")
     lazy = hd.filter(da.from_array(image, chunks=(6, 5, -1)[: image.ndim]), kernel, method="direct", **options)

@@ -34,8 +34,14 @@ PHOTO = np.random.default_rng(3).integers(0, 256, (150, 110, 3), dtype=np.uint8)
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
-                                  dashboard_address=None, silence_logs=logging.ERROR) as local:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit="1GiB",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as local:
         yield local
 
 
@@ -48,8 +54,21 @@ def big_tif(tmp_path):
 
 @pytest.mark.parametrize("target, mode", [("out.tif", "zeros"), ("out.zarr", "reflect")])
 def test_one_image_tile_by_tile_equals_the_in_memory_filter(big_tif, tmp_path, capsys, target, mode):
-    argv = ["filter", str(big_tif), "-k", "gaussian:5:1.0", "--dask", "--chunk", "40", "--mode", mode,
-            "--method", "direct", "-o", str(tmp_path / target)]
+    argv = [
+        "filter",
+        str(big_tif),
+        "-k",
+        "gaussian:5:1.0",
+        "--dask",
+        "--chunk",
+        "40",
+        "--mode",
+        mode,
+        "--method",
+        "direct",
+        "-o",
+        str(tmp_path / target),
+    ]
     assert main(argv) == 0
     assert "1 written, 0 failed" in capsys.readouterr().err
     written = np.asarray(hd.open_image(tmp_path / target).compute())
@@ -111,28 +130,63 @@ def test_conv2d_on_a_local_cluster_is_bit_identical(cluster):
 def test_one_image_and_a_folder_of_hundreds_on_the_cluster(cluster, big_tif, tmp_path, capsys):
     address = cluster.scheduler_address
     out = tmp_path / "out.tif"
-    argv = ["filter", str(big_tif), "-k", "sobel", "--dask", "--chunk", "48", "--method", "gemm",
-            "--scheduler", address, "-o", str(out)]
+    argv = [
+        "filter",
+        str(big_tif),
+        "-k",
+        "sobel",
+        "--dask",
+        "--chunk",
+        "48",
+        "--method",
+        "gemm",
+        "--scheduler",
+        address,
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 0
     expected = filter_in_memory(PHOTO, "sobel", method="gemm")
     assert np.abs(tifffile.imread(out).astype(int) - expected).max() <= 1  # gemm rounds per tile size
 
     source = photos(tmp_path / "photos", 300, bad=2)
-    argv = ["filter", str(source), "-k", "box:3", "--out-dir", str(tmp_path / "out"), "--dask", "--scheduler",
-            address, "--method", "gemm"]
+    argv = [
+        "filter",
+        str(source),
+        "-k",
+        "box:3",
+        "--out-dir",
+        str(tmp_path / "out"),
+        "--dask",
+        "--scheduler",
+        address,
+        "--method",
+        "gemm",
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "300 written, 2 failed" in err and "bad1.png" in err
     assert len(os.listdir(tmp_path / "out")) == 300
-    assert np.array_equal(read_image(tmp_path / "out" / "p123.png"),
-                          filter_in_memory(read_image(source / "p123.png"), "box:3", method="gemm"))
+    assert np.array_equal(
+        read_image(tmp_path / "out" / "p123.png"),
+        filter_in_memory(read_image(source / "p123.png"), "box:3", method="gemm"),
+    )
 
 
 def test_unreachable_scheduler_is_a_clear_error(big_tif, tmp_path, capsys):
     import dask
 
-    argv = ["filter", str(big_tif), "-k", "edge", "--dask", "--scheduler", "tcp://127.0.0.1:9", "-o",
-            str(tmp_path / "o.tif")]
+    argv = [
+        "filter",
+        str(big_tif),
+        "-k",
+        "edge",
+        "--dask",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+        "-o",
+        str(tmp_path / "o.tif"),
+    ]
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         assert main(argv) == 2
     assert "cannot connect" in capsys.readouterr().err
@@ -143,13 +197,34 @@ def test_signals_stop_cleanly_with_no_temporary_left(tmp_path, target, signum):
     source = tmp_path / "in.tif"
     # Big enough that the by-hand loops take minutes: the signal always lands mid-run.
     tifffile.imwrite(source, np.zeros((960, 960, 3), np.uint8), tile=(64, 64), photometric="rgb")
-    command = [sys.executable, "-m", "handconv", "filter", str(source), "-k", "box:7", "--dask", "--chunk", "32",
-               "--method", "naive", "-j", "1", "-o", str(tmp_path / target)]
+    command = [
+        sys.executable,
+        "-m",
+        "handconv",
+        "filter",
+        str(source),
+        "-k",
+        "box:7",
+        "--dask",
+        "--chunk",
+        "32",
+        "--method",
+        "naive",
+        "-j",
+        "1",
+        "-o",
+        str(tmp_path / target),
+    ]
     env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     # SIGINT back to its default in the child: a shell without job control starts background
     # jobs (this suite, say) with it ignored, and Python then leaves it ignored.
-    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    child = subprocess.Popen(
+        command,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while not any(p.name.startswith(f".{target}.") for p in tmp_path.iterdir()):  # the write has begun
         assert child.poll() is None and time.monotonic() < deadline, "the command never started writing"
@@ -176,8 +251,22 @@ def test_folder_on_processes_stops_cleanly_on_sigterm(tmp_path):
     for index in range(40):
         write_image(source / f"p{index:02d}.png", rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "handconv", "filter", str(source), "-k", "gaussian:15:3", "--method", "im2col",
-               "--dask", "-j", "2", "--out-dir", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "handconv",
+        "filter",
+        str(source),
+        "-k",
+        "gaussian:15:3",
+        "--method",
+        "im2col",
+        "--dask",
+        "-j",
+        "2",
+        "--out-dir",
+        str(out),
+    ]
     env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

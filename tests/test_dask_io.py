@@ -19,13 +19,16 @@ RNG = np.random.default_rng(0)
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".zarr"])
-@pytest.mark.parametrize("image", [
-    RNG.integers(0, 256, (70, 45, 3), dtype=np.uint8),
-    RNG.integers(0, 65536, (33, 50), dtype=np.uint16),
-    RNG.integers(0, 256, (20, 30, 4), dtype=np.uint8),
-    RNG.integers(0, 256, (20, 30, 2), dtype=np.uint8),
-    RNG.standard_normal((21, 17)).astype(np.float32),
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        RNG.integers(0, 256, (70, 45, 3), dtype=np.uint8),
+        RNG.integers(0, 65536, (33, 50), dtype=np.uint16),
+        RNG.integers(0, 256, (20, 30, 4), dtype=np.uint8),
+        RNG.integers(0, 256, (20, 30, 2), dtype=np.uint8),
+        RNG.standard_normal((21, 17)).astype(np.float32),
+    ],
+)
 def test_round_trip_without_holding_the_image(tmp_path, image, suffix):
     path = tmp_path / f"image{suffix}"
     write_image(path, da.from_array(image, chunks=(16, 32, -1)[: image.ndim]))
@@ -78,8 +81,12 @@ def test_bad_inputs_name_the_file(tmp_path):
     (tmp_path / "bad.tif").write_bytes(b"not a tiff")
     np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2, 2)))
     zarr.open_array(str(tmp_path / "cube.zarr"), mode="w", shape=(4, 4, 4, 4), dtype="u1")
-    for name, message in [("bad.tif", "cannot read"), ("missing.tif", "no such file"),
-                          ("cube.zarr", "not an image"), ("missing.zarr", "no such")]:
+    for name, message in [
+        ("bad.tif", "cannot read"),
+        ("missing.tif", "no such file"),
+        ("cube.zarr", "not an image"),
+        ("missing.zarr", "no such"),
+    ]:
         with pytest.raises(HandconvError, match=message) as error:
             open_image(tmp_path / name)
         assert str(error.value).startswith(str(tmp_path / name))

@@ -49,7 +49,11 @@ def test_python_dash_m_runs_the_demo(tmp_path):
     reference("tensorflow")
     # Run in an empty folder: the demo writes ./handconv-demo/ there.
     done = subprocess.run(
-        [sys.executable, "-m", "handconv", "demo"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [sys.executable, "-m", "handconv", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert done.returncode == 0, done.stderr
@@ -57,8 +61,14 @@ def test_python_dash_m_runs_the_demo(tmp_path):
     folder = tmp_path / "handconv-demo"
     index = (folder / "index.html").read_text()
     written = {path.name for path in folder.iterdir()}
-    for name in ("article-top-left.png", "article-moved-by-stride.png", "article-sliding.gif",
-                 "photo-comparison.png", "photo-feature-maps.png", "padding-comparison.txt"):
+    for name in (
+        "article-top-left.png",
+        "article-moved-by-stride.png",
+        "article-sliding.gif",
+        "photo-comparison.png",
+        "photo-feature-maps.png",
+        "padding-comparison.txt",
+    ):
         assert name in written and f'href="{name}"' in index
         assert (folder / name).stat().st_size > 100
     assert "handconv-demo/index.html" in done.stdout

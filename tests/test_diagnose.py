@@ -15,11 +15,11 @@ from handconv.cli import main
 from handconv.detective import residual_pattern
 
 RNG = np.random.default_rng(11)
-IMAGE = RNG.standard_normal((7, 8))          # odd by even: both SAME splits show
+IMAGE = RNG.standard_normal((7, 8))  # odd by even: both SAME splits show
 IMAGE3 = RNG.standard_normal((6, 7, 3))
-KERNEL5 = RNG.standard_normal((5, 5))        # pad 2: every border mode differs from every other
+KERNEL5 = RNG.standard_normal((5, 5))  # pad 2: every border mode differs from every other
 KERNEL3 = RNG.standard_normal((3, 3))
-KERNEL2 = RNG.standard_normal((2, 2))        # even: centring conventions differ
+KERNEL2 = RNG.standard_normal((2, 2))  # even: centring conventions differ
 
 
 def run_call(candidate, x, k):
@@ -36,9 +36,16 @@ def assert_found(diagnosis, x, k, output, **expected):
     return best
 
 
-@pytest.mark.parametrize("scipy_mode, canonical", [
-    ("reflect", "symmetric"), ("mirror", "reflect"), ("nearest", "edge"), ("wrap", "wrap"), ("constant", "zeros"),
-])
+@pytest.mark.parametrize(
+    "scipy_mode, canonical",
+    [
+        ("reflect", "symmetric"),
+        ("mirror", "reflect"),
+        ("nearest", "edge"),
+        ("wrap", "wrap"),
+        ("constant", "zeros"),
+    ],
+)
 def test_scipy_ndimage_correlate_every_mode(scipy_mode, canonical):
     ndimage = reference("scipy.ndimage")
     output = ndimage.correlate(IMAGE, KERNEL5, mode=scipy_mode)
@@ -85,18 +92,28 @@ def test_torch_symmetric_padding_on_even_input():
     x = RNG.standard_normal((1, 3, 6, 6)).astype(np.float32)
     k = RNG.standard_normal((2, 3, 3, 3)).astype(np.float32)
     bias = np.array([0.5, -1.25], np.float32)
-    output = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(k), torch.from_numpy(bias),
-                                        stride=2, padding=1).numpy()
-    best = assert_found(handconv.diagnose(x, k, output), x, k, output, strides=(2, 2), mode="zeros",
-                        input_layout="NCHW", output_layout="NCHW")
+    output = torch.nn.functional.conv2d(
+        torch.from_numpy(x), torch.from_numpy(k), torch.from_numpy(bias), stride=2, padding=1
+    ).numpy()
+    best = assert_found(
+        handconv.diagnose(x, k, output),
+        x,
+        k,
+        output,
+        strides=(2, 2),
+        mode="zeros",
+        input_layout="NCHW",
+        output_layout="NCHW",
+    )
     assert best.kernel_form.startswith("OIHW")
     np.testing.assert_allclose(best.bias, bias, atol=1e-5)
     assert any("PyTorch padding=1" in name for name in best.names)
     assert not any("TF/JAX 'SAME'" in name for name in best.names)  # TF's SAME pads (0, 1) here
 
 
-@pytest.mark.parametrize("padding_mode, canonical", [("reflect", "reflect"), ("replicate", "edge"),
-                                                     ("circular", "wrap")])
+@pytest.mark.parametrize(
+    "padding_mode, canonical", [("reflect", "reflect"), ("replicate", "edge"), ("circular", "wrap")]
+)
 def test_torch_conv2d_padding_modes(padding_mode, canonical):
     torch = reference("torch")
     layer = torch.nn.Conv2d(1, 1, 5, padding=2, padding_mode=padding_mode, bias=False).double()
@@ -119,8 +136,9 @@ def test_tf_same_with_stride_and_dilation():
     x = RNG.standard_normal((1, 9, 8, 2)).astype(np.float32)
     k = RNG.standard_normal((3, 3, 2, 2)).astype(np.float32)
     output = tf.nn.conv2d(x, k, 2, "SAME", dilations=2).numpy()
-    best = assert_found(handconv.diagnose(x, k, output), x, k, output, strides=(2, 2), dilations=(2, 2),
-                        kernel_form="HWIO (TF, JAX)")
+    best = assert_found(
+        handconv.diagnose(x, k, output), x, k, output, strides=(2, 2), dilations=(2, 2), kernel_form="HWIO (TF, JAX)"
+    )
     assert "padding='SAME'" in best.call
     assert "numpy-ml" in best.describe()  # dilation counted from 0 there
 
@@ -179,8 +197,17 @@ def test_cli_explain_names_the_libraries(tmp_path, capsys):
     np.save(tmp_path / "torch.npy", torch.nn.functional.conv2d(nchw, weight, padding="same").numpy()[0])
     expectations = {"cv.npy": "BORDER_REFLECT_101", "nd.npy": "true convolution", "torch.npy": "PyTorch padding=1"}
     for name, phrase in expectations.items():
-        code = main(["verify", "--explain", str(tmp_path / name), "--input", str(tmp_path / "in.npy"),
-                     "--kernel", str(tmp_path / "k.npy")])
+        code = main(
+            [
+                "verify",
+                "--explain",
+                str(tmp_path / name),
+                "--input",
+                str(tmp_path / "in.npy"),
+                "--kernel",
+                str(tmp_path / "k.npy"),
+            ]
+        )
         out = capsys.readouterr().out
         assert code == 0 and phrase in out, out
 
@@ -191,8 +218,15 @@ from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=15, deadline=None)
-@given(h=st.integers(4, 8), w=st.integers(4, 8), k=st.integers(1, 3), stride=st.integers(1, 3),
-       dilation=st.integers(1, 2), kind=st.sampled_from(["SAME", "VALID", "P1"]), seed=st.integers(0, 999))
+@given(
+    h=st.integers(4, 8),
+    w=st.integers(4, 8),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    kind=st.sampled_from(["SAME", "VALID", "P1"]),
+    seed=st.integers(0, 999),
+)
 def test_property_tf_outputs_are_recovered(h, w, k, stride, dilation, kind, seed):
     """Whatever TF computed (stride, dilation, SAME/VALID/explicit), some match's call reproduces it."""
     tf = reference("tensorflow")
@@ -211,12 +245,15 @@ def test_property_tf_outputs_are_recovered(h, w, k, stride, dilation, kind, seed
     np.testing.assert_allclose(run_call(found.matches[0], x, kernel), output, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("bad", [
-    "a",
-    np.ones((4, 4), complex),
-    np.array([[1, 2], [3, 4]], object),
-    np.array(["2020-01-01"] * 4, dtype="datetime64[D]").reshape(2, 2),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "a",
+        np.ones((4, 4), complex),
+        np.array([[1, 2], [3, 4]], object),
+        np.array(["2020-01-01"] * 4, dtype="datetime64[D]").reshape(2, 2),
+    ],
+)
 def test_diagnose_refuses_what_is_not_real_numbers(bad):
     """Issue 12.7: strings raised NumPy's ValueError; complex/object/datetime were accepted."""
     with pytest.raises(handconv.HandconvTypeError, match="expected real numbers"):
@@ -268,8 +305,11 @@ def test_jax_conv_transpose_default_does_not_rotate_the_kernel():
     jax = reference("jax")
     jax.config.update("jax_enable_x64", True)
     k = RNG.standard_normal((3, 3))
-    out = np.asarray(jax.lax.conv_transpose(SMALL[None, :, :, None], k[:, :, None, None], (2, 2), "SAME",
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC")))[0, :, :, 0]
+    out = np.asarray(
+        jax.lax.conv_transpose(
+            SMALL[None, :, :, None], k[:, :, None, None], (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+    )[0, :, :, 0]
     best = check_transpose(diagnose_transpose(SMALL, k, out), SMALL, k, out)
     assert best.flip and "transpose_kernel=False" in best.names[-1]
 
@@ -280,8 +320,34 @@ def test_cli_explain_falls_back_to_transposed_when_the_output_is_larger(tmp_path
     np.save(tmp_path / "x.npy", SMALL)
     np.save(tmp_path / "k.npy", k)
     np.save(tmp_path / "o.npy", out[0, :, :, 0])
-    assert main(["verify", "--explain", str(tmp_path / "o.npy"), "--input", str(tmp_path / "x.npy"),
-                 "--kernel", str(tmp_path / "k.npy")]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                "--explain",
+                str(tmp_path / "o.npy"),
+                "--input",
+                str(tmp_path / "x.npy"),
+                "--kernel",
+                str(tmp_path / "k.npy"),
+            ]
+        )
+        == 0
+    )
     assert "transposed convolution" in capsys.readouterr().out
-    assert main(["verify", "--op", "conv2d_transpose", "--explain", str(tmp_path / "x.npy"), "--input",
-                 str(tmp_path / "x.npy"), "--kernel", str(tmp_path / "k.npy")]) == 1
+    assert (
+        main(
+            [
+                "verify",
+                "--op",
+                "conv2d_transpose",
+                "--explain",
+                str(tmp_path / "x.npy"),
+                "--input",
+                str(tmp_path / "x.npy"),
+                "--kernel",
+                str(tmp_path / "k.npy"),
+            ]
+        )
+        == 1
+    )

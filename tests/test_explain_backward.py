@@ -95,8 +95,12 @@ def test_a_pixel_no_output_reads_has_gradient_zero_and_says_so():
 @pytest.mark.references
 @settings(max_examples=12, deadline=None)
 @given(
-    size=st.integers(3, 7), k=st.integers(1, 3), stride=st.integers(1, 3), dilation=st.integers(1, 2),
-    padding=st.sampled_from(["SAME", "VALID", "explicit"]), groups=st.sampled_from([1, 2]),
+    size=st.integers(3, 7),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    padding=st.sampled_from(["SAME", "VALID", "explicit"]),
+    groups=st.sampled_from([1, 2]),
     seed=st.integers(0, 10**6),
 )
 def test_totals_equal_tensorflow_and_the_written_sum_for_random_configurations(
@@ -114,31 +118,58 @@ def test_totals_equal_tensorflow_and_the_written_sum_for_random_configurations(
     if plan.is_empty:
         return
     dy = rng.integers(-3, 4, size=plan.output_shape).astype(np.float64)
-    trace = handconv.explain(x, w, stride, padding, dilations=dilation, grad="filter", out_backprop=dy,
-                             at=tuple(int(rng.integers(0, s)) for s in w.shape))
+    trace = handconv.explain(
+        x,
+        w,
+        stride,
+        padding,
+        dilations=dilation,
+        grad="filter",
+        out_backprop=dy,
+        at=tuple(int(rng.integers(0, s)) for s in w.shape),
+    )
     assert trace.total == trace.sum_of_products
     fy, fx, kk, co = trace.at
     channel = (co // 2) * (channels // groups) + kk
-    assert trace.total == by_slicing_filter_grad(x[..., channel : channel + 1], dy, fy, fx, 0, co,
-                                                 plan.strides, plan.pad_amounts, plan.dilations)
+    assert trace.total == by_slicing_filter_grad(
+        x[..., channel : channel + 1], dy, fy, fx, 0, co, plan.strides, plan.pad_amounts, plan.dilations
+    )
     pixel = (int(rng.integers(0, size)), int(rng.integers(0, size)), int(rng.integers(0, channels)))
-    trace = handconv.explain(x, w, stride, padding, dilations=dilation, grad="input", out_backprop=dy,
-                             at=pixel, batch_index=1)
+    trace = handconv.explain(
+        x, w, stride, padding, dilations=dilation, grad="input", out_backprop=dy, at=pixel, batch_index=1
+    )
     assert trace.total == trace.sum_of_products
     if groups == 1 and dilation == 1:  # TF's CPU gradient kernels refuse groups and dilation
-        dx_tf, _ = tf_gradients(x, w, dy, plan.strides, padding if isinstance(padding, str) else padding,
-                                plan.dilations)
+        dx_tf, _ = tf_gradients(
+            x, w, dy, plan.strides, padding if isinstance(padding, str) else padding, plan.dilations
+        )
         assert trace.total == dx_tf[(1, *pixel)]
 
 
 def test_nchw_and_extra_batch_dims_give_the_nhwc_numbers():
     x, w, dy = article()
     nhwc = handconv.explain(x, w, 2, PADDING_1, grad="filter", out_backprop=dy, at=(1, 2, 0, 1))
-    nchw = handconv.explain(np.moveaxis(x, -1, 1), w, 2, [[0, 0], [0, 0], [1, 1], [1, 1]], "NCHW",
-                            grad="filter", out_backprop=np.moveaxis(dy, -1, 1), at=(1, 2, 0, 1))
+    nchw = handconv.explain(
+        np.moveaxis(x, -1, 1),
+        w,
+        2,
+        [[0, 0], [0, 0], [1, 1], [1, 1]],
+        "NCHW",
+        grad="filter",
+        out_backprop=np.moveaxis(dy, -1, 1),
+        at=(1, 2, 0, 1),
+    )
     assert nchw.total == nhwc.total and nchw.terms == nhwc.terms
-    batched = handconv.explain(x.reshape(1, 2, 5, 5, 3), w, 2, PADDING_1, grad="input",
-                               out_backprop=dy.reshape(1, 2, 3, 3, 2), at=(3, 1, 2), batch_index=1)
+    batched = handconv.explain(
+        x.reshape(1, 2, 5, 5, 3),
+        w,
+        2,
+        PADDING_1,
+        grad="input",
+        out_backprop=dy.reshape(1, 2, 3, 3, 2),
+        at=(3, 1, 2),
+        batch_index=1,
+    )
     flat = handconv.explain(x, w, 2, PADDING_1, grad="input", out_backprop=dy, at=(3, 1, 2), batch_index=1)
     assert batched.total == flat.total and batched.terms == flat.terms
 
@@ -156,10 +187,15 @@ def test_text_writes_the_sum_and_marks_the_cells():
     batch = handconv.explain(x, w, 2, PADDING_1, grad="filter", out_backprop=dy, at=(0, 0, 1, 1))
     last = batch.arithmetic.splitlines()[-1]
     subtotals = [sum(t.product for t in batch.terms if t.n == n) for n in (0, 1)]
-    assert last == "dL/dW[0, 0, 1, 1] = " + " + ".join(
-        f"({s:g})" if s < 0 else f"{s:g}" for s in subtotals) + f" = {batch.total:g}"
-    pixel = render_grad_text(handconv.explain(x, w, 2, PADDING_1, grad="input", out_backprop=dy, at=(2, 2, 0)),
-                             color=True)
+    assert (
+        last
+        == "dL/dW[0, 0, 1, 1] = "
+        + " + ".join(f"({s:g})" if s < 0 else f"{s:g}" for s in subtotals)
+        + f" = {batch.total:g}"
+    )
+    pixel = render_grad_text(
+        handconv.explain(x, w, 2, PADDING_1, grad="input", out_backprop=dy, at=(2, 2, 0)), color=True
+    )
     assert "\x1b[" in pixel and "dL/dx[0, 2, 2, 0] = " in pixel
 
 
@@ -181,7 +217,8 @@ def test_bad_arguments_name_what_was_expected():
         handconv.explain(x, w, 2, PADDING_1, grad="input", out_backprop=dy, at=(0, 0, 0), bias=1.0)
     with pytest.raises(HandconvError, match="max_terms"):
         handconv.explain.explain_gradient(
-            x, w, 2, PADDING_1, grad="filter", out_backprop=dy, at=(0, 0, 0, 0), max_terms=5)
+            x, w, 2, PADDING_1, grad="filter", out_backprop=dy, at=(0, 0, 0, 0), max_terms=5
+        )
 
 
 def test_many_threads_at_once_get_the_same_traces():

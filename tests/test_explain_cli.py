@@ -50,9 +50,7 @@ def test_compare_padding_equal_on_5x5_different_on_6x6(capsys):
 
 
 def test_cs231n_two_filters_with_bias(capsys):
-    code, out, _ = run(
-        capsys, "--shape", "5,5,3", "--filters", "2", "--bias", "1,0", "--at", "1,1", "--color", "never"
-    )
+    code, out, _ = run(capsys, "--shape", "5,5,3", "--filters", "2", "--bias", "1,0", "--at", "1,1", "--color", "never")
     assert code == 0
     assert "output[1, 1, 0] (W0)" in out and "output[1, 1, 1] (W1)" in out
     assert "+ 1 (bias) =" in out
@@ -64,8 +62,19 @@ def test_inline_filter_npy_and_csv_inputs(capsys, tmp_path):
     np.savetxt(tmp_path / "x.csv", volume, delimiter=",")
     for name in ("x.npy", "x.csv"):
         code, out, _ = run(
-            capsys, "--input", str(tmp_path / name), "--kernel", "[[1,0],[0,-1]]", "--padding", "VALID",
-            "--stride", "1", "--at", "0,0", "--color", "never",
+            capsys,
+            "--input",
+            str(tmp_path / name),
+            "--kernel",
+            "[[1,0],[0,-1]]",
+            "--padding",
+            "VALID",
+            "--stride",
+            "1",
+            "--at",
+            "0,0",
+            "--color",
+            "never",
         )
         assert code == 0
         # By hand: x[0,0]*1 + x[1,1]*(-1) = 0 - 5.

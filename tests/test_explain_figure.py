@@ -191,8 +191,9 @@ def test_an_empty_output_is_drawn_without_a_made_up_number():
 
 def test_titles_stay_inside_a_small_figure():
     # A 2x2 input makes a narrow first column; its title must not be cut at the figure's left edge.
-    trace = handconv.explain(np.ones((1, 2, 2, 1)), np.ones((1, 1, 1, 1)),
-                             labels={"input": "a rather long input name.npy"})
+    trace = handconv.explain(
+        np.ones((1, 2, 2, 1)), np.ones((1, 1, 1, 1)), labels={"input": "a rather long input name.npy"}
+    )
     fig = render_figure(trace)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
@@ -247,7 +248,8 @@ def test_filter_gradient_figure_fills_the_cells_each_image_read(tmp_path):
                 colour = cell_colour(fig, image, ax, r, c)
                 field_on_padding = np.multiply(to_rgb(FIELD_COLOR), to_rgb(PADDING_COLOR))
                 filled = np.allclose(colour, to_rgb(FIELD_COLOR), atol=0.02) or np.allclose(
-                    colour, field_on_padding, atol=0.02)
+                    colour, field_on_padding, atol=0.02
+                )
                 assert filled == ((r, c) in read), (n, r, c)
     gradient = axes_by_label(fig, "gradient")
     for r in range(3):

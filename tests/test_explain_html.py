@@ -28,8 +28,15 @@ XSS_LABELS = {
     "input": "</script><script>alert(1)</script>",
     "filters": ["<!-- <script>alert(2)</script>", "&lt;b&gt; \u2028 ]]> <svg onload=alert(3)>"],
 }
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def cs231n_volume(seed: int = 7):

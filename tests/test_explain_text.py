@@ -32,9 +32,7 @@ def test_plain_text_brackets_exactly_the_receptive_field():
         cells = re.findall(r"\[\s*(-?\d+)\]|\s(-?\d+)\.?(?=\s|$)", line.split("    ")[0] + " ")
         bracketed = [i for i, (inside, _) in enumerate(cells) if inside]
         assert bracketed == ([4, 5, 6] if 2 <= r <= 4 else []), (r, line)
-    expected_total = sum(
-        float((np.pad(x[0], ((1, 1), (1, 1), (0, 0)))[2:5, 4:7, c] * EDGE).sum()) for c in range(3)
-    )
+    expected_total = sum(float((np.pad(x[0], ((1, 1), (1, 1), (0, 0)))[2:5, 4:7, c] * EDGE).sum()) for c in range(3))
     assert f"= {int(expected_total)}\n" in text
 
 

@@ -21,8 +21,9 @@ def load_script():
 
 def test_committed_page_is_current_and_its_figures_exist():
     script = load_script()
-    assert (ROOT / "docs" / "gradients.md").read_text() == script.build(None), \
+    assert (ROOT / "docs" / "gradients.md").read_text() == script.build(None), (
         "regenerate: python scripts/gradients_doc.py"
+    )
     for name in ("gradients-article-filter.png", "gradients-article-input.png"):
         assert (ROOT / "docs" / "img" / name).stat().st_size > 10_000
 
@@ -41,7 +42,7 @@ def test_the_pages_gradients_are_tensorflows():
         loss = 0.5 * tf.reduce_sum(tf.nn.conv2d(xt, wt, 2, padding) ** 2)
     dx, dw = tape.gradient(loss, [xt, wt])
     page = (ROOT / "docs" / "gradients.md").read_text()
-    assert f"`L = {0.5 * float((out ** 2).sum()):g}`" in page
+    assert f"`L = {0.5 * float((out**2).sum()):g}`" in page
     assert f"= {dw.numpy()[1, 1, 0, 0]:g}\n" in page and f"= {dx.numpy()[0, 2, 2, 0]:g}\n" in page
     assert f"`dL/db = sum(dy) = {out.sum():g}`" in page
     # The whole filter gradient printed on the page, row by row, is TF's.

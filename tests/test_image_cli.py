@@ -38,12 +38,43 @@ def test_one_file_to_one_output(tmp_path, capsys):
 def test_every_option_reaches_the_filter(tmp_path):
     source = tmp_path / "photo.png"
     write_image(source, _pixels())
-    argv = ["filter", str(source), "-k", "gaussian:5:1", "-o", str(tmp_path / "out.npy"), "--channels", "sum",
-            "--gray", "--stride", "2", "--dilation", "2", "--padding", "3", "--mode", "BORDER_REFLECT",
-            "--map", "raw", "--method", "naive", "--max-pixels", "1000"]
+    argv = [
+        "filter",
+        str(source),
+        "-k",
+        "gaussian:5:1",
+        "-o",
+        str(tmp_path / "out.npy"),
+        "--channels",
+        "sum",
+        "--gray",
+        "--stride",
+        "2",
+        "--dilation",
+        "2",
+        "--padding",
+        "3",
+        "--mode",
+        "BORDER_REFLECT",
+        "--map",
+        "raw",
+        "--method",
+        "naive",
+        "--max-pixels",
+        "1000",
+    ]
     assert main(argv) == 0
-    expected = image_filter(_pixels(), "gaussian:5:1", channels="sum", gray=True, stride=2, dilation=2,
-                            padding=3, mode="symmetric", output="raw")
+    expected = image_filter(
+        _pixels(),
+        "gaussian:5:1",
+        channels="sum",
+        gray=True,
+        stride=2,
+        dilation=2,
+        padding=3,
+        mode="symmetric",
+        output="raw",
+    )
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-12)
 
 
@@ -67,8 +98,10 @@ def test_existing_outputs_are_skipped_unless_overwrite(photos, tmp_path, capsys)
     assert main(["filter", str(photos), "-k", "box:3", "--out-dir", str(out), "--format", "png", "-j", "1"]) == 0
     assert "0 written, 3 skipped" in capsys.readouterr().err
     assert (out / "a.png").stat().st_mtime_ns == stamp
-    assert main(["filter", str(photos), "-k", "box:3", "--out-dir", str(out), "--format", "png",
-                 "--overwrite", "-j", "1"]) == 0
+    assert (
+        main(["filter", str(photos), "-k", "box:3", "--out-dir", str(out), "--format", "png", "--overwrite", "-j", "1"])
+        == 0
+    )
     assert np.array_equal(read_image(out / "a.png"), image_filter(_pixels(seed=0), "box:3"))
 
 
@@ -85,8 +118,7 @@ def test_inputs_are_never_overwritten(tmp_path, capsys):
 
 def test_glob_input_and_raw_output_default_to_npy(photos, tmp_path):
     out = tmp_path / "raw"
-    assert main(["filter", str(photos / "[ab].png"), "-k", "sobel_x", "--map", "raw",
-                 "--out-dir", str(out), "-q"]) == 0
+    assert main(["filter", str(photos / "[ab].png"), "-k", "sobel_x", "--map", "raw", "--out-dir", str(out), "-q"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a.npy", "b.npy"]
     np.testing.assert_array_equal(np.load(out / "a.npy"), image_filter(_pixels(seed=0), "sobel_x", output="raw"))
 
@@ -95,8 +127,19 @@ def test_two_inputs_with_one_output_name_are_not_mixed_up(tmp_path, capsys):
     for suffix in (".png", ".bmp"):
         write_image(tmp_path / f"same{suffix}", _pixels())
     out = tmp_path / "out"
-    code = main(["filter", str(tmp_path / "same.png"), str(tmp_path / "same.bmp"), "-k", "edge",
-                 "--out-dir", str(out), "--format", "png"])
+    code = main(
+        [
+            "filter",
+            str(tmp_path / "same.png"),
+            str(tmp_path / "same.bmp"),
+            "-k",
+            "edge",
+            "--out-dir",
+            str(out),
+            "--format",
+            "png",
+        ]
+    )
     assert code == 1 and "also" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["same.png"]
 
@@ -143,10 +186,27 @@ def test_help_explains_every_option_with_examples(capsys):
     with pytest.raises(SystemExit):
         main(["filter", "--help"])
     text = capsys.readouterr().out
-    for option in ["--kernel", "--out-dir", "--channels", "--gray", "--stride", "--dilation", "--padding",
-                   "--mode", "--output", "--method", "--format", "--overwrite", "--compare", "--jobs",
-                   "--max-pixels", "examples:", "handconv filter photo.jpg -k sobel -o edges.png",
-                   "BORDER_REFLECT_101", "rounded half to even"]:
+    for option in [
+        "--kernel",
+        "--out-dir",
+        "--channels",
+        "--gray",
+        "--stride",
+        "--dilation",
+        "--padding",
+        "--mode",
+        "--output",
+        "--method",
+        "--format",
+        "--overwrite",
+        "--compare",
+        "--jobs",
+        "--max-pixels",
+        "examples:",
+        "handconv filter photo.jpg -k sobel -o edges.png",
+        "BORDER_REFLECT_101",
+        "rounded half to even",
+    ]:
         assert option in text, option
 
 
@@ -154,8 +214,10 @@ def test_building_the_cli_imports_no_heavy_library():
     import subprocess
     import sys
 
-    code = ("import sys, handconv.cli; handconv.cli.build_parser(); "
-            "print(sorted(m for m in ('PIL', 'matplotlib', 'tqdm', 'tensorflow', 'cv2', 'scipy') if m in sys.modules))")
+    code = (
+        "import sys, handconv.cli; handconv.cli.build_parser(); "
+        "print(sorted(m for m in ('PIL', 'matplotlib', 'tqdm', 'tensorflow', 'cv2', 'scipy') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -167,10 +229,12 @@ def test_unusable_output_places_fail_once_with_exit_2(tmp_path, capsys):
     a_file.write_text("not a folder")
     folder = tmp_path / "a-folder"
     folder.mkdir()
-    for where, words in [(["--out-dir", str(a_file)], "--out-dir"),
-                         (["--out-dir", str(a_file / "sub")], "--out-dir"),
-                         (["-o", str(a_file / "edges.png")], "-o"),
-                         (["-o", str(folder)], "folder")]:
+    for where, words in [
+        (["--out-dir", str(a_file)], "--out-dir"),
+        (["--out-dir", str(a_file / "sub")], "--out-dir"),
+        (["-o", str(a_file / "edges.png")], "-o"),
+        (["-o", str(folder)], "folder"),
+    ]:
         # Used to end in a mkdir traceback, or to report a folder given to -o as an existing output 'skipped'.
         assert main(["filter", str(source), "-k", "sobel", *where]) == 2, where
         err = capsys.readouterr().err
@@ -187,8 +251,11 @@ def test_compare_figure_labels_the_output_size(tmp_path, monkeypatch):
 
     titles = []
     original = matplotlib.axes.Axes.set_title
-    monkeypatch.setattr(matplotlib.axes.Axes, "set_title",
-                        lambda self, label, *a, **k: (titles.append(label), original(self, label, *a, **k))[1])
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "set_title",
+        lambda self, label, *a, **k: (titles.append(label), original(self, label, *a, **k))[1],
+    )
     pixels = _pixels((12, 14, 3))
     result = image_filter(pixels, "edge", stride=2)
     assert result.shape[:2] == (6, 7)

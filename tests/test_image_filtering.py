@@ -21,8 +21,22 @@ from handconv.errors import HandconvError
 from handconv.image import filter as image_filter
 
 MODES = list(BORDER_MODES)
-KERNELS = ["identity", "edge", "laplacian4", "sobel_x", "scharr_y", "prewitt_x", "gaussian:5:1.2", "box:3",
-           "sharpen", "emboss", "unsharp:5:1:1", "motion:5:30", "roberts_pos_diag", "[[1, 2, 0, -1]]"]
+KERNELS = [
+    "identity",
+    "edge",
+    "laplacian4",
+    "sobel_x",
+    "scharr_y",
+    "prewitt_x",
+    "gaussian:5:1.2",
+    "box:3",
+    "sharpen",
+    "emboss",
+    "unsharp:5:1:1",
+    "motion:5:30",
+    "roberts_pos_diag",
+    "[[1, 2, 0, -1]]",
+]
 TOLERANCE = dict(rtol=1e-12, atol=1e-12)
 
 
@@ -45,8 +59,13 @@ def _correlate_each(ndimage, pixels, weights, mode):
     scipy_mode = BORDER_MODES[mode].scipy_ndimage
     origin = [_scipy_origin(n) for n in weights.shape]
     channels = pixels[..., None] if pixels.ndim == 2 else pixels
-    out = np.stack([ndimage.correlate(channels[..., c], weights, mode=scipy_mode, cval=0.0, origin=origin)
-                    for c in range(channels.shape[-1])], axis=-1)
+    out = np.stack(
+        [
+            ndimage.correlate(channels[..., c], weights, mode=scipy_mode, cval=0.0, origin=origin)
+            for c in range(channels.shape[-1])
+        ],
+        axis=-1,
+    )
     return out[..., 0] if pixels.ndim == 2 else out
 
 
@@ -60,8 +79,12 @@ def test_equals_scipy_correlate_in_float64(spec, mode):
     np.testing.assert_allclose(ours, _correlate_each(ndimage, pixels, weights, mode), **TOLERANCE)
 
 
-_OPENCV_BORDERS = {"zeros": "BORDER_CONSTANT", "reflect": "BORDER_REFLECT_101", "symmetric": "BORDER_REFLECT",
-                   "edge": "BORDER_REPLICATE"}  # filter2D refuses BORDER_WRAP (opencv/opencv#4599)
+_OPENCV_BORDERS = {
+    "zeros": "BORDER_CONSTANT",
+    "reflect": "BORDER_REFLECT_101",
+    "symmetric": "BORDER_REFLECT",
+    "edge": "BORDER_REPLICATE",
+}  # filter2D refuses BORDER_WRAP (opencv/opencv#4599)
 
 
 def _filter2d(cv2, pixels, weights, mode, ddepth):
@@ -110,14 +133,19 @@ def test_uint8_mappings_equal_opencv_float_after_the_same_rounding(spec, output)
 def test_uint16_keeps_its_range():
     ndimage = reference("scipy.ndimage")
     pixels = _rng(4).integers(0, 65536, size=(10, 12)).astype(np.uint16)
-    expected = np.rint(np.clip(np.abs(_correlate_each(ndimage, pixels.astype(np.float64),
-                                                      kernels.get("edge").weights, "edge")), 0, 65535))
+    expected = np.rint(
+        np.clip(
+            np.abs(_correlate_each(ndimage, pixels.astype(np.float64), kernels.get("edge").weights, "edge")), 0, 65535
+        )
+    )
     ours = image_filter(pixels, "edge", mode="nearest")
     assert ours.dtype == np.uint16 and np.array_equal(ours, expected.astype(np.uint16))
 
 
-@pytest.mark.parametrize("stride, dilation, padding", [(1, 1, "same"), (2, 1, "same"), (2, 2, "same"),
-                                                       (3, 1, "valid"), (2, 1, 1), (1, 3, 2), (2, 2, "valid")])
+@pytest.mark.parametrize(
+    "stride, dilation, padding",
+    [(1, 1, "same"), (2, 1, "same"), (2, 2, "same"), (3, 1, "valid"), (2, 1, 1), (1, 3, 2), (2, 2, "valid")],
+)
 @pytest.mark.parametrize("spec", ["edge", "sobel_x", "roberts_neg_diag", "gaussian:5:1"])
 def test_zero_padding_equals_tensorflow(spec, stride, dilation, padding):
     tf = reference("tensorflow")
@@ -131,8 +159,9 @@ def test_zero_padding_equals_tensorflow(spec, stride, dilation, padding):
         dilated[::dilation, ::dilation] = depthwise
         expected = tf.nn.depthwise_conv2d(pixels[None], dilated, [1, stride, stride, 1], tf_padding).numpy()[0]
     else:
-        expected = tf.nn.depthwise_conv2d(pixels[None], depthwise, [1, stride, stride, 1], tf_padding,
-                                          dilations=[dilation, dilation]).numpy()[0]
+        expected = tf.nn.depthwise_conv2d(
+            pixels[None], depthwise, [1, stride, stride, 1], tf_padding, dilations=[dilation, dilation]
+        ).numpy()[0]
     ours = image_filter(pixels, spec, stride=stride, dilation=dilation, padding=padding, output="raw")
     np.testing.assert_allclose(ours, expected, **TOLERANCE)
 
@@ -167,8 +196,7 @@ def test_magnitude_is_the_hypotenuse_of_the_pair(name, mode):
     kernel = kernels.get(name)
     gx = _correlate_each(ndimage, pixels, kernel.weights, mode)
     gy = _correlate_each(ndimage, pixels, kernel.pair, mode)
-    np.testing.assert_allclose(image_filter(pixels, name, mode=mode, output="raw"), np.sqrt(gx**2 + gy**2),
-                               **TOLERANCE)
+    np.testing.assert_allclose(image_filter(pixels, name, mode=mode, output="raw"), np.sqrt(gx**2 + gy**2), **TOLERANCE)
 
 
 # skimage's definitions differ from the textbook kernels in two documented ways: it divides
@@ -182,21 +210,26 @@ def test_gradients_match_skimage_after_its_normalisation(name, scale):
     along_rows = getattr(filters, name)(pixels, axis=0)
     along_cols = getattr(filters, name)(pixels, axis=1)
     magnitude = getattr(filters, name)(pixels)
-    np.testing.assert_allclose(image_filter(pixels, f"{name}_y", mode="scipy:reflect", output="raw") / scale,
-                               along_rows, **TOLERANCE)
-    np.testing.assert_allclose(image_filter(pixels, f"{name}_x", mode="scipy:reflect", output="raw") / scale,
-                               along_cols, **TOLERANCE)
-    np.testing.assert_allclose(image_filter(pixels, name, mode="scipy:reflect", output="raw") / scale / np.sqrt(2),
-                               magnitude, **TOLERANCE)
+    np.testing.assert_allclose(
+        image_filter(pixels, f"{name}_y", mode="scipy:reflect", output="raw") / scale, along_rows, **TOLERANCE
+    )
+    np.testing.assert_allclose(
+        image_filter(pixels, f"{name}_x", mode="scipy:reflect", output="raw") / scale, along_cols, **TOLERANCE
+    )
+    np.testing.assert_allclose(
+        image_filter(pixels, name, mode="scipy:reflect", output="raw") / scale / np.sqrt(2), magnitude, **TOLERANCE
+    )
 
 
 def test_laplacian_matches_skimage_laplace_as_ridge():
     filters = reference("skimage.filters")
     pixels = _rng(11).random((12, 15))
-    np.testing.assert_allclose(image_filter(pixels, "ridge", mode="scipy:reflect", output="raw"),
-                               filters.laplace(pixels), **TOLERANCE)
-    np.testing.assert_allclose(image_filter(pixels, "laplacian4", mode="scipy:reflect", output="raw"),
-                               -filters.laplace(pixels), **TOLERANCE)
+    np.testing.assert_allclose(
+        image_filter(pixels, "ridge", mode="scipy:reflect", output="raw"), filters.laplace(pixels), **TOLERANCE
+    )
+    np.testing.assert_allclose(
+        image_filter(pixels, "laplacian4", mode="scipy:reflect", output="raw"), -filters.laplace(pixels), **TOLERANCE
+    )
 
 
 def test_roberts_matches_skimage():
@@ -324,13 +357,17 @@ def _by_hand(image, weights, stride, dilation, padding, mode):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    height=st.integers(2, 9), width=st.integers(2, 9), kh=st.integers(1, 4), kw=st.integers(1, 4),
-    stride=st.integers(1, 3), dilation=st.integers(1, 2),
-    padding=st.sampled_from(["same", "valid", 0, 1, 2]), mode=st.sampled_from(MODES),
+    height=st.integers(2, 9),
+    width=st.integers(2, 9),
+    kh=st.integers(1, 4),
+    kw=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    padding=st.sampled_from(["same", "valid", 0, 1, 2]),
+    mode=st.sampled_from(MODES),
     seed=st.integers(0, 2**16),
 )
-def test_any_configuration_equals_the_window_sum_by_hand(height, width, kh, kw, stride, dilation, padding, mode,
-                                                         seed):
+def test_any_configuration_equals_the_window_sum_by_hand(height, width, kh, kw, stride, dilation, padding, mode, seed):
     rng = _rng(seed)
     image = rng.integers(0, 256, size=(height, width)).astype(np.float64)  # integer values: exact sums
     weights = rng.integers(-3, 4, size=(kh, kw)).astype(np.float64)
@@ -348,8 +385,11 @@ def test_any_configuration_equals_the_window_sum_by_hand(height, width, kh, kw, 
 @given(
     mode=st.sampled_from(["zeros", "reflect", "symmetric", "edge", "wrap"]),
     spec=st.sampled_from(["box:3", "sobel", "gaussian:5:1.2", "edge"]),
-    stride=st.integers(1, 3), dilation=st.integers(1, 2), padding=st.sampled_from(["same", "valid", 2]),
-    channels=st.sampled_from(["each", "sum"]), gray=st.booleans(),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    padding=st.sampled_from(["same", "valid", 2]),
+    channels=st.sampled_from(["each", "sum"]),
+    gray=st.booleans(),
     output=st.sampled_from(["clip", "abs", "rescale", "raw"]),
 )
 def test_bands_of_rows_equal_one_band(mode, spec, stride, dilation, padding, channels, gray, output):
@@ -361,8 +401,16 @@ def test_bands_of_rows_equal_one_band(mode, spec, stride, dilation, padding, cha
     import handconv.image.filtering as filtering
 
     pixels = np.random.default_rng(7).integers(0, 256, (13, 11, 4), dtype=np.uint8)  # RGBA: alpha too
-    options = dict(mode=mode, stride=stride, dilation=dilation, padding=padding, channels=channels, gray=gray,
-                   output=output, method="naive")
+    options = dict(
+        mode=mode,
+        stride=stride,
+        dilation=dilation,
+        padding=padding,
+        channels=channels,
+        gray=gray,
+        output=output,
+        method="naive",
+    )
     one_band = image_filter(pixels, spec, **options)
     saved = filtering.BAND_BYTES
     filtering.BAND_BYTES = 1

@@ -28,10 +28,15 @@ def pil():
     return reference("PIL.Image")
 
 
-@pytest.mark.parametrize("suffix, shape", [(suffix, shape) for suffix in (".png", ".tif", ".bmp", ".webp")
-                                            for shape in [(6, 7), (6, 7, 2), (6, 7, 3), (6, 7, 4)]
-                                            if not (suffix in (".bmp", ".webp") and shape == (6, 7, 2))
-                                            and not (suffix == ".bmp" and shape == (6, 7, 4))])
+@pytest.mark.parametrize(
+    "suffix, shape",
+    [
+        (suffix, shape)
+        for suffix in (".png", ".tif", ".bmp", ".webp")
+        for shape in [(6, 7), (6, 7, 2), (6, 7, 3), (6, 7, 4)]
+        if not (suffix in (".bmp", ".webp") and shape == (6, 7, 2)) and not (suffix == ".bmp" and shape == (6, 7, 4))
+    ],
+)
 def test_lossless_8_bit_round_trips(tmp_path, pil, shape, suffix):
     pixels = _pixels(shape)
     path = write_image(tmp_path / f"a{suffix}", pixels)
@@ -157,12 +162,14 @@ def test_missing_file(tmp_path):
 
 def _png_claiming(width, height):
     """A tiny PNG whose header claims width x height gray pixels (a decompression bomb's shape)."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    )
 
 
 def test_decompression_bombs_are_refused_before_decoding(tmp_path):
@@ -200,8 +207,9 @@ def test_npy_is_loaded_without_pickle_and_checked(tmp_path):
     # A header claiming a huge array: refused from the header alone.
     huge = tmp_path / "huge.npy"
     with open(huge, "wb") as file:
-        np.lib.format.write_array_header_1_0(file, {"descr": "|u1", "fortran_order": False,
-                                                    "shape": (100_000, 100_000)})
+        np.lib.format.write_array_header_1_0(
+            file, {"descr": "|u1", "fortran_order": False, "shape": (100_000, 100_000)}
+        )
     with pytest.raises(HandconvError, match="decompression bomb"):
         read_image(huge)
 

@@ -156,8 +156,12 @@ def test_bad_files_are_refused(tmp_path):
     (tmp_path / "words.txt").write_text("a b\nc d\n")
     (tmp_path / "empty.csv").write_text("")
     np.save(tmp_path / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    for name, words in [("ragged.csv", "cannot be read"), ("words.txt", "cannot be read"),
-                        ("empty.csv", "empty"), ("pickled.npy", "cannot be read")]:
+    for name, words in [
+        ("ragged.csv", "cannot be read"),
+        ("words.txt", "cannot be read"),
+        ("empty.csv", "empty"),
+        ("pickled.npy", "cannot be read"),
+    ]:
         with pytest.raises(HandconvError, match=words):
             kernels.get(str(tmp_path / name))
 
@@ -198,10 +202,13 @@ def test_handconv_kernels_shows_a_3d_kernel_one_channel_at_a_time(capsys, tmp_pa
         assert f"channel {c}:\n      {c + 1} {c + 1}\n      {c + 1} {c + 1}" in out
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("gaussian:5:1e-300", "underflows"),            # used to build an all-NaN kernel, exit 0
-    ("[" * 60000, "nests lists 60000 deep"),        # used to raise RecursionError
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("gaussian:5:1e-300", "underflows"),  # used to build an all-NaN kernel, exit 0
+        ("[" * 60000, "nests lists 60000 deep"),  # used to raise RecursionError
+    ],
+)
 def test_kernels_that_would_be_garbage_are_refused_in_one_line(spec, message):
     with pytest.raises(HandconvError, match=message):
         kernels.get(spec)

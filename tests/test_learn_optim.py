@@ -29,8 +29,9 @@ def run_both(keras, ours_cls, keras_optimizer, steps=12, **kwargs):
     ours_after, keras_after = [], []
     for step in range(steps):
         # Gradients spanning magnitudes, some exactly 0: where epsilon's placement shows.
-        grads = [(rng.standard_normal(v.shape) * 10.0 ** rng.integers(-6, 2, v.shape)).astype(np.float32)
-                 for v in start]
+        grads = [
+            (rng.standard_normal(v.shape) * 10.0 ** rng.integers(-6, 2, v.shape)).astype(np.float32) for v in start
+        ]
         grads[0].reshape(-1)[step % 18] = 0.0
         for param, grad in zip(params, grads):
             param.grad = grad

@@ -88,14 +88,19 @@ def plans(draw):
         dilations = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
     kind = draw(st.sampled_from(["SAME", "VALID", "EXPLICIT"]))
     if kind == "EXPLICIT":
-        padding = [[0, 0], [draw(st.integers(0, 3)), draw(st.integers(0, 3))],
-                   [draw(st.integers(0, 3)), draw(st.integers(0, 3))], [0, 0]]
+        padding = [
+            [0, 0],
+            [draw(st.integers(0, 3)), draw(st.integers(0, 3))],
+            [draw(st.integers(0, 3)), draw(st.integers(0, 3))],
+            [0, 0],
+        ]
     else:
         padding = kind
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     try:
-        plan = make_plan((batch, h, w, cg * groups), (kh, kw, cg, out_per_group * groups), strides, padding,
-                         "NHWC", dilations, dtype)
+        plan = make_plan(
+            (batch, h, w, cg * groups), (kh, kw, cg, out_per_group * groups), strides, padding, "NHWC", dilations, dtype
+        )
     except HandconvError:
         assume(False)
     assume(not plan.is_empty)
@@ -103,8 +108,9 @@ def plans(draw):
 
 
 @pytest.mark.parametrize("variant", VARIANTS, indirect=True)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(plans())
 def test_property_method_equals_naive(variant, case):
     plan, seed = case
@@ -288,11 +294,14 @@ def test_precision_decides_whether_auto_may_take_winograd(monkeypatch):
     assert not METHODS[select_method(plan)].transform
 
 
-@pytest.mark.parametrize("shape, fshape, strides, padding, dilations", [
-    ((2, 7, 9, 3), (3, 3, 3, 4), 1, "SAME", 1),
-    ((3, 8, 6, 2), (5, 5, 2, 3), 2, "SAME", 1),
-    ((1, 9, 9, 1), (3, 3, 1, 5), [2, 1], [[0, 0], [2, 1], [0, 3], [0, 0]], [1, 2]),
-])
+@pytest.mark.parametrize(
+    "shape, fshape, strides, padding, dilations",
+    [
+        ((2, 7, 9, 3), (3, 3, 3, 4), 1, "SAME", 1),
+        ((3, 8, 6, 2), (5, 5, 2, 3), 2, "SAME", 1),
+        ((1, 9, 9, 1), (3, 3, 1, 5), [2, 1], [[0, 0], [2, 1], [0, 3], [0, 0]], [1, 2]),
+    ],
+)
 def test_planar_non_finite_values_where_naive_has_them(shape, fshape, strides, padding, dilations):
     """Inf and NaN in the input and in the weights: NaN/Inf exactly where the by-hand sums put them.
 

@@ -64,8 +64,7 @@ def test_measured_sizes_follow_the_documented_rules():
         n, k, s = case["input"], case["kernel"], case["stride"]
         accepted = {(row["tf"]["padding"], row["output"]) for row in case["rows"]}
         # TF accepts exactly the sizes whose forward conv2d gives n (handconv's shapes.output_size).
-        rule = {(p, m) for p in ("SAME", "VALID") for m in range(1, n * s + k + s + 1)
-                if forward_size(m, k, s, p) == n}
+        rule = {(p, m) for p in ("SAME", "VALID") for m in range(1, n * s + k + s + 1) if forward_size(m, k, s, p) == n}
         assert rule == {(p, m) for p in ("SAME", "VALID") for m in shapes.transposed_sizes(n, k, s, p)}
         assert accepted == rule, (n, k, s)
         for row in case["rows"]:

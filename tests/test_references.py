@@ -29,13 +29,13 @@ from handconv.references import (
 GRID = [
     ((1, 6, 6, 3), (3, 3, 3, 1), 2, "SAME", 1),
     ((1, 5, 5, 3), (3, 3, 3, 2), 1, "SAME", 1),
-    ((2, 6, 7, 2), (2, 2, 2, 2), 1, "SAME", 1),                      # even kernel: SAME split matters
+    ((2, 6, 7, 2), (2, 2, 2, 2), 1, "SAME", 1),  # even kernel: SAME split matters
     ((1, 6, 7, 2), (3, 2, 2, 2), 1, "VALID", 1),
     ((1, 6, 6, 2), (3, 3, 2, 1), 1, [[0, 0], [0, 1], [2, 0], [0, 0]], 1),  # asymmetric
     ((1, 6, 6, 2), (3, 3, 2, 1), 1, [[0, 0], [2, 2], [1, 1], [0, 0]], 1),  # symmetric
     ((1, 8, 8, 1), (3, 3, 1, 2), 1, "SAME", 2),
     ((1, 9, 9, 2), (3, 3, 2, 1), 2, "SAME", 2),
-    ((1, 5, 5, 4), (3, 3, 2, 4), 1, "VALID", 1),                     # 2 groups
+    ((1, 5, 5, 4), (3, 3, 2, 4), 1, "VALID", 1),  # 2 groups
     ((1, 4, 4, 1), (1, 1, 1, 1), 1, [[0, 0], [4, 0], [0, 0], [0, 0]], 1),  # pad beyond the filter reach
 ]
 IN_PROCESS = [name for name in REFERENCES if "oneDNN on" not in name]
@@ -117,8 +117,11 @@ def test_missing_library_names_the_extra():
 
 
 def test_clean_message_keeps_the_reason():
-    message = ("tensorflow.python.framework.errors_impl.UnimplementedError: {{function_node "
-               "__wrapped__Conv2D_device_/job:localhost/replica:0/task:0/device:CPU:0}} The Conv2D op "
-               "currently only supports the NHWC tensor format on the CPU. [Op:Conv2D] name: ")
-    assert clean_message(message) == ("UnimplementedError: The Conv2D op currently only supports the NHWC "
-                                      "tensor format on the CPU.")
+    message = (
+        "tensorflow.python.framework.errors_impl.UnimplementedError: {{function_node "
+        "__wrapped__Conv2D_device_/job:localhost/replica:0/task:0/device:CPU:0}} The Conv2D op "
+        "currently only supports the NHWC tensor format on the CPU. [Op:Conv2D] name: "
+    )
+    assert clean_message(message) == (
+        "UnimplementedError: The Conv2D op currently only supports the NHWC tensor format on the CPU."
+    )

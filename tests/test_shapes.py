@@ -26,9 +26,9 @@ def test_article_example():
 
 def test_same_split_puts_odd_pixel_after():
     assert pad_amounts(5, 3, 2, "SAME") == (1, 1)
-    assert pad_amounts(6, 3, 2, "SAME") == (0, 1)   # the article's P=1 and SAME differ here
+    assert pad_amounts(6, 3, 2, "SAME") == (0, 1)  # the article's P=1 and SAME differ here
     assert pad_amounts(224, 7, 2, "SAME") == (2, 3)  # ResNet stem
-    assert pad_amounts(4, 2, 1, "SAME") == (0, 1)    # even kernel
+    assert pad_amounts(4, 2, 1, "SAME") == (0, 1)  # even kernel
 
 
 def test_cs231n_non_integer_output_is_floored_like_tf():
@@ -38,10 +38,10 @@ def test_cs231n_non_integer_output_is_floored_like_tf():
 
 
 def test_filter_that_does_not_fit():
-    assert output_size(2, 3, 2, "VALID") == 0            # (2 - 3 + 2)/2 = 0.5 -> 0: empty
-    assert output_size(1, 6, 4, "VALID") == 0            # (1 - 6 + 4)/4 = -0.25 truncates to 0
+    assert output_size(2, 3, 2, "VALID") == 0  # (2 - 3 + 2)/2 = 0.5 -> 0: empty
+    assert output_size(1, 6, 4, "VALID") == 0  # (1 - 6 + 4)/4 = -0.25 truncates to 0
     with pytest.raises(HandconvError, match="negative"):
-        output_size(2, 5, 1, "VALID")                    # (2 - 5 + 1)/1 = -2
+        output_size(2, 5, 1, "VALID")  # (2 - 5 + 1)/1 = -2
 
 
 @given(sizes, filters, strides, dilations, st.integers(0, 4))
@@ -102,8 +102,15 @@ def test_errors_name_the_argument(call, name):
 from handconv.shapes import input_window, output_chunks  # noqa: E402
 
 
-@given(n=st.integers(0, 30), k=st.integers(1, 6), s=st.integers(1, 4), d=st.integers(1, 3),
-       before=st.integers(0, 6), after=st.integers(0, 6), data=st.data())
+@given(
+    n=st.integers(0, 30),
+    k=st.integers(1, 6),
+    s=st.integers(1, 4),
+    d=st.integers(1, 3),
+    before=st.integers(0, 6),
+    after=st.integers(0, 6),
+    data=st.data(),
+)
 def test_input_window_is_exactly_what_the_outputs_read(n, k, s, d, before, after, data):
     """Against brute force: the span of rows the taps of the tile's outputs read (dilation gaps included)."""
     try:
@@ -124,8 +131,12 @@ def test_input_window_is_exactly_what_the_outputs_read(n, k, s, d, before, after
     assert output_size(stop - start, k, s, (zeros_before, zeros_after), d) == last - first
 
 
-@given(chunks=st.lists(st.integers(1, 9), min_size=1, max_size=6), k=st.integers(1, 5), s=st.integers(1, 4),
-       before=st.integers(0, 4))
+@given(
+    chunks=st.lists(st.integers(1, 9), min_size=1, max_size=6),
+    k=st.integers(1, 5),
+    s=st.integers(1, 4),
+    before=st.integers(0, 4),
+)
 def test_output_chunks_cover_the_output_once(chunks, k, s, before):
     n = sum(chunks)
     try:

@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _handconv(args, **kwargs):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "handconv", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "handconv", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +63,9 @@ def _wait_for_first_output(out_dir: Path, process, timeout=60.0):
     pytest.fail("the batch wrote nothing before the signal")
 
 
-@pytest.mark.parametrize("signals, code", [((signal.SIGINT,), 130), ((signal.SIGINT,) * 4, 130),
-                                           ((signal.SIGTERM,), 143)])
+@pytest.mark.parametrize(
+    "signals, code", [((signal.SIGINT,), 130), ((signal.SIGINT,) * 4, 130), ((signal.SIGTERM,), 143)]
+)
 def test_filter_batch_stops_promptly(photos, tmp_path, signals, code):
     """Issue 12.2: one Ctrl-C used to run ~15 s more; more hung; SIGTERM left a temp file."""
     out_dir = tmp_path / "out"
@@ -91,11 +98,14 @@ def test_filter_batch_stops_promptly(photos, tmp_path, signals, code):
 
 
 @pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-@pytest.mark.parametrize("command", [
-    ["explain", "--format", "gif", "--shape", "40,40,3", "--padding", "SAME", "--stride", "1", "-o", "{out}/a.gif"],
-    ["verify", "--shape", "6,6,3", "--json", "{out}/v.json"],
-    ["demo", "--out-dir", "{out}/demo"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["explain", "--format", "gif", "--shape", "40,40,3", "--padding", "SAME", "--stride", "1", "-o", "{out}/a.gif"],
+        ["verify", "--shape", "6,6,3", "--json", "{out}/v.json"],
+        ["demo", "--out-dir", "{out}/demo"],
+    ],
+)
 def test_other_commands_stop_cleanly(tmp_path, command, signal_number, code):
     out = tmp_path / "out"
     out.mkdir()

@@ -49,8 +49,13 @@ def test_done_when_table():
     assert report.ok
     assert statuses[STRING_TORCH] == CANNOT
     assert "not supported for strided convolutions" in report.row(STRING_TORCH).translation
-    for name in ("handconv:naive", "handconv:im2col", "tf.nn.conv2d (oneDNN off)", "torch F.pad + F.conv2d",
-                 "jax.lax.conv_general_dilated"):
+    for name in (
+        "handconv:naive",
+        "handconv:im2col",
+        "tf.nn.conv2d (oneDNN off)",
+        "torch F.pad + F.conv2d",
+        "jax.lax.conv_general_dilated",
+    ):
         assert statuses[name] == PASS, report.table()
     for name in ("scipy.signal.correlate", "scipy.ndimage.correlate", "cv2.filter2D"):
         assert statuses[name] == CANNOT and "no stride" in report.row(name).translation

@@ -48,16 +48,38 @@ class BorderMode(NamedTuple):
 BORDER_MODES: dict[str, BorderMode] = {
     mode.name: mode
     for mode in (
-        BorderMode("zeros", "constant", "constant", "fill", "BORDER_CONSTANT", "zeros", "CONSTANT",
-                   "zeros beyond the edge (TensorFlow's and the article's padding)"),
-        BorderMode("reflect", "reflect", "mirror", None, "BORDER_REFLECT_101", "reflect", "REFLECT",
-                   "mirror about the edge pixel, which is not repeated"),
-        BorderMode("symmetric", "symmetric", "reflect", "symm", "BORDER_REFLECT", None, "SYMMETRIC",
-                   "mirror about the edge, the edge pixel repeated"),
-        BorderMode("edge", "edge", "nearest", None, "BORDER_REPLICATE", "replicate", None,
-                   "the edge pixel repeated"),
-        BorderMode("wrap", "wrap", "wrap", "wrap", "BORDER_WRAP", "circular", None,
-                   "the image tiled periodically"),
+        BorderMode(
+            "zeros",
+            "constant",
+            "constant",
+            "fill",
+            "BORDER_CONSTANT",
+            "zeros",
+            "CONSTANT",
+            "zeros beyond the edge (TensorFlow's and the article's padding)",
+        ),
+        BorderMode(
+            "reflect",
+            "reflect",
+            "mirror",
+            None,
+            "BORDER_REFLECT_101",
+            "reflect",
+            "REFLECT",
+            "mirror about the edge pixel, which is not repeated",
+        ),
+        BorderMode(
+            "symmetric",
+            "symmetric",
+            "reflect",
+            "symm",
+            "BORDER_REFLECT",
+            None,
+            "SYMMETRIC",
+            "mirror about the edge, the edge pixel repeated",
+        ),
+        BorderMode("edge", "edge", "nearest", None, "BORDER_REPLICATE", "replicate", None, "the edge pixel repeated"),
+        BorderMode("wrap", "wrap", "wrap", "wrap", "BORDER_WRAP", "circular", None, "the image tiled periodically"),
     )
 }
 
@@ -90,16 +112,32 @@ def _build_aliases() -> dict[str, str]:
                 aliases[f"{prefix}:{word.lower().removeprefix('border_')}"] = mode.name
     # Unqualified names that mean one thing everywhere they are used.
     unambiguous = {
-        "constant": "zeros", "zero": "zeros", "fill": "zeros", "grid-constant": "zeros",
+        "constant": "zeros",
+        "zero": "zeros",
+        "fill": "zeros",
+        "grid-constant": "zeros",
         "border_constant": "zeros",
-        "mirror": "reflect", "reflect_101": "reflect", "reflect101": "reflect",
-        "border_reflect_101": "reflect", "border_reflect101": "reflect", "border_default": "reflect",
-        "symm": "symmetric", "grid-mirror": "symmetric", "border_reflect": "symmetric",
+        "mirror": "reflect",
+        "reflect_101": "reflect",
+        "reflect101": "reflect",
+        "border_reflect_101": "reflect",
+        "border_reflect101": "reflect",
+        "border_default": "reflect",
+        "symm": "symmetric",
+        "grid-mirror": "symmetric",
+        "border_reflect": "symmetric",
         "half-sample": "symmetric",
-        "nearest": "edge", "replicate": "edge", "border_replicate": "edge", "clamp": "edge",
-        "circular": "wrap", "periodic": "wrap", "grid-wrap": "wrap", "border_wrap": "wrap",
+        "nearest": "edge",
+        "replicate": "edge",
+        "border_replicate": "edge",
+        "clamp": "edge",
+        "circular": "wrap",
+        "periodic": "wrap",
+        "grid-wrap": "wrap",
+        "border_wrap": "wrap",
         # torch.nn.functional.pad calls zeros 'constant' (nn.Conv2d's padding_mode calls them 'zeros').
-        "torch:constant": "zeros", "pytorch:constant": "zeros",
+        "torch:constant": "zeros",
+        "pytorch:constant": "zeros",
     }
     aliases.update(unambiguous)
     return aliases
@@ -154,8 +192,7 @@ def pad_border(x: np.ndarray, pad_amounts: tuple[tuple[int, int], ...], mode: st
     # NumPy's reflect needs size > pad per reflection; it repeats it for larger pads.
     if name == "reflect" and ((x.shape[1] < 2 and (top or bottom)) or (x.shape[2] < 2 and (left or right))):
         raise HandconvError(
-            f"mode='reflect' needs at least 2 pixels along a padded axis; input is "
-            f"{x.shape[1]}x{x.shape[2]}"
+            f"mode='reflect' needs at least 2 pixels along a padded axis; input is {x.shape[1]}x{x.shape[2]}"
         )
     width = ((0, 0), (top, bottom), (left, right), (0, 0))
     return np.pad(x, width, mode=BORDER_MODES[name].numpy)  # type: ignore[call-overload]  # mode: str, not Literal
@@ -176,7 +213,7 @@ def extension(mode: str, values: str = "a b c d", pad: int = 2) -> str:
     else:
         index = np.pad(np.arange(len(row)), pad, mode=BORDER_MODES[name].numpy)  # type: ignore[call-overload]
         padded = [row[i] for i in index]
-    return f"{' '.join(padded[:pad])} | {' '.join(row)} | {' '.join(padded[pad + len(row):])}"
+    return f"{' '.join(padded[:pad])} | {' '.join(row)} | {' '.join(padded[pad + len(row) :])}"
 
 
 def border_table(indent: str = "  ") -> str:
@@ -189,4 +226,3 @@ def border_table(indent: str = "  ") -> str:
     rows += [[m.name, m.numpy, m.scipy_ndimage, m.opencv or "--", m.torch or "--"] for m in BORDER_MODES.values()]
     widths = [max(len(row[i]) for row in rows) + 2 for i in range(len(rows[0]))]
     return "\n".join(indent + "".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
-

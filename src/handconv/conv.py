@@ -234,8 +234,13 @@ def compact_plan(plan: ConvPlan) -> ConvPlan:
             dilations.append(plan.dilations[axis])
             pads.append(list(plan.pad_amounts[axis]))
     run = make_plan(
-        (plan.batch, *sizes, plan.in_channels), plan.filter_shape, strides, [[0, 0], *pads, [0, 0]], "NHWC",
-        dilations, plan.dtype,
+        (plan.batch, *sizes, plan.in_channels),
+        plan.filter_shape,
+        strides,
+        [[0, 0], *pads, [0, 0]],
+        "NHWC",
+        dilations,
+        plan.dtype,
     )
     assert run.output_shape == plan.output_shape, (run, plan)
     return run

@@ -71,8 +71,9 @@ def first_field_arithmetic(padded: np.ndarray, filters: np.ndarray, plan: ConvPl
     for c in range(plan.in_channels):
         field = padded[0, rows, cols, c]
         weights = filters[:, :, c, 0]
-        terms = " + ".join(f"{v:g}*{w:g}" if w >= 0 else f"{v:g}*({w:g})"
-                           for v, w in zip(field.ravel(), weights.ravel()))
+        terms = " + ".join(
+            f"{v:g}*{w:g}" if w >= 0 else f"{v:g}*({w:g})" for v, w in zip(field.ravel(), weights.ravel())
+        )
         channel_sums.append(float((field * weights).sum()))
         lines.append(f"  channel {c}: {terms} = {channel_sums[-1]:g}")
     total = sum(channel_sums)
@@ -130,8 +131,10 @@ def run_numeric(seed: int = 0, out: TextIO = sys.stdout) -> dict[str, np.ndarray
         titles.append("tf.nn.conv2d")
     say(_side_by_side(blocks, titles))
     say()
-    say(f"handconv's fast method ('auto') agrees with the by-hand loops: max |diff| = "
-        f"{float(np.abs(fast - by_hand).max()):.3g}")
+    say(
+        f"handconv's fast method ('auto') agrees with the by-hand loops: max |diff| = "
+        f"{float(np.abs(fast - by_hand).max()):.3g}"
+    )
     if reference is None:
         say("TensorFlow is not installed, so there is nothing to compare with here.")
         say("Install the reference extra to see tf.nn.conv2d's answer: pip install 'handconv[tf]'")
@@ -145,8 +148,11 @@ def _explain_article(seed: int) -> Any:
     from .explain import explain
 
     x, filters = article_example(seed)
-    labels = {"title": "The article: 5x5x3, P=1, stride 2, edge filter", "input": f"random 5x5x3 (seed {seed})",
-              "filters": ["edge filter"]}
+    labels = {
+        "title": "The article: 5x5x3, P=1, stride 2, edge filter",
+        "input": f"random 5x5x3 (seed {seed})",
+        "filters": ["edge filter"],
+    }
     return explain(x, filters, ARTICLE_STRIDE, ARTICLE_PADDING, labels=labels)
 
 
@@ -183,16 +189,24 @@ def run_photo(folder: Path, say: Any) -> dict[str, Any]:
     difference = None
     if reference is not None:
         difference = float(np.abs(by_hand - reference).max())
-        say(f"  by hand vs tf.nn.conv2d: max |difference| = {difference:.3g} "
-            f"(float32; sums in a different order differ in the last bits)")
+        say(
+            f"  by hand vs tf.nn.conv2d: max |difference| = {difference:.3g} "
+            f"(float32; sums in a different order differ in the last bits)"
+        )
         panels.append(("tf.nn.conv2d", _edges_for_display(reference[0, :, :, 0], scale)))
         panels.append((f"|difference|, max {difference:.2g}", np.abs(by_hand - reference)[0, :, :, 0]))
     else:
         say("  TensorFlow is not installed: pip install 'handconv[tf]' to compare")
     paths["photo comparison"] = folder / "photo-comparison.png"
     render_comparison(panels, paths["photo comparison"], title="The photo through the edge filter, stride 1")
-    trace = explain(x, filters, 1, ARTICLE_PADDING, at=[], labels={
-        "title": "Photo through the edge filter", "input": "photo", "filters": ["edge"]})
+    trace = explain(
+        x,
+        filters,
+        1,
+        ARTICLE_PADDING,
+        at=[],
+        labels={"title": "Photo through the edge filter", "input": "photo", "filters": ["edge"]},
+    )
     paths["photo feature maps"] = folder / "photo-feature-maps.png"
     render_feature_maps(trace, paths["photo feature maps"])
     centre = (photo.shape[0] // 2, photo.shape[1] // 2)

@@ -91,24 +91,31 @@ class Candidate:
 
     def describe(self) -> str:
         """A few lines naming the convention."""
-        lines = [f"  operation: {_CONVOLUTION if self.flip else _CORRELATION}",
-                 f"  layouts:   input {self.input_layout}, kernel {self.kernel_form}, output {self.output_layout}"]
+        lines = [
+            f"  operation: {_CONVOLUTION if self.flip else _CORRELATION}",
+            f"  layouts:   input {self.input_layout}, kernel {self.kernel_form}, output {self.output_layout}",
+        ]
         (t, b), (left, r) = self.pads
-        geometry = (f"  window:    stride {self.strides[0]}x{self.strides[1]}, dilation "
-                    f"{self.dilations[0]}x{self.dilations[1]}, pads top {t}, bottom {b}, left {left}, right {r}; "
-                    f"first window at input row {self.window_start[0]}, column {self.window_start[1]}")
+        geometry = (
+            f"  window:    stride {self.strides[0]}x{self.strides[1]}, dilation "
+            f"{self.dilations[0]}x{self.dilations[1]}, pads top {t}, bottom {b}, left {left}, right {r}; "
+            f"first window at input row {self.window_start[0]}, column {self.window_start[1]}"
+        )
         lines.append(geometry)
         if self.names:
             lines.append("  pads as:   " + "; ".join(self.names))
         if self.dilations != (1, 1):
-            lines.append(f"  dilation:  {self.dilations} as TF/PyTorch/JAX count it (1 = none); numpy-ml, counting "
-                         f"inserted zeros from 0, calls it {tuple(d - 1 for d in self.dilations)}")
+            lines.append(
+                f"  dilation:  {self.dilations} as TF/PyTorch/JAX count it (1 = none); numpy-ml, counting "
+                f"inserted zeros from 0, calls it {tuple(d - 1 for d in self.dilations)}"
+            )
         if any(self.pads[0]) or any(self.pads[1]):
             mode = BORDER_MODES[self.mode]
             lines.append(
                 f"  border:    {self.mode} ({mode.description}): NumPy '{mode.numpy}', scipy.ndimage "
                 f"'{mode.scipy_ndimage}', scipy.signal {_quote(mode.scipy_signal)}, OpenCV {mode.opencv or '--'}, "
-                f"PyTorch {_quote(mode.torch)}, tf.pad {_quote(mode.tf_pad)}")
+                f"PyTorch {_quote(mode.torch)}, tf.pad {_quote(mode.tf_pad)}"
+            )
         if self.bias is not None:
             lines.append(f"  bias:      {_bias_text(self.bias)} added to every output")
         lines.append(f"  agreement: max abs error {self.max_abs_error:.3g}, {self.precision}")
@@ -156,8 +163,10 @@ class Diagnosis:
         """Human-readable findings."""
         lines = [f"searched {self.searched} conventions"] + [f"note: {n}" for n in self.notes]
         if self.matches:
-            lines.append(f"{len(self.matches)} convention(s) reproduce the output; "
-                         + (f"the simplest {limit}:" if len(self.matches) > limit else "all:"))
+            lines.append(
+                f"{len(self.matches)} convention(s) reproduce the output; "
+                + (f"the simplest {limit}:" if len(self.matches) > limit else "all:")
+            )
             for number, candidate in enumerate(self.matches[:limit], 1):
                 lines.append(f"[{number}]")
                 lines.append(candidate.describe())
@@ -211,11 +220,20 @@ def _kernel_forms(k: np.ndarray, channels: int):
     if k.ndim == 2 and channels == 1:
         forms.append(("2-D", k[:, :, None, None], "k[:, :, None, None]"))
     elif k.ndim == 2:
-        forms.append(("2-D, on every channel and summed (the article)", to_filters(k, channels),
-                      f"np.repeat(k[:, :, None, None], {channels}, axis=2)"))
-        forms.append(("2-D, per channel (cv2.filter2D / SciPy on each channel)",
-                      np.repeat(k[:, :, None, None], channels, 3),
-                      f"np.repeat(k[:, :, None, None], {channels}, axis=3)"))
+        forms.append(
+            (
+                "2-D, on every channel and summed (the article)",
+                to_filters(k, channels),
+                f"np.repeat(k[:, :, None, None], {channels}, axis=2)",
+            )
+        )
+        forms.append(
+            (
+                "2-D, per channel (cv2.filter2D / SciPy on each channel)",
+                np.repeat(k[:, :, None, None], channels, 3),
+                f"np.repeat(k[:, :, None, None], {channels}, axis=3)",
+            )
+        )
     elif k.ndim == 3:
         if k.shape[2] == channels:
             forms.append(("(KH, KW, C), summed", k[..., None], "k[..., None]"))
@@ -232,8 +250,9 @@ def _kernel_forms(k: np.ndarray, channels: int):
 
 
 # ------------------------------------------------------------- naming
-def _axis_names(axis: int, candidate: Candidate, same: ConvPlan | None, valid: ConvPlan | None,
-                symmetric: ConvPlan | None) -> set[str]:
+def _axis_names(
+    axis: int, candidate: Candidate, same: ConvPlan | None, valid: ConvPlan | None, symmetric: ConvPlan | None
+) -> set[str]:
     """Named conventions that start the window where ``candidate`` does and give its output along ``axis``.
 
     ``same``, ``valid`` and ``symmetric`` are the plans of those conventions on the same shapes
@@ -283,33 +302,45 @@ def _names(candidate: Candidate) -> list[str]:
     both = per_axis[0] & per_axis[1]
     if both or not (per_axis[0] or per_axis[1]):
         return sorted(both)
-    return [f"{axis}: {' or '.join(sorted(names)) or 'no named convention'}"
-            for axis, names in zip(("rows", "columns"), per_axis)]
+    return [
+        f"{axis}: {' or '.join(sorted(names)) or 'no named convention'}"
+        for axis, names in zip(("rows", "columns"), per_axis)
+    ]
 
 
-def _window_reads(first: int, out: int, size: int, filter_size: int, stride: int, dilation: int
-                  ) -> tuple[int, int, int, int]:
+def _window_reads(
+    first: int, out: int, size: int, filter_size: int, stride: int, dilation: int
+) -> tuple[int, int, int, int]:
     """Input rows ``[start, stop)`` that ``out`` windows starting at input row ``first`` read, and the pads."""
     return input_window(0, out, size, filter_size, stride, -first, dilation)
 
 
 def _touches_border(first, strides, out_hw, filter_hw, dilation: int, hw) -> bool:
     """Whether any window reads outside the input (only then does the border mode matter)."""
-    return any(sum(_window_reads(first[axis], out_hw[axis], hw[axis], filter_hw[axis], strides[axis], dilation)[2:])
-               for axis in (0, 1))
+    return any(
+        sum(_window_reads(first[axis], out_hw[axis], hw[axis], filter_hw[axis], strides[axis], dilation)[2:])
+        for axis in (0, 1)
+    )
 
 
 def _plan(candidate: Candidate, x_shape, w_shape, out_hw) -> None:
     """The candidate's :class:`ConvPlan`: the input cropped to where the first window starts, then padded."""
     crops, pads = [], []
     for axis in (0, 1):
-        start, _, before, after = _window_reads(candidate.window_start[axis], out_hw[axis], x_shape[1 + axis],
-                                                w_shape[axis], candidate.strides[axis], candidate.dilations[axis])
+        start, _, before, after = _window_reads(
+            candidate.window_start[axis],
+            out_hw[axis],
+            x_shape[1 + axis],
+            w_shape[axis],
+            candidate.strides[axis],
+            candidate.dilations[axis],
+        )
         crops.append(start)
         pads.append((before, after))
     cropped = (x_shape[0], x_shape[1] - crops[0], x_shape[2] - crops[1], x_shape[3])
-    candidate.plan = make_plan(cropped, w_shape, candidate.strides, [[0, 0], *pads, [0, 0]], "NHWC",
-                               candidate.dilations)
+    candidate.plan = make_plan(
+        cropped, w_shape, candidate.strides, [[0, 0], *pads, [0, 0]], "NHWC", candidate.dilations
+    )
     candidate.crops, candidate.pads = (crops[0], crops[1]), (pads[0], pads[1])
     candidate.input_hw, candidate.output_hw = (x_shape[1], x_shape[2]), (out_hw[0], out_hw[1])
 
@@ -352,8 +383,10 @@ def _call(candidate: Candidate, x_expr: str, w_expr: str, out_format: str) -> st
 # ------------------------------------------------------------- search
 def _float_levels(*dtypes) -> list[tuple[str, np.dtype, bool]]:
     """Precisions to accept, best first: float64 always, float32, float16 where an array is float16."""
-    levels: list[tuple[str, np.dtype, bool]] = [("agrees to float64 rounding", np.dtype(np.float64), False),
-              ("agrees within float32 summation-order tolerance", np.dtype(np.float32), False)]
+    levels: list[tuple[str, np.dtype, bool]] = [
+        ("agrees to float64 rounding", np.dtype(np.float64), False),
+        ("agrees within float32 summation-order tolerance", np.dtype(np.float32), False),
+    ]
     if any(np.dtype(d) == np.float16 for d in dtypes):
         levels.append(("agrees within float16 tolerance", np.dtype(np.float16), False))
     levels.append(("agrees within the tolerance of a float32 FFT or Winograd computation", np.dtype(np.float32), True))
@@ -411,16 +444,22 @@ def diagnose(input: Any, kernel: Any, output: Any, *, limit: int = 50) -> Diagno
     if k.ndim in (2, 3) and np.array_equal(k, k[::-1, ::-1]):
         notes.append("the kernel is unchanged by a 180-degree rotation: correlation and convolution agree")
     if o.size == 0:
-        return Diagnosis([], None, f"the output {o.shape} is empty: every convention that gives this shape "
-                         "reproduces it", notes, 0)
+        return Diagnosis(
+            [], None, f"the output {o.shape} is empty: every convention that gives this shape reproduces it", notes, 0
+        )
     search = _Search(_float_levels(x.dtype, k.dtype, o.dtype))
     for setting in _settings(x, k, o):
         for mode in _MODES:
             search.try_mode(setting, mode)
     if search.closest is None and not search.matches:
-        return Diagnosis([], None, f"no layout and convention gives an output of shape {o.shape} from input {x.shape} "
-                         f"and kernel {k.shape} (strides up to {MAX_STRIDE}, dilations up to {MAX_DILATION})",
-                         notes, search.searched)
+        return Diagnosis(
+            [],
+            None,
+            f"no layout and convention gives an output of shape {o.shape} from input {x.shape} "
+            f"and kernel {k.shape} (strides up to {MAX_STRIDE}, dilations up to {MAX_DILATION})",
+            notes,
+            search.searched,
+        )
     matches = sorted(search.matches, key=_simplicity)[:limit]
     for candidate in matches + ([search.closest] if search.closest is not None else []):
         _describe_call(candidate)
@@ -458,14 +497,26 @@ def _settings(x: np.ndarray, k: np.ndarray, o: np.ndarray) -> Iterator[_Setting]
         for k_label, w, w_expr in _kernel_forms(k.astype(np.float64), x4.shape[3]):
             flips = (False,) if np.array_equal(w, w[::-1, ::-1]) else (False, True)
             for (o_label, o4, o_format), flip, dilation in itertools.product(
-                    out_forms, flips, range(1, MAX_DILATION + 1)):
+                out_forms, flips, range(1, MAX_DILATION + 1)
+            ):
                 if o4.shape[0] != x4.shape[0] or o4.shape[3] != w.shape[3]:
                     continue
                 k_eff = [effective_filter_size(size, dilation) for size in w.shape[:2]]
                 if dilation > 1 and (w.shape[0] == w.shape[1] == 1 or max(k_eff) > max(x4.shape[1:3]) + 1):
                     continue
-                yield _Setting(in_label, x4, x_expr, k_label, w[::-1, ::-1] if flip else w, w_expr, o_label, o4,
-                               o_format, flip, dilation)
+                yield _Setting(
+                    in_label,
+                    x4,
+                    x_expr,
+                    k_label,
+                    w[::-1, ::-1] if flip else w,
+                    w_expr,
+                    o_label,
+                    o4,
+                    o_format,
+                    flip,
+                    dilation,
+                )
 
 
 class _Search:
@@ -492,12 +543,23 @@ class _Search:
         magnitude_full: list[np.ndarray] = []  # |x| * |w|, computed once a candidate comes close
         for (strides, first, offset), (error, bias, mismatched) in _scan(full, o4, extend, scale):
             self.searched += 1
-            if mode != "zeros" and not _touches_border(first, strides, o4.shape[1:3], filter_hw, dilation,
-                                                       x4.shape[1:3]):
+            if mode != "zeros" and not _touches_border(
+                first, strides, o4.shape[1:3], filter_hw, dilation, x4.shape[1:3]
+            ):
                 continue  # the border is never read: the same as the zeros candidate
-            candidate = Candidate(setting.input_layout, setting.kernel_form, setting.output_layout, setting.flip,
-                                  mode, strides, (dilation,) * 2, first, bias=bias, max_abs_error=error,
-                                  mismatched=mismatched)
+            candidate = Candidate(
+                setting.input_layout,
+                setting.kernel_form,
+                setting.output_layout,
+                setting.flip,
+                mode,
+                strides,
+                (dilation,) * 2,
+                first,
+                bias=bias,
+                max_abs_error=error,
+                mismatched=mismatched,
+            )
             candidate.context = (setting.x_expr, setting.w_expr, setting.o_format, x4.shape, w.shape, o4.shape[1:3])
             residual = None
             if error <= 1e-2 * scale:  # close: measure against the real tolerance
@@ -514,8 +576,11 @@ class _Search:
             key = (mismatched, error)
             if self.closest_key is None or key < self.closest_key:
                 candidate.observed = o4
-                candidate.residual = residual if residual is not None else (
-                    o4 - _window(full, offset, strides, o4.shape) - (0 if bias is None else bias))
+                candidate.residual = (
+                    residual
+                    if residual is not None
+                    else (o4 - _window(full, offset, strides, o4.shape) - (0 if bias is None else bias))
+                )
                 self.closest, self.closest_key = candidate, key
 
 
@@ -529,7 +594,7 @@ def _describe_call(candidate: Candidate) -> None:
 
 def _window(full: np.ndarray, offset, strides, shape) -> np.ndarray:
     (py, px), (sh, sw) = offset, strides
-    return full[:, py:py + (shape[1] - 1) * sh + 1:sh, px:px + (shape[2] - 1) * sw + 1:sw]
+    return full[:, py : py + (shape[1] - 1) * sh + 1 : sh, px : px + (shape[2] - 1) * sw + 1 : sw]
 
 
 def _grade(candidate: Candidate | TransposeCandidate, residual, magnitude, fan_in: int, levels) -> None:
@@ -563,7 +628,7 @@ def _scan(full: np.ndarray, o4: np.ndarray, extend, scale: float):
         if count_x <= 0:
             continue
         for py in starts_y:
-            rows = full[:, py:py + (oh - 1) * sh + 1:sh]
+            rows = full[:, py : py + (oh - 1) * sh + 1 : sh]
             s_n, s_y, s_x, s_c = rows.strides
             view = as_strided(rows, (count_x, n, oh, ow, channels), (s_x, s_n, s_y, s_x * sw, s_c), writeable=False)
             residual = (o4[None] - view).reshape(count_x, -1, channels)

@@ -327,8 +327,9 @@ def npy_header(path: str | os.PathLike[str], option: str = "") -> tuple[tuple[in
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             shape, _, dtype = read_header(handle, max_header_size=MAX_NPY_HEADER)
             data_start = handle.tell()
     except FileNotFoundError:

@@ -171,33 +171,62 @@ KERNELS: dict[str, Kernel] = {
     kernel.name: kernel
     for kernel in (
         _make("identity", [[0, 0, 0], [0, 1, 0], [0, 0, 0]], "identity", "the pixel itself: output = input"),
-        _make("edge", [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], "edge",
-              "the article's edge detection (outline): 8 x centre minus its 8 neighbours"),
-        _make("ridge", [[0, -1, 0], [-1, 4, -1], [0, -1, 0]], "edge",
-              "4 x centre minus its 4 neighbours (minus laplacian4; skimage.filters.laplace's kernel)"),
-        _make("laplacian4", [[0, 1, 0], [1, -4, 1], [0, 1, 0]], "edge",
-              "discrete Laplacian, 4 neighbours (scipy.ndimage.laplace, cv2.Laplacian ksize=1)"),
-        _make("laplacian8", [[1, 1, 1], [1, -8, 1], [1, 1, 1]], "edge",
-              "discrete Laplacian, 8 neighbours (minus the edge kernel)"),
+        _make(
+            "edge",
+            [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+            "edge",
+            "the article's edge detection (outline): 8 x centre minus its 8 neighbours",
+        ),
+        _make(
+            "ridge",
+            [[0, -1, 0], [-1, 4, -1], [0, -1, 0]],
+            "edge",
+            "4 x centre minus its 4 neighbours (minus laplacian4; skimage.filters.laplace's kernel)",
+        ),
+        _make(
+            "laplacian4",
+            [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+            "edge",
+            "discrete Laplacian, 4 neighbours (scipy.ndimage.laplace, cv2.Laplacian ksize=1)",
+        ),
+        _make(
+            "laplacian8",
+            [[1, 1, 1], [1, -8, 1], [1, 1, 1]],
+            "edge",
+            "discrete Laplacian, 8 neighbours (minus the edge kernel)",
+        ),
         _make("sobel_x", _SOBEL_X, "gradient", "Sobel d/dx: right minus left, smoothed [1,2,1] down"),
         _make("sobel_y", _t(_SOBEL_X), "gradient", "Sobel d/dy: bottom minus top, smoothed [1,2,1] across"),
-        _make("sobel", _SOBEL_X, "magnitude", "Sobel gradient magnitude sqrt(sobel_x**2 + sobel_y**2)",
-              _t(_SOBEL_X)),
+        _make("sobel", _SOBEL_X, "magnitude", "Sobel gradient magnitude sqrt(sobel_x**2 + sobel_y**2)", _t(_SOBEL_X)),
         _make("scharr_x", _SCHARR_X, "gradient", "Scharr d/dx: right minus left, smoothed [3,10,3] down"),
         _make("scharr_y", _t(_SCHARR_X), "gradient", "Scharr d/dy: bottom minus top, smoothed [3,10,3] across"),
-        _make("scharr", _SCHARR_X, "magnitude", "Scharr gradient magnitude sqrt(scharr_x**2 + scharr_y**2)",
-              _t(_SCHARR_X)),
+        _make(
+            "scharr", _SCHARR_X, "magnitude", "Scharr gradient magnitude sqrt(scharr_x**2 + scharr_y**2)", _t(_SCHARR_X)
+        ),
         _make("prewitt_x", _PREWITT_X, "gradient", "Prewitt d/dx: right minus left, unweighted"),
         _make("prewitt_y", _t(_PREWITT_X), "gradient", "Prewitt d/dy: bottom minus top, unweighted"),
-        _make("prewitt", _PREWITT_X, "magnitude", "Prewitt gradient magnitude sqrt(prewitt_x**2 + prewitt_y**2)",
-              _t(_PREWITT_X)),
+        _make(
+            "prewitt",
+            _PREWITT_X,
+            "magnitude",
+            "Prewitt gradient magnitude sqrt(prewitt_x**2 + prewitt_y**2)",
+            _t(_PREWITT_X),
+        ),
         _make("roberts_pos_diag", _ROBERTS_POS, "gradient", "Roberts cross, top-left minus bottom-right (2x2)"),
         _make("roberts_neg_diag", _ROBERTS_NEG, "gradient", "Roberts cross, top-right minus bottom-left (2x2)"),
         _make("roberts", _ROBERTS_POS, "magnitude", "Roberts cross magnitude (2x2 pair)", _ROBERTS_NEG),
-        _make("sharpen", [[0, -1, 0], [-1, 5, -1], [0, -1, 0]], "sharpen",
-              "the centre boosted against its 4 neighbours (identity + ridge)"),
-        _make("emboss", [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], "emboss",
-              "relief: the pixel plus its bottom-right minus its top-left neighbours"),
+        _make(
+            "sharpen",
+            [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+            "sharpen",
+            "the centre boosted against its 4 neighbours (identity + ridge)",
+        ),
+        _make(
+            "emboss",
+            [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+            "emboss",
+            "relief: the pixel plus its bottom-right minus its top-left neighbours",
+        ),
     )
 }
 
@@ -361,9 +390,12 @@ def _parametrised(spec: str) -> Kernel:
     if not params or len(params) > max_params or any(not p.strip() for p in params):
         raise HandconvError(f"kernel {spec!r} has the wrong parameters; expected {usage}")
     size = _positive_odd(params[0].strip(), "K", spec)
-    rest = [_real(p.strip(), name, spec, positive=name == "SIGMA")
-            for p, name in zip(params[1:], {"gaussian": ["SIGMA"], "unsharp": ["SIGMA", "AMOUNT"],
-                                            "motion": ["ANGLE"], "box": []}[prefix])]
+    rest = [
+        _real(p.strip(), name, spec, positive=name == "SIGMA")
+        for p, name in zip(
+            params[1:], {"gaussian": ["SIGMA"], "unsharp": ["SIGMA", "AMOUNT"], "motion": ["ANGLE"], "box": []}[prefix]
+        )
+    ]
     kernel = maker(size, *rest)
     return Kernel(spec, kernel.weights, kernel.family, kernel.description)
 

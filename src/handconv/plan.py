@@ -317,9 +317,7 @@ class ConvPlan:
         def by(values: Sequence[int]) -> str:
             return "x".join(map(str, values))
 
-        pads = ", ".join(
-            f"{name} {before}+{after}" for name, (before, after) in zip(names, self.pad_amounts)
-        )
+        pads = ", ".join(f"{name} {before}+{after}" for name, (before, after) in zip(names, self.pad_amounts))
         if self.spatial_rank == 2:
             (t, b), (left, r) = self.pad_amounts
             pads = f"top {t}, bottom {b}, left {left}, right {r}"
@@ -412,8 +410,7 @@ class ConvPlan:
             return source
         padded = np.zeros((x.shape[0], *self.padded_spatial, x.shape[-1]), dtype=x.dtype)
         inner = tuple(
-            slice(max(before, 0), max(before, 0) + n)
-            for n, (before, _) in zip(source.shape[1:-1], self.pad_amounts)
+            slice(max(before, 0), max(before, 0) + n) for n, (before, _) in zip(source.shape[1:-1], self.pad_amounts)
         )
         interior = (slice(None), *inner)
         padded[interior] = source
@@ -442,9 +439,7 @@ class ConvPlan:
             last = min(n - 1, (out - 1 - offset) // ld) if out - 1 >= offset else -1
             if last < first:
                 return None
-            ranges.append(
-                (slice(first, last + 1), slice(offset + first * ld, offset + last * ld + 1, ld))
-            )
+            ranges.append((slice(first, last + 1), slice(offset + first * ld, offset + last * ld + 1, ld)))
         return tuple(ranges)
 
 
@@ -469,7 +464,6 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, (list, tuple)):  # a list and a tuple of the same ints validate alike
         return tuple(_freeze(v) for v in value)
     return (kind, value)
-
 
 
 def make_plan(
@@ -726,9 +720,7 @@ def _check_window_arg(value: Any, name: str, data_format: str) -> tuple[int, ...
     elif len(values) == 1:
         values = values * rank
     elif len(values) != rank:
-        raise HandconvError(
-            f"{name}={value!r} has length {len(values)}; expected an int or a list of length {lengths}"
-        )
+        raise HandconvError(f"{name}={value!r} has length {len(values)}; expected an int or a list of length {lengths}")
     if min(values) < 1:
         raise HandconvError(f"{name}={value!r} must be positive; every entry must be >= 1")
     if max(values) > MAX_WINDOW:
@@ -739,8 +731,11 @@ def _check_window_arg(value: Any, name: str, data_format: str) -> tuple[int, ...
 def _check_padding(padding: Any, data_format: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     rank = len(data_format) - 2
     spatial = _spatial_axes(data_format)
-    pair_names = {1: ["[left, right]"], 2: ["[top, bottom]", "[left, right]"],
-                  3: ["[front, back]", "[top, bottom]", "[left, right]"]}[rank]
+    pair_names = {
+        1: ["[left, right]"],
+        2: ["[top, bottom]", "[left, right]"],
+        3: ["[front, back]", "[top, bottom]", "[left, right]"],
+    }[rank]
     entries = ["[0, 0]"] * (rank + 2)
     for axis, name in zip(spatial, pair_names):
         entries[axis] = name
@@ -820,9 +815,7 @@ def general_plan(
     n, *spatial, c = input_shape
     *kernel, filter_in, out_channels = filters_shape
     groups = c // filter_in
-    if c % filter_in or n % batch_groups or out_channels % (groups * batch_groups) or (
-        groups > 1 and batch_groups > 1
-    ):
+    if c % filter_in or n % batch_groups or out_channels % (groups * batch_groups) or (groups > 1 and batch_groups > 1):
         raise HandconvError(
             f"general convolution: input {input_shape}, filters {filters_shape} and batch_groups="
             f"{batch_groups} do not split into groups (channels {c} / {filter_in}, batch {n} / "
@@ -1014,8 +1007,15 @@ def transposed_plan(
             "the filters are the forward convolution's [*K, in_channels, out_channels]"
         )
     forward = _plan_cached(
-        rank, "conv2d" if rank == 2 else "convolution", shape, (*kernel, result_channels, input_channels),
-        strides, padding, data_format, dilations, dtype,
+        rank,
+        "conv2d" if rank == 2 else "convolution",
+        shape,
+        (*kernel, result_channels, input_channels),
+        strides,
+        padding,
+        data_format,
+        dilations,
+        dtype,
     )
     if forward.groups != 1 or forward.in_channels != result_channels:
         raise HandconvError(
@@ -1086,8 +1086,11 @@ def check_out_backprop(forward: ConvPlan, out_backprop_shape: Sequence[int], nam
     if len(shape) == len(forward.user_output_shape):
         spatial = _spatial_of(shape, forward)
         names = _AXIS_NAMES_BY_RANK[forward.spatial_rank]
-        details = [f"{names[a]}: {forward.formula(a)}" for a in range(forward.spatial_rank)
-                   if spatial[a] != forward.output_spatial[a]]
+        details = [
+            f"{names[a]}: {forward.formula(a)}"
+            for a in range(forward.spatial_rank)
+            if spatial[a] != forward.output_spatial[a]
+        ]
     raise HandconvError(
         f"{name} has shape {shape} but the convolution gives {forward.user_output_shape}"
         + (": " + "; ".join(details) if details else "")

@@ -100,8 +100,7 @@ class Reference:
             return importlib.import_module(self.module)
         except ImportError as error:
             raise MissingLibrary(
-                f"{self.module} is not installed ({error.__class__.__name__}); "
-                f"pip install 'handconv[{self.extra}]'"
+                f"{self.module} is not installed ({error.__class__.__name__}); pip install 'handconv[{self.extra}]'"
             ) from None
 
     def version(self) -> str:
@@ -206,8 +205,9 @@ def _tf_arguments(plan: ConvPlan) -> dict:
 def _tf_translate(plan: ConvPlan, onednn: bool) -> str:
     arguments = _tf_arguments(plan)
     where = "this process" if onednn == onednn_in_process() else "a subprocess"
-    layout = "NHWC/HWIO" + (" (NCHW input transposed: TF's CPU kernel computes NHWC only)"
-                            if plan.data_format == "NCHW" else "")
+    layout = "NHWC/HWIO" + (
+        " (NCHW input transposed: TF's CPU kernel computes NHWC only)" if plan.data_format == "NCHW" else ""
+    )
     return (
         f"{layout}, padding={arguments['padding']!r}, strides {arguments['strides']}, "
         f"dilations {arguments['dilations']}; TF_ENABLE_ONEDNN_OPTS={int(onednn)} in {where}"
@@ -259,7 +259,10 @@ def _tf_run_subprocess(x: np.ndarray, filters: np.ndarray, arguments: dict, oned
         try:
             done = subprocess.run(
                 [sys.executable, "-c", _TF_SUBPROCESS, inputs, json.dumps(arguments), output],
-                env=env, capture_output=True, text=True, timeout=TF_SUBPROCESS_TIMEOUT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=TF_SUBPROCESS_TIMEOUT,
             )
         except subprocess.TimeoutExpired:
             raise BackendCrashed(f"TensorFlow subprocess took more than {TF_SUBPROCESS_TIMEOUT} s") from None
@@ -313,10 +316,7 @@ def _torch_string_padding(plan: ConvPlan):
 
 def _torch_translate_string(plan: ConvPlan) -> str:
     padding = _torch_string_padding(plan)
-    return (
-        f"NCHW/OIHW, padding={padding!r}, stride={plan.strides}, dilation={plan.dilations}, "
-        f"groups={plan.groups}"
-    )
+    return f"NCHW/OIHW, padding={padding!r}, stride={plan.strides}, dilation={plan.dilations}, groups={plan.groups}"
 
 
 def _torch_run_string(x, filters, plan):
@@ -324,8 +324,12 @@ def _torch_run_string(x, filters, plan):
     with warnings.catch_warnings():  # 'same' with an even kernel warns that it copies the input
         warnings.simplefilter("ignore", UserWarning)
         out = torch.nn.functional.conv2d(
-            x_nchw, w_oihw, stride=plan.strides, padding=_torch_string_padding(plan),
-            dilation=plan.dilations, groups=plan.groups,
+            x_nchw,
+            w_oihw,
+            stride=plan.strides,
+            padding=_torch_string_padding(plan),
+            dilation=plan.dilations,
+            groups=plan.groups,
         )
     return np.moveaxis(out.numpy(), 1, -1)
 
@@ -367,9 +371,14 @@ def _jax_run(x, filters, plan):
     jax = importlib.import_module("jax")
     jax.config.update("jax_enable_x64", True)  # otherwise float64 is silently computed in float32
     out = jax.lax.conv_general_dilated(
-        x, filters, window_strides=plan.strides, padding=_jax_padding(plan),
-        rhs_dilation=plan.dilations, dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=plan.groups, precision=jax.lax.Precision.HIGHEST,
+        x,
+        filters,
+        window_strides=plan.strides,
+        padding=_jax_padding(plan),
+        rhs_dilation=plan.dilations,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=plan.groups,
+        precision=jax.lax.Precision.HIGHEST,
     )
     return np.asarray(out)
 

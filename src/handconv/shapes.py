@@ -85,8 +85,7 @@ def _normalise_axis_padding(padding: AxisPadding) -> str | tuple[int, int]:
         upper = padding.upper()
         if upper not in ("SAME", "VALID"):
             raise HandconvError(
-                f"padding={padding!r} is not a padding; expected 'SAME', 'VALID', "
-                "an int P or a pair (before, after)"
+                f"padding={padding!r} is not a padding; expected 'SAME', 'VALID', an int P or a pair (before, after)"
             )
         return upper
     if is_int(padding):
@@ -96,8 +95,7 @@ def _normalise_axis_padding(padding: AxisPadding) -> str | tuple[int, int]:
         pair = tuple(padding)
     else:
         raise HandconvError(
-            f"padding={padding!r} is not a padding; expected 'SAME', 'VALID', "
-            "an int P or a pair (before, after)"
+            f"padding={padding!r} is not a padding; expected 'SAME', 'VALID', an int P or a pair (before, after)"
         )
     if not all(is_int(p) for p in pair):
         raise HandconvTypeError(f"padding={padding!r} must hold integers")
@@ -168,9 +166,7 @@ def _raw_output_size(size: int, k_eff: int, stride: int, before: int, after: int
     return trunc_div(size + before + after - k_eff + stride, stride)
 
 
-def output_size(
-    size: int, filter_size: int, stride: int = 1, padding: AxisPadding = "VALID", dilation: int = 1
-) -> int:
+def output_size(size: int, filter_size: int, stride: int = 1, padding: AxisPadding = "VALID", dilation: int = 1) -> int:
     """Output size along one spatial dimension, by TensorFlow's rule.
 
     The article's rule ``(W - F + 2P) / S + 1``, generalised: ``SAME`` gives
@@ -248,16 +244,11 @@ def output_size_formula(
     k_eff = effective_filter_size(filter_size, dilation)
     stride = _check_positive_int(stride, "stride")
     resolved = _normalise_axis_padding(padding)
-    dilated = (
-        f"   (dilated filter: ({filter_size} - 1)*{dilation} + 1 = {k_eff})" if dilation != 1 else ""
-    )
+    dilated = f"   (dilated filter: ({filter_size} - 1)*{dilation} + 1 = {k_eff})" if dilation != 1 else ""
     if resolved == "SAME":
         before, after = pad_amounts(size, filter_size, stride, "SAME", dilation)
         out = -(-size // stride)
-        return (
-            f"ceil({size} / {stride}) = {out}, padding {before + after} = "
-            f"{before} before + {after} after{dilated}"
-        )
+        return f"ceil({size} / {stride}) = {out}, padding {before + after} = {before} before + {after} after{dilated}"
     before, after = resolved if isinstance(resolved, tuple) else (0, 0)  # "VALID"; SAME returned above
     pad_text = f" + 2*{before}" if before == after else f" + {before} + {after}"
     numerator = size - k_eff + before + after
@@ -272,7 +263,12 @@ def output_size_formula(
 
 
 def input_window(
-    out_start: int, out_stop: int, size: int, filter_size: int, stride: int = 1, pad_before: int = 0,
+    out_start: int,
+    out_stop: int,
+    size: int,
+    filter_size: int,
+    stride: int = 1,
+    pad_before: int = 0,
     dilation: int = 1,
 ) -> tuple[int, int, int, int]:
     """Input rows outputs ``out_start .. out_stop - 1`` read, and the zeros around them.
@@ -319,8 +315,9 @@ def input_window(
     return start, stop, before, (last - first) - before - (stop - start)
 
 
-def output_chunks(input_chunks: tuple[int, ...], out_size: int, stride: int = 1,
-                  pad_before: int = 0) -> tuple[int, ...]:
+def output_chunks(
+    input_chunks: tuple[int, ...], out_size: int, stride: int = 1, pad_before: int = 0
+) -> tuple[int, ...]:
     """Output tiles matching an axis's input chunks: a tile starts at the first output reading its chunk.
 
     Output ``o`` starts reading at input row ``o * stride - pad_before``, so the

@@ -83,8 +83,13 @@ class DeprecatedAlias(argparse.Action):
         self.store = store  # an action to run instead of storing the value (for aliases that pick a destination)
         super().__init__(option_strings, dest, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         print(f"{parser.prog}: warning: {option_string} is deprecated; use {self.new}", file=sys.stderr)
         if self.store is not None:
             self.store(namespace, values)
@@ -94,8 +99,9 @@ class DeprecatedAlias(argparse.Action):
 
 def add_deprecated_alias(parser: Any, old: str, new: str, dest: str, **kwargs: Any) -> None:
     """Accept ``old`` (hidden from ``--help``) as a deprecated spelling of ``new``, stored in ``dest``."""
-    parser.add_argument(old, dest=dest, action=DeprecatedAlias, new=new, help=argparse.SUPPRESS,
-                        default=argparse.SUPPRESS, **kwargs)
+    parser.add_argument(
+        old, dest=dest, action=DeprecatedAlias, new=new, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs
+    )
 
 
 def add_seed(parser: Any, help: str = "seed of the random input (default 0)") -> None:

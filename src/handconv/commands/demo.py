@@ -24,8 +24,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_seed(parser, "seed of the random input volume (default 0)")
-    parser.add_argument("--out-dir", default="handconv-demo", metavar="DIR",
-                        help="folder for figures, GIF, page and photo (default ./handconv-demo)")
+    parser.add_argument(
+        "--out-dir",
+        default="handconv-demo",
+        metavar="DIR",
+        help="folder for figures, GIF, page and photo (default ./handconv-demo)",
+    )
     add_deprecated_alias(parser, "--out", "--out-dir", "out_dir")
     parser.add_argument("--numbers-only", action="store_true", help="print the numeric example and stop")
     parser.set_defaults(func=run)

@@ -44,7 +44,6 @@ Without --out-backprop the output gradient dL/d(output) is random integers -2..2
 """
 
 
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "explain",
@@ -62,11 +61,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--shape", default="5,5,3", metavar="H,W,C", help="random input shape (default 5,5,3)")
     add_seed(source, "seed of the random input and filters (default 0)")
     source.add_argument("--values", default="0,2", metavar="LOW,HIGH", help="random integers range (default 0,2)")
-    source.add_argument("--batch-index", type=non_negative_int, default=0, metavar="I",
-                        help="which image of an (N, H, W, C) .npy batch to explain (default 0)")
+    source.add_argument(
+        "--batch-index",
+        type=non_negative_int,
+        default=0,
+        metavar="I",
+        help="which image of an (N, H, W, C) .npy batch to explain (default 0)",
+    )
     filt = parser.add_argument_group("filter (default: edge on every input channel)")
     filt.add_argument(
-        "-k", "--kernel", default="edge", metavar="SPEC",
+        "-k",
+        "--kernel",
+        default="edge",
+        metavar="SPEC",
         help="kernel name (edge, sobel_x, ...), inline numbers '[[...]]', or a .npy/.csv file",
     )
     add_deprecated_alias(filt, "--filter", "--kernel", "kernel")
@@ -80,17 +87,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--at", action="append", metavar="ROW,COL", help="output position(s) to explain")
     back = parser.add_argument_group("backward pass")
-    back.add_argument("--grad", choices=("filter", "input"),
-                      help="explain one gradient element: filter (--at FY,FX,K,CO) or input (--at Y,X,C)")
-    back.add_argument("--out-backprop", metavar="PATH",
-                      help=".npy of dL/d(output), the output's shape (default: seeded random integers -2..2)")
-    out.add_argument("--format", "-f", choices=FORMATS,
-                     help="text (default), png, svg, gif, mp4, html, or maps (grid of feature maps, PNG)")
+    back.add_argument(
+        "--grad",
+        choices=("filter", "input"),
+        help="explain one gradient element: filter (--at FY,FX,K,CO) or input (--at Y,X,C)",
+    )
+    back.add_argument(
+        "--out-backprop",
+        metavar="PATH",
+        help=".npy of dL/d(output), the output's shape (default: seeded random integers -2..2)",
+    )
+    out.add_argument(
+        "--format",
+        "-f",
+        choices=FORMATS,
+        help="text (default), png, svg, gif, mp4, html, or maps (grid of feature maps, PNG)",
+    )
     out.add_argument("--output", "-o", metavar="PATH", help="file to write (default handconv-explain.FORMAT)")
     out.add_argument("--title", help="title shown on figures and the page")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
     out.add_argument(
-        "--compare-padding", action="store_true",
+        "--compare-padding",
+        action="store_true",
         help="show explicit padding P (default 1) beside TF's SAME on this input",
     )
     parser.set_defaults(func=run)
@@ -202,19 +220,30 @@ def run(args: argparse.Namespace) -> int:
     plan = make_plan(x.shape, w.shape, strides, padding, "NHWC", dilations, x.dtype)
     labels = {"title": args.title or "handconv explain", "input": input_label, "filters": names}
     if args.batch_index >= x.shape[0]:
-        raise HandconvError(f"--batch-index {args.batch_index}: the input holds {x.shape[0]} image(s) "
-                            f"(0..{x.shape[0] - 1})")
+        raise HandconvError(
+            f"--batch-index {args.batch_index}: the input holds {x.shape[0]} image(s) (0..{x.shape[0] - 1})"
+        )
     if args.grad or args.out_backprop:
         if bias is not None and fmt != "html":
             raise HandconvError("--bias does not enter dL/dW or dL/dx; drop it with --grad")
         return run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bias)
-    trace = explain(x, w, strides, padding, dilations=dilations, bias=bias, at=_positions(args, plan, fmt),
-                    labels=labels, batch_index=args.batch_index)
+    trace = explain(
+        x,
+        w,
+        strides,
+        padding,
+        dilations=dilations,
+        bias=bias,
+        at=_positions(args, plan, fmt),
+        labels=labels,
+        batch_index=args.batch_index,
+    )
     return _write(trace, fmt, args)
 
 
-def _run_compare_padding(args: argparse.Namespace, fmt: str, x: np.ndarray, w: np.ndarray,
-                         strides: list[int], dilations: list[int]) -> int:
+def _run_compare_padding(
+    args: argparse.Namespace, fmt: str, x: np.ndarray, w: np.ndarray, strides: list[int], dilations: list[int]
+) -> int:
     """``--compare-padding``: explicit P beside TF's SAME, as text."""
     if fmt in FORMATS and fmt != "text":
         raise HandconvError(f"--compare-padding writes text, not {fmt}; drop --format or use -o FILE.txt")
@@ -310,8 +339,18 @@ def run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bia
             at = check_at(parse_grad_at(args.at, args.grad), sizes, ("index",) * len(sizes), args.grad)
         too_big = plan.output_hw[0] * plan.output_hw[1] * plan.out_channels * plan.taps > MAX_PRODUCTS_FOR_PAGE
         positions: list[tuple[int, int]] | None = [] if too_big else None
-        trace = explain(x, w, strides, padding, dilations=dilations, at=positions, labels=labels, bias=bias,
-                        batch_index=args.batch_index, out_backprop=dy)
+        trace = explain(
+            x,
+            w,
+            strides,
+            padding,
+            dilations=dilations,
+            at=positions,
+            labels=labels,
+            bias=bias,
+            batch_index=args.batch_index,
+            out_backprop=dy,
+        )
         from ..explain import html
 
         path = args.output or "handconv-explain.html"
@@ -320,8 +359,18 @@ def run_backward(args, x, w, strides, padding, dilations, plan, labels, fmt, bia
         return 0
     if not args.grad:
         raise HandconvError("--out-backprop needs --grad filter|input (or --format html for the page)")
-    trace = explain(x, w, strides, padding, dilations=dilations, labels=labels, batch_index=args.batch_index,
-                    grad=args.grad, out_backprop=dy, at=parse_grad_at(args.at, args.grad))
+    trace = explain(
+        x,
+        w,
+        strides,
+        padding,
+        dilations=dilations,
+        labels=labels,
+        batch_index=args.batch_index,
+        grad=args.grad,
+        out_backprop=dy,
+        at=parse_grad_at(args.at, args.grad),
+    )
     if fmt == "text":
         from ..explain.text import render_grad_text
 

@@ -77,11 +77,18 @@ class _OutputOrOldMapping(argparse.Action):
         self.mappings = mappings
         super().__init__(option_strings, dest, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         if option_string == "--output" and values in self.mappings:
-            print(f"{parser.prog}: warning: --output {values} (the pixel mapping) is deprecated; "
-                  f"use --map {values}", file=sys.stderr)
+            print(
+                f"{parser.prog}: warning: --output {values} (the pixel mapping) is deprecated; use --map {values}",
+                file=sys.stderr,
+            )
             namespace.mapping = values
         else:
             setattr(namespace, self.dest, values)
@@ -100,56 +107,125 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
-    parser.add_argument("-k", "--kernel", required=True, metavar="KERNEL",
-                        help="a kernel name, box:K, gaussian:K:SIGMA, an inline list or a .npy/.csv/.txt file")
+    parser.add_argument(
+        "-k",
+        "--kernel",
+        required=True,
+        metavar="KERNEL",
+        help="a kernel name, box:K, gaussian:K:SIGMA, an inline list or a .npy/.csv/.txt file",
+    )
     # One of -o or --out-dir, checked in _check_options: '--output raw' (the mapping's old spelling) may
     # come with either, which an argparse exclusive group would refuse.
-    parser.add_argument("-o", "--output", "--output-file", dest="output_file", metavar="OUT", default=None,
-                        action=_OutputOrOldMapping, mappings=OUTPUTS,
-                        help="the output file, for a single input; its suffix picks the format")
+    parser.add_argument(
+        "-o",
+        "--output",
+        "--output-file",
+        dest="output_file",
+        metavar="OUT",
+        default=None,
+        action=_OutputOrOldMapping,
+        mappings=OUTPUTS,
+        help="the output file, for a single input; its suffix picks the format",
+    )
     parser.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (created if missing)")
-    parser.add_argument("--channels", choices=CHANNELS, default="each",
-                        help="each: the kernel on every colour channel (RGB stays RGB, default); "
-                        "sum: the article's KxKx3 filter summed over R, G, B to one gray channel")
-    parser.add_argument("--gray", action="store_true",
-                        help="convert to gray first (0.299 R + 0.587 G + 0.114 B)")
-    parser.add_argument("--stride", type=positive_int, default=1, metavar="S",
-                        help="step between windows (default 1); the output shrinks to about 1/S")
-    parser.add_argument("--dilation", type=positive_int, default=1, metavar="D",
-                        help="gap between kernel taps (default 1 = none)")
-    parser.add_argument("--padding", default="same", metavar="same|valid|N",
-                        help="same: TensorFlow's SAME, output ceil(H/S) (default); valid: no padding; "
-                        "N: N pixels on every side")
-    parser.add_argument("--mode", default="zeros", metavar="MODE",
-                        help="what the padding holds: zeros (TensorFlow's, default), reflect, symmetric, "
-                        "edge, wrap, or any library's name for one (see below)")
-    parser.add_argument("--map", choices=OUTPUTS, default=None, dest="mapping",
-                        help="how results become pixels (default: by kernel family, see below; "
-                        "formerly --output, still accepted with a warning)")
-    parser.add_argument("--method", default="auto",
-                        help="handconv.conv2d method: auto (default), im2col, naive (the by-hand loops, slow)")
-    parser.add_argument("--format", metavar="EXT", choices=[s.lstrip(".") for s in WRITE_SUFFIXES],
-                        help="output format for --out-dir: " + ", ".join(s.lstrip(".") for s in WRITE_SUFFIXES)
-                        + " (default: the input's; npy for --map raw)")
+    parser.add_argument(
+        "--channels",
+        choices=CHANNELS,
+        default="each",
+        help="each: the kernel on every colour channel (RGB stays RGB, default); "
+        "sum: the article's KxKx3 filter summed over R, G, B to one gray channel",
+    )
+    parser.add_argument("--gray", action="store_true", help="convert to gray first (0.299 R + 0.587 G + 0.114 B)")
+    parser.add_argument(
+        "--stride",
+        type=positive_int,
+        default=1,
+        metavar="S",
+        help="step between windows (default 1); the output shrinks to about 1/S",
+    )
+    parser.add_argument(
+        "--dilation", type=positive_int, default=1, metavar="D", help="gap between kernel taps (default 1 = none)"
+    )
+    parser.add_argument(
+        "--padding",
+        default="same",
+        metavar="same|valid|N",
+        help="same: TensorFlow's SAME, output ceil(H/S) (default); valid: no padding; N: N pixels on every side",
+    )
+    parser.add_argument(
+        "--mode",
+        default="zeros",
+        metavar="MODE",
+        help="what the padding holds: zeros (TensorFlow's, default), reflect, symmetric, "
+        "edge, wrap, or any library's name for one (see below)",
+    )
+    parser.add_argument(
+        "--map",
+        choices=OUTPUTS,
+        default=None,
+        dest="mapping",
+        help="how results become pixels (default: by kernel family, see below; "
+        "formerly --output, still accepted with a warning)",
+    )
+    parser.add_argument(
+        "--method",
+        default="auto",
+        help="handconv.conv2d method: auto (default), im2col, naive (the by-hand loops, slow)",
+    )
+    parser.add_argument(
+        "--format",
+        metavar="EXT",
+        choices=[s.lstrip(".") for s in WRITE_SUFFIXES],
+        help="output format for --out-dir: "
+        + ", ".join(s.lstrip(".") for s in WRITE_SUFFIXES)
+        + " (default: the input's; npy for --map raw)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
-    parser.add_argument("--compare", action="store_true",
-                        help="also write OUTSTEM_compare.png: input | output | TensorFlow's output | "
-                        "difference (TensorFlow's columns when it is installed and --mode zeros)")
-    parser.add_argument("-j", "--jobs", type=positive_int, default=None, metavar="N",
-                        help="processes for many files (default: every CPU core)")
-    parser.add_argument("--max-pixels", type=int, default=None, metavar="N",
-                        help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,}, or "
-                        f"${MAX_PIXELS_ENV}; 0 = no limit): protection from decompression bombs")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also write OUTSTEM_compare.png: input | output | TensorFlow's output | "
+        "difference (TensorFlow's columns when it is installed and --mode zeros)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="processes for many files (default: every CPU core)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,}, or "
+        f"${MAX_PIXELS_ENV}; 0 = no limit): protection from decompression bombs",
+    )
     dask_group = parser.add_argument_group(
-        "Dask (images bigger than memory, folders bigger than one machine; pip install 'handconv[dask]')")
-    dask_group.add_argument("--dask", action="store_true",
-                            help="run on Dask: one image (-o OUT.tif or OUT.zarr) is read, filtered and written "
-                            "tile by tile, never whole; many files run one task per file")
-    dask_group.add_argument("--chunk", type=positive_int, default=None, metavar="PIXELS",
-                            help="tile edge for --dask, rounded up to a multiple of 16 (default 1024)")
-    dask_group.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                            help="a running dask.distributed scheduler (tcp://host:8786) for --dask; default: "
-                            "threads on this machine (-j N of them) for one image, processes for many files")
+        "Dask (images bigger than memory, folders bigger than one machine; pip install 'handconv[dask]')"
+    )
+    dask_group.add_argument(
+        "--dask",
+        action="store_true",
+        help="run on Dask: one image (-o OUT.tif or OUT.zarr) is read, filtered and written "
+        "tile by tile, never whole; many files run one task per file",
+    )
+    dask_group.add_argument(
+        "--chunk",
+        type=positive_int,
+        default=None,
+        metavar="PIXELS",
+        help="tile edge for --dask, rounded up to a multiple of 16 (default 1024)",
+    )
+    dask_group.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a running dask.distributed scheduler (tcp://host:8786) for --dask; default: "
+        "threads on this machine (-j N of them) for one image, processes for many files",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
 
@@ -174,9 +250,13 @@ def expand_inputs(specs: list[str], lazy: bool = False) -> list[Path]:
         if lazy and path.suffix.lower() == ".zarr":
             files.append(path)
         elif path.is_dir():
-            files.extend(sorted(p for p in path.iterdir()
-                                if p.is_file() and not p.name.startswith(".")
-                                and p.suffix.lower() in READ_SUFFIXES))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.iterdir()
+                    if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in READ_SUFFIXES
+                )
+            )
         elif not path.exists() and _GLOB_CHARS & set(spec):
             files.extend(sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file()))
         else:
@@ -232,9 +312,7 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
     inputs = Inputs(("IN", file) for file in files)
     if args.output_file:
         if len(files) != 1:
-            raise HandconvError(
-                f"-o names one output file but the inputs give {len(files)} files; use --out-dir DIR"
-            )
+            raise HandconvError(f"-o names one output file but the inputs give {len(files)} files; use --out-dir DIR")
         target = Path(args.output_file)
         if args.format:
             raise HandconvError("--format applies to --out-dir; with -o the file's suffix picks the format")
@@ -265,9 +343,18 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(kernel=args.kernel, channels=args.channels, gray=args.gray, stride=args.stride,
-                dilation=args.dilation, padding=args.padding, mode=args.mode, output=args.mapping,
-                method=args.method, max_pixels=args.max_pixels)
+    return dict(
+        kernel=args.kernel,
+        channels=args.channels,
+        gray=args.gray,
+        stride=args.stride,
+        dilation=args.dilation,
+        padding=args.padding,
+        mode=args.mode,
+        output=args.mapping,
+        method=args.method,
+        max_pixels=args.max_pixels,
+    )
 
 
 #: In a worker process: whether a file is being filtered right now.
@@ -334,8 +421,11 @@ def _check_options(args: argparse.Namespace) -> None:
     resolve_output(args.mapping, kernel)
     from ..methods import METHODS
 
-    target_suffix = Path(args.output_file).suffix.lower() if args.output_file else (
-        "." + args.format.lower() if args.format else None)
+    target_suffix = (
+        Path(args.output_file).suffix.lower()
+        if args.output_file
+        else ("." + args.format.lower() if args.format else None)
+    )
     if args.mapping == "raw" and target_suffix not in (None, ".npy", ".tif", ".tiff"):
         raise HandconvError(
             f"--map raw keeps signed, unclipped floats, which {target_suffix} cannot hold; "
@@ -375,8 +465,11 @@ def run(args: argparse.Namespace) -> int:
         _run_jobs(jobs, options, args, protect, summary)
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM: the pool is stopped; say what was written before the exit code.
-        print(f"handconv filter: stopped: {len(summary.written)} written, "
-              f"{len(jobs) - len(summary.written) - len(summary.skipped)} not done", file=sys.stderr)
+        print(
+            f"handconv filter: stopped: {len(summary.written)} written, "
+            f"{len(jobs) - len(summary.written) - len(summary.skipped)} not done",
+            file=sys.stderr,
+        )
         raise
     if not args.quiet:
         parts = [f"{len(summary.written)} written"]
@@ -390,8 +483,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace, protect: list[str],
-              summary: Summary) -> None:
+def _run_jobs(
+    jobs: list[Job], options: dict[str, Any], args: argparse.Namespace, protect: list[str], summary: Summary
+) -> None:
     from tqdm import tqdm
 
     if args.dask:
@@ -402,6 +496,7 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
 
     workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
     with tqdm(total=len(jobs), unit="image", disable=args.quiet or len(jobs) < 2, file=sys.stderr) as bar:
+
         def record(job: Job, status: str, message: str) -> None:
             summary.record(job, status, message, lambda text: bar.write(text, file=sys.stderr))
             bar.update()
@@ -415,8 +510,9 @@ def _run_jobs(jobs: list[Job], options: dict[str, Any], args: argparse.Namespace
 
         # 'spawn', not fork: forking a process that has loaded TensorFlow (or any threaded
         # library) can deadlock the children.
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=worker_signals)
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_signals
+        )
         try:
             futures = {pool.submit(process, job, options, args.overwrite, protect): job for job in jobs}
             for future in as_completed(futures):

@@ -62,8 +62,16 @@ def _client(address: str | None) -> Iterator[Any]:
 
 
 def _filter_options(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(channels=args.channels, gray=args.gray, stride=args.stride, dilation=args.dilation,
-                padding=args.padding, mode=args.mode, output=args.mapping, method=args.method)
+    return dict(
+        channels=args.channels,
+        gray=args.gray,
+        stride=args.stride,
+        dilation=args.dilation,
+        padding=args.padding,
+        mode=args.mode,
+        output=args.mapping,
+        method=args.method,
+    )
 
 
 def filter_one(args: argparse.Namespace, files: list[Path]) -> int:
@@ -76,8 +84,10 @@ def filter_one(args: argparse.Namespace, files: list[Path]) -> int:
     source, target = files[0], Path(args.output_file)
     suffix = ".zarr" if is_zarr(target) else target.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
-        raise HandconvError(f"-o {str(target)!r}: --dask writes one image as a tiled TIFF or a Zarr folder "
-                            f"(expected one of {', '.join(WRITE_SUFFIXES)}); for other formats drop --dask")
+        raise HandconvError(
+            f"-o {str(target)!r}: --dask writes one image as a tiled TIFF or a Zarr folder "
+            f"(expected one of {', '.join(WRITE_SUFFIXES)}); for other formats drop --dask"
+        )
     if args.format:
         raise HandconvError("--format applies to --out-dir; with -o the file's suffix picks the format")
     make_output_folder(target.parent, "-o")
@@ -90,8 +100,15 @@ def filter_one(args: argparse.Namespace, files: list[Path]) -> int:
             else:
                 image = open_image(source, chunk, max_pixels=args.max_pixels)
                 result = filter_lazy(image, args.kernel, tile=chunk, **_filter_options(args))
-                write_image(target, result, overwrite=args.overwrite, protect=[source], progress=not args.quiet,
-                            client=client, workers=args.jobs)
+                write_image(
+                    target,
+                    result,
+                    overwrite=args.overwrite,
+                    protect=[source],
+                    progress=not args.quiet,
+                    client=client,
+                    workers=args.jobs,
+                )
         except HandconvError as error:
             text = str(error)
             status, message = "failed", text if text.startswith(str(source)) else f"{source}: {text}"
@@ -161,8 +178,9 @@ def run_jobs(jobs: list, options: dict[str, Any], args: argparse.Namespace, prot
         workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
         # The process pool's workers and stop: Ctrl-C is the main process's, SIGTERM unwinds a
         # worker's temp files; on a stop, pending files are cancelled and workers' temps removed.
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=worker_signals)
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_signals
+        )
         try:
             if args.quiet:
                 results = bag.compute(scheduler="processes", pool=pool)

@@ -22,19 +22,45 @@ from typing import Any
 from ..borders import ALIASES, BORDER_MODES, extension, resolve_mode
 from .args import add_deprecated_alias
 
-__all__ = ["rosetta_rows", "rosetta_table", "rosetta_markdown", "aliases_of", "transpose_data", "transpose_rows",
-           "transpose_table", "transpose_markdown"]
+__all__ = [
+    "rosetta_rows",
+    "rosetta_table",
+    "rosetta_markdown",
+    "aliases_of",
+    "transpose_data",
+    "transpose_rows",
+    "transpose_table",
+    "transpose_markdown",
+]
 
-_COLUMNS = ("handconv", "extension of a b c d", "NumPy np.pad", "SciPy ndimage", "SciPy signal (2-D)",
-            "OpenCV", "PyTorch", "TF tf.pad")
+_COLUMNS = (
+    "handconv",
+    "extension of a b c d",
+    "NumPy np.pad",
+    "SciPy ndimage",
+    "SciPy signal (2-D)",
+    "OpenCV",
+    "PyTorch",
+    "TF tf.pad",
+)
 
 
 def rosetta_rows() -> list[list[str]]:
     """One row per canonical mode: name, extension, then each library's word ('--' when it has none)."""
     rows = []
     for mode in BORDER_MODES.values():
-        rows.append([mode.name, extension(mode.name), mode.numpy, mode.scipy_ndimage, mode.scipy_signal or "--",
-                     mode.opencv or "--", mode.torch or "--", mode.tf_pad or "--"])
+        rows.append(
+            [
+                mode.name,
+                extension(mode.name),
+                mode.numpy,
+                mode.scipy_ndimage,
+                mode.scipy_signal or "--",
+                mode.opencv or "--",
+                mode.torch or "--",
+                mode.tf_pad or "--",
+            ]
+        )
     return rows
 
 
@@ -94,9 +120,15 @@ def rosetta_markdown() -> str:
 
 
 # ------------------------------------------------------------ transposed convolution
-_TRANSPOSE_COLUMNS = ("n, k, s", "output", "TF conv2d_transpose (= handconv.conv2d_transpose)",
-                      "PyTorch conv_transpose2d", "JAX conv_transpose",
-                      "Keras Conv2DTranspose", "crop (start, end)")
+_TRANSPOSE_COLUMNS = (
+    "n, k, s",
+    "output",
+    "TF conv2d_transpose (= handconv.conv2d_transpose)",
+    "PyTorch conv_transpose2d",
+    "JAX conv_transpose",
+    "Keras Conv2DTranspose",
+    "crop (start, end)",
+)
 
 
 def transpose_data() -> dict[str, Any]:
@@ -123,8 +155,10 @@ def _jax_cell(row: dict[str, Any]) -> str:
 
 
 def _keras_cell(row: dict[str, Any]) -> str:
-    cells = [f"'{m['padding']}'" + ("" if m["output_padding"] is None else f", output_padding={m['output_padding']}")
-             for m in row["keras"]]
+    cells = [
+        f"'{m['padding']}'" + ("" if m["output_padding"] is None else f", output_padding={m['output_padding']}")
+        for m in row["keras"]
+    ]
     return _or(cells) if cells else "--"
 
 
@@ -141,8 +175,17 @@ def transpose_rows() -> list[list[str]]:
         for row in case["rows"]:
             tf = row["tf"]
             same = "" if row.get("handconv") else " (handconv differs!)"
-            out.append([label, str(row["output"]), f"output_shape {tf['output_shape']}, '{tf['padding']}'{same}",
-                        _torch_cell(row), _jax_cell(row), _keras_cell(row), f"{row['crop'][0]}, {row['crop'][1]}"])
+            out.append(
+                [
+                    label,
+                    str(row["output"]),
+                    f"output_shape {tf['output_shape']}, '{tf['padding']}'{same}",
+                    _torch_cell(row),
+                    _jax_cell(row),
+                    _keras_cell(row),
+                    f"{row['crop'][0]}, {row['crop'][1]}",
+                ]
+            )
     return out
 
 
@@ -181,20 +224,46 @@ def transpose_table() -> str:
     lines.insert(1, "  ".join("-" * width for width in widths))
     versions = transpose_data()["versions"]
     notes = [line.replace("`", "").replace("**", "") for line in _TRANSPOSE_NOTES]
-    return "\n".join(["Transposed convolution: output size by library (n input, k kernel, s stride)", "", *notes, "",
-                      *lines, "", "measured with " + ", ".join(f"{k} {v}" for k, v in versions.items())])
+    return "\n".join(
+        [
+            "Transposed convolution: output size by library (n input, k kernel, s stride)",
+            "",
+            *notes,
+            "",
+            *lines,
+            "",
+            "measured with " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        ]
+    )
 
 
 def transpose_markdown() -> str:
     """The transposed-convolution section of ``docs/modes.md``."""
     data = transpose_data()
-    out = ["## Transposed convolution: how each library sizes it", "", *_TRANSPOSE_NOTES, "",
-           "| " + " | ".join(_TRANSPOSE_COLUMNS) + " |", "|" + "|".join("---" for _ in _TRANSPOSE_COLUMNS) + "|"]
+    out = [
+        "## Transposed convolution: how each library sizes it",
+        "",
+        *_TRANSPOSE_NOTES,
+        "",
+        "| " + " | ".join(_TRANSPOSE_COLUMNS) + " |",
+        "|" + "|".join("---" for _ in _TRANSPOSE_COLUMNS) + "|",
+    ]
     for row in transpose_rows():
-        out.append("| " + " | ".join(cell if cell.startswith("--") or i < 2 else f"`{cell}`".replace(" or ", "` or `")
-                                     for i, cell in enumerate(row)) + " |")
-    out += ["", "Measured with " + ", ".join(f"{k} {v}" for k, v in data["versions"].items())
-            + f" (`{data['generated_by']}`, {data['generated']}).", ""]
+        out.append(
+            "| "
+            + " | ".join(
+                cell if cell.startswith("--") or i < 2 else f"`{cell}`".replace(" or ", "` or `")
+                for i, cell in enumerate(row)
+            )
+            + " |"
+        )
+    out += [
+        "",
+        "Measured with "
+        + ", ".join(f"{k} {v}" for k, v in data["versions"].items())
+        + f" (`{data['generated_by']}`, {data['generated']}).",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -203,15 +272,18 @@ def add_parser(subparsers) -> None:
         "modes",
         help="the Rosetta stones: border modes, and transposed-convolution sizes, by every library's name",
         description="Each border mode's extension of 'a b c d' and its name in NumPy, SciPy, OpenCV, "
-                    "PyTorch and TensorFlow; and how TF, PyTorch, JAX and Keras size a transposed convolution.",
+        "PyTorch and TensorFlow; and how TF, PyTorch, JAX and Keras size a transposed convolution.",
         epilog="examples:\n  handconv modes\n  handconv modes --mode BORDER_REFLECT\n"
-               "  handconv modes --mode scipy:reflect\n  handconv modes --transpose\n"
-               "  handconv modes -o docs/modes.md",
+        "  handconv modes --mode scipy:reflect\n  handconv modes --transpose\n"
+        "  handconv modes -o docs/modes.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--mode", help="show what one name (any library's) means")
-    parser.add_argument("--transpose", action="store_true",
-                        help="only the transposed-convolution table (TF output_shape, PyTorch output_padding, ...)")
+    parser.add_argument(
+        "--transpose",
+        action="store_true",
+        help="only the transposed-convolution table (TF output_shape, PyTorch output_padding, ...)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print Markdown instead of a text table")
     parser.add_argument("-o", "--output", metavar="PATH", help="write the Markdown page to PATH")
     add_deprecated_alias(parser, "--write", "--output", "output")

@@ -32,22 +32,54 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "  handconv train-digits --epochs 5          # a quicker, less accurate run"
         ),
     )
-    parser.add_argument("--out-dir", default="handconv-digits", metavar="DIR",
-                        help="folder for the pictures and metrics.json (default ./handconv-digits)")
-    parser.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"], metavar="N",
-                        help=f"passes over the training images (default {DEFAULTS['epochs']})")
+    parser.add_argument(
+        "--out-dir",
+        default="handconv-digits",
+        metavar="DIR",
+        help="folder for the pictures and metrics.json (default ./handconv-digits)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=DEFAULTS["epochs"],
+        metavar="N",
+        help=f"passes over the training images (default {DEFAULTS['epochs']})",
+    )
     add_seed(parser, "seed of the initial weights and the shuffles (default 0; the split is fixed)")
-    parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], metavar="B",
-                        help=f"images per update (default {DEFAULTS['batch_size']})")
-    parser.add_argument("--learning-rate", type=_positive_float, default=DEFAULTS["learning_rate"], metavar="LR",
-                        help="starting learning rate, decayed along a cosine to 0 "
-                        f"(default {DEFAULTS['learning_rate']})")
-    parser.add_argument("--optimizer", choices=("adam", "sgd"), default=DEFAULTS["optimizer"],
-                        help=f"Adam, or SGD with momentum 0.9 (default {DEFAULTS['optimizer']})")
-    parser.add_argument("--weight-decay", type=_non_negative_float, default=DEFAULTS["weight_decay"], metavar="WD",
-                        help=f"decoupled weight decay, as Keras' (default {DEFAULTS['weight_decay']}; 0 = none)")
-    parser.add_argument("--subset", type=positive_int, default=None, metavar="N",
-                        help="train on the first N training images only (quick checks; the test set stays whole)")
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULTS["batch_size"],
+        metavar="B",
+        help=f"images per update (default {DEFAULTS['batch_size']})",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=DEFAULTS["learning_rate"],
+        metavar="LR",
+        help=f"starting learning rate, decayed along a cosine to 0 (default {DEFAULTS['learning_rate']})",
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=("adam", "sgd"),
+        default=DEFAULTS["optimizer"],
+        help=f"Adam, or SGD with momentum 0.9 (default {DEFAULTS['optimizer']})",
+    )
+    parser.add_argument(
+        "--weight-decay",
+        type=_non_negative_float,
+        default=DEFAULTS["weight_decay"],
+        metavar="WD",
+        help=f"decoupled weight decay, as Keras' (default {DEFAULTS['weight_decay']}; 0 = none)",
+    )
+    parser.add_argument(
+        "--subset",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="train on the first N training images only (quick checks; the test set stays whole)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -100,13 +132,20 @@ def run(args: argparse.Namespace) -> int:
     folder = make_output_folder(args.out_dir, "--out-dir")
     with sigterm_as_interrupt():
         result = train_digits(
-            folder, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay,
+            folder,
+            epochs=args.epochs,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            optimizer=args.optimizer,
+            weight_decay=args.weight_decay,
             subset=args.subset,
             progress=not args.no_progress,
         )
-    print(f"trained {result.metrics['train_images']} images x {args.epochs} epochs in {result.seconds:.1f} s; "
-          f"train accuracy {result.metrics['train_accuracy']:.3f}")
+    print(
+        f"trained {result.metrics['train_images']} images x {args.epochs} epochs in {result.seconds:.1f} s; "
+        f"train accuracy {result.metrics['train_accuracy']:.3f}"
+    )
     for path in result.files:
         print(f"wrote {path}")
     print(f"test accuracy: {result.test_accuracy:.3f}")

@@ -43,39 +43,61 @@ def add_parser(subparsers) -> None:
         "verify",
         help="run one convolution through handconv and every installed library, and compare",
         description="Compute one convolution with handconv's methods and TensorFlow (oneDNN on and off), "
-                    "PyTorch, JAX, SciPy and OpenCV; compare each with a float64 by-hand truth. "
-                    "With --explain, find the convention that produced someone's output.",
+        "PyTorch, JAX, SciPy and OpenCV; compare each with a float64 by-hand truth. "
+        "With --explain, find the convention that produced someone's output.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_argument_group("input and kernel")
-    source.add_argument("--shape", default="6,6,3",
-                        help="random input shape in data-format order without or with batch, e.g. 6,6,3 (default)")
+    source.add_argument(
+        "--shape",
+        default="6,6,3",
+        help="random input shape in data-format order without or with batch, e.g. 6,6,3 (default)",
+    )
     add_seed(source)
-    source.add_argument("--input", metavar="FILE",
-                        help=".npy array, image file or 'sample' (the sample photo) instead of a random input")
-    source.add_argument("-k", "--kernel", default="edge",
-                        help="kernel: a name or spec ('handconv kernels' lists them: edge, sobel_x, box:5, "
-                             "[[0,1],[1,0]], ...) or a .npy file, 2-D (applied to every channel and summed), "
-                             "(KH, KW, C) or (KH, KW, C, C_out) (default: edge, the article's)")
-    source.add_argument("--dtype", choices=["float16", "float32", "float64", "int32"],
-                        help="dtype of the input (default float32 for random input, the file's own otherwise)")
+    source.add_argument(
+        "--input",
+        metavar="FILE",
+        help=".npy array, image file or 'sample' (the sample photo) instead of a random input",
+    )
+    source.add_argument(
+        "-k",
+        "--kernel",
+        default="edge",
+        help="kernel: a name or spec ('handconv kernels' lists them: edge, sobel_x, box:5, "
+        "[[0,1],[1,0]], ...) or a .npy file, 2-D (applied to every channel and summed), "
+        "(KH, KW, C) or (KH, KW, C, C_out) (default: edge, the article's)",
+    )
+    source.add_argument(
+        "--dtype",
+        choices=["float16", "float32", "float64", "int32"],
+        help="dtype of the input (default float32 for random input, the file's own otherwise)",
+    )
     conv = parser.add_argument_group("convolution (as tf.nn.conv2d)")
     conv.add_argument("--stride", "--strides", dest="stride", default="1", help="S or SH,SW (default 1)")
-    conv.add_argument("--padding", default="VALID",
-                      help="SAME, VALID, P (P on every side) or TOP,BOTTOM,LEFT,RIGHT (default VALID)")
+    conv.add_argument(
+        "--padding", default="VALID", help="SAME, VALID, P (P on every side) or TOP,BOTTOM,LEFT,RIGHT (default VALID)"
+    )
     conv.add_argument("--dilation", "--dilations", dest="dilation", default="1", help="D or DH,DW (default 1)")
     conv.add_argument("--data-format", default="NHWC", choices=["NHWC", "NCHW"])
-    conv.add_argument("--op", default="conv2d", choices=["conv2d", "conv2d_transpose"],
-                      help="the operation (default conv2d); conv2d_transpose as tf.nn.conv2d_transpose")
-    conv.add_argument("--output-shape", metavar="H,W[,C]",
-                      help="conv2d_transpose's result size (default: stride x input for SAME, the full "
-                           "(n - 1)*s + k_eff for VALID and explicit padding)")
+    conv.add_argument(
+        "--op",
+        default="conv2d",
+        choices=["conv2d", "conv2d_transpose"],
+        help="the operation (default conv2d); conv2d_transpose as tf.nn.conv2d_transpose",
+    )
+    conv.add_argument(
+        "--output-shape",
+        metavar="H,W[,C]",
+        help="conv2d_transpose's result size (default: stride x input for SAME, the full "
+        "(n - 1)*s + k_eff for VALID and explicit padding)",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--backends", help="comma-separated substrings: only these rows (e.g. handconv,torch)")
     out.add_argument("--json", metavar="PATH", help="also write the table as JSON")
-    out.add_argument("--explain", metavar="OUTPUT.npy",
-                     help="diagnose: which convention turns --input and --kernel into this output")
+    out.add_argument(
+        "--explain", metavar="OUTPUT.npy", help="diagnose: which convention turns --input and --kernel into this output"
+    )
     parser.set_defaults(func=run)
 
 
@@ -156,8 +178,9 @@ def transpose_output_shape(args, x: np.ndarray, filters: np.ndarray, strides, pa
             if not isinstance(padding, str):
                 pair = padding[2 + axis] if nchw else padding[1 + axis]
                 axis_padding = tuple(pair)
-            sizes = shapes.transposed_sizes(spatial[axis], filters.shape[axis], strides[axis], axis_padding,
-                                            dilations[axis])
+            sizes = shapes.transposed_sizes(
+                spatial[axis], filters.shape[axis], strides[axis], axis_padding, dilations[axis]
+            )
             if not len(sizes):
                 raise HandconvError(f"no result size maps back to {spatial[axis]} with these arguments")
             hw.append(sizes[-1] if axis_padding == "SAME" else sizes[0])
@@ -175,16 +198,19 @@ def run_transpose(args) -> int:
     elif kernel.ndim == 4:
         filters = kernel
     else:
-        raise HandconvError(f"--kernel has shape {kernel.shape}; conv2d_transpose takes a 2-D kernel or "
-                            "4-D filters (KH, KW, C_result, C_in)")
+        raise HandconvError(
+            f"--kernel has shape {kernel.shape}; conv2d_transpose takes a 2-D kernel or "
+            "4-D filters (KH, KW, C_result, C_in)"
+        )
     filters = filters.astype(x.dtype)
     strides, dilations = parse_ints(args.stride, "--stride"), parse_ints(args.dilation, "--dilation")
     padding = parse_padding(args.padding, args.data_format)
     output_shape = transpose_output_shape(args, x, filters, strides, padding, dilations)
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
     progress = (lambda name: print(f"  running {name} ...", file=sys.stderr)) if sys.stderr.isatty() else None
-    report = verify_transpose(x, filters, output_shape, strides, padding, args.data_format, dilations,
-                              backends=backends, progress=progress)
+    report = verify_transpose(
+        x, filters, output_shape, strides, padding, args.data_format, dilations, backends=backends, progress=progress
+    )
     report.source = {
         "op": f"conv2d_transpose to output_shape {list(output_shape)}",
         "input": args.input or f"random normal, seed {args.seed}",
@@ -199,8 +225,11 @@ def run(args) -> int:
     # Before any work: the JSON report must not replace an input.
     refuse_overwriting_inputs(
         [("--json", args.json)],
-        [("--input", args.input), ("--kernel", args.kernel if os.path.isfile(args.kernel) else None),
-         ("--explain", args.explain)],
+        [
+            ("--input", args.input),
+            ("--kernel", args.kernel if os.path.isfile(args.kernel) else None),
+            ("--explain", args.explain),
+        ],
     )
     if args.explain:
         return run_explain(args)
@@ -219,8 +248,16 @@ def run(args) -> int:
     filters = filters.astype(x.dtype)
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
     progress = (lambda name: print(f"  running {name} ...", file=sys.stderr)) if sys.stderr.isatty() else None
-    report = verify(x, filters, parse_ints(args.stride, "--stride"), parse_padding(args.padding, args.data_format),
-                    args.data_format, parse_ints(args.dilation, "--dilation"), backends=backends, progress=progress)
+    report = verify(
+        x,
+        filters,
+        parse_ints(args.stride, "--stride"),
+        parse_padding(args.padding, args.data_format),
+        args.data_format,
+        parse_ints(args.dilation, "--dilation"),
+        backends=backends,
+        progress=progress,
+    )
     report.source = {
         "input": args.input or f"random normal, seed {args.seed}",
         "kernel": f"{args.kernel} {kernel.shape}" + (" on every channel, summed" if kernel.ndim == 2 else ""),

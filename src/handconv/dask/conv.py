@@ -121,8 +121,9 @@ def conv2d(
 
     if _is_dask(input):
         x = input
-        _, w = as_arrays(np.empty((0,), dtype=x.dtype), np.asarray(filters) if not _is_dask(filters)
-                         else filters.compute())
+        _, w = as_arrays(
+            np.empty((0,), dtype=x.dtype), np.asarray(filters) if not _is_dask(filters) else filters.compute()
+        )
     else:
         array, w = as_arrays(input, filters)
         x = da.from_array(np.asarray(array), chunks=array.shape or ())
@@ -139,8 +140,11 @@ def check_tile(tile: Any) -> tuple[int, int] | None:
     if tile is None:
         return None
     values = [tile] if shapes.is_int(tile) else list(tile) if isinstance(tile, (tuple, list)) else None
-    if values is None or len(values) not in (1, 2) or not all(shapes.is_int(v) and not isinstance(v, bool)
-                                                                for v in values):
+    if (
+        values is None
+        or len(values) not in (1, 2)
+        or not all(shapes.is_int(v) and not isinstance(v, bool) for v in values)
+    ):
         raise HandconvTypeError(f"tile={tile!r} must be an int or a pair of ints (rows, columns)")
     if min(values) < 1:
         raise HandconvError(f"tile={tile!r} must be positive")
@@ -206,8 +210,7 @@ def _run_tile(tile: _Tile, filters: np.ndarray, *chunks: np.ndarray) -> np.ndarr
         window = tile.prepare(window)
     (t, b), (left, r) = tile.pads
     spatial = [[0, 0], [t, b], [left, r], [0, 0]] if tile.data_format == "NHWC" else [[0, 0], [0, 0], [t, b], [left, r]]
-    plan = make_plan(window.shape, filters.shape, tile.strides, spatial, tile.data_format, tile.dilations,
-                     tile.dtype)
+    plan = make_plan(window.shape, filters.shape, tile.strides, spatial, tile.data_format, tile.dilations, tile.dtype)
     if tile.auto_choice is None:
         name = resolve_method(tile.method, plan)
     elif METHODS[tile.auto_choice].supports(plan):
@@ -291,8 +294,9 @@ def tiled_conv(
         tiles = []
         start_out = 0
         for length in chunks:
-            start, stop, before, after = shapes.input_window(start_out, start_out + length, size, k, stride,
-                                                             pad_before, dilation)
+            start, stop, before, after = shapes.input_window(
+                start_out, start_out + length, size, k, stride, pad_before, dilation
+            )
             if index_map is None:
                 tiles.append((np.arange(start, stop), (before, after)))
             else:

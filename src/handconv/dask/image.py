@@ -103,12 +103,12 @@ def filter(
     import dask.array as da
 
     if not isinstance(image, da.Array):
-        raise HandconvTypeError(f"image={describe_value(image)} is not a dask array; use handconv.image.filter "
-                                "for arrays in memory, or dask.array.from_array(image, chunks=...)")
-    if image.dtype not in _PIXEL_DTYPES and image.dtype.kind != "f":
         raise HandconvTypeError(
-            f"image has dtype {image.dtype}; expected uint8 or uint16 pixels, or floats in [0, 1]"
+            f"image={describe_value(image)} is not a dask array; use handconv.image.filter "
+            "for arrays in memory, or dask.array.from_array(image, chunks=...)"
         )
+    if image.dtype not in _PIXEL_DTYPES and image.dtype.kind != "f":
+        raise HandconvTypeError(f"image has dtype {image.dtype}; expected uint8 or uint16 pixels, or floats in [0, 1]")
     if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
         raise HandconvError(
             f"image of shape {image.shape} is not an image; expected shape (H, W) or (H, W, C) with C in 1..4"
@@ -130,8 +130,9 @@ def filter(
     plan = filter_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, padding, dilation, compute_dtype)
     x = colour.rechunk({2: -1})[None]
     prepare = functools.partial(prepare_window, dtype=compute_dtype, gray=gray)
-    response = tiled_conv(x, filters, plan, method, border=None if border == "zeros" else border,
-                          prepare=prepare, tile=tile)[0]
+    response = tiled_conv(
+        x, filters, plan, method, border=None if border == "zeros" else border, prepare=prepare, tile=tile
+    )[0]
     if len(kernel.components) == 2:
         response = response.map_blocks(
             _magnitude, chunks=(*response.chunks[:2], (response.shape[2] // 2,)), dtype=response.dtype

@@ -88,8 +88,7 @@ def _check_pixels(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
     if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
         raise HandconvError(f"{path}: array of shape {shape} is not an image; expected (H, W) or (H, W, C), C <= 4")
     if np.dtype(dtype) not in _PIXEL_DTYPES:
-        raise HandconvError(f"{path}: pixel dtype {dtype} is not supported; expected uint8, uint16, float32 "
-                            "or float64")
+        raise HandconvError(f"{path}: pixel dtype {dtype} is not supported; expected uint8, uint16, float32 or float64")
 
 
 def open_image(path: str | os.PathLike, chunk: int | None = None, *, max_pixels: int | None = None):
@@ -150,12 +149,19 @@ def open_image(path: str | os.PathLike, chunk: int | None = None, *, max_pixels:
         if planar:
             shape = (*shape[1:], shape[0])
         elif axes not in ("YX", "YXS", "YXC"):
-            raise HandconvError(f"{path}: TIFF axes {axes!r} (shape {shape}) are not one image; expected YX, "
-                                "YXS (RGB) or SYX")
+            raise HandconvError(
+                f"{path}: TIFF axes {axes!r} (shape {shape}) are not one image; expected YX, YXS (RGB) or SYX"
+            )
         _check_pixels(path, shape, dtype)
         source = _TiffSource(str(path), shape, dtype, planar)
-        lazy = da.from_array(source, chunks=(chunk, chunk, -1)[: len(shape)], lock=False, asarray=True,
-                             name=f"handconv-tiff-{_token(path)}", meta=np.empty((0,) * len(shape), dtype))
+        lazy = da.from_array(
+            source,
+            chunks=(chunk, chunk, -1)[: len(shape)],
+            lock=False,
+            asarray=True,
+            name=f"handconv-tiff-{_token(path)}",
+            meta=np.empty((0,) * len(shape), dtype),
+        )
     else:
         from ..image.io import read_image
 
@@ -197,8 +203,9 @@ def _storable_block(block: np.ndarray, path: Path, suffix: str) -> np.ndarray:
 def _check_target(path: Path, overwrite: bool, protect: Iterable[str | os.PathLike]) -> None:
     for protected in protect:
         protected = Path(protected)
-        if path.resolve() == protected.resolve() or (path.exists() and protected.exists()
-                                                      and os.path.samefile(path, protected)):
+        if path.resolve() == protected.resolve() or (
+            path.exists() and protected.exists() and os.path.samefile(path, protected)
+        ):
             raise HandconvError(f"{path}: this is an input file; handconv never overwrites its inputs")
     if path.exists() and not overwrite:
         raise HandconvError(f"{path}: already exists; pass --overwrite (overwrite=True) to replace it")
@@ -244,8 +251,10 @@ def write_image(
     path = Path(path)
     suffix = ".zarr" if is_zarr(path) else path.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
-        raise HandconvError(f"{path}: cannot write {suffix or 'files without a suffix'} lazily; expected one of "
-                            f"{', '.join(WRITE_SUFFIXES)}")
+        raise HandconvError(
+            f"{path}: cannot write {suffix or 'files without a suffix'} lazily; expected one of "
+            f"{', '.join(WRITE_SUFFIXES)}"
+        )
     if not isinstance(image, da.Array):
         image = da.from_array(np.asarray(image), chunks=(DEFAULT_CHUNK, DEFAULT_CHUNK, -1)[: np.ndim(image)])
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] > 4):
@@ -341,8 +350,13 @@ class StderrAtWriteTime:
 def _write_tiff(path: Path, image: Any, suffix: str, progress: bool, client: Any, workers: int | None) -> None:
     import tifffile
 
-    pixels = image.map_blocks(_storable_block, path, suffix, dtype=_stored_dtype(image.dtype, image, suffix),
-                              drop_axis=[2] if image.ndim == 3 and image.shape[2] == 1 else [])
+    pixels = image.map_blocks(
+        _storable_block,
+        path,
+        suffix,
+        dtype=_stored_dtype(image.dtype, image, suffix),
+        drop_axis=[2] if image.ndim == 3 and image.shape[2] == 1 else [],
+    )
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
     height, width = pixels.shape[:2]
@@ -377,9 +391,17 @@ def _write_tiff(path: Path, image: Any, suffix: str, progress: bool, client: Any
                 bar.update(last - first)
 
     with atomic_path(path) as temp:
-        tifffile.imwrite(temp, tiles(), shape=pixels.shape, dtype=pixels.dtype, tile=(edge, edge),
-                         photometric=photometric, extrasamples=extrasamples, bigtiff=pixels.nbytes >= 2**31,
-                         metadata=None)
+        tifffile.imwrite(
+            temp,
+            tiles(),
+            shape=pixels.shape,
+            dtype=pixels.dtype,
+            tile=(edge, edge),
+            photometric=photometric,
+            extrasamples=extrasamples,
+            bigtiff=pixels.nbytes >= 2**31,
+            metadata=None,
+        )
 
 
 def _stored_dtype(dtype: np.dtype, image: Any, suffix: str) -> np.dtype:

@@ -26,9 +26,20 @@ from .html import render_html
 from .text import render_grad_text, render_text
 from .trace import MAX_PRODUCTS, Step, Trace, explain, format_number, select_positions
 
-__all__ = ["explain", "Trace", "Step", "render_text", "render_html", "format_number", "select_positions",
-           "MAX_PRODUCTS",
-           "explain_gradient", "GradTrace", "Term", "render_grad_text"]
+__all__ = [
+    "explain",
+    "Trace",
+    "Step",
+    "render_text",
+    "render_html",
+    "format_number",
+    "select_positions",
+    "MAX_PRODUCTS",
+    "explain_gradient",
+    "GradTrace",
+    "Term",
+    "render_grad_text",
+]
 
 
 class _CallableModule(types.ModuleType):

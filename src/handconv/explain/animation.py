@@ -69,8 +69,15 @@ class _Painter:
         self.fig = render_figure(trace, highlight=False, dpi=dpi)
         self.base = _figure_pixels(self.fig)
         self.axes = {ax.get_label(): ax for ax in self.fig.axes}
-        self.rgb = {name: np.array(to_rgb(color), np.float32) for name, color in (
-            ("field", FIELD_COLOR), ("output", OUTPUT_COLOR), ("outline", OUTLINE_COLOR), ("white", "white"))}
+        self.rgb = {
+            name: np.array(to_rgb(color), np.float32)
+            for name, color in (
+                ("field", FIELD_COLOR),
+                ("output", OUTPUT_COLOR),
+                ("outline", OUTLINE_COLOR),
+                ("white", "white"),
+            )
+        }
 
     def box(self, label: str, r0: int, c0: int, r1: int, c1: int, inset: int = 0) -> tuple[int, int, int, int]:
         """Pixel rows/columns ``(y0, x0, y1, x1)`` covering cells ``r0..r1`` x ``c0..c1`` of an axes."""
@@ -93,8 +100,10 @@ class _Painter:
         y0, x0, y1, x1 = box
         y0, x0 = max(y0 - 1, 0), max(x0 - 1, 0)
         for rows, cols in (
-            (slice(y0, y0 + width), slice(x0, x1 + 1)), (slice(y1 - width + 1, y1 + 1), slice(x0, x1 + 1)),
-            (slice(y0, y1 + 1), slice(x0, x0 + width)), (slice(y0, y1 + 1), slice(x1 - width + 1, x1 + 1)),
+            (slice(y0, y0 + width), slice(x0, x1 + 1)),
+            (slice(y1 - width + 1, y1 + 1), slice(x0, x1 + 1)),
+            (slice(y0, y1 + 1), slice(x0, x0 + width)),
+            (slice(y0, y1 + 1), slice(x1 - width + 1, x1 + 1)),
         ):
             image[rows, cols] = self.rgb[color]
 
@@ -213,7 +222,12 @@ def render_animation(
         if suffix == "gif":
             durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 3]
             frames[0].save(
-                temp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
+                temp,
+                format="GIF",
+                save_all=True,
+                append_images=frames[1:],
+                duration=durations,
+                loop=0,
                 optimize=False,
             )
         else:
@@ -225,10 +239,27 @@ def render_animation(
 def _write_mp4(ffmpeg: str, frames: list[Any], path: Any, frame_ms: int) -> None:
     width, height = frames[0].size
     command = [
-        ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-        "-s", f"{width}x{height}", "-r", f"{1000 / frame_ms:.4f}", "-i", "-",
-        "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white", "-pix_fmt", "yuv420p",
-        "-f", "mp4", os.fspath(path),
+        ffmpeg,
+        "-y",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        f"{1000 / frame_ms:.4f}",
+        "-i",
+        "-",
+        "-vf",
+        "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "mp4",
+        os.fspath(path),
     ]
     data = b"".join(np.asarray(frame.convert("RGB")).tobytes() for frame in frames)
     result = subprocess.run(command, input=data, capture_output=True, check=False)

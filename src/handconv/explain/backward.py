@@ -94,9 +94,17 @@ class Term:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "n": self.n, "oy": self.oy, "ox": self.ox, "co": self.co, "fy": self.fy, "fx": self.fx,
-            "channel": self.channel, "row": self.row, "col": self.col,
-            "value": json_float(self.value), "out_grad": json_float(self.out_grad),
+            "n": self.n,
+            "oy": self.oy,
+            "ox": self.ox,
+            "co": self.co,
+            "fy": self.fy,
+            "fx": self.fx,
+            "channel": self.channel,
+            "row": self.row,
+            "col": self.col,
+            "value": json_float(self.value),
+            "out_grad": json_float(self.out_grad),
             "product": json_float(self.product),
         }
 
@@ -203,8 +211,10 @@ class GradTrace:
             raise HandconvTypeError(f"learning_rate={learning_rate!r} must be a number")
         new = self.weight - float(learning_rate) * self.total
         index = ", ".join(map(str, self.at))
-        return new, (f"W[{index}] <- {format_number(self.weight)} - {format_number(learning_rate)} * "
-                     f"{term_text(self.total)} = {format_number(new)}")
+        return new, (
+            f"W[{index}] <- {format_number(self.weight)} - {format_number(learning_rate)} * "
+            f"{term_text(self.total)} = {format_number(new)}"
+        )
 
     def term_line(self, term: Term) -> str:
         """``x[n, r, c, ch] * dy[n, oy, ox, co]`` (or ``W[...] * dy[...]``) for one term."""
@@ -315,8 +325,12 @@ def gradients(x: np.ndarray, w: np.ndarray, dy_user: np.ndarray, plan: ConvPlan,
     """
     import handconv
 
-    common = dict(strides=list(plan.strides), padding=_user_padding(plan), data_format=plan.data_format,
-                  dilations=list(plan.dilations))
+    common = dict(
+        strides=list(plan.strides),
+        padding=_user_padding(plan),
+        data_format=plan.data_format,
+        dilations=list(plan.dilations),
+    )
     if grad == "filter":
         return np.asarray(handconv.conv2d_backprop_filter(x, list(plan.filter_shape), dy_user, **common))
     dx = np.asarray(handconv.conv2d_backprop_input(list(x.shape), w, dy_user, **common))
@@ -331,8 +345,7 @@ def check_at(at: Any, sizes: tuple[int, ...], names: tuple[str, ...], grad: str)
         at = at.tolist()
     if not isinstance(at, (tuple, list)) or len(at) != len(sizes):
         raise HandconvTypeError(
-            f"at={describe_value(at)}: grad={grad!r} explains one element, at={example} "
-            f"({', '.join(names)})"
+            f"at={describe_value(at)}: grad={grad!r} explains one element, at={example} ({', '.join(names)})"
         )
     result = []
     for value, size, name in zip(at, sizes, names):

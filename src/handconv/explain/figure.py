@@ -61,9 +61,7 @@ def _matplotlib():
         from matplotlib.figure import Figure
         from matplotlib.patches import Rectangle
     except ImportError:  # pragma: no cover - depends on the environment
-        raise HandconvError(
-            "figures need matplotlib; install it with: pip install 'handconv[plot]'"
-        ) from None
+        raise HandconvError("figures need matplotlib; install it with: pip install 'handconv[plot]'") from None
     return Figure, FigureCanvasAgg, to_rgb, Rectangle
 
 
@@ -221,8 +219,15 @@ def render_figure(
     fig = Figure(figsize=(max(width, 5.0), height), dpi=dpi)
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(
-        rows, len(column_widths), width_ratios=column_widths, left=0.04, right=0.98,
-        top=1 - 1.25 / height, bottom=0.7 / height, wspace=0.25, hspace=0.35,
+        rows,
+        len(column_widths),
+        width_ratios=column_widths,
+        left=0.04,
+        right=0.98,
+        top=1 - 1.25 / height,
+        bottom=0.7 / height,
+        wspace=0.25,
+        hspace=0.35,
     )
     _draw_inputs(fig, grid, trace, chosen, input_cell, input_title)
     _draw_filters(fig, grid, trace, chosen)
@@ -260,8 +265,11 @@ def _draw_inputs(fig: Any, grid: Any, trace: Trace, chosen: Any, input_cell: flo
         ax = fig.add_subplot(grid[c, 0], label=f"input:{c}")
         reads = chosen is not None and c in chosen.channels
         _draw_matrix(
-            ax, trace.padded_input[:, :, c], padding=trace.is_padding,
-            fills=[(field, FIELD_COLOR)] if reads else [], value_range=value_range,
+            ax,
+            trace.padded_input[:, :, c],
+            padding=trace.is_padding,
+            fills=[(field, FIELD_COLOR)] if reads else [],
+            value_range=value_range,
             cell_points=input_cell * 72,
         )
         ax.set_ylabel(f"channel {c}", fontsize=9)
@@ -277,7 +285,8 @@ def _draw_filters(fig: Any, grid: Any, trace: Trace, chosen: Any) -> None:
         for k in range(group_channels):
             ax = fig.add_subplot(grid[k, 1 + co], label=f"filter:{co}:{k}")
             _draw_matrix(
-                ax, trace.filters[:, :, k, co],
+                ax,
+                trace.filters[:, :, k, co],
                 outlines=[((0, 0, kh - 1, kw - 1), OUTLINE_COLOR)] if in_use else [],
             )
             if k == 0:
@@ -286,8 +295,9 @@ def _draw_filters(fig: Any, grid: Any, trace: Trace, chosen: Any) -> None:
                 ax.set_xlabel(f"bias {format_number(trace.bias[co])}", fontsize=9)
 
 
-def _draw_outputs(fig: Any, grid: Any, trace: Trace, chosen: Any, progressive: bool, output_cell: float,
-                  output_title: str) -> None:
+def _draw_outputs(
+    fig: Any, grid: Any, trace: Trace, chosen: Any, progressive: bool, output_cell: float, output_title: str
+) -> None:
     """The output, one matrix per channel; with ``progressive`` the cells after the chosen one blank."""
     oh, ow = trace.plan.output_hw
     out_channels = trace.filters.shape[3]
@@ -304,7 +314,10 @@ def _draw_outputs(fig: Any, grid: Any, trace: Trace, chosen: Any, progressive: b
             cell[chosen.oy, chosen.ox] = True
         if oh and ow:
             _draw_matrix(
-                ax, np.where(done, trace.output[:, :, co], 0.0), fills=[(cell, OUTPUT_COLOR)], blank=~done,
+                ax,
+                np.where(done, trace.output[:, :, co], 0.0),
+                fills=[(cell, OUTPUT_COLOR)],
+                blank=~done,
                 cell_points=output_cell * 72,
             )
         else:  # an empty output (TF's shape (N, 0, 0, C)): one blank cell, no made-up number
@@ -326,8 +339,12 @@ def _captions(fig: Any, trace: Trace, chosen: Any, height: float) -> None:
     if chosen is not None:
         sums = chosen.arithmetic.splitlines()[-1].replace("total: ", "")
         fig.text(
-            0.5, 0.25 / height, f"output[{chosen.oy}, {chosen.ox}, {chosen.co}] = {sums}",
-            ha="center", va="bottom", fontsize=10,
+            0.5,
+            0.25 / height,
+            f"output[{chosen.oy}, {chosen.ox}, {chosen.co}] = {sums}",
+            ha="center",
+            va="bottom",
+            fontsize=10,
         )
 
 
@@ -495,8 +512,16 @@ def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *
     side = max(hp, wp, oh, ow, *plan.filter_hw) * cell
     fig = Figure(figsize=(max(columns * (side + 0.9) + 0.6, 6.0), rows * (side + 0.9) + 1.6), dpi=dpi)
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(rows, columns, left=0.04, right=0.98, top=1 - 1.1 / fig.get_figheight(),
-                            bottom=0.6 / fig.get_figheight(), wspace=0.3, hspace=0.45)
+    grid = fig.add_gridspec(
+        rows,
+        columns,
+        left=0.04,
+        right=0.98,
+        top=1 - 1.1 / fig.get_figheight(),
+        bottom=0.6 / fig.get_figheight(),
+        wspace=0.3,
+        hspace=0.45,
+    )
     arithmetic = trace.arithmetic_lines(max_terms=12)
 
     def products_grid(terms):
@@ -513,8 +538,13 @@ def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *
             for t in terms:
                 field[t.row, t.col] = True
             ax = fig.add_subplot(grid[index, 0], label=f"input:{n}")
-            _draw_matrix(ax, trace.padded_input[n, :, :, channel], padding=trace.is_padding,
-                         fills=[(field, FIELD_COLOR)], cell_points=_pixels((hp, wp)) * 72)
+            _draw_matrix(
+                ax,
+                trace.padded_input[n, :, :, channel],
+                padding=trace.is_padding,
+                fills=[(field, FIELD_COLOR)],
+                cell_points=_pixels((hp, wp)) * 72,
+            )
             ax.set_title(f"x[{n}, :, :, {channel}] padded\ncells tap ({fy}, {fx}) read", fontsize=9)
             ax = fig.add_subplot(grid[index, 1], label=f"dy:{n}")
             _draw_matrix(ax, trace.out_backprop[n, :, :, co], cell_points=_pixels((oh, ow)) * 72)
@@ -529,22 +559,36 @@ def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *
         _draw_matrix(ax, trace.gradient[:, :, k, co], fills=[(mark, OUTPUT_COLOR)])
         ax.set_title(f"dL/dW[:, :, {k}, {co}]", fontsize=9)
         if len(groups) > len(shown):
-            fig.text(0.5, 0.35 / fig.get_figheight(), f"(images {len(shown)}..{len(groups) - 1} not drawn; "
-                     "their sums are in the total)", ha="center", fontsize=8)
+            fig.text(
+                0.5,
+                0.35 / fig.get_figheight(),
+                f"(images {len(shown)}..{len(groups) - 1} not drawn; their sums are in the total)",
+                ha="center",
+                fontsize=8,
+            )
     else:
         n = trace.batch_index
         (top, _), (left, _) = plan.pad_amounts
         pixel = np.zeros((hp, wp), bool)
         pixel[y + top, x + left] = True
         ax = fig.add_subplot(grid[0, 0], label=f"input:{n}")
-        _draw_matrix(ax, trace.padded_input[n, :, :, channel], padding=trace.is_padding,
-                     fills=[(pixel, FIELD_COLOR)], cell_points=_pixels((hp, wp)) * 72)
+        _draw_matrix(
+            ax,
+            trace.padded_input[n, :, :, channel],
+            padding=trace.is_padding,
+            fills=[(pixel, FIELD_COLOR)],
+            cell_points=_pixels((hp, wp)) * 72,
+        )
         ax.set_title(f"x[{n}, :, :, {channel}] padded", fontsize=9)
         ax = fig.add_subplot(grid[0, 1], label="gradient")
         mark = np.zeros(trace.gradient.shape[:2], bool)
         mark[y, x] = True
-        _draw_matrix(ax, trace.gradient[:, :, channel], fills=[(mark, OUTPUT_COLOR)],
-                     cell_points=_pixels(trace.gradient.shape) * 72)
+        _draw_matrix(
+            ax,
+            trace.gradient[:, :, channel],
+            fills=[(mark, OUTPUT_COLOR)],
+            cell_points=_pixels(trace.gradient.shape) * 72,
+        )
         ax.set_title(f"dL/dx[{n}, :, :, {channel}]", fontsize=9)
         for index, (_label, terms) in enumerate(shown, start=1):
             out_channel = terms[0].co
@@ -557,8 +601,12 @@ def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *
             _draw_matrix(ax, trace.filters[:, :, k, out_channel].astype(float), fills=[(taps, FIELD_COLOR)])
             ax.set_title(f"W[:, :, {k}, {out_channel}]\ntaps that read it", fontsize=9)
             ax = fig.add_subplot(grid[index, 1], label=f"dy:{out_channel}")
-            _draw_matrix(ax, trace.out_backprop[n, :, :, out_channel], fills=[(where, FIELD_COLOR)],
-                         cell_points=_pixels((oh, ow)) * 72)
+            _draw_matrix(
+                ax,
+                trace.out_backprop[n, :, :, out_channel],
+                fills=[(where, FIELD_COLOR)],
+                cell_points=_pixels((oh, ow)) * 72,
+            )
             ax.set_title(f"dy[{n}, :, :, {out_channel}]\noutputs it fed", fontsize=9)
             ax = fig.add_subplot(grid[index, 2], label=f"products:{out_channel}")
             _draw_matrix(ax, values, blank=~where, cell_points=_pixels((oh, ow)) * 72)

@@ -29,14 +29,21 @@ __all__ = ["render_html", "embed_json"]
 
 #: Keys of ``Trace.to_dict()`` the page reads (see the trace schema).
 REQUIRED_KEYS = (
-    "version", "labels", "config", "padded_input", "is_padding", "filters", "bias", "output", "steps",
+    "version",
+    "labels",
+    "config",
+    "padded_input",
+    "is_padding",
+    "filters",
+    "bias",
+    "output",
+    "steps",
 )
 SCHEMA_VERSION = 1
 #: Most numbers (padded input, padding mask, output, step products) one page embeds: about 40 MB of HTML.
 MAX_PAGE_NUMBERS = 4_000_000
 
-_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
-                 0x2028: "\\u2028", 0x2029: "\\u2029"}
+_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def embed_json(data: Any) -> str:
@@ -68,9 +75,7 @@ def _as_trace_dict(trace_or_dict: Any) -> Mapping[str, Any]:
     if missing:
         raise HandconvError(f"trace dict lacks {', '.join(missing)}; expected the keys of Trace.to_dict()")
     if data["version"] != SCHEMA_VERSION:
-        raise HandconvError(
-            f"trace dict has version {data['version']!r}; this page renders version {SCHEMA_VERSION}"
-        )
+        raise HandconvError(f"trace dict has version {data['version']!r}; this page renders version {SCHEMA_VERSION}")
     return data
 
 
@@ -91,6 +96,7 @@ def _check_page_size(trace: Any) -> None:
 
 def _grad_sizes(data: Mapping[str, Any], grad: str) -> tuple[int, ...]:
     """``(KH, KW, C/groups, C_out)`` or ``(H, W, C)`` from the trace dict's nested lists."""
+
     def shape(nested: Any, depth: int) -> tuple[int, ...]:
         sizes = []
         for _ in range(depth):
@@ -166,9 +172,7 @@ def render_html(
     data = _as_trace_dict(trace_or_dict)
     if backward is not None:
         if "backward" not in data:
-            raise HandconvError(
-                "backward= needs a trace with the backward pass: explain(..., out_backprop=dy)"
-            )
+            raise HandconvError("backward= needs a trace with the backward pass: explain(..., out_backprop=dy)")
         grad, at = backward
         if grad not in ("filter", "input"):
             raise HandconvError(f"backward=({grad!r}, ...): expected 'filter' or 'input'")

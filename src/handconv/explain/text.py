@@ -133,8 +133,7 @@ def _header(trace: Trace) -> list[str]:
     plan = trace.plan
     (top, bottom), (left, right) = plan.pad_amounts
     lines = [
-        f"{trace.labels['title']}: {trace.labels['input']} through "
-        + ", ".join(trace.labels["filters"]),
+        f"{trace.labels['title']}: {trace.labels['input']} through " + ", ".join(trace.labels["filters"]),
         plan.describe(),
         f"padded input {plan.padded_hw[0]}x{plan.padded_hw[1]}"
         f" (padding top {top}, bottom {bottom}, left {left}, right {right}); "
@@ -308,12 +307,21 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
                 field[t.row, t.col] = True
                 products[t.oy, t.ox] = t.product
             lines.append(_heading(label, color))
-            lines.extend(side_by_side([
-                matrix_block(trace.padded_input[n, :, :, channel], marked=field, padding=trace.is_padding,
-                        color=color, title=f"(input channel {channel}, padded)"),
-                matrix_block(trace.out_backprop[n, :, :, co], color=color, title=f"dy[{n}, :, :, {co}]"),
-                matrix_block(products, color=color, title="products x*dy"),
-            ]))
+            lines.extend(
+                side_by_side(
+                    [
+                        matrix_block(
+                            trace.padded_input[n, :, :, channel],
+                            marked=field,
+                            padding=trace.is_padding,
+                            color=color,
+                            title=f"(input channel {channel}, padded)",
+                        ),
+                        matrix_block(trace.out_backprop[n, :, :, co], color=color, title=f"dy[{n}, :, :, {co}]"),
+                        matrix_block(products, color=color, title="products x*dy"),
+                    ]
+                )
+            )
             if len(by_image) > 1:
                 lines.append(arithmetic[index])
                 lines.append("")
@@ -321,8 +329,15 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
         cell = np.zeros(trace.gradient.shape[:2], bool)
         cell[fy, fx] = True
         lines.append("")
-        lines.extend(matrix_block(trace.gradient[:, :, k, co], marked=cell, color=color, mark_code=_OUTPUT,
-                             title=f"whole gradient dL/dW[:, :, {k}, {co}] ({name}, channel {k})"))
+        lines.extend(
+            matrix_block(
+                trace.gradient[:, :, k, co],
+                marked=cell,
+                color=color,
+                mark_code=_OUTPUT,
+                title=f"whole gradient dL/dW[:, :, {k}, {co}] ({name}, channel {k})",
+            )
+        )
     else:
         y, x, channel = trace.at
         n = trace.batch_index
@@ -334,8 +349,15 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
         ]
         pixel = np.zeros(trace.is_padding.shape, bool)
         pixel[y + top, x + left] = True
-        lines.extend(matrix_block(trace.padded_input[n, :, :, channel], marked=pixel, padding=trace.is_padding,
-                             color=color, title=f"input channel {channel} of image {n} (padded)"))
+        lines.extend(
+            matrix_block(
+                trace.padded_input[n, :, :, channel],
+                marked=pixel,
+                padding=trace.is_padding,
+                color=color,
+                title=f"input channel {channel} of image {n} (padded)",
+            )
+        )
         lines.append("")
         groups = trace.groups_of_terms()
         for index, (label, terms) in enumerate(groups):
@@ -349,12 +371,22 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
                 fed[t.oy, t.ox] = True
                 products[t.oy, t.ox] = t.product
             lines.append(_heading(f"{label} ({trace.labels['filters'][co]})", color))
-            lines.extend(side_by_side([
-                matrix_block(trace.filters[:, :, k, co].astype(float), marked=taps, color=color,
-                        title=f"W[:, :, {k}, {co}]"),
-                matrix_block(trace.out_backprop[n, :, :, co], marked=fed, color=color, title=f"dy[{n}, :, :, {co}]"),
-                matrix_block(products, marked=fed, color=color, title="products W*dy"),
-            ]))
+            lines.extend(
+                side_by_side(
+                    [
+                        matrix_block(
+                            trace.filters[:, :, k, co].astype(float),
+                            marked=taps,
+                            color=color,
+                            title=f"W[:, :, {k}, {co}]",
+                        ),
+                        matrix_block(
+                            trace.out_backprop[n, :, :, co], marked=fed, color=color, title=f"dy[{n}, :, :, {co}]"
+                        ),
+                        matrix_block(products, marked=fed, color=color, title="products W*dy"),
+                    ]
+                )
+            )
             if len(groups) > 1:
                 lines.append(arithmetic[index])
                 lines.append("")
@@ -362,6 +394,13 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
         cell = np.zeros(trace.gradient.shape[:2], bool)
         cell[y, x] = True
         lines.append("")
-        lines.extend(matrix_block(trace.gradient[:, :, channel], marked=cell, color=color, mark_code=_OUTPUT,
-                             title=f"whole gradient dL/dx[{n}, :, :, {channel}]"))
+        lines.extend(
+            matrix_block(
+                trace.gradient[:, :, channel],
+                marked=cell,
+                color=color,
+                mark_code=_OUTPUT,
+                title=f"whole gradient dL/dx[{n}, :, :, {channel}]",
+            )
+        )
     return "\n".join(lines).rstrip() + "\n"

@@ -41,7 +41,6 @@ __all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "format_number"]
 MAX_PRODUCTS = 10_000
 
 
-
 @dataclass(frozen=True)
 class Step:
     """How one output element ``output[oy, ox, co]`` is computed.
@@ -188,7 +187,7 @@ class Trace:
         for candidate in self.steps:
             if (candidate.oy, candidate.ox, candidate.co) == (oy, ox, co):
                 return candidate
-        (oy, ox), = select_positions((oy, ox), self.plan.output_hw)
+        ((oy, ox),) = select_positions((oy, ox), self.plan.output_hw)
         if not 0 <= co < self.plan.out_channels:
             raise HandconvError(f"output channel {co} is outside 0..{self.plan.out_channels - 1}")
         weights = self.filters.astype(self.plan.compute_dtype, copy=False)
@@ -237,9 +236,16 @@ class Trace:
             "bias": json_floats(self.bias),
             "output": json_floats(self.output),
             "steps": [step.to_dict() for step in self.steps],
-            **({"backward": {"batch_index": self.batch_index,
-                             **{key: json_floats(value) for key, value in self.backward.items()}}}
-               if self.backward is not None else {}),
+            **(
+                {
+                    "backward": {
+                        "batch_index": self.batch_index,
+                        **{key: json_floats(value) for key, value in self.backward.items()},
+                    }
+                }
+                if self.backward is not None
+                else {}
+            ),
         }
 
     def __str__(self) -> str:
@@ -301,8 +307,10 @@ def _axis_indices(value: Any, size: int, axis: str, at: Any) -> list[int]:
 
 
 def _is_pair(value: Any) -> bool:
-    return isinstance(value, (tuple, list)) and len(value) == 2 and not any(
-        isinstance(v, (tuple, list, np.ndarray)) for v in value
+    return (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and not any(isinstance(v, (tuple, list, np.ndarray)) for v in value)
     )
 
 
@@ -328,9 +336,7 @@ def select_positions(at: Any, output_hw: tuple[int, ...]) -> list[tuple[int, int
         cols = _axis_indices(at[1], out_w, "column", at)
         positions = {(r, c) for r in rows for c in cols}
     elif isinstance(at, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in at):
-        positions = {
-            (_check_index(p[0], out_h, "row", at), _check_index(p[1], out_w, "column", at)) for p in at
-        }
+        positions = {(_check_index(p[0], out_h, "row", at), _check_index(p[1], out_w, "column", at)) for p in at}
     else:
         raise HandconvTypeError(
             f"at={describe_value(at)} is not understood; expected at=(row, col), "
@@ -352,9 +358,7 @@ def _check_bias(bias: Any, out_channels: int, dtype: np.dtype) -> np.ndarray:
     if values.ndim == 0:
         values = np.full(out_channels, float(values))
     if values.shape != (out_channels,):
-        raise HandconvError(
-            f"bias has shape {values.shape}; expected ({out_channels},), one number per output channel"
-        )
+        raise HandconvError(f"bias has shape {values.shape}; expected ({out_channels},), one number per output channel")
     if dtype.kind == "i" and not np.array_equal(values, np.trunc(values)):
         raise HandconvTypeError("bias has non-integer values but the input is int32; make the input float")
     return values.astype(dtype)
@@ -369,9 +373,7 @@ def check_labels(labels: Mapping[str, Any] | None, out_channels: int) -> dict[st
     if labels is None:
         return result
     if not isinstance(labels, Mapping):
-        raise HandconvTypeError(
-            f"labels={describe_value(labels)} must be a dict with keys 'title', 'input', 'filters'"
-        )
+        raise HandconvTypeError(f"labels={describe_value(labels)} must be a dict with keys 'title', 'input', 'filters'")
     unknown = set(labels) - set(result)
     if unknown:
         raise HandconvError(f"labels has unknown key(s) {sorted(unknown)}; expected 'title', 'input', 'filters'")
@@ -472,8 +474,19 @@ def explain(
                 "bias does not enter dL/dW or dL/dx (its own gradient is out_backprop summed over "
                 "every axis but the channel); drop bias= when grad= is given"
             )
-        return explain_gradient(input, filters, strides, padding, data_format, dilations, grad=grad,
-                                out_backprop=out_backprop, at=at, batch_index=batch_index, labels=labels)
+        return explain_gradient(
+            input,
+            filters,
+            strides,
+            padding,
+            data_format,
+            dilations,
+            grad=grad,
+            out_backprop=out_backprop,
+            at=at,
+            batch_index=batch_index,
+            labels=labels,
+        )
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
     positions = _positions_within_budget(plan, at, batch_index, max_products)
@@ -540,9 +553,11 @@ def _trace_bytes(plan: ConvPlan) -> int:
     """The trace's own arrays beside the convolution's: one image, padded, its padding mask and the output."""
     itemsize = plan.compute_dtype.itemsize
     padded_pixels = plan.padded_hw[0] * plan.padded_hw[1]
-    return (math.prod(plan.input_hw) * plan.in_channels * itemsize
-            + padded_pixels * (plan.in_channels * itemsize + 1)
-            + math.prod(plan.output_hw) * plan.out_channels * itemsize)
+    return (
+        math.prod(plan.input_hw) * plan.in_channels * itemsize
+        + padded_pixels * (plan.in_channels * itemsize + 1)
+        + math.prod(plan.output_hw) * plan.out_channels * itemsize
+    )
 
 
 def _padding_mask(plan: ConvPlan) -> np.ndarray:
@@ -559,8 +574,7 @@ def _backward(out_backprop: Any, canonical: np.ndarray, w: np.ndarray, plan: Con
 
     dy = canonical_out_backprop(out_backprop, plan)[batch_index : batch_index + 1]
     one = canonical[batch_index : batch_index + 1].astype(plan.dtype, copy=False)
-    one_plan = make_plan(one.shape, w.shape, plan.strides, _canonical_padding(plan), "NHWC", plan.dilations,
-                         plan.dtype)
+    one_plan = make_plan(one.shape, w.shape, plan.strides, _canonical_padding(plan), "NHWC", plan.dilations, plan.dtype)
     dy_user = dy.astype(plan.dtype)
     return {
         "out_backprop": dy[0],
@@ -609,4 +623,3 @@ def _steps(
                 bias=float(bias[co]),
                 total=float(output[oy, ox, co]),
             )
-

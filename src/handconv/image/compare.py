@@ -71,8 +71,9 @@ def compare_figure(
         raise HandconvError(f"{path}: already exists; pass --overwrite to replace it")
     kernel = kernel_registry.get(kernel)
     mapping = resolve_output(output, kernel)
-    setup, _ = prepare(pixels, kernel, channels=channels, gray=gray, stride=stride, dilation=dilation,
-                       padding=padding, mode=mode)
+    setup, _ = prepare(
+        pixels, kernel, channels=channels, gray=gray, stride=stride, dilation=dilation, padding=padding, mode=mode
+    )
     panels: list[tuple[np.ndarray, str]] = [
         (pixels, f"input {pixels.shape[1]}x{pixels.shape[0]} {pixels.dtype}"),
         (result, f"handconv: {kernel.name}, {mapping}\noutput {result.shape[1]}x{result.shape[0]} {result.dtype}"),
@@ -82,20 +83,32 @@ def compare_figure(
     if conv is not None:
         ours = setup.respond(method=method)
         theirs = setup.respond(conv)
-        panels.append((map_output(theirs, mapping, pixels.dtype), "tf.nn.conv2d, same mapping\n"
-                       f"output {theirs.shape[1]}x{theirs.shape[0]}"))
+        panels.append(
+            (
+                map_output(theirs, mapping, pixels.dtype),
+                f"tf.nn.conv2d, same mapping\noutput {theirs.shape[1]}x{theirs.shape[0]}",
+            )
+        )
         difference = np.abs(ours - theirs).max(axis=-1)
-    note = ("" if conv is not None else
-            "  (TensorFlow: not installed)" if setup.border == "zeros" else
-            f"  (TensorFlow compared for --mode zeros only; this is {setup.border})")
+    note = (
+        ""
+        if conv is not None
+        else "  (TensorFlow: not installed)"
+        if setup.border == "zeros"
+        else f"  (TensorFlow compared for --mode zeros only; this is {setup.border})"
+    )
     columns = len(panels) + (difference is not None)
     # Constrained layout leaves room for the suptitle above the two-line panel titles.
     figure = Figure(figsize=(3.4 * columns, 3.8), layout="constrained")
     axes = figure.subplots(1, columns, squeeze=False)
     for axis, (array, title) in zip(axes[0], panels):
         shown, cmap = _shown(array)
-        axis.imshow(shown, cmap=cmap, vmin=0 if cmap else None,
-                    vmax=(np.iinfo(shown.dtype).max if shown.dtype.kind == "u" else 1) if cmap else None)
+        axis.imshow(
+            shown,
+            cmap=cmap,
+            vmin=0 if cmap else None,
+            vmax=(np.iinfo(shown.dtype).max if shown.dtype.kind == "u" else 1) if cmap else None,
+        )
         axis.set_title(title, fontsize=9)
     if difference is not None:
         axis = axes[0][-1]
@@ -110,7 +123,9 @@ def compare_figure(
     plan = setup.plan
     figure.suptitle(
         f"-k {kernel.name}  --channels {channels}  stride {plan.strides[0]}  dilation {plan.dilations[0]}  "
-        f"padding {padding} -> {plan.pad_amounts}  mode {setup.border}{note}", fontsize=9)
+        f"padding {padding} -> {plan.pad_amounts}  mode {setup.border}{note}",
+        fontsize=9,
+    )
     with atomic_path(path) as temp:
         figure.savefig(temp, format="png", dpi=90)
     return path

@@ -60,8 +60,18 @@ from ..conv import conv2d
 from ..errors import HandconvError, HandconvMemoryError, HandconvTypeError, describe_value
 from ..plan import ConvPlan, make_plan
 
-__all__ = ["filter", "OUTPUTS", "CHANNELS", "GRAY_WEIGHTS", "prepare", "FilterSetup", "split_alpha",
-           "to_gray", "map_output", "peak_value"]
+__all__ = [
+    "filter",
+    "OUTPUTS",
+    "CHANNELS",
+    "GRAY_WEIGHTS",
+    "prepare",
+    "FilterSetup",
+    "split_alpha",
+    "to_gray",
+    "map_output",
+    "peak_value",
+]
 
 OUTPUTS = ("clip", "abs", "rescale", "raw")
 #: Floats (band input and response) one band of output rows holds, in bytes.
@@ -148,13 +158,13 @@ def padding_for_conv2d(padding: Any) -> Any:
     if isinstance(padding, (tuple, list)) and len(padding) == 2:
         return [[0, 0], list(padding[0]), list(padding[1]), [0, 0]]
     raise HandconvError(
-        f"padding={padding!r} is not a padding; expected 'same', 'valid', an int N, "
-        "or ((top, bottom), (left, right))"
+        f"padding={padding!r} is not a padding; expected 'same', 'valid', an int N, or ((top, bottom), (left, right))"
     )
 
 
-def filter_plan(input_shape: tuple[int, ...], filters_shape: tuple[int, ...], stride: int, padding: Any,
-                dilation: int, dtype: Any) -> ConvPlan:
+def filter_plan(
+    input_shape: tuple[int, ...], filters_shape: tuple[int, ...], stride: int, padding: Any, dilation: int, dtype: Any
+) -> ConvPlan:
     """The plan of one filtering (``padding`` as :func:`filter` takes it), refused when its output is empty."""
     plan = make_plan(input_shape, filters_shape, stride, padding_for_conv2d(padding), "NHWC", dilation, dtype)
     if plan.is_empty:
@@ -211,11 +221,18 @@ class FilterSetup:
         reference's answer to the same question.
         """
         if conv is None:
-            out = conv2d(self.conv_input(), self.filters, self.stride, self.conv_padding(),
-                         dilations=self.dilation, method=method)
+            out = conv2d(
+                self.conv_input(),
+                self.filters,
+                self.stride,
+                self.conv_padding(),
+                dilations=self.dilation,
+                method=method,
+            )
         else:
-            out = np.asarray(conv(self.conv_input(), self.filters, self.stride, self.conv_padding(),
-                                  dilations=self.dilation))
+            out = np.asarray(
+                conv(self.conv_input(), self.filters, self.stride, self.conv_padding(), dilations=self.dilation)
+            )
         out = out[0]
         if self.components == 2:
             out = np.hypot(out[..., 0::2], out[..., 1::2])
@@ -271,13 +288,22 @@ def prepare(
     x = (values[..., None] if values.ndim == 2 else values)[None]
     filters = kernel_filters(kernel, channels, x.shape[-1], x.dtype)
     plan = filter_plan(x.shape, filters.shape, stride, padding, dilation, x.dtype)
-    setup = FilterSetup(x, filters, len(kernel.components), padding_for_conv2d(padding), border, plan.strides[0],
-                        plan.dilations[0], plan)
+    setup = FilterSetup(
+        x,
+        filters,
+        len(kernel.components),
+        padding_for_conv2d(padding),
+        border,
+        plan.strides[0],
+        plan.dilations[0],
+        plan,
+    )
     return setup, alpha
 
 
-def map_output(response: np.ndarray, output: str, dtype: np.dtype,
-               bounds: tuple[float, float] | None = None) -> np.ndarray:
+def map_output(
+    response: np.ndarray, output: str, dtype: np.dtype, bounds: tuple[float, float] | None = None
+) -> np.ndarray:
     """Float results to pixels of ``dtype`` by an output mapping (see the module docstring).
 
     ``bounds``: the ``(min, max)`` that ``rescale`` maps to ``0 .. peak``; default
@@ -460,8 +486,10 @@ def _row_bands(plan: ConvPlan, pixel_bytes: int):
     """(first, stop) output rows per band: a band's float input and response about ``BAND_BYTES``."""
     itemsize = plan.compute_dtype.itemsize
     padded_width = plan.padded_hw[1]
-    per_row = (plan.strides[0] * padded_width * plan.in_channels * (itemsize + pixel_bytes)
-               + 2 * plan.output_hw[1] * plan.out_channels * itemsize)
+    per_row = (
+        plan.strides[0] * padded_width * plan.in_channels * (itemsize + pixel_bytes)
+        + 2 * plan.output_hw[1] * plan.out_channels * itemsize
+    )
     window = plan.effective_filter_hw[0] * padded_width * plan.in_channels * (itemsize + pixel_bytes)
     rows = max(1, (BAND_BYTES - window) // max(per_row, 1))
     for first in range(0, plan.output_hw[0], rows):
@@ -481,8 +509,9 @@ def _band_values(colour: np.ndarray, rows: np.ndarray, cols: np.ndarray, dtype: 
     return values
 
 
-def _check_filter_memory(plan: ConvPlan, pixels: np.ndarray, result_dtype: np.dtype, channels_out: int,
-                         has_alpha: bool) -> None:
+def _check_filter_memory(
+    plan: ConvPlan, pixels: np.ndarray, result_dtype: np.dtype, channels_out: int, has_alpha: bool
+) -> None:
     """Refuse, before allocating, a result (plus one band of floats) that cannot fit in memory."""
     from ..conv import _available_memory
 

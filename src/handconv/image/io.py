@@ -92,8 +92,15 @@ READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gi
 WRITE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".npy")
 
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".bmp", ".webp")
-_PILLOW_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
-                   ".bmp": "BMP", ".webp": "WEBP"}
+_PILLOW_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+}
 _NPY_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -118,8 +125,9 @@ def resolve_max_pixels(max_pixels: int | None = None) -> int | None:
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)):
         raise HandconvTypeError(f"max_pixels={max_pixels!r} must be an int (0 for no limit)")
     if max_pixels < 0:
-        raise HandconvError(f"max_pixels={max_pixels!r} (--max-pixels, ${MAX_PIXELS_ENV}) must be >= 0 "
-                            "(0 for no limit)")
+        raise HandconvError(
+            f"max_pixels={max_pixels!r} (--max-pixels, ${MAX_PIXELS_ENV}) must be >= 0 (0 for no limit)"
+        )
     return int(max_pixels) if max_pixels > 0 else None
 
 
@@ -190,8 +198,9 @@ def _read_npy(path: Path, limit: int | None) -> np.ndarray:
     if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
         raise HandconvError(f"{path}: array of shape {shape} is not an image; expected (H, W) or (H, W, C), C <= 4")
     if dtype not in _NPY_DTYPES:
-        raise HandconvError(f"{path}: array dtype {dtype} is not an image dtype; expected uint8, uint16, "
-                            "float32 or float64")
+        raise HandconvError(
+            f"{path}: array dtype {dtype} is not an image dtype; expected uint8, uint16, float32 or float64"
+        )
     _check_pixels(path, shape[0], shape[1], limit)
     try:
         array = np.load(path, allow_pickle=False)
@@ -215,8 +224,7 @@ def _pillow_limit(limit: int | None) -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = saved
 
 
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
-                  struct.error, zlib.error)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error, zlib.error)
 
 
 def _read_with_pillow(path: Path, limit: int | None) -> np.ndarray:
@@ -301,6 +309,7 @@ def _to_array(image: Any) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # Writing.
+
 
 def safe_output_path(out_dir: str | os.PathLike, name: str) -> Path:
     """``out_dir / name``, refusing any name that would land outside ``out_dir``.

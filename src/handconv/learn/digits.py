@@ -113,8 +113,16 @@ def train_digits(
 
     started = time.perf_counter()
     history = fit(
-        model, optimiser, split.x_train, split.y_train, split.x_test, split.y_test,
-        epochs=epochs, batch_size=batch_size, seed=seed, progress=progress,
+        model,
+        optimiser,
+        split.x_train,
+        split.y_train,
+        split.x_test,
+        split.y_test,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
         schedule=lambda step: cosine_decay(learning_rate, step, total_steps),
     )
     seconds = time.perf_counter() - started
@@ -158,7 +166,8 @@ def write_outputs(run: DigitsRun, folder: Path) -> list[Path]:
     paths = [folder / name for name in (*PICTURES, "metrics.json")]
     learning_curve(run.history, paths[0])
     kernels_figure(
-        run.model.layers[0].kernel.value, paths[1],  # type: ignore[attr-defined]  # layer 0 is the Conv2D
+        run.model.layers[0].kernel.value,  # type: ignore[attr-defined]  # layer 0 is the Conv2D
+        paths[1],
         title=f"first-layer kernels after {run.metrics['epochs']} epochs (test accuracy {run.test_accuracy:.3f}), "
         "beside hand-made edge filters",
     )

@@ -136,9 +136,7 @@ class Conv2D(Layer):
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:  # type: ignore[override]
         self.out_backprop = grad_out  # kept for handconv.explain(..., grad="filter", out_backprop=...)
         # dL/dkernel[fy, fx, c, o] = sum over n, oy, ox of x_padded[n, oy + fy, ox + fx, c] * grad_out[n, oy, ox, o]
-        self.kernel.grad = handconv.conv2d_backprop_filter(
-            self.x, self.kernel.value.shape, grad_out, 1, self.padding
-        )
+        self.kernel.grad = handconv.conv2d_backprop_filter(self.x, self.kernel.value.shape, grad_out, 1, self.padding)
         # Each output value got bias[o] once: its gradient is the sum of grad_out over n, oy, ox.
         self.bias.grad = grad_out.sum(axis=(0, 1, 2))
         if not self.input_gradient:

@@ -69,7 +69,10 @@ class SGD:
     """
 
     def __init__(
-        self, parameters: Iterable[Parameter], learning_rate: float = 0.01, momentum: float = 0.0,
+        self,
+        parameters: Iterable[Parameter],
+        learning_rate: float = 0.01,
+        momentum: float = 0.0,
         weight_decay: float = 0.0,
     ) -> None:
         self.parameters = list(parameters)

@@ -97,8 +97,15 @@ def kernels_figure(kernel: np.ndarray, path: str | os.PathLike[str] | None = Non
         integer = np.array_equal(weights, np.round(weights))
         for (fy, fx), value in np.ndenumerate(weights):
             text = f"{value:.0f}" if integer else f"{value:.2f}"
-            ax.text(fx, fy, text, ha="center", va="center", fontsize=8,
-                    color="white" if abs(value) / scale > 0.6 else "black")
+            ax.text(
+                fx,
+                fy,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if abs(value) / scale > 0.6 else "black",
+            )
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])

@@ -38,7 +38,9 @@ def supports(plan: ConvPlan) -> bool:
 def _row_bytes(plan: ConvPlan) -> int:
     """GEMM result for one input row (along the first spatial axis) of one image."""
     return (
-        math.prod(plan.input_spatial[1:]) * math.prod(plan.filter_spatial) * plan.out_channels_per_group
+        math.prod(plan.input_spatial[1:])
+        * math.prod(plan.filter_spatial)
+        * plan.out_channels_per_group
         * plan.compute_dtype.itemsize
     )
 

@@ -28,6 +28,7 @@ same call on the same machine always runs the same arithmetic.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -255,10 +256,8 @@ def reset_rates() -> None:
     global _measured
     with _RATES_LOCK:
         _measured = None
-        try:
+        with contextlib.suppress(FileNotFoundError):
             cache_path().unlink()
-        except FileNotFoundError:
-            pass
 
 
 def _load() -> Rates | None:

@@ -106,9 +106,16 @@ def estimate(plan: ConvPlan, rates) -> float:
     if has_accelerator():
         if lane_shape(plan):
             lanes = pixels * spatial * plan.in_channels
-            return rates.launch + 5 * rates.call + lanes / rates.lane_rate + (in_bytes + out_bytes) / (2 * rates.bandwidth)
+            return (
+                rates.launch + 5 * rates.call + lanes / rates.lane_rate + (in_bytes + out_bytes) / (2 * rates.bandwidth)
+            )
         slow = 4.0 if plan.out_channels_per_group < 8 else 1.0
-        return rates.launch + 5 * rates.call + plan.macs / rates.loop_rate * slow + (in_bytes + out_bytes) / rates.bandwidth
+        return (
+            rates.launch
+            + 5 * rates.call
+            + plan.macs / rates.loop_rate * slow
+            + (in_bytes + out_bytes) / rates.bandwidth
+        )
     # NumPy: one einsum pass per tap over a strided view (the einsum loop is slow per element).
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     per_tap = pixels * (plan.in_channels + plan.out_channels) * itemsize * 3 + pixels * cg * og * plan.groups * 4
@@ -161,8 +168,9 @@ def _run_kernels(lane_kernel, general_kernel, x, filters, out, plan, shape, top,
         kh, kw = plan.filter_hw
         per_channel = filters[:, :, :, 0] if shape == "sum" else filters[:, :, 0, :]  # (KH, KW, C)
         weights = np.ascontiguousarray(np.broadcast_to(per_channel[:, :, None, :], (kh, kw, ow, c)))
-        lane_kernel(x.reshape(n, h, w * c), weights.reshape(kh, kw, ow * c), out, c, sh, dh, dw, top, left,
-                    shape == "sum")
+        lane_kernel(
+            x.reshape(n, h, w * c), weights.reshape(kh, kw, ow * c), out, c, sh, dh, dw, top, left, shape == "sum"
+        )
     else:
         general_kernel(x, filters, out, sh, sw, dh, dw, top, left)
 
@@ -195,16 +203,36 @@ def _build_kernels(numba):
                 if channels == 1:  # one channel: each tap's weight is a scalar, eight taps per pass
                     while kx + 8 <= kw:
                         o = kx * step
-                        w0, w1, w2, w3 = weights[ky, kx, 0], weights[ky, kx + 1, 0], weights[ky, kx + 2, 0], weights[ky, kx + 3, 0]
-                        w4, w5, w6, w7 = weights[ky, kx + 4, 0], weights[ky, kx + 5, 0], weights[ky, kx + 6, 0], weights[ky, kx + 7, 0]
+                        w0, w1, w2, w3 = (
+                            weights[ky, kx, 0],
+                            weights[ky, kx + 1, 0],
+                            weights[ky, kx + 2, 0],
+                            weights[ky, kx + 3, 0],
+                        )
+                        w4, w5, w6, w7 = (
+                            weights[ky, kx + 4, 0],
+                            weights[ky, kx + 5, 0],
+                            weights[ky, kx + 6, 0],
+                            weights[ky, kx + 7, 0],
+                        )
                         # Separate slices: indices from 0, so no wrap-around checks and the loop vectorises.
                         s0, s1 = padded[o : o + lanes], padded[o + step : o + step + lanes]
-                        s2, s3 = padded[o + 2 * step : o + 2 * step + lanes], padded[o + 3 * step : o + 3 * step + lanes]
-                        s4, s5 = padded[o + 4 * step : o + 4 * step + lanes], padded[o + 5 * step : o + 5 * step + lanes]
-                        s6, s7 = padded[o + 6 * step : o + 6 * step + lanes], padded[o + 7 * step : o + 7 * step + lanes]
+                        s2, s3 = (
+                            padded[o + 2 * step : o + 2 * step + lanes],
+                            padded[o + 3 * step : o + 3 * step + lanes],
+                        )
+                        s4, s5 = (
+                            padded[o + 4 * step : o + 4 * step + lanes],
+                            padded[o + 5 * step : o + 5 * step + lanes],
+                        )
+                        s6, s7 = (
+                            padded[o + 6 * step : o + 6 * step + lanes],
+                            padded[o + 7 * step : o + 7 * step + lanes],
+                        )
                         for j in range(lanes):
                             acc[j] += ((w0 * s0[j] + w1 * s1[j]) + (w2 * s2[j] + w3 * s3[j])) + (
-                                (w4 * s4[j] + w5 * s5[j]) + (w6 * s6[j] + w7 * s7[j]))
+                                (w4 * s4[j] + w5 * s5[j]) + (w6 * s6[j] + w7 * s7[j])
+                            )
                         kx += 8
                 while kx + 4 <= kw:
                     o = kx * step

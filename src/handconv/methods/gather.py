@@ -42,8 +42,11 @@ def estimate(plan: ConvPlan, rates) -> float:
     if not supports(plan) or entries > 1 << 16:
         return math.inf
     itemsize, _, _, _, pixels = cost.sizes(plan)
-    return (2.5 * rates.call + entries * (8 + itemsize) / rates.bandwidth
-            + cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize))
+    return (
+        2.5 * rates.call
+        + entries * (8 + itemsize) / rates.bandwidth
+        + cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize)
+    )
 
 
 @functools.lru_cache(maxsize=64)

@@ -38,6 +38,7 @@ from . import cost
 #: Rows per band in the NumPy-only path: columns of ``taps`` numbers stay in L2.
 BAND_BYTES = 2 * 2**20
 
+
 def is_pointwise(plan: ConvPlan) -> bool:
     """1x1 filter, stride 1, no padding, one group: the convolution is one GEMM."""
     return (
@@ -73,14 +74,22 @@ def estimate(plan: ConvPlan, rates) -> float:
     itemsize, in_bytes, padded, out_bytes, pixels = cost.sizes(plan)
     og = plan.out_channels_per_group
     if is_pointwise(plan):
-        return 2.5 * rates.call + cost.gemm_seconds(rates, plan.macs, plan.in_channels, og, pixels, itemsize) + out_bytes / rates.bandwidth
+        return (
+            2.5 * rates.call
+            + cost.gemm_seconds(rates, plan.macs, plan.in_channels, og, pixels, itemsize)
+            + out_bytes / rates.bandwidth
+        )
     overhead = grid_overhead(plan)
     phases = in_bytes * (2 if plan.strides != (1, 1) else 0)
     extra = phases + padded + 2 * out_bytes * overhead + 2 * pixels * plan.taps * plan.groups * itemsize * overhead
     spatial = plan.filter_hw[0] * plan.filter_hw[1]
     # The band copies run at about half the plain-pass bandwidth (strided slices; measured on the sweep's layers).
-    return (5 * rates.call + spatial * plan.groups * rates.call + 2 * extra / rates.bandwidth
-            + cost.gemm_seconds(rates, plan.macs * overhead, plan.taps, og, pixels, itemsize))
+    return (
+        5 * rates.call
+        + spatial * plan.groups * rates.call
+        + 2 * extra / rates.bandwidth
+        + cost.gemm_seconds(rates, plan.macs * overhead, plan.taps, og, pixels, itemsize)
+    )
 
 
 def _band_rows(plan: ConvPlan) -> int:

@@ -52,8 +52,12 @@ def estimate(plan: ConvPlan, rates) -> float:
     """Seconds (see :mod:`.cost`): the padded copy, the columns written and read, one GEMM per group."""
     itemsize, _, padded, out_bytes, pixels = cost.sizes(plan)
     columns = pixels * plan.taps * plan.groups * itemsize
-    return (5 * rates.call + plan.groups * rates.call + (padded + 2 * columns + out_bytes) / rates.bandwidth
-            + cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize))
+    return (
+        5 * rates.call
+        + plan.groups * rates.call
+        + (padded + 2 * columns + out_bytes) / rates.bandwidth
+        + cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize)
+    )
 
 
 def _bands(batch: int, out_height: int, rows_per_band: int) -> Iterator[tuple[slice, slice]]:

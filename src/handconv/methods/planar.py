@@ -129,8 +129,13 @@ def estimate(plan: ConvPlan, rates) -> float:
     copies = math.prod(planar_shape(plan))
     out = math.prod(plan.output_shape)
     vector_rate = rates.vector_macs * (1.0 if plan.compute_dtype.itemsize <= 4 else 0.5)
-    return (2 * rates.launch + 5 * rates.call + loops * rates.call / 200 + macs / vector_rate
-            + (copies + out) / rates.scalar_moves)
+    return (
+        2 * rates.launch
+        + 5 * rates.call
+        + loops * rates.call / 200
+        + macs / vector_rate
+        + (copies + out) / rates.scalar_moves
+    )
 
 
 def tap_tables(plan: ConvPlan) -> np.ndarray:
@@ -169,7 +174,9 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     fill, kernel = _kernels()
     x = np.ascontiguousarray(x)
     # (KH, KW, C, C_out) -> taps ordered (ky, c, kx), as tap_tables lists them.
-    weights = np.ascontiguousarray(filters.astype(x.dtype, copy=False).transpose(0, 2, 1, 3)).reshape(-1, plan.out_channels)
+    weights = np.ascontiguousarray(filters.astype(x.dtype, copy=False).transpose(0, 2, 1, 3)).reshape(
+        -1, plan.out_channels
+    )
     taps = tap_tables(plan)
     q, per_job, max_offset, tile = layout(plan)
     (top, _), (left, _) = plan.pad_amounts
@@ -261,9 +268,24 @@ def _build(numba):
                         while co + 4 <= out_channels:
                             a0, a1, a2, a3 = target[co, :n], target[co + 1, :n], target[co + 2, :n], target[co + 3, :n]
                             w0, w1, w2, w3 = weights[t, co], weights[t + 1, co], weights[t + 2, co], weights[t + 3, co]
-                            v0, v1, v2, v3 = weights[t, co + 1], weights[t + 1, co + 1], weights[t + 2, co + 1], weights[t + 3, co + 1]
-                            y0, y1, y2, y3 = weights[t, co + 2], weights[t + 1, co + 2], weights[t + 2, co + 2], weights[t + 3, co + 2]
-                            z0, z1, z2, z3 = weights[t, co + 3], weights[t + 1, co + 3], weights[t + 2, co + 3], weights[t + 3, co + 3]
+                            v0, v1, v2, v3 = (
+                                weights[t, co + 1],
+                                weights[t + 1, co + 1],
+                                weights[t + 2, co + 1],
+                                weights[t + 3, co + 1],
+                            )
+                            y0, y1, y2, y3 = (
+                                weights[t, co + 2],
+                                weights[t + 1, co + 2],
+                                weights[t + 2, co + 2],
+                                weights[t + 3, co + 2],
+                            )
+                            z0, z1, z2, z3 = (
+                                weights[t, co + 3],
+                                weights[t + 1, co + 3],
+                                weights[t + 2, co + 3],
+                                weights[t + 3, co + 3],
+                            )
                             for j in range(n):
                                 e0, e1, e2, e3 = s0[j], s1[j], s2[j], s3[j]
                                 a0[j] = (((a0[j] + w0 * e0) + w1 * e1) + w2 * e2) + w3 * e3

@@ -84,7 +84,11 @@ def workspace_bytes(plan: ConvPlan) -> int:
     padded = plan.batch * plan.padded_hw[0] * width * plan.in_channels * itemsize
     row_cols = tiles * plan.filter_hw[0] * b_in * plan.in_channels * itemsize
     band = min(plan.output_hw[0], _band_rows(plan)) * row_cols
-    partial = 0 if tiles * b == plan.output_hw[1] else plan.batch * plan.output_hw[0] * tiles * b * plan.out_channels * itemsize
+    partial = (
+        0
+        if tiles * b == plan.output_hw[1]
+        else plan.batch * plan.output_hw[0] * tiles * b * plan.out_channels * itemsize
+    )
     return padded + _matrix_bytes(plan, b) + band + partial
 
 
@@ -101,8 +105,11 @@ def estimate(plan: ConvPlan, rates) -> float:
     # fast as a dense GEMM of its shape (digits, 1 -> 32: the fastest method), with 3 channels ~1.5x slower,
     # with 16 ~4x (5x5, 16 -> 32 on digits).
     slowdown = 0.8 * plan.in_channels**0.6
-    return (7.5 * rates.call + (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth
-            + slowdown * cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize))
+    return (
+        7.5 * rates.call
+        + (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth
+        + slowdown * cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize)
+    )
 
 
 def _band_rows(plan: ConvPlan) -> int:

@@ -136,9 +136,12 @@ def estimate(plan: ConvPlan, rates) -> float:
     transform = 3 * 36 * tiles * (plan.in_channels + plan.out_channels) * itemsize
     filters = 36 * cg * plan.out_channels * 8 * 3
     band_m = max(1, min(tiles, _band_tile_rows(plan) * tw))
-    return (15 * rates.call + 20 * rates.call * math.ceil(tiles / band_m)
-            + (transform + filters + padded) / rates.bandwidth
-            + cost.gemm_seconds(rates, wino_macs, cg, og, band_m, itemsize))
+    return (
+        15 * rates.call
+        + 20 * rates.call * math.ceil(tiles / band_m)
+        + (transform + filters + padded) / rates.bandwidth
+        + cost.gemm_seconds(rates, wino_macs, cg, og, band_m, itemsize)
+    )
 
 
 def _pad_to_tiles(x: np.ndarray, plan: ConvPlan) -> np.ndarray:
@@ -189,10 +192,7 @@ def conv2d_winograd(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.nd
     """
     if plan.is_empty:
         return np.zeros(plan.output_shape, dtype=x.dtype)
-    if plan.dilations != (1, 1):
-        out = _conv2d_dilated(x, filters, plan)
-    else:
-        out = _winograd(x, filters, plan)
+    out = _conv2d_dilated(x, filters, plan) if plan.dilations != (1, 1) else _winograd(x, filters, plan)
     return exact_where_non_finite(out, x, filters, plan)
 
 
@@ -230,7 +230,9 @@ def _winograd(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
         mv = m[: 36 * p * cout].reshape(36, p, cout)
         vv = dv.reshape(36, p, c)
         for g in range(plan.groups):
-            np.matmul(vv[:, :, g * cg : (g + 1) * cg], u[:, :, g * og : (g + 1) * og], out=mv[:, :, g * og : (g + 1) * og])
+            np.matmul(
+                vv[:, :, g * cg : (g + 1) * cg], u[:, :, g * og : (g + 1) * og], out=mv[:, :, g * og : (g + 1) * og]
+            )
         # Y = A^T M A: rows, then columns.
         yv = y[: 24 * p * cout].reshape(4, 6 * p * cout)
         np.matmul(a_t, mv.reshape(6, 6 * p * cout), out=yv)
