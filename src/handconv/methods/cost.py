@@ -175,6 +175,11 @@ def choose(plan: ConvPlan, estimators: Mapping[str, Estimator], rates: Rates) ->
 # ------------------------------------------------------- per-machine rates
 _RATES_LOCK = threading.Lock()
 _measured: Rates | None = None
+#: Whether this process has looked for the cache file, and when to look at the load again after a busy one.
+_file_read = False
+_next_try = 0.0
+#: Seconds between attempts to measure while the machine is busy.
+RETRY_MEASURING_S = 30.0
 
 
 def cache_path() -> Path:
@@ -215,17 +220,24 @@ def current_rates(plan: ConvPlan | None = None) -> Rates:
     not busy (:func:`machine_is_busy`): tiny calls never wait for it.
     ``HANDCONV_RATES=reference`` turns measuring off.
     """
-    global _measured
+    global _measured, _file_read, _next_try
     if os.environ.get("HANDCONV_RATES", "").lower() == "reference":
         return REFERENCE_RATES
     if _measured is not None:
         return _measured
+    if not _file_read:  # once per process: tiny calls must not pay a disk read each
+        with _RATES_LOCK:
+            if not _file_read:
+                _measured, _file_read = _load(), True
+        if _measured is not None:
+            return _measured
+    if (plan is not None and not _worth_measuring(plan)) or time.monotonic() < _next_try:
+        return REFERENCE_RATES
     with _RATES_LOCK:
         if _measured is None:
-            loaded = _load()
-            if loaded is not None:
-                _measured = loaded
-            elif (plan is None or _worth_measuring(plan)) and not machine_is_busy():
+            if machine_is_busy():
+                _next_try = time.monotonic() + RETRY_MEASURING_S
+            else:
                 _measured = measure_rates()
                 _store(_measured)
         return _measured or REFERENCE_RATES
@@ -253,9 +265,9 @@ def _worth_measuring(plan: ConvPlan) -> bool:
 
 def reset_rates() -> None:
     """Forget the measured rates (memory and cache file): the next large ``auto`` call measures again."""
-    global _measured
+    global _measured, _file_read, _next_try
     with _RATES_LOCK:
-        _measured = None
+        _measured, _file_read, _next_try = None, False, 0.0
         with contextlib.suppress(FileNotFoundError):
             cache_path().unlink()
 
