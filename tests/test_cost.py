@@ -76,6 +76,8 @@ def rates_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HANDCONV_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("HANDCONV_RATES", raising=False)
     monkeypatch.setattr(cost, "_measured", None)
+    monkeypatch.setattr(cost, "_file_read", False)
+    monkeypatch.setattr(cost, "_next_try", 0.0)
     calls = []
 
     def fake_measure():
@@ -96,6 +98,7 @@ def test_rates_are_measured_once_and_cached_on_disk(rates_cache, monkeypatch):
     assert saved[cost.fingerprint()]["bandwidth"] == cost.REFERENCE_RATES.bandwidth * 2.0
     # A new process (simulated): loads the file, measures nothing.
     monkeypatch.setattr(cost, "_measured", None)
+    monkeypatch.setattr(cost, "_file_read", False)
     assert cost.current_rates(big) == rates and calls == [1]
 
 

@@ -14,7 +14,6 @@ float64 truth, so within twice it of each other (Winograd: its normwise bound).
 from __future__ import annotations
 
 import dataclasses
-
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
