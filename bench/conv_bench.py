@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 
 import handconv  # noqa: E402
 from handconv.files import atomic_path, raise_on_sigterm  # noqa: E402
-from handconv.methods import METHODS, select_method  # noqa: E402
+from handconv.methods import GENERAL, METHODS, select_method  # noqa: E402
 from handconv.plan import make_plan  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -500,6 +500,8 @@ def run_case(case: Case, canary: Canary, peak: float, args) -> dict:
 def _applies(method: str, plan, case: Case) -> bool:
     if method == "naive":
         return case.name == "S1"
+    if method in GENERAL:  # the family's gradient methods: timed by backward_bench.py, not on forward calls
+        return False
     supports = getattr(METHODS[method], "supports", None)
     return supports is None or supports(plan)
 
