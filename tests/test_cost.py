@@ -74,7 +74,7 @@ def test_gemm_efficiency_falls_for_thin_products():
 def rates_cache(tmp_path, monkeypatch):
     """A private cache folder, nothing measured yet in this process, measuring replaced by a fixed result."""
     monkeypatch.setenv("HANDCONV_CACHE_DIR", str(tmp_path))
-    monkeypatch.delenv("HANDCONV_RATES", raising=False)
+    monkeypatch.setenv("HANDCONV_RATES", "measure")
     monkeypatch.setattr(cost, "_measured", None)
     monkeypatch.setattr(cost, "_file_read", False)
     monkeypatch.setattr(cost, "_next_try", 0.0)

@@ -218,10 +218,12 @@ def current_rates(plan: ConvPlan | None = None) -> Rates:
     The machine is measured (once, cached on disk) the first time a plan
     estimated above ``MEASURE_ABOVE_S`` needs a choice while the machine is
     not busy (:func:`machine_is_busy`): tiny calls never wait for it.
-    ``HANDCONV_RATES=reference`` turns measuring off.
+    Only with ``HANDCONV_RATES=measure``; by default (``reference``) the built-in rates are used.
     """
     global _measured, _file_read, _next_try
-    if os.environ.get("HANDCONV_RATES", "").lower() == "reference":
+    # Opt-in: on the 2026-11-30 VM the measured rates (a numba launch cost of 186 us from a cold thread pool)
+    # sent few-channel 7x7 photos to im2col at 7.3x TF where planar ran at 1.5x; the reference rates chose right.
+    if os.environ.get("HANDCONV_RATES", "reference").lower() != "measure":
         return REFERENCE_RATES
     if _measured is not None:
         return _measured
