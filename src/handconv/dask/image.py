@@ -52,10 +52,6 @@ def _magnitude(block: np.ndarray) -> np.ndarray:
     return np.hypot(block[..., 0::2], block[..., 1::2])
 
 
-def _to_pixels(block: np.ndarray, mapping: str, dtype: np.dtype, bounds: tuple[float, float] | None) -> np.ndarray:
-    return map_output(block, mapping, dtype, bounds)
-
-
 def filter(
     image: Any,
     kernel: Any,
@@ -142,7 +138,7 @@ def filter(
         low, high = dask.compute(response.min(), response.max())
         bounds = (float(low), float(high))
     pixel_dtype = image.dtype if mapping != "raw" else response.dtype
-    result = response.map_blocks(_to_pixels, mapping, image.dtype, bounds, dtype=pixel_dtype)
+    result = response.map_blocks(map_output, mapping, image.dtype, bounds, dtype=pixel_dtype)
     if alpha is not None:
         if plan.output_hw != tuple(alpha.shape):
             rows, cols = alpha_positions(plan)
