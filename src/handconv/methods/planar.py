@@ -45,7 +45,7 @@ import threading
 import numpy as np
 
 from ..plan import ConvPlan
-from . import direct
+from . import cost, direct
 
 #: Accumulator tile, in numbers (``C_out * lanes``): 32 KiB of float32 stays in L1/L2.
 TILE_NUMBERS = 8192
@@ -55,6 +55,8 @@ TAP_BLOCK = 32
 VECTOR = 16
 #: Lanes per buffer row worth batching small images for.
 MIN_LANES = 256
+#: From this many input channels on, the fill walks each input row in NHWC order.
+WIDE_CHANNELS = 8
 #: Jobs (rows of output) per thread chunk target.
 CHUNKS = 64
 #: numba's 'workqueue' threading layer aborts the process when two Python threads
@@ -66,6 +68,22 @@ _PARALLEL_LOCK = getattr(direct, "_PARALLEL_LOCK", None) or threading.Lock()
 def supports(plan: ConvPlan) -> bool:
     """Floating-point plans with one channel group, when numba is installed."""
     return plan.groups == 1 and plan.compute_dtype.kind == "f" and direct.has_accelerator()
+
+
+def accumulated_channels(plan: ConvPlan) -> int:
+    """Output channels the kernel accumulates: ``C_out``, padded to a multiple of four when that is cheaper.
+
+    Four output channels share a vectorised pass; a channel left over runs a
+    pass of its own at about a third of the rate. So two or three left over
+    are padded to four with zero filters (their sums are never written out),
+    and one left over runs alone (four would cost more than it does).
+
+    >>> from handconv.plan import make_plan
+    >>> [accumulated_channels(make_plan((1, 8, 8, 1), (3, 3, 1, co))) for co in (1, 2, 3, 4, 5, 6)]
+    [1, 4, 4, 4, 5, 8]
+    """
+    co = plan.out_channels
+    return co if co % 4 in (0, 1) else co + 4 - co % 4
 
 
 def layout(plan: ConvPlan) -> tuple[int, int, int, int]:
@@ -85,7 +103,7 @@ def layout(plan: ConvPlan) -> tuple[int, int, int, int]:
     q = ow + max_offset
     per_job = max(1, min(plan.batch, -(-MIN_LANES // q)))
     lanes = -(-per_job * q // VECTOR) * VECTOR
-    widest = max(VECTOR, min(lanes, TILE_NUMBERS // max(1, plan.out_channels)))
+    widest = max(VECTOR, min(lanes, TILE_NUMBERS // accumulated_channels(plan)))
     tiles = -(-lanes // widest)  # tiles of equal width: no short last tile
     tile = -(-lanes // tiles // VECTOR) * VECTOR
     return q, per_job, max_offset, tile
@@ -110,10 +128,18 @@ def planar_shape(plan: ConvPlan) -> tuple[int, int, int, int, int]:
 
 
 def workspace_bytes(plan: ConvPlan) -> int:
-    """The planar copy of the input, and an accumulator tile per thread (four threads' worth)."""
+    """The planar copy of the input, accumulator and partial-sum tiles (four threads' worth), the padded weights."""
     _, _, _, tile = layout(plan)
     itemsize = plan.compute_dtype.itemsize
-    return (math.prod(planar_shape(plan)) + 4 * plan.out_channels * tile) * itemsize
+    return (
+        math.prod(planar_shape(plan)) + 8 * accumulated_channels(plan) * tile + plan.taps * accumulated_channels(plan)
+    ) * itemsize
+
+
+#: Weights of :func:`estimate`'s terms (launches, per-job and per-loop overhead, vector multiply-adds,
+#: buffer copies): ``bench/calibrate.py``
+#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
+COST_WEIGHTS = (5.15, 1.72, 0.585, 2.01)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
@@ -121,20 +147,22 @@ def estimate(plan: ConvPlan, rates) -> float:
     q, per_job, _, tile = layout(plan)
     jobs = math.ceil(plan.batch / per_job) * plan.output_hw[0]
     lanes = jobs * job_lanes(plan)
-    # Four output channels share a pass; the last one to three run alone, at about a third of the rate.
-    co = plan.out_channels
+    # Four output channels share a pass; a channel left over runs alone, at about a third of the rate.
+    co = accumulated_channels(plan)
     macs = lanes * plan.taps * (4 * (co // 4) + 3 * (co % 4))
     # Every vectorised loop starts with slicing, overlap checks and weight loads (~20 ns).
     loops = jobs * math.ceil(job_lanes(plan) / tile) * math.ceil(plan.taps / 4) * math.ceil(co / 4)
     copies = math.prod(planar_shape(plan))
     out = math.prod(plan.output_shape)
     vector_rate = rates.vector_macs * (1.0 if plan.compute_dtype.itemsize <= 4 else 0.5)
-    return (
-        2 * rates.launch
-        + 5 * rates.call
-        + loops * rates.call / 200
-        + macs / vector_rate
-        + (copies + out) / rates.scalar_moves
+    return cost.weighted(
+        COST_WEIGHTS,
+        (
+            2 * rates.launch + 5 * rates.call,
+            jobs * rates.call / 20 + loops * rates.call / 200,
+            macs / vector_rate,
+            (copies + out) / rates.scalar_moves,
+        ),
     )
 
 
@@ -174,9 +202,9 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     fill, kernel = _kernels()
     x = np.ascontiguousarray(x)
     # (KH, KW, C, C_out) -> taps ordered (ky, c, kx), as tap_tables lists them.
-    weights = np.ascontiguousarray(filters.astype(x.dtype, copy=False).transpose(0, 2, 1, 3)).reshape(
-        -1, plan.out_channels
-    )
+    # Output channels padded with zero filters where that is cheaper (accumulated_channels).
+    weights = np.zeros((plan.taps, accumulated_channels(plan)), dtype=x.dtype)
+    weights[:, : plan.out_channels] = filters.astype(x.dtype, copy=False).transpose(0, 2, 1, 3).reshape(plan.taps, -1)
     taps = tap_tables(plan)
     q, per_job, max_offset, tile = layout(plan)
     (top, _), (left, _) = plan.pad_amounts
@@ -216,27 +244,54 @@ def _build(numba):
             block = job // padded_rows
             r = job - block * padded_rows
             target = planar[block, r]
-            target[...] = 0
             iy = r - top
             if iy < 0 or iy >= height:
-                continue  # a padding row: zeros, multiplied like any other row
+                target[...] = 0  # a padding row: zeros, multiplied like any other row
+                continue
+            if channels >= WIDE_CHANNELS:
+                # Many channels: walk the row once, as NHWC stores it (a strided read per channel
+                # would leave the cache lines of the other channels behind).
+                target[...] = 0
+                for b in range(per_job):
+                    image = block * per_job + b
+                    if image >= n_images:
+                        break
+                    row = x[image, iy]
+                    first_col = max(0, -left)
+                    p = first_col + left
+                    lane, phase = b * q + p // sw, p % sw
+                    for col in range(first_col, min(width, q * sw - left)):
+                        for c in range(channels):
+                            target[c, phase, lane] = row[col, c]
+                        phase += 1
+                        if phase == sw:
+                            phase, lane = 0, lane + 1
+                continue
             for b in range(per_job):
                 image = block * per_job + b
-                if image >= n_images:
-                    break
-                row = x[image, iy]
-                for col in range(max(0, -left), min(width, q * sw - left)):
-                    p = col + left
-                    lane = b * q + p // sw
-                    phase = p - (p // sw) * sw
-                    for c in range(channels):
-                        target[c, phase, lane] = row[col, c]
+                for c in range(channels):
+                    for phase in range(sw):
+                        run = target[c, phase, b * q : (b + 1) * q]
+                        if image >= n_images:
+                            run[:] = 0
+                            continue
+                        # Lane j holds padded column j * sw + phase, input column j * sw + phase - left:
+                        # zeros left of the image, the strided run of its columns, zeros right of it.
+                        first = min(q, max(0, -((phase - left) // sw)))
+                        stop = max(first, min(q, -((phase - left - width) // sw)))
+                        run[:first] = 0
+                        source = x[image, iy, first * sw + phase - left :: sw, c]
+                        for j in range(stop - first):
+                            run[first + j] = source[j]
+                        run[stop:] = 0
+            target[:, :, per_job * q :] = 0  # lanes past the last image (vector rounding, tap offsets)
 
     # 'contract' lets LLVM fuse a * b + c into one FMA (one rounding instead of two); no
     # other fast-math flag: NaN and Inf must behave as IEEE says.
     @njit(parallel=True, cache=True, nogil=True, fastmath={"contract"})
     def kernel(planar, weights, taps_table, out, sh, q, per_job, lanes, tile, tap_block):  # pragma: no cover - compiled
-        n_images, out_h, out_w, out_channels = out.shape
+        n_images, out_h, out_w, written = out.shape
+        out_channels = weights.shape[1]  # accumulated_channels: the first ``written`` are outputs
         blocks = planar.shape[0]
         taps = weights.shape[0]
         for job in prange(blocks * out_h):
@@ -293,12 +348,11 @@ def _build(numba):
                                 a2[j] = (((a2[j] + y0 * e0) + y1 * e1) + y2 * e2) + y3 * e3
                                 a3[j] = (((a3[j] + z0 * e0) + z1 * e1) + z2 * e2) + z3 * e3
                             co += 4
-                        while co < out_channels:
+                        if co < out_channels:  # one channel left over (see accumulated_channels)
                             a0 = target[co, :n]
                             w0, w1, w2, w3 = weights[t, co], weights[t + 1, co], weights[t + 2, co], weights[t + 3, co]
                             for j in range(n):
                                 a0[j] = (((a0[j] + w0 * s0[j]) + w1 * s1[j]) + w2 * s2[j]) + w3 * s3[j]
-                            co += 1
                         t += 4
                     while t < stop:  # the last one to three taps: one at a time, still four outputs per pass
                         s0 = _run(rows, taps_table[t], oy * sh, start, n)
@@ -313,12 +367,11 @@ def _build(numba):
                                 a2[j] += w2 * e0
                                 a3[j] += w3 * e0
                             co += 4
-                        while co < out_channels:
+                        if co < out_channels:
                             a0 = target[co, :n]
                             w0 = weights[t, co]
                             for j in range(n):
                                 a0[j] += w0 * s0[j]
-                            co += 1
                         t += 1
                     if chunk > 0:
                         for co in range(out_channels):
@@ -332,7 +385,7 @@ def _build(numba):
                     ox = lane - b * q
                     image = first + b
                     if ox < out_w and b < per_job and image < n_images:
-                        for co in range(out_channels):
+                        for co in range(written):
                             out[image, oy, ox, co] = acc[co, j]
 
     return fill, kernel
