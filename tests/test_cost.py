@@ -65,8 +65,49 @@ def test_every_candidate_estimates_from_its_own_module():
 
 
 def test_gemm_efficiency_falls_for_thin_products():
-    assert cost.gemm_efficiency(512, 512) == 1.0
-    assert cost.gemm_efficiency(27, 1) < cost.gemm_efficiency(27, 16) < cost.gemm_efficiency(27, 64)
+    big = cost.gemm_efficiency(6400, 256)
+    assert 0.9 <= big <= 1.0
+    assert cost.gemm_efficiency(27, 3) < cost.gemm_efficiency(27, 16) < big
+    assert cost.gemm_efficiency(9, 64) < cost.gemm_efficiency(144, 64) < cost.gemm_efficiency(1600, 64)
+    assert cost.gemm_efficiency(400, 64, m=16) < cost.gemm_efficiency(400, 64)  # few rows
+
+
+def test_gemm_efficiency_interpolates_between_and_clamps_beyond_the_table():
+    for i, k in enumerate(cost.GEMM_K):
+        for j, n in enumerate(cost.GEMM_N):
+            assert cost.gemm_efficiency(k, n) == pytest.approx(cost.GEMM_EFFICIENCY[i][j])
+    between = cost.gemm_efficiency(200, 48)
+    corners = [cost.gemm_efficiency(k, n) for k in (144, 400) for n in (32, 64)]
+    assert min(corners) <= between <= max(corners)
+    assert cost.gemm_efficiency(10**6, 10**4) == cost.gemm_efficiency(cost.GEMM_K[-1], cost.GEMM_N[-1])
+    assert cost.gemm_efficiency(1, 1) == cost.gemm_efficiency(cost.GEMM_K[0], cost.GEMM_N[0])
+
+
+def test_strided_copies_are_slower_for_short_runs():
+    r = cost.REFERENCE_RATES
+    times = [cost.copy_seconds(r, 1e6, run) for run in (1, 3, 8, 32, 128, 1024)]
+    assert times == sorted(times, reverse=True)
+    assert times[-1] == pytest.approx(1e6 / (1.6 * r.bandwidth), rel=1e-6)  # long runs: a plain copy
+
+
+def test_weighted_terms_need_one_weight_each():
+    assert cost.weighted((2.0, 0.5), (1.0, 4.0)) == 4.0
+    with pytest.raises(ValueError, match="3 cost terms but 2 weights"):
+        cost.weighted((1.0, 1.0), (1.0, 2.0, 3.0))
+
+
+def test_every_estimate_has_as_many_weights_as_terms():
+    """Each candidate's estimate runs with its module's COST_WEIGHTS on plans of every regime."""
+    plans = [
+        make_plan((1, 5, 5, 3), (3, 3, 3, 1), 2, "SAME"),
+        make_plan((8, 56, 56, 64), (3, 3, 64, 64)),
+        make_plan((1, 480, 640, 3), (5, 5, 3, 8), 1, "SAME"),
+        make_plan((2, 32, 32, 16), (1, 1, 16, 8)),
+        make_plan((4, 64, 64, 8), (3, 3, 8, 8), 2, "VALID", dilations=2, dtype=np.float64),
+    ]
+    for plan in plans:
+        for name, estimate in candidates(plan, "fast").items():
+            assert estimate(plan, cost.REFERENCE_RATES) > 0, (name, plan)
 
 
 # ------------------------------------------------------------- machine rates

@@ -328,6 +328,27 @@ def test_planar_non_finite_values_where_naive_has_them(shape, fshape, strides, p
     np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "shape, fshape, strides, padding, dilations",
+    [
+        ((2, 9, 11, 8), (3, 3, 8, 3), 1, "SAME", 1),  # the fill's NHWC walk (C >= WIDE_CHANNELS), 3 outputs
+        ((3, 10, 7, 9), (3, 2, 9, 5), [1, 2], [[0, 0], [1, 2], [3, 0], [0, 0]], 1),
+        ((1, 13, 12, 16), (5, 3, 16, 6), [2, 3], "SAME", [1, 2]),
+        ((5, 6, 6, 1), (3, 3, 1, 7), 2, [[0, 0], [0, 2], [2, 1], [0, 0]], 1),  # images side by side, strided runs
+        ((4, 5, 9, 3), (2, 4, 3, 1), [1, 3], "VALID", [2, 1]),
+    ],
+)
+def test_planar_fill_and_padded_outputs_match_the_by_hand_sums(shape, fshape, strides, padding, dilations):
+    """Both fill orders (few and many channels) and output channels that are not a multiple of four."""
+    plan = make_plan(shape, fshape, strides, padding, "NHWC", dilations, np.float64)
+    if not METHODS["planar"].supports(plan):
+        pytest.skip("numba is not installed")  # the 'fast' extra; CI installs it
+    rng = np.random.default_rng(11)
+    x, w = rng.standard_normal(plan.input_shape), rng.standard_normal(plan.filter_shape)
+    truth, bound = truth_and_bound(x, w, plan, "planar")
+    check(METHODS["planar"].run(x, w, plan), truth, bound, plan)
+
+
 def test_planar_from_many_threads_gives_the_single_threaded_result():
     """Eight threads calling the numba kernel at once: no abort, every result equal to one call's."""
     from concurrent.futures import ThreadPoolExecutor

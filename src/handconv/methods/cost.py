@@ -92,36 +92,108 @@ RATE_GROUPS: dict[str, tuple[str, ...]] = {
 
 
 # ------------------------------------------------------------ shared pieces
-def gemm_efficiency(k: int, n: int, m: int = 1 << 20) -> float:
-    """Fraction of the GEMM rate a ``(m, k) @ (k, n)`` product reaches.
+#: Fraction of the large-GEMM rate NumPy's ``(m, k) @ (k, n)`` product reaches, by inner dimension
+#: ``k`` (rows of each table) and output columns ``n`` (columns); measured on the development VM (2
+#: threads, OpenBLAS, m ~ 4e6 / k, quiet, 2026-11-30) in float32 (1.0 = 100 GMAC/s) and float64 (1.0 =
+#: 50 GMAC/s). Thin products are memory- or latency-bound: few columns leave the multipliers idle, a
+#: short ``k`` re-reads the output per few products (``k = 1``, an outer product, runs at ~1 GMAC/s);
+#: ``n = 1`` is a matrix-vector product.
+GEMM_K = (1, 3, 9, 27, 75, 144, 400, 1600, 6400)
+GEMM_N = (1, 3, 8, 16, 32, 64, 128, 256)
+GEMM_EFFICIENCY = (
+    (0.002, 0.003, 0.004, 0.005, 0.005, 0.009, 0.009, 0.009),
+    (0.019, 0.039, 0.085, 0.14, 0.15, 0.12, 0.091, 0.082),
+    (0.08, 0.14, 0.27, 0.37, 0.36, 0.35, 0.31, 0.29),
+    (0.17, 0.20, 0.42, 0.66, 0.67, 0.60, 0.59, 0.64),
+    (0.26, 0.16, 0.37, 0.57, 0.64, 0.68, 0.76, 0.81),
+    (0.28, 0.08, 0.22, 0.41, 0.57, 0.70, 0.80, 0.87),
+    (0.34, 0.10, 0.24, 0.42, 0.61, 0.77, 0.89, 0.96),
+    (0.30, 0.16, 0.41, 0.66, 0.76, 0.83, 0.92, 0.98),
+    (0.28, 0.18, 0.44, 0.72, 0.83, 0.85, 0.92, 0.96),
+)
+GEMM_EFFICIENCY_F64 = (
+    (0.008, 0.014, 0.016, 0.018, 0.018, 0.018, 0.018, 0.018),
+    (0.014, 0.046, 0.096, 0.12, 0.13, 0.11, 0.086, 0.098),
+    (0.05, 0.10, 0.19, 0.26, 0.35, 0.29, 0.21, 0.22),
+    (0.10, 0.19, 0.42, 0.56, 0.56, 0.50, 0.47, 0.50),
+    (0.06, 0.08, 0.20, 0.33, 0.46, 0.56, 0.66, 0.72),
+    (0.08, 0.08, 0.20, 0.32, 0.48, 0.61, 0.68, 0.81),
+    (0.14, 0.07, 0.18, 0.29, 0.44, 0.60, 0.71, 0.81),
+    (0.20, 0.11, 0.24, 0.40, 0.56, 0.69, 0.81, 0.89),
+    (0.19, 0.09, 0.23, 0.39, 0.53, 0.68, 0.73, 0.87),
+)
 
-    Thin products are memory-bound: few columns (``n``) or a short inner
-    dimension (``k``) leave the multipliers idle; NumPy's ``n = 1`` product
-    is a matrix-vector product at memory speed.
 
-    Fitted to the sweep's im2col cells (2026-11-30, 2 threads): products with
-    32 output columns ran at 13-16 GMAC/s, 64 columns at 18-33, 128 at ~85,
-    against ~100 for a large square GEMM; a short inner dimension costs in
-    proportion (``K = 9, N = 32``, a batch of digits 1 -> 32: ~1-7 GMAC/s).
+def _interpolate(axis: tuple[int, ...], value: float) -> tuple[int, int, float]:
+    """Neighbouring indices on ``axis`` and the weight of the upper one, linear in log(value)."""
+    value = min(max(value, axis[0]), axis[-1])
+    upper = next(i for i, point in enumerate(axis) if point >= value)
+    if upper == 0:
+        return 0, 0, 0.0
+    lower = upper - 1
+    return lower, upper, math.log(value / axis[lower]) / math.log(axis[upper] / axis[lower])
 
-    >>> gemm_efficiency(128, 128, 256), gemm_efficiency(512, 512)
-    (1.0, 1.0)
-    >>> round(gemm_efficiency(256, 32, 4096), 3)
-    0.125
+
+def gemm_efficiency(k: int, n: int, m: int = 1 << 20, itemsize: int = 4) -> float:
+    """Fraction of the GEMM rate a ``(m, k) @ (k, n)`` product reaches (:data:`GEMM_EFFICIENCY`, float64: ``_F64``).
+
+    Interpolated in ``log k`` and ``log n`` between the measured points (clamped
+    at the table's edges); products with few rows (``m < 256``) lose in
+    proportion to ``sqrt(m / 256)``. Only the *ratios* between shapes matter to
+    the choice: the machine's own speed enters once, through ``Rates.gemm_flops``.
+
+    >>> gemm_efficiency(6400, 256)
+    0.96
+    >>> round(gemm_efficiency(9, 32), 2), round(gemm_efficiency(400, 32), 2)
+    (0.36, 0.61)
     """
-    return min(1.0, k / 128) * min(1.0, n / 128) ** 1.5 * min(1.0, m / 256) ** 0.5
+    ki, kj, kw = _interpolate(GEMM_K, k)
+    ni, nj, nw = _interpolate(GEMM_N, n)
+    table = GEMM_EFFICIENCY if itemsize <= 4 else GEMM_EFFICIENCY_F64
+    low = table[ki][ni] * (1 - nw) + table[ki][nj] * nw
+    high = table[kj][ni] * (1 - nw) + table[kj][nj] * nw
+    return (low * (1 - kw) + high * kw) * min(1.0, m / 256) ** 0.5
 
 
 def gemm_seconds(rates: Rates, macs: float, k: int, n: int, m: int, itemsize: int) -> float:
     """Seconds for ``macs`` multiply-adds in products of shape ``(m, k) @ (k, n)``."""
     peak = rates.gemm_flops * (1.0 if itemsize <= 4 else 0.5)
-    seconds = 2.0 * macs / (peak * max(gemm_efficiency(k, n, m), 1e-3))
-    if n <= 16:
-        # A product with a few columns runs like a matrix-vector product: at worst it streams the
-        # (m, k) matrix at memory speed (im2col's K = 6400, N = 8 ran at 0.15x TF's time).
-        streaming = 2.0 * (macs / n) * itemsize / rates.bandwidth
-        seconds = min(seconds, max(streaming, 2.0 * macs / peak))
-    return seconds
+    return 2.0 * macs / (peak * max(gemm_efficiency(k, n, m, itemsize), 1e-3))
+
+
+#: Contiguous run (in numbers) at which a strided copy reaches ~63% of a plain copy's speed.
+RUN_SCALE = 40
+
+
+def copy_seconds(rates: Rates, nbytes: float, run: int) -> float:
+    """Seconds to copy ``nbytes`` out of a strided view whose contiguous runs hold ``run`` numbers.
+
+    NumPy copies run by run: measured on the development VM (2026-11-30), a
+    copy with runs of 8 numbers moved 7 GB/s, 32: 19, 64: 29, 128 and longer
+    30-35 GB/s (1.6x one plain pass, :attr:`Rates.bandwidth`, which counts
+    the read and the write apart). im2col's columns copy the receptive fields'
+    runs (``KW * C`` numbers, ``C`` when dilated); the shifted GEMMs copy runs
+    of ``C``.
+
+    >>> r = REFERENCE_RATES
+    >>> round(4e6 / copy_seconds(r, 4e6, 8) / 1e9, 1), round(4e6 / copy_seconds(r, 4e6, 256) / 1e9, 1)
+    (5.8, 31.9)
+    """
+    return nbytes / (1.6 * rates.bandwidth * (1.0 - math.exp(-max(run, 1) / RUN_SCALE)))
+
+
+def weighted(weights: tuple[float, ...], terms: tuple[float, ...]) -> float:
+    """An estimate from its terms (seconds with unit weights) and the method's fitted ``COST_WEIGHTS``.
+
+    Each method's estimate is a sum of terms it can name (calls, passes over
+    memory, strided copies, GEMMs, vector multiply-adds); the weights scale
+    each term to what the method's implementation really pays for it. They
+    are fitted by ``bench/calibrate.py`` on a seeded grid of convolutions that
+    the sweep does not contain, so the sweep stays a fair check.
+    """
+    if len(weights) != len(terms):
+        raise ValueError(f"{len(terms)} cost terms but {len(weights)} weights")
+    return sum(w * t for w, t in zip(weights, terms))
 
 
 def sizes(plan: ConvPlan) -> tuple[int, int, int, int, int]:

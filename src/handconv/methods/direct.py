@@ -99,23 +99,25 @@ def workspace_bytes(plan: ConvPlan) -> int:
     return padded + int(np.prod(plan.output_shape)) * itemsize
 
 
+#: Weights of :func:`estimate`'s numba terms (call overhead, row-kernel lanes, loop-nest multiply-adds,
+#: passes): ``bench/calibrate.py``
+#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
+COST_WEIGHTS = (4.05, 4.41, 0.59, 3.13)
+
+
 def estimate(plan: ConvPlan, rates) -> float:
     """Seconds (see :mod:`.cost`): vector lanes or loop multiply-adds with numba; NumPy passes per tap without."""
     itemsize, in_bytes, padded, out_bytes, pixels = cost.sizes(plan)
     spatial = plan.filter_hw[0] * plan.filter_hw[1]
     if has_accelerator():
+        overhead = rates.launch + 5 * rates.call
         if lane_shape(plan):
             lanes = pixels * spatial * plan.in_channels
-            return (
-                rates.launch + 5 * rates.call + lanes / rates.lane_rate + (in_bytes + out_bytes) / (2 * rates.bandwidth)
-            )
+            passes = (in_bytes + out_bytes) / (2 * rates.bandwidth)
+            return cost.weighted(COST_WEIGHTS, (overhead, lanes / rates.lane_rate, 0.0, passes))
         slow = 4.0 if plan.out_channels_per_group < 8 else 1.0
-        return (
-            rates.launch
-            + 5 * rates.call
-            + plan.macs / rates.loop_rate * slow
-            + (in_bytes + out_bytes) / rates.bandwidth
-        )
+        passes = (in_bytes + out_bytes) / rates.bandwidth
+        return cost.weighted(COST_WEIGHTS, (overhead, 0.0, plan.macs / rates.loop_rate * slow, passes))
     # NumPy: one einsum pass per tap over a strided view (the einsum loop is slow per element).
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     per_tap = pixels * (plan.in_channels + plan.out_channels) * itemsize * 3 + pixels * cg * og * plan.groups * 4

@@ -36,16 +36,24 @@ def workspace_bytes(plan: ConvPlan) -> int:
     return entries * (np.dtype(np.intp).itemsize + plan.compute_dtype.itemsize) + flat * plan.compute_dtype.itemsize
 
 
+#: Weights of :func:`estimate`'s terms (calls, the gather, GEMM): ``bench/calibrate.py``
+#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
+COST_WEIGHTS = (2.59, 1.64, 0.771)
+
+
 def estimate(plan: ConvPlan, rates) -> float:
     """Seconds (see :mod:`.cost`): tiny calls only; beyond them the index table is traffic for nothing."""
     entries = plan.batch * plan.output_hw[0] * plan.output_hw[1] * plan.taps * plan.groups
     if not supports(plan) or entries > 1 << 16:
         return math.inf
     itemsize, _, _, _, pixels = cost.sizes(plan)
-    return (
-        2.5 * rates.call
-        + entries * (8 + itemsize) / rates.bandwidth
-        + cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize)
+    return cost.weighted(
+        COST_WEIGHTS,
+        (
+            2.5 * rates.call,
+            entries * (8 + itemsize) / rates.bandwidth,
+            cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize),
+        ),
     )
 
 

@@ -69,26 +69,38 @@ def workspace_bytes(plan: ConvPlan) -> int:
     return total
 
 
+#: Weights of :func:`estimate`'s terms (calls, passes, strided copies, banded GEMM, pointwise GEMM):
+#: ``bench/calibrate.py``
+#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
+COST_WEIGHTS = (0.814, 3.38, 0.489, 0.935, 1.03)
+
+
 def estimate(plan: ConvPlan, rates) -> float:
-    """Seconds (see :mod:`.cost`): the grid's extra rows, the phase copy for strides, banded columns."""
+    """Seconds (see :mod:`.cost`): the grid's extra rows, the phase copy for strides, the band copies, the GEMMs."""
     itemsize, in_bytes, padded, out_bytes, pixels = cost.sizes(plan)
     og = plan.out_channels_per_group
     if is_pointwise(plan):
-        return (
-            2.5 * rates.call
-            + cost.gemm_seconds(rates, plan.macs, plan.in_channels, og, pixels, itemsize)
-            + out_bytes / rates.bandwidth
-        )
+        product = cost.gemm_seconds(rates, plan.macs, plan.in_channels, og, pixels, itemsize)
+        return cost.weighted(COST_WEIGHTS, (2.5 * rates.call, 0.0, 0.0, 0.0, product))
     overhead = grid_overhead(plan)
-    phases = in_bytes * (2 if plan.strides != (1, 1) else 0)
-    extra = phases + padded + 2 * out_bytes * overhead + 2 * pixels * plan.taps * plan.groups * itemsize * overhead
+    grid_rows = pixels * overhead
+    pads = padded if plan.pad_amounts != ((0, 0), (0, 0)) else 0
+    phases = cost.copy_seconds(rates, padded, plan.in_channels) if plan.strides != (1, 1) else 0.0
+    # Each band copies every tap's slice: runs of C (or C / groups) numbers into the band's columns.
+    columns = cost.copy_seconds(rates, grid_rows * plan.taps * plan.groups * itemsize, plan.filter_in_channels)
+    bands = plan.groups * math.ceil(grid_rows / _band_rows(plan))
     spatial = plan.filter_hw[0] * plan.filter_hw[1]
-    # The band copies run at about half the plain-pass bandwidth (strided slices; measured on the sweep's layers).
-    return (
-        5 * rates.call
-        + spatial * plan.groups * rates.call
-        + 2 * extra / rates.bandwidth
-        + cost.gemm_seconds(rates, plan.macs * overhead, plan.taps, og, pixels, itemsize)
+    return cost.weighted(
+        COST_WEIGHTS,
+        (
+            (5 + bands * (spatial + 2)) * rates.call,
+            (pads + out_bytes * (1 + overhead)) / rates.bandwidth,
+            phases + columns,
+            cost.gemm_seconds(
+                rates, plan.macs * overhead, plan.taps, og, int(min(grid_rows, _band_rows(plan))), itemsize
+            ),
+            0.0,
+        ),
     )
 
 

@@ -48,15 +48,39 @@ def workspace_bytes(plan: ConvPlan) -> int:
     return min(plan.batch * plan.output_hw[0], _rows_per_band(plan)) * row_bytes
 
 
+#: Weights of :func:`estimate`'s terms (calls, passes, columns copy, GEMM): ``bench/calibrate.py``
+#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
+COST_WEIGHTS = (2.2, 1.95, 0.721, 1.13)
+
+
+def column_run(plan: ConvPlan) -> int:
+    """Numbers in each contiguous run the columns copy reads: a receptive field row's ``KW * C`` when undilated.
+
+    >>> from handconv.plan import make_plan
+    >>> plain, dilated = make_plan((1, 8, 8, 3), (3, 3, 3, 4)), make_plan((1, 8, 8, 3), (3, 3, 3, 4), dilations=2)
+    >>> column_run(plain), column_run(dilated)
+    (9, 3)
+    """
+    if plan.dilations[1] == 1 and plan.groups == 1:
+        return plan.filter_hw[1] * plan.in_channels
+    return plan.filter_in_channels
+
+
 def estimate(plan: ConvPlan, rates) -> float:
-    """Seconds (see :mod:`.cost`): the padded copy, the columns written and read, one GEMM per group."""
+    """Seconds (see :mod:`.cost`): the padded copy, the columns copied run by run, one GEMM per group, the output."""
     itemsize, _, padded, out_bytes, pixels = cost.sizes(plan)
-    columns = pixels * plan.taps * plan.groups * itemsize
-    return (
-        5 * rates.call
-        + plan.groups * rates.call
-        + (padded + 2 * columns + out_bytes) / rates.bandwidth
-        + cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize)
+    pads = padded if plan.pad_amounts != ((0, 0), (0, 0)) else 0
+    view = plan.filter_hw == (1, 1) and plan.strides == (1, 1) and plan.groups == 1  # the columns are the input
+    columns = 0 if view else pixels * plan.taps * plan.groups * itemsize
+    bands = plan.groups * len(list(_bands(plan.batch, plan.output_hw[0], _rows_per_band(plan))))
+    return cost.weighted(
+        COST_WEIGHTS,
+        (
+            (5 + 3 * bands) * rates.call,
+            (pads + out_bytes) / rates.bandwidth,
+            cost.copy_seconds(rates, columns, column_run(plan)),
+            cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize),
+        ),
     )
 
 

@@ -92,6 +92,11 @@ def workspace_bytes(plan: ConvPlan) -> int:
     return padded + _matrix_bytes(plan, b) + band + partial
 
 
+#: Weights of :func:`estimate`'s terms (calls, passes, banded GEMM): ``bench/calibrate.py``
+#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
+COST_WEIGHTS = (3.78, 0.777, 1.36)
+
+
 def estimate(plan: ConvPlan, rates) -> float:
     """Seconds (see :mod:`.cost`): the gathered runs and one GEMM with the band's zeros."""
     if not supports(plan):
@@ -101,14 +106,13 @@ def estimate(plan: ConvPlan, rates) -> float:
     k = plan.filter_hw[0] * b_in * plan.in_channels
     rows = plan.batch * plan.output_hw[0] * tiles
     macs = rows * k * b * plan.out_channels
-    # Fitted to the sweep's cells (2026-11-30): with one input channel the banded product runs about as
-    # fast as a dense GEMM of its shape (digits, 1 -> 32: the fastest method), with 3 channels ~1.5x slower,
-    # with 16 ~4x (5x5, 16 -> 32 on digits).
-    slowdown = 0.8 * plan.in_channels**0.6
-    return (
-        7.5 * rates.call
-        + (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth
-        + slowdown * cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize)
+    return cost.weighted(
+        COST_WEIGHTS,
+        (
+            (7.5 + 2 * math.ceil(plan.batch * plan.output_hw[0] / _band_rows(plan))) * rates.call,
+            (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth,
+            cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize),
+        ),
     )
 
 

@@ -1,0 +1,225 @@
+"""Fit the cost model's term weights on a calibration grid the sweep does not contain.
+
+Every method's ``estimate(plan, rates)`` is a weighted sum of terms it can name
+(calls, passes over memory, strided copies, GEMMs, vector multiply-adds; see
+``handconv.methods.cost.weighted``). This script times every forward method
+on a seeded grid of convolutions (seed and shapes apart from ``sweep.py``'s,
+so the sweep stays a held-out check), then fits each method's
+``COST_WEIGHTS`` by least squares on ``log(estimate / time)`` and prints
+them, with the choice's regret before and after on the same grid.
+
+Usage::
+
+    python bench/calibrate.py                    # measure (~3 min on 2 cores) and fit
+    python bench/calibrate.py --fit FILE.jsonl   # fit again from a saved measurement
+    make bench BENCH_ARGS=--calibrate            # through conv_bench.py
+
+Timings are the minimum of interleaved rounds (a stolen CPU only slows a
+round). Run it on a quiet machine: the weights are what ``auto`` chooses by.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conv_bench import Canary  # noqa: E402
+
+from handconv.methods import GENERAL, METHODS, candidates, cost
+from handconv.plan import make_plan
+
+SEED = 99
+CELLS = 240
+ROUNDS = 5
+C_IN = (1, 2, 3, 4, 8, 16, 32, 64, 128, 256)
+C_OUT = (1, 2, 3, 4, 6, 8, 16, 32, 64, 128, 256)
+SIZES = ((7, 7), (12, 12), (14, 14), (28, 28), (30, 40), (56, 56), (64, 48), (100, 75), (128, 128), (224, 224),
+         (300, 200), (480, 640), (720, 1280))  # fmt: skip
+#: Cells outside these bounds are drawn again (keeps a run to minutes).
+MAX_MACS, MIN_MACS, MAX_BYTES = 4e8, 2e4, 64e6
+#: A method whose first call takes this long while estimated 3x slower than the best is not timed further.
+HOPELESS_S = 0.5
+#: A cell counts when the canary GEMM ran at this fraction of its best before and after it.
+CLEAN = 0.8
+TRIES = 4
+RIDGE = 0.05  # pulls weights towards 1 where the grid says little about a term
+
+
+def draw_cells(seed: int, count: int) -> list[tuple]:
+    """``count`` seeded cells ``(N, H, W, C_in, C_out, K, stride, dilation, padding, dtype)``."""
+    rng = np.random.default_rng(seed)
+    cells: list[tuple] = []
+    while len(cells) < count:
+        n = int(rng.choice((1, 1, 2, 4, 8, 16, 32, 64)))
+        h, w = SIZES[rng.integers(len(SIZES))]
+        ci, co = int(rng.choice(C_IN)), int(rng.choice(C_OUT))
+        k, s, d = int(rng.choice((1, 3, 3, 3, 5, 5, 7, 11))), int(rng.choice((1, 1, 2))), int(rng.choice((1, 1, 1, 2)))
+        padding, dtype = (
+            str(rng.choice(("SAME", "VALID"))),
+            str(rng.choice(("float32", "float32", "float32", "float64"))),
+        )
+        cell = (n, h, w, ci, co, k, s, d, padding, dtype)
+        try:
+            plan = plan_of(cell)
+        except ValueError:
+            continue
+        if plan.is_empty or not MIN_MACS <= plan.macs <= MAX_MACS or n * h * w * max(ci, co) * 8 > MAX_BYTES:
+            continue
+        cells.append(cell)
+    return cells
+
+
+def plan_of(cell):
+    n, h, w, ci, co, k, s, d, padding, dtype = cell
+    return make_plan((n, h, w, ci), (k, k, ci, co), s, padding, dilations=d, dtype=np.dtype(dtype))
+
+
+def timed_methods(plan) -> list[str]:
+    """The forward methods ``auto`` may choose among (Winograd is opt-in: not calibrated here)."""
+    return [name for name in candidates(plan, "accurate") if name not in GENERAL]
+
+
+def measure(cells, out_path: Path, seed: int) -> None:
+    """Time every candidate on every cell, again (up to ``TRIES``) while the canary says the CPU was taken."""
+    rng = np.random.default_rng(seed + 1)
+    canary = Canary()
+    for _ in range(5):
+        canary()
+    for index, cell in enumerate(cells):
+        for _ in range(TRIES):
+            before = canary()
+            record = measure_cell(cell, rng)
+            after = canary()
+            record["clean"] = min(before, after) >= CLEAN * canary.best
+            if record["clean"]:
+                break
+        with open(out_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        fastest = min(record["seconds"], key=record["seconds"].get)
+        print(
+            f"{index + 1}/{len(cells)} {cell}: fastest {fastest}{'' if record['clean'] else ' (CPU taken)'}", flush=True
+        )
+
+
+def measure_cell(cell, rng) -> dict:
+    """Minimum over ``ROUNDS`` interleaved rounds of each candidate's time on ``cell``."""
+    plan = plan_of(cell)
+    x = rng.standard_normal(plan.input_shape).astype(cell[-1])
+    f = rng.standard_normal(plan.filter_shape).astype(cell[-1])
+    names = timed_methods(plan)
+    estimates = {m: METHODS[m].estimate(plan, cost.REFERENCE_RATES) for m in names}
+    best_estimate = min(estimates.values())
+    times: dict[str, list[float]] = {}
+    for name in names:
+        start = time.perf_counter()
+        METHODS[name].run(x, f, plan)
+        first = time.perf_counter() - start
+        if not (first > HOPELESS_S and estimates[name] > 3 * best_estimate):
+            times[name] = []
+    for _ in range(ROUNDS):
+        for name in times:
+            time.sleep(0.002)
+            start = time.perf_counter()
+            METHODS[name].run(x, f, plan)
+            times[name].append(time.perf_counter() - start)
+    return {"cell": list(cell), "seconds": {m: min(t) for m, t in times.items()}, "load": os.getloadavg()[0]}
+
+
+def _module(name: str):
+    return sys.modules[METHODS[name].estimate.__module__]
+
+
+def terms(name: str, plan) -> np.ndarray:
+    """The estimate's terms for ``plan``: the estimate with each unit weight vector in turn."""
+    module = _module(name)
+    saved = module.COST_WEIGHTS
+    try:
+        result = []
+        for i in range(len(saved)):
+            module.COST_WEIGHTS = tuple(1.0 if j == i else 0.0 for j in range(len(saved)))
+            result.append(METHODS[name].estimate(plan, cost.REFERENCE_RATES))
+        return np.array(result)
+    finally:
+        module.COST_WEIGHTS = saved
+
+
+def fit(records) -> dict[str, tuple[float, ...]]:
+    """Each method's weights: least squares on log(estimate / time), ridge towards 1."""
+    from scipy.optimize import least_squares
+
+    weights = {}
+    names = sorted({m for r in records for m in r["seconds"]})
+    for name in names:
+        rows = [(terms(name, plan_of(r["cell"])), r["seconds"][name]) for r in records if name in r["seconds"]]
+        rows = [(t, s) for t, s in rows if np.all(np.isfinite(t)) and t.sum() > 0]
+        if not rows:
+            continue
+        t_matrix = np.array([t for t, _ in rows])
+        log_seconds = np.log([s for _, s in rows])
+        used = t_matrix.sum(axis=0) > 0
+
+        def residuals(u, t_matrix=t_matrix, log_seconds=log_seconds, used=used):
+            w = np.where(used, np.exp(u), 0.0)
+            return np.concatenate([np.log(t_matrix @ w) - log_seconds, RIDGE * u[used]])
+
+        solution = least_squares(residuals, np.zeros(t_matrix.shape[1]))
+        weights[name] = tuple(float(f"{w:.3g}") if used_term else 1.0 for w, used_term in zip(np.exp(solution.x), used))
+    return weights
+
+
+def regret(records, show: int = 0) -> tuple[float, float, int]:
+    """Geometric-mean and worst time of auto's pick over the fastest method; cells above 1.25x."""
+    ratios, rows = [], []
+    for r in records:
+        plan, seconds = plan_of(r["cell"]), r["seconds"]
+        pick = cost.choose(plan, {m: METHODS[m].estimate for m in seconds}, cost.REFERENCE_RATES)
+        ratios.append(seconds[pick] / min(seconds.values()))
+        rows.append((ratios[-1], r["cell"], pick, {m: round(t * 1e3, 3) for m, t in seconds.items()}))
+    for ratio, cell, pick, ms in sorted(rows, key=lambda row: -row[0])[:show]:
+        print(f"  {ratio:5.2f}x {cell} picks {pick}: ms {ms}")
+    logs = np.log(ratios)
+    return float(np.exp(logs.mean())), float(max(ratios)), int(sum(r > 1.25 for r in ratios))
+
+
+def report(records, show: int = 0) -> None:
+    before = regret(records)
+    weights = fit(records)
+    for name, w in weights.items():
+        _module(name).COST_WEIGHTS = w
+    after = regret(records, show)
+    print(f"\nauto's pick / fastest method on {len(records)} cells:")
+    print(f"  current weights: geomean {before[0]:.3f}, worst {before[1]:.2f}, {before[2]} above 1.25x")
+    print(f"  fitted weights:  geomean {after[0]:.3f}, worst {after[1]:.2f}, {after[2]} above 1.25x")
+    print("\nFitted COST_WEIGHTS (paste into each method module):")
+    for name, w in weights.items():
+        print(f"  {_module(name).__name__}.COST_WEIGHTS = {w}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fit", type=Path, help="fit from a saved measurement (.jsonl) instead of measuring")
+    parser.add_argument("--cells", type=int, default=CELLS)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--show", type=int, default=0, metavar="N", help="list the N cells auto then picks worst")
+    args = parser.parse_args(argv)
+    if args.fit is None:
+        out = Path(__file__).resolve().parent / "results" / f"calibrate-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+        out.parent.mkdir(exist_ok=True)
+        measure(draw_cells(args.seed, args.cells), out, args.seed)
+        print(f"measurements: {out}")
+        args.fit = out
+    records = [json.loads(line) for line in args.fit.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [r for r in records if r.get("clean", True)]
+    report(records, args.show)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
