@@ -17,7 +17,7 @@ from .filtering import map_output, prepare, resolve_output
 
 def _tensorflow_conv() -> Any | None:
     """``tf.nn.conv2d`` when TensorFlow is installed, else None."""
-    from ..references import load_tensorflow
+    from ..verification.references import load_tensorflow
 
     tf = load_tensorflow()
     if tf is None:

@@ -1,8 +1,8 @@
-"""``handconv.verify``: one convolution through every library, against a float64 truth.
+"""``handconv.verify``: one convolution through every library, against a float64 truth (the agreement table).
 
 The article's claim is that the by-hand result equals TensorFlow's. ``verify``
 checks it for any configuration: handconv's own methods and every installed
-reference library (:mod:`handconv.references`) compute the same call, and each
+reference library (:mod:`handconv.verification.references`) compute the same call, and each
 result is compared with the by-hand loops run in float64.
 
 Tolerance policy
@@ -43,12 +43,12 @@ from typing import Any
 
 import numpy as np
 
-from .conv import as_arrays, conv2d, to_canonical
-from .errors import HandconvError
-from .files import write_text
-from .kernels import to_filters
-from .methods import METHODS
-from .plan import ConvPlan, make_plan
+from ..conv import as_arrays, conv2d, to_canonical
+from ..errors import HandconvError
+from ..files import write_text
+from ..kernels import to_filters
+from ..methods import METHODS
+from ..plan import ConvPlan, make_plan
 
 __all__ = [
     "verify",
@@ -475,7 +475,8 @@ def verify(
     >>> report.ok, report.statuses()["handconv:naive"]
     (True, 'PASS')
     """
-    from . import __version__, references
+    from .. import __version__
+    from . import references
 
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
@@ -570,7 +571,7 @@ def verify_transpose(
 ) -> VerifyReport:
     """:func:`verify` for ``conv2d_transpose``: handconv's methods and each library's transposed convolution.
 
-    Each library is asked in its own terms (:data:`handconv.references.TRANSPOSE_REFERENCES`): TF's
+    Each library is asked in its own terms (:data:`handconv.verification.references.TRANSPOSE_REFERENCES`): TF's
     ``output_shape``, PyTorch's ``padding`` + ``output_padding`` (or a crop of ``padding=0``), JAX's
     ``conv_transpose`` padding pairs, Keras' ``Conv2DTranspose`` ``padding`` + ``output_padding``; a row
     says CANNOT, with the reason, when the library's arguments cannot state the call. The truth is
@@ -597,9 +598,10 @@ def verify_transpose(
     >>> report.ok, report.statuses()["handconv:naive"]
     (True, 'PASS')
     """
-    from . import __version__, references
-    from .family import conv2d_transpose
-    from .plan import transposed_plan
+    from .. import __version__
+    from ..family import conv2d_transpose
+    from ..plan import transposed_plan
+    from . import references
 
     x, w = as_arrays(input, filters)
     plan = transposed_plan(x.shape, w.shape, output_shape, strides, padding, data_format, dilations, x.dtype)
@@ -675,7 +677,7 @@ def named_kernel(spec: str) -> np.ndarray:
            [-1.,  8., -1.],
            [-1., -1., -1.]])
     """
-    from . import kernels
+    from .. import kernels
 
     kernel = kernels.get(spec)
     if kernel.pair is not None:
