@@ -35,10 +35,10 @@ from .conv import as_arrays, convolve_canonical, resolve_method
 from .errors import HandconvError
 from .plan import (
     ConvPlan,
-    _check_size_vector,
     backprop_filter_plan,
     backprop_input_plan,
     check_out_backprop,
+    check_size_vector,
     make_conv_plan,
     make_plan,
     transposed_plan,
@@ -187,7 +187,7 @@ def conv2d_backprop_input(
            [1., 2., 2., 1.]])
     """
     dy, w = as_arrays(out_backprop, filters, ("out_backprop", "filters"))
-    sizes = _check_size_vector(input_sizes, "input_sizes", dy.ndim)
+    sizes = check_size_vector(input_sizes, "input_sizes", dy.ndim)
     forward = make_plan(sizes, w.shape, strides, padding, data_format, dilations, dy.dtype)
     check_out_backprop(forward, dy.shape)
     dy_c = _canonical(dy, forward.channels_first, 2, forward.compute_dtype)
@@ -246,7 +246,7 @@ def conv2d_backprop_filter(
            [42., 46., 50.]])
     """
     x, dy = as_arrays(input, out_backprop, ("input", "out_backprop"))
-    sizes = _check_size_vector(filter_sizes, "filter_sizes", 4)
+    sizes = check_size_vector(filter_sizes, "filter_sizes", 4)
     forward = make_plan(x.shape, sizes, strides, padding, data_format, dilations, x.dtype)
     check_out_backprop(forward, dy.shape)
     x_c = _canonical(x, forward.channels_first, 2, forward.compute_dtype)
@@ -549,7 +549,7 @@ def convolution_backprop_input(
     array([1., 2., 2., 1.])
     """
     dy, w = as_arrays(out_backprop, filters, ("out_backprop", "filters"))
-    sizes = _check_size_vector(input_sizes, "input_sizes", dy.ndim)
+    sizes = check_size_vector(input_sizes, "input_sizes", dy.ndim)
     forward = make_conv_plan(sizes, w.shape, strides, padding, data_format, dilations, dy.dtype)
     check_out_backprop(forward, dy.shape)
     dy_c = _canonical(dy, forward.channels_first, forward.spatial_rank, forward.compute_dtype)
@@ -577,7 +577,7 @@ def convolution_backprop_filter(
     x, dy = as_arrays(input, out_backprop, ("input", "out_backprop"))
     filter_sizes = np.asarray(filter_sizes).tolist() if not isinstance(filter_sizes, (list, tuple)) else filter_sizes
     rank = len(filter_sizes) if isinstance(filter_sizes, (list, tuple)) else 0
-    sizes = _check_size_vector(filter_sizes, "filter_sizes", rank if rank in (3, 4, 5) else 4)
+    sizes = check_size_vector(filter_sizes, "filter_sizes", rank if rank in (3, 4, 5) else 4)
     forward = make_conv_plan(x.shape, sizes, strides, padding, data_format, dilations, x.dtype)
     check_out_backprop(forward, dy.shape)
     x_c = _canonical(x, forward.channels_first, forward.spatial_rank, forward.compute_dtype)

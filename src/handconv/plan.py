@@ -70,6 +70,7 @@ __all__ = [
     "transposed_plan",
     "pool_plan",
     "output_shape",
+    "check_size_vector",
     "DATA_FORMATS",
     "DATA_FORMATS_BY_RANK",
 ]
@@ -289,7 +290,7 @@ class ConvPlan:
         '(5 - 3 + 2*1) / 2 + 1 = 3'
         """
         names = _AXIS_NAMES_BY_RANK[self.spatial_rank]
-        if not shapes._is_int(axis) or not 0 <= axis < self.spatial_rank:
+        if not shapes.is_int(axis) or not 0 <= axis < self.spatial_rank:
             expected = " or ".join(f"{i} ({name})" for i, name in enumerate(names))
             raise HandconvError(f"axis={axis!r} must be {expected}")
         if self.padding == "GENERAL":
@@ -702,11 +703,11 @@ def _check_window_arg(value: Any, name: str, data_format: str) -> tuple[int, ...
     if value is None:
         return (1,) * rank
     lengths = "1, 2 or 4" if rank == 2 else f"1, {rank} or {rank + 2}" if rank != 1 else "1 or 3"
-    if isinstance(value, (str, bytes)) or (not hasattr(value, "__len__") and not shapes._is_int(value)):
+    if isinstance(value, (str, bytes)) or (not hasattr(value, "__len__") and not shapes.is_int(value)):
         raise HandconvTypeError(f"{name}={value!r} must be an int or a list of {lengths} ints")
     values = list(value) if hasattr(value, "__len__") else [value]
     for v in values:
-        if isinstance(v, bool) or not shapes._is_int(v):
+        if isinstance(v, bool) or not shapes.is_int(v):
             raise HandconvTypeError(f"{name}={value!r} must hold ints; got {v!r}")
     values = [int(v) for v in values]
     if len(values) == rank + 2:
@@ -753,7 +754,7 @@ def _check_padding(padding: Any, data_format: str) -> tuple[str, tuple[tuple[int
     if len(padding) != rank + 2 or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in padding):
         raise HandconvError(f"padding={padding!r} is not of the explicit form; {expected}")
     flat = [v for pair in padding for v in pair]
-    if not all(shapes._is_int(v) and not isinstance(v, bool) for v in flat):
+    if not all(shapes.is_int(v) and not isinstance(v, bool) for v in flat):
         raise HandconvTypeError(f"padding={padding!r} must hold ints; {expected}")
     pairs = [(int(a), int(b)) for a, b in padding]
     if any(v < 0 for pair in pairs for v in pair):
@@ -808,7 +809,7 @@ def general_plan(
     rank = len(input_shape) - 2
 
     def per_axis(value: Any) -> tuple[int, ...]:
-        return (int(value),) * rank if shapes._is_int(value) else tuple(int(v) for v in value)
+        return (int(value),) * rank if shapes.is_int(value) else tuple(int(v) for v in value)
 
     strides, dilations, lhs_dilations = per_axis(strides), per_axis(dilations), per_axis(lhs_dilations)
     pads = tuple((int(a), int(b)) for a, b in pad_amounts) if pad_amounts is not None else ((0, 0),) * rank
@@ -989,7 +990,7 @@ def transposed_plan(
     ...
     handconv.errors.HandconvError: output_shape=(1, 7, 6, 4) does not fit input ...must be in 5..6
     """
-    shape = _check_size_vector(output_shape, output_name, len(input_shape))
+    shape = check_size_vector(output_shape, output_name, len(input_shape))
     rank = len(filters_shape) - 2
     if rank not in DATA_FORMATS_BY_RANK:
         raise HandconvError(
@@ -1055,11 +1056,19 @@ def _spatial_of(shape: tuple[int, ...], plan: ConvPlan) -> tuple[int, ...]:
     return shape[-rank:] if plan.channels_first else shape[-rank - 1 : -1]
 
 
-def _check_size_vector(value: Any, name: str, rank: int) -> tuple[int, ...]:
-    """A shape given as data (``output_shape``, ``input_sizes``): ints >= 0, of the expected length."""
+def check_size_vector(value: Any, name: str, rank: int) -> tuple[int, ...]:
+    """Read a shape given as data (``output_shape``, ``input_sizes``): ``rank`` ints >= 0.
+
+    Accepts a list, a tuple or a 1-D array; ``name`` is the argument's name in
+    the error it raises otherwise (HandconvTypeError for what is not a list of
+    ints, HandconvError for the wrong length or a negative size).
+
+    >>> check_size_vector([1, 5, 5, 3], "input_sizes", 4)
+    (1, 5, 5, 3)
+    """
     array = np.asarray(value) if not isinstance(value, (list, tuple)) else None
     items = list(value) if array is None else (array.tolist() if array.ndim == 1 else None)
-    if items is None or not all(shapes._is_int(v) and not isinstance(v, bool) for v in items):
+    if items is None or not all(shapes.is_int(v) and not isinstance(v, bool) for v in items):
         raise HandconvTypeError(f"{name}={value!r} must be a 1-D list of {rank} ints (a shape)")
     if len(items) != rank:
         raise HandconvError(

@@ -513,7 +513,7 @@ def _check_filter_memory(
     plan: ConvPlan, pixels: np.ndarray, result_dtype: np.dtype, channels_out: int, has_alpha: bool
 ) -> None:
     """Refuse, before allocating, a result (plus one band of floats) that cannot fit in memory."""
-    from ..conv import _available_memory
+    from ..conv import available_memory
 
     oh, ow = plan.output_hw
     result = oh * ow * (channels_out + has_alpha) * np.dtype(result_dtype).itemsize
@@ -521,7 +521,7 @@ def _check_filter_memory(
     needed = result * (1 + has_alpha) + index + 2 * BAND_BYTES
     if needed < 64 * 2**20:
         return
-    available = _available_memory()
+    available = available_memory()
     if available is not None and needed > available:
         raise HandconvMemoryError(
             f"filtering needs about {needed / 2**30:.1f} GiB: the result {oh} x {ow} x "
