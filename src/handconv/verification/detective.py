@@ -851,8 +851,6 @@ def diagnose_transpose(input: Any, kernel: Any, output: Any, *, limit: int = 20)
     >>> found.matches[0].names[0]
     "TF: tf.nn.conv2d_transpose(x, w, output_shape=[1, 6, 6, 1], strides=2, padding='SAME')"
     """
-    from ..family import conv2d_transpose
-
     x = np.asarray(input)
     k = np.asarray(kernel)
     o = np.asarray(output)
@@ -861,50 +859,11 @@ def diagnose_transpose(input: Any, kernel: Any, output: Any, *, limit: int = 20)
     searched = 0
     if o.size == 0:
         return Diagnosis([], None, "the output is empty", [], 0)
-    for in_label, x4, x_expr in _input_forms(x.astype(np.float64)):
-        n_hw = x4.shape[1:3]
-        for k_label, w, w_expr in _transpose_kernel_forms(k.astype(np.float64), x4.shape[3]):
-            kh, kw = w.shape[:2]
-            fan_in = kh * kw * w.shape[3]
-            flips = (False,) if np.array_equal(w, w[::-1, ::-1]) else (False, True)
-            for (o_label, o4, o_format), flip in itertools.product(_output_forms(o.astype(np.float64)), flips):
-                if o4.shape[0] != x4.shape[0] or o4.shape[3] != w.shape[2]:
-                    continue
-                wf = np.ascontiguousarray(w[::-1, ::-1]) if flip else w
-                m_hw = o4.shape[1:3]
-                for s, d in itertools.product(range(1, MAX_TRANSPOSE_STRIDE + 1), range(1, MAX_TRANSPOSE_DILATION + 1)):
-                    full = tuple((n - 1) * s + (kk - 1) * d + 1 for n, kk in zip(n_hw, (kh, kw)))
-                    if d > 1 and kh == kw == 1:
-                        continue
-                    if any(m > f + s - 1 for m, f in zip(m_hw, full)):
-                        continue  # longer than the full result plus what output_padding can add
-                    # The full result plus s - 1 zero rows/columns no input reaches (VALID allows them).
-                    extended = (x4.shape[0], full[0] + s - 1, full[1] + s - 1, w.shape[2])
-                    values = conv2d_transpose(x4, wf, extended, s, "VALID", dilations=d)
-                    magnitude = None
-                    for b1 in range(0, extended[1] - m_hw[0] + 1):
-                        for b2 in range(0, extended[2] - m_hw[1] + 1):
-                            searched += 1
-                            window = values[:, b1 : b1 + m_hw[0], b2 : b2 + m_hw[1]]
-                            residual = o4 - window
-                            error = float(np.abs(residual).max())
-                            scale = max(float(np.abs(o4).max()), 1e-300)
-                            if error > 1e-2 * scale:
-                                continue
-                            if magnitude is None:
-                                magnitude = conv2d_transpose(np.abs(x4), np.abs(wf), extended, s, "VALID", dilations=d)
-                            crops = ((b1, full[0] - b1 - m_hw[0]), (b2, full[1] - b2 - m_hw[1]))
-                            candidate = TransposeCandidate(
-                                in_label, k_label, o_label, flip, (s, s), (d, d), crops, full, max_abs_error=error
-                            )
-                            _grade(
-                                candidate, residual, magnitude[:, b1 : b1 + m_hw[0], b2 : b2 + m_hw[1]], fan_in, levels
-                            )
-                            if candidate.matches:
-                                candidate.names, candidate.call = _transpose_names(
-                                    candidate, n_hw, (kh, kw), m_hw, x4.shape[0], w.shape[2], x_expr, w_expr, o_format
-                                )
-                                matches.append(candidate)
+    for setting in _transpose_settings(x, k, o):
+        for s, d in itertools.product(range(1, MAX_TRANSPOSE_STRIDE + 1), range(1, MAX_TRANSPOSE_DILATION + 1)):
+            found, tried = _transpose_crops(setting, s, d, levels)
+            matches += found
+            searched += tried
     if not matches:
         return Diagnosis(
             [],
@@ -915,18 +874,107 @@ def diagnose_transpose(input: Any, kernel: Any, output: Any, *, limit: int = 20)
             [],
             searched,
         )
-    matches.sort(
-        key=lambda c: (
-            c.error_over_tolerance > 1,
-            "HWOI" not in c.kernel_form and "2-D" not in c.kernel_form,
-            "CHW" in c.input_layout,
-            not c.names or not c.names[0].startswith("TF"),
-            c.flip,
-            c.dilations,
-            c.strides,
-        )
-    )
+    matches.sort(key=_transpose_order)
     return Diagnosis(matches[:limit], None, "", [], searched)
+
+
+@dataclass
+class _TransposeSetting:
+    """One reading of the arrays for a transposed convolution: layouts, kernel form and flip."""
+
+    input_layout: str
+    x4: np.ndarray  # (N, H, W, C_in)
+    x_expr: str
+    kernel_form: str
+    filters: np.ndarray  # (KH, KW, C_result, C_in), rotated when ``flip``
+    w_expr: str
+    output_layout: str
+    o4: np.ndarray  # (N, OH, OW, C_result)
+    o_format: str
+    flip: bool
+
+
+def _transpose_settings(x: np.ndarray, k: np.ndarray, o: np.ndarray) -> Iterator[_TransposeSetting]:
+    """Every reading of input, kernel and output whose batch and channels fit a transposed convolution."""
+    for in_label, x4, x_expr in _input_forms(x.astype(np.float64)):
+        for k_label, w, w_expr in _transpose_kernel_forms(k.astype(np.float64), x4.shape[3]):
+            flips = (False,) if np.array_equal(w, w[::-1, ::-1]) else (False, True)
+            for (o_label, o4, o_format), flip in itertools.product(_output_forms(o.astype(np.float64)), flips):
+                if o4.shape[0] != x4.shape[0] or o4.shape[3] != w.shape[2]:
+                    continue
+                filters = np.ascontiguousarray(w[::-1, ::-1]) if flip else w
+                yield _TransposeSetting(in_label, x4, x_expr, k_label, filters, w_expr, o_label, o4, o_format, flip)
+
+
+def _transpose_crops(setting: _TransposeSetting, s: int, d: int, levels: list) -> tuple[list[TransposeCandidate], int]:
+    """The crops of one setting's full transposed result (stride ``s``, dilation ``d``) that match; how many tried."""
+    from ..family import conv2d_transpose
+
+    x4, w, o4 = setting.x4, setting.filters, setting.o4
+    kh, kw = w.shape[:2]
+    n_hw, m_hw = x4.shape[1:3], o4.shape[1:3]
+    full = tuple((n - 1) * s + (kk - 1) * d + 1 for n, kk in zip(n_hw, (kh, kw)))
+    if d > 1 and kh == kw == 1:
+        return [], 0
+    if any(m > f + s - 1 for m, f in zip(m_hw, full)):
+        return [], 0  # longer than the full result plus what output_padding can add
+    # The full result plus s - 1 zero rows/columns no input reaches (VALID allows them).
+    extended = (x4.shape[0], full[0] + s - 1, full[1] + s - 1, w.shape[2])
+    values = conv2d_transpose(x4, w, extended, s, "VALID", dilations=d)
+    fan_in = kh * kw * w.shape[3]
+    magnitude = None
+    matches, searched = [], 0
+    for b1 in range(0, extended[1] - m_hw[0] + 1):
+        for b2 in range(0, extended[2] - m_hw[1] + 1):
+            searched += 1
+            window = values[:, b1 : b1 + m_hw[0], b2 : b2 + m_hw[1]]
+            residual = o4 - window
+            error = float(np.abs(residual).max())
+            scale = max(float(np.abs(o4).max()), 1e-300)
+            if error > 1e-2 * scale:
+                continue
+            if magnitude is None:
+                magnitude = conv2d_transpose(np.abs(x4), np.abs(w), extended, s, "VALID", dilations=d)
+            crops = ((b1, full[0] - b1 - m_hw[0]), (b2, full[1] - b2 - m_hw[1]))
+            candidate = TransposeCandidate(
+                setting.input_layout,
+                setting.kernel_form,
+                setting.output_layout,
+                setting.flip,
+                (s, s),
+                (d, d),
+                crops,
+                full,
+                max_abs_error=error,
+            )
+            _grade(candidate, residual, magnitude[:, b1 : b1 + m_hw[0], b2 : b2 + m_hw[1]], fan_in, levels)
+            if candidate.matches:
+                candidate.names, candidate.call = _transpose_names(
+                    candidate,
+                    n_hw,
+                    (kh, kw),
+                    m_hw,
+                    x4.shape[0],
+                    w.shape[2],
+                    setting.x_expr,
+                    setting.w_expr,
+                    setting.o_format,
+                )
+                matches.append(candidate)
+    return matches, searched
+
+
+def _transpose_order(candidate: TransposeCandidate) -> tuple:
+    """Matches first, then TF's kernel layout, channels last, a TF name, no flip, the smallest dilation and stride."""
+    return (
+        candidate.error_over_tolerance > 1,
+        "HWOI" not in candidate.kernel_form and "2-D" not in candidate.kernel_form,
+        "CHW" in candidate.input_layout,
+        not candidate.names or not candidate.names[0].startswith("TF"),
+        candidate.flip,
+        candidate.dilations,
+        candidate.strides,
+    )
 
 
 def _transpose_names(
