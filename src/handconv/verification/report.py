@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -475,7 +475,6 @@ def verify(
     >>> report.ok, report.statuses()["handconv:naive"]
     (True, 'PASS')
     """
-    from .. import __version__
     from . import references
 
     x, w = as_arrays(input, filters)
@@ -492,6 +491,36 @@ def verify(
     )
     report = VerifyReport(plan, how)
 
+    def run(method: str) -> np.ndarray:
+        return _canonical_result(conv2d(x, w, strides, padding, data_format, dilations, method=method), plan)
+
+    _add_rows(report, run, references.REFERENCES, x_canonical, w_typed, truth, magnitude, backends, progress)
+    return report
+
+
+def _add_rows(
+    report: VerifyReport,
+    run: Callable[[str], np.ndarray],
+    reference_table: dict,
+    x_canonical: np.ndarray,
+    w_typed: np.ndarray,
+    truth: np.ndarray,
+    magnitude: np.ndarray,
+    backends: Sequence[str] | None,
+    progress: Any,
+    *,
+    fan_in: int | None = None,
+    transform_note: bool = True,
+) -> None:
+    """One row per handconv method (``run(method)`` gives its canonical result) and per library in the table.
+
+    Rows whose name contains none of ``backends`` are skipped; ``progress(name)`` is called before each.
+    With ``transform_note`` a transform method's row says its tolerance is norm-wise.
+    """
+    from .. import __version__
+
+    plan = report.plan
+
     def wanted(name: str) -> bool:
         return backends is None or any(b.lower() in name.lower() for b in backends)
 
@@ -503,24 +532,25 @@ def verify(
             progress(name)
         start = time.perf_counter()
         try:
-            out = _canonical_result(conv2d(x, w, strides, padding, data_format, dilations, method=method), plan)
+            out = run(method)
         except HandconvError as refusal:  # a method restricted to some plans (or to available memory)
             report.rows.append(Row(name, __version__, CANNOT, f"refused: {refusal}"))
             continue
         seconds = time.perf_counter() - start
         transform = method in TRANSFORM_METHODS
-        numbers = compare(out, truth, magnitude, plan, transform=transform)
+        numbers = compare(out, truth, magnitude, plan, transform=transform, fan_in=fan_in)
         note = numbers.pop("note", None)
-        summary = METHODS[method].summary + (" [transform: norm-wise tolerance]" if transform else "")
+        summary = METHODS[method].summary + (
+            " [transform: norm-wise tolerance]" if transform and transform_note else ""
+        )
         report.rows.append(Row(name, __version__, translation=note or summary, seconds=seconds, **numbers))
 
-    for name, reference in references.REFERENCES.items():
+    for name, reference in reference_table.items():
         if not wanted(name):
             continue
         if progress:
             progress(name)
-        report.rows.append(_reference_row(reference, x_canonical, w_typed, plan, truth, magnitude))
-    return report
+        report.rows.append(_reference_row(reference, x_canonical, w_typed, plan, truth, magnitude, fan_in))
 
 
 def _reference_row(reference, x, w, plan, truth, magnitude, fan_in=None) -> Row:
@@ -598,7 +628,6 @@ def verify_transpose(
     >>> report.ok, report.statuses()["handconv:naive"]
     (True, 'PASS')
     """
-    from .. import __version__
     from ..family import conv2d_transpose
     from ..plan import transposed_plan
     from . import references
@@ -607,7 +636,6 @@ def verify_transpose(
     plan = transposed_plan(x.shape, w.shape, output_shape, strides, padding, data_format, dilations, x.dtype)
     if plan.spatial_rank != 2:
         raise HandconvError("verify_transpose checks 2-D transposed convolutions (conv2d_transpose)")
-    shape = plan.user_input_shape if hasattr(plan, "user_input_shape") else tuple(output_shape)
     args = (tuple(output_shape), strides, padding, data_format, dilations)
     # Canonical arrays for the references: x (N, OH, OW, C_out), result (N, H, W, C).
     x_canonical = np.moveaxis(x, -3, -1) if plan.channels_first else x
@@ -631,37 +659,23 @@ def verify_transpose(
         truth = ((truth.astype(np.int64) + 2**31) % 2**32 - 2**31).astype(np.float64)
         how += ", wrapped to int32"
     report = VerifyReport(plan, how, op="conv2d_transpose")
-    fan_in = report.fan_in
-    del shape
 
-    def wanted(name: str) -> bool:
-        return backends is None or any(b.lower() in name.lower() for b in backends)
+    def run(method: str) -> np.ndarray:
+        return canonical(conv2d_transpose(x, w, *args, method=method))
 
-    for method in METHODS:
-        name = f"handconv:{method}"
-        if not wanted(name):
-            continue
-        if progress:
-            progress(name)
-        start = time.perf_counter()
-        try:
-            out = canonical(conv2d_transpose(x, w, *args, method=method))
-        except HandconvError as refusal:
-            report.rows.append(Row(name, __version__, CANNOT, f"refused: {refusal}"))
-            continue
-        seconds = time.perf_counter() - start
-        transform = method in TRANSFORM_METHODS
-        numbers = compare(out, truth, magnitude, plan, transform=transform, fan_in=fan_in)
-        note = numbers.pop("note", None)
-        report.rows.append(
-            Row(name, __version__, translation=note or METHODS[method].summary, seconds=seconds, **numbers)
-        )
-    for name, reference in references.TRANSPOSE_REFERENCES.items():
-        if not wanted(name):
-            continue
-        if progress:
-            progress(name)
-        report.rows.append(_reference_row(reference, x_canonical, w_typed, plan, truth, magnitude, fan_in))
+    _add_rows(
+        report,
+        run,
+        references.TRANSPOSE_REFERENCES,
+        x_canonical,
+        w_typed,
+        truth,
+        magnitude,
+        backends,
+        progress,
+        fan_in=report.fan_in,
+        transform_note=False,
+    )
     return report
 
 
