@@ -355,6 +355,13 @@ def _torch_run_pad(x, filters, plan):
 
 
 # ----------------------------------------------------------------- JAX
+def _jax_x64() -> Any:
+    """JAX, with float64 enabled (otherwise float64 is silently computed in float32)."""
+    jax = importlib.import_module("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
 def _jax_padding(plan: ConvPlan):
     if plan.padding in ("SAME", "VALID"):
         return plan.padding
@@ -370,8 +377,7 @@ def _jax_translate(plan: ConvPlan) -> str:
 
 
 def _jax_run(x, filters, plan):
-    jax = importlib.import_module("jax")
-    jax.config.update("jax_enable_x64", True)  # otherwise float64 is silently computed in float32
+    jax = _jax_x64()
     out = jax.lax.conv_general_dilated(
         x,
         filters,
@@ -674,8 +680,7 @@ def _jax_transpose_translate(plan: ConvPlan) -> str:
 
 
 def _jax_transpose_run(x, filters, plan):
-    jax = importlib.import_module("jax")
-    jax.config.update("jax_enable_x64", True)
+    jax = _jax_x64()
     out = jax.lax.conv_transpose(
         x,
         filters,
