@@ -167,7 +167,8 @@ def _add_convolution_options(parser: argparse.ArgumentParser) -> None:
         "--padding",
         default="same",
         metavar="same|valid|N",
-        help="same: TensorFlow's SAME, output ceil(H/S) (default); valid: no padding; N: N pixels on every side",
+        help="same: TensorFlow's SAME, output ceil(H/S) (default); valid: no padding; N: N pixels on every side; "
+        "PH,PW or TOP,BOTTOM,LEFT,RIGHT as in the other commands",
     )
     parser.add_argument(
         "--mode",
