@@ -51,9 +51,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -83,6 +83,23 @@ MAX_WINDOW = 2**31 - 1
 DATA_FORMATS_BY_RANK = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
 _AXIS_NAMES_BY_RANK = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _AXIS_NAMES = _AXIS_NAMES_BY_RANK[2]
+
+
+class _Alias:
+    """A second, read-only name for a spatial tuple of :class:`ConvPlan` (its 2-D name: ``input_hw``, ...)."""
+
+    def __init__(self, target: str, doc: str) -> None:
+        self.target = target
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, plan: None, owner: type | None = None) -> _Alias: ...
+
+    @overload
+    def __get__(self, plan: ConvPlan, owner: type | None = None) -> tuple[int, ...]: ...
+
+    def __get__(self, plan: ConvPlan | None, owner: type | None = None) -> _Alias | tuple[int, ...]:
+        return self if plan is None else getattr(plan, self.target)
 
 
 @dataclass(frozen=True)
@@ -160,30 +177,13 @@ class ConvPlan:
             object.__setattr__(self, "lhs_dilations", (1,) * len(self.input_spatial))
 
     # ----------------------------------------------------------- 2-D names
-    @property
-    def input_hw(self) -> tuple[int, ...]:
-        """``input_spatial``: ``(H, W)`` for a 2-D plan."""
-        return self.input_spatial
-
-    @property
-    def filter_hw(self) -> tuple[int, ...]:
-        """``filter_spatial``: ``(KH, KW)`` for a 2-D plan."""
-        return self.filter_spatial
-
-    @property
-    def output_hw(self) -> tuple[int, ...]:
-        """``output_spatial``: ``(OH, OW)`` for a 2-D plan."""
-        return self.output_spatial
-
-    @property
-    def effective_filter_hw(self) -> tuple[int, ...]:
-        """``effective_filter_spatial``: ``((KH - 1) * dh + 1, ...)``."""
-        return self.effective_filter_spatial
-
-    @property
-    def padded_hw(self) -> tuple[int, ...]:
-        """``padded_spatial``: the size of :meth:`pad`'s result."""
-        return self.padded_spatial
+    input_hw = _Alias("input_spatial", "``input_spatial``: ``(H, W)`` for a 2-D plan.")
+    filter_hw = _Alias("filter_spatial", "``filter_spatial``: ``(KH, KW)`` for a 2-D plan.")
+    output_hw = _Alias("output_spatial", "``output_spatial``: ``(OH, OW)`` for a 2-D plan.")
+    effective_filter_hw = _Alias(
+        "effective_filter_spatial", "``effective_filter_spatial``: ``((KH - 1) * dh + 1, ...)``."
+    )
+    padded_hw = _Alias("padded_spatial", "``padded_spatial``: the size of :meth:`pad`'s result.")
 
     # ----------------------------------------------------------- derived sizes
     @property
@@ -846,6 +846,18 @@ def general_plan(
     )
 
 
+def _forward_axes(forward: ConvPlan) -> Iterator[tuple[int, int, int, tuple[int, int], int, int]]:
+    """Per spatial axis of ``forward``: input size, input dilation, stride, pad amounts, k_eff, output size."""
+    return zip(
+        forward.input_spatial,
+        forward.lhs_dilations,
+        forward.strides,
+        forward.pad_amounts,
+        forward.effective_filter_spatial,
+        forward.output_spatial,
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def backprop_input_plan(forward: ConvPlan, op: str = "conv2d_backprop_input") -> ConvPlan:
     """The input gradient of ``forward`` as one general convolution (XLA's ``transpose_lhs``).
@@ -870,14 +882,7 @@ def backprop_input_plan(forward: ConvPlan, op: str = "conv2d_backprop_input") ->
     ((3 - 1)*2 + 1 + 1 + 1 - 3) // 1 + 1 = 5
     """
     pads = []
-    for n, ld, s, (before, _), k_eff, out in zip(
-        forward.input_spatial,
-        forward.lhs_dilations,
-        forward.strides,
-        forward.pad_amounts,
-        forward.effective_filter_spatial,
-        forward.output_spatial,
-    ):
+    for n, ld, s, (before, _), k_eff, out in _forward_axes(forward):
         pad_before = k_eff - 1 - before
         pad_after = shapes.dilated_size(n, ld) + k_eff - 1 - shapes.dilated_size(out, s) - pad_before
         pads.append((pad_before, pad_after))
@@ -920,14 +925,7 @@ def backprop_filter_plan(forward: ConvPlan) -> ConvPlan:
     ((3, 3, 3, 4), ((0, -1), (0, -1)))
     """
     pads = []
-    for n, ld, s, (before, _), k_eff, out in zip(
-        forward.input_spatial,
-        forward.lhs_dilations,
-        forward.strides,
-        forward.pad_amounts,
-        forward.effective_filter_spatial,
-        forward.output_spatial,
-    ):
+    for n, ld, s, (before, _), k_eff, out in _forward_axes(forward):
         pad_after = shapes.dilated_size(out, s) - shapes.dilated_size(n, ld) + k_eff - before - 1
         pads.append((before, pad_after))
     return general_plan(

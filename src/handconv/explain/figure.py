@@ -554,6 +554,17 @@ def _draw_gradient(ax: Any, gradient: np.ndarray, at: tuple[int, int], **options
     _draw_matrix(ax, gradient, fills=[(mark, OUTPUT_COLOR)], **options)
 
 
+def _draw_padded_input(ax: Any, trace: Any, n: int, channel: int, filled: np.ndarray) -> None:
+    """Channel ``channel`` of padded image ``n``, padding marked, the cells in ``filled`` amber."""
+    _draw_matrix(
+        ax,
+        trace.padded_input[n, :, :, channel],
+        padding=trace.is_padding,
+        fills=[(filled, FIELD_COLOR)],
+        cell_points=_pixels(trace.is_padding.shape) * 72,
+    )
+
+
 def _draw_filter_grad(fig: Any, grid: Any, trace: Any, shown: Any) -> None:
     """dL/dW: per image the cells the tap read, dy and the products; the whole gradient top right."""
     fy, fx, k, co = trace.at
@@ -565,13 +576,7 @@ def _draw_filter_grad(fig: Any, grid: Any, trace: Any, shown: Any) -> None:
         for t in terms:
             field[t.row, t.col] = True
         ax = fig.add_subplot(grid[index, 0], label=f"input:{n}")
-        _draw_matrix(
-            ax,
-            trace.padded_input[n, :, :, channel],
-            padding=trace.is_padding,
-            fills=[(field, FIELD_COLOR)],
-            cell_points=_pixels(trace.is_padding.shape) * 72,
-        )
+        _draw_padded_input(ax, trace, n, channel, field)
         ax.set_title(f"x[{n}, :, :, {channel}] padded\ncells tap ({fy}, {fx}) read", fontsize=9)
         ax = fig.add_subplot(grid[index, 1], label=f"dy:{n}")
         _draw_matrix(ax, trace.out_backprop[n, :, :, co], cell_points=output_points)
@@ -594,13 +599,7 @@ def _draw_input_grad(fig: Any, grid: Any, trace: Any, shown: Any) -> None:
     pixel = np.zeros(trace.is_padding.shape, bool)
     pixel[y + top, x + left] = True
     ax = fig.add_subplot(grid[0, 0], label=f"input:{n}")
-    _draw_matrix(
-        ax,
-        trace.padded_input[n, :, :, channel],
-        padding=trace.is_padding,
-        fills=[(pixel, FIELD_COLOR)],
-        cell_points=_pixels(trace.is_padding.shape) * 72,
-    )
+    _draw_padded_input(ax, trace, n, channel, pixel)
     ax.set_title(f"x[{n}, :, :, {channel}] padded", fontsize=9)
     ax = fig.add_subplot(grid[0, 1], label="gradient")
     gradient = trace.gradient[:, :, channel]

@@ -102,20 +102,13 @@ def matrix_block(
         for j, text in enumerate(row):
             y, x = r0 + i, c0 + j
             cell = text.rjust(width)
-            if color:
-                if marked[y, x]:
-                    cell = f" {mark_code}{cell}{_RESET} "
-                elif padding[y, x]:
-                    cell = f" {_PADDING}{cell}{_RESET} "
-                else:
-                    cell = f" {cell} "
+            # Without colour a marked cell is bracketed and a padding cell ends in a dot.
+            if marked[y, x]:
+                cell = f" {mark_code}{cell}{_RESET} " if color else f"[{cell}]"
+            elif padding[y, x]:
+                cell = f" {_PADDING}{cell}{_RESET} " if color else f" {cell}."
             else:
-                if marked[y, x]:
-                    cell = f"[{cell}]"
-                elif padding[y, x]:
-                    cell = f" {cell}."
-                else:
-                    cell = f" {cell} "
+                cell = f" {cell} "
             cells.append(cell)
         prefix = "... " if c0 > 0 else ""
         suffix = " ..." if c1 < values.shape[1] else ""
