@@ -1022,31 +1022,31 @@ def transposed_plan(
             f"{tuple(filters_shape)} produce {result_channels}"
         )
     if forward.user_output_shape != tuple(input_shape):
-        names = _AXIS_NAMES_BY_RANK[rank]
-        problems = []
-        for axis, name in enumerate(names):
-            if forward.output_spatial[axis] == _spatial_of(tuple(input_shape), forward)[axis]:
-                continue
-            axis_padding = forward.padding if forward.padding != "EXPLICIT" else forward.pad_amounts[axis]
-            fits = shapes.transposed_sizes(
-                _spatial_of(tuple(input_shape), forward)[axis],
-                forward.filter_spatial[axis],
-                forward.strides[axis],
-                axis_padding,
-                forward.dilations[axis],
-            )
-            allowed = f"{fits.start}..{fits.stop - 1}" if len(fits) > 1 else (str(fits.start) if fits else "none")
-            problems.append(
-                f"{name}: {forward.formula(axis)}, but {input_name} has "
-                f"{_spatial_of(tuple(input_shape), forward)[axis]}; with stride {forward.strides[axis]}, "
-                f"padding {axis_padding!r} the {name} must be in {allowed}"
-            )
-        if not problems:
-            problems.append(f"the forward convolution gives {forward.user_output_shape}")
-        raise HandconvError(
-            f"{output_name}={shape} does not fit {input_name} of shape {tuple(input_shape)}: " + "; ".join(problems)
-        )
+        raise HandconvError(_transposed_misfit(forward, tuple(input_shape), shape, input_name, output_name))
     return forward
+
+
+def _transposed_misfit(
+    forward: ConvPlan, input_shape: tuple[int, ...], shape: tuple[int, ...], input_name: str, output_name: str
+) -> str:
+    """Why ``forward`` does not take ``shape`` to ``input_shape``: per axis, the arithmetic and the sizes that fit."""
+    given = _spatial_of(input_shape, forward)
+    problems = []
+    for axis, name in enumerate(_AXIS_NAMES_BY_RANK[forward.spatial_rank]):
+        if forward.output_spatial[axis] == given[axis]:
+            continue
+        axis_padding = forward.padding if forward.padding != "EXPLICIT" else forward.pad_amounts[axis]
+        fits = shapes.transposed_sizes(
+            given[axis], forward.filter_spatial[axis], forward.strides[axis], axis_padding, forward.dilations[axis]
+        )
+        allowed = f"{fits.start}..{fits.stop - 1}" if len(fits) > 1 else (str(fits.start) if fits else "none")
+        problems.append(
+            f"{name}: {forward.formula(axis)}, but {input_name} has {given[axis]}; with stride "
+            f"{forward.strides[axis]}, padding {axis_padding!r} the {name} must be in {allowed}"
+        )
+    if not problems:
+        problems.append(f"the forward convolution gives {forward.user_output_shape}")
+    return f"{output_name}={shape} does not fit {input_name} of shape {input_shape}: " + "; ".join(problems)
 
 
 def _spatial_of(shape: tuple[int, ...], plan: ConvPlan) -> tuple[int, ...]:
