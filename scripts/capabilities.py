@@ -21,8 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import handconv  # noqa: E402
-from handconv import references  # noqa: E402
 from handconv.files import write_text  # noqa: E402
+from handconv.verification import references  # noqa: E402
 
 #: (probe name, input shape NHWC, filter shape HWIO, strides, padding, dilations, dtype)
 PROBES = [

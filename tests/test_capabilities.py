@@ -24,7 +24,7 @@ def test_one_probe_becomes_a_matrix_row(monkeypatch, tmp_path):
     script = load_script()
     monkeypatch.setattr(script, "PROBES", [p for p in script.PROBES if p[0] == "explicit asymmetric pad"])
     monkeypatch.setattr(script, "tf_quirks", lambda: [])
-    # The oneDNN subprocess row is tested once, in test_verify.py.
+    # The oneDNN subprocess row is tested once, in test_verification_report.py.
     monkeypatch.delitem(script.references.REFERENCES, "tf.nn.conv2d (oneDNN on)")
     assert script.main(["--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "capabilities.json").read_text())

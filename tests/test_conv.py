@@ -341,7 +341,7 @@ def test_negative_output_message_shows_arithmetic():
 def test_memory_is_checked_before_allocating(monkeypatch):
     from handconv import conv
 
-    monkeypatch.setattr(conv, "_available_memory", lambda: 10 * 2**20)
+    monkeypatch.setattr(conv, "available_memory", lambda: 10 * 2**20)
     with pytest.raises(HandconvMemoryError, match="GiB") as info:
         conv.conv2d(np.zeros((1, 64, 64, 1), np.float32), np.zeros((3, 3, 1, 4096), np.float32), 1, "SAME")
     assert isinstance(info.value, MemoryError)

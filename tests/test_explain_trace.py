@@ -289,7 +289,7 @@ def test_explain_checks_memory_before_copying(monkeypatch):
 
     import handconv.conv
 
-    monkeypatch.setattr(handconv.conv, "_available_memory", lambda: 2**30)  # a 1 GiB machine
+    monkeypatch.setattr(handconv.conv, "available_memory", lambda: 2**30)  # a 1 GiB machine
     x = np.broadcast_to(np.float64(1), (1, 10000, 10000, 3))
     started = time.perf_counter()
     with pytest.raises(handconv.HandconvMemoryError, match="GiB"):

@@ -288,6 +288,6 @@ def test_reading_checks_memory_from_the_header(tmp_path, monkeypatch):
     from handconv.errors import HandconvMemoryError
 
     write_image(tmp_path / "a.png", np.zeros((3000, 3000, 3), np.uint8))
-    monkeypatch.setattr(handconv.conv, "_available_memory", lambda: 64 * 2**20)
+    monkeypatch.setattr(handconv.conv, "available_memory", lambda: 64 * 2**20)
     with pytest.raises(HandconvMemoryError, match=r"decoding 3000x3000 pixels needs about"):
         read_image(tmp_path / "a.png")

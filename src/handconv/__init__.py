@@ -9,7 +9,6 @@
 
 from . import explain  # a callable package: handconv.explain(...) returns a Trace
 from .conv import conv2d
-from .detective import diagnose
 from .errors import HandconvError, HandconvMemoryError, HandconvTypeError
 from .family import (
     conv1d,
@@ -27,6 +26,7 @@ from .plan import ConvPlan, make_plan, output_shape
 from .pool import avg_pool2d, avg_pool2d_grad, max_pool2d, max_pool2d_grad
 from .shapes import effective_filter_size, output_size, output_size_formula, pad_amounts
 from .verification import verify
+from .verification.detective import diagnose
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,16 @@ from .methods import METHODS, cost, direct, select_method
 from .methods.cost import PRECISIONS
 from .plan import ConvPlan, make_plan
 
-__all__ = ["conv2d", "convolve_canonical", "SUPPORTED_DTYPES", "as_arrays", "to_canonical", "from_canonical"]
+__all__ = [
+    "conv2d",
+    "convolve_canonical",
+    "SUPPORTED_DTYPES",
+    "as_array",
+    "as_arrays",
+    "to_canonical",
+    "from_canonical",
+    "available_memory",
+]
 
 #: dtypes ``tf.nn.conv2d`` computes on CPU that NumPy has (bfloat16 aside).
 SUPPORTED_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32))
@@ -55,6 +64,18 @@ def _from_python(value: Any, name: str, dtype: np.dtype | None = None) -> np.nda
     )
 
 
+def as_array(value: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """Read one argument as an array, as ``tf.convert_to_tensor`` would.
+
+    Arrays (anything with a ``dtype``) keep theirs; Python lists and scalars
+    convert as TF converts them (see :func:`_from_python`): to ``dtype`` when
+    given (the other tensor's), else floats to float32 and ints to int32.
+    ``name`` is the argument's name in error messages. Checks no dtype: the
+    caller knows which ones it accepts.
+    """
+    return np.asarray(value) if _has_dtype(value) else _from_python(value, name, dtype)
+
+
 def as_arrays(input: Any, filters: Any, names: tuple[str, str] = ("input", "filters")) -> tuple[np.ndarray, np.ndarray]:
     """Read ``input`` and ``filters`` as arrays of one dtype, as ``tf.nn.conv2d`` does.
 
@@ -67,14 +88,13 @@ def as_arrays(input: Any, filters: Any, names: tuple[str, str] = ("input", "filt
     (the family's functions call them ``out_backprop``, ``filter``, ...).
     """
     first, second = names
-    x = input if _has_dtype(input) else _from_python(input, first)
-    x = np.asarray(x)
+    x = as_array(input, first)
     if x.dtype not in SUPPORTED_DTYPES:
         raise HandconvTypeError(
             f"{first} has dtype {x.dtype}; tf.nn.conv2d computes float16, float32, float64 and "
             f"int32 on CPU, and so does handconv (convert with {first}.astype(np.float32))"
         )
-    w = np.asarray(filters) if _has_dtype(filters) else _from_python(filters, second, x.dtype)
+    w = as_array(filters, second, x.dtype)
     if w.dtype.kind not in "fiub":
         raise HandconvTypeError(f"{second} has dtype {w.dtype}; expected a real numeric dtype")
     if w.dtype != x.dtype:
@@ -117,8 +137,12 @@ def from_canonical(out: np.ndarray, plan: ConvPlan) -> np.ndarray:
     return out
 
 
-def _available_memory() -> int | None:
-    """Bytes the OS says a new allocation can get (Linux ``MemAvailable``)."""
+def available_memory() -> int | None:
+    """Bytes the OS says a new allocation can get (Linux ``MemAvailable``); None where it does not say.
+
+    Every memory check (convolution, image filter, image reading) asks this one function, so a test can
+    pretend to be a small machine by patching it.
+    """
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
@@ -148,7 +172,7 @@ def check_memory(plan: ConvPlan, method: str, extra_bytes: int = 0) -> None:
     needed = _needed_bytes(plan, method) + extra_bytes
     if needed < UNCHECKED_BYTES:
         return
-    available = _available_memory()
+    available = available_memory()
     if available is not None and needed > available:
         run = execution_plan(plan, method)
         itemsize = plan.compute_dtype.itemsize

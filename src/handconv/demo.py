@@ -83,7 +83,7 @@ def first_field_arithmetic(padded: np.ndarray, filters: np.ndarray, plan: ConvPl
 
 def tensorflow_conv2d(x: np.ndarray, filters: np.ndarray, strides, padding) -> np.ndarray | None:
     """``tf.nn.conv2d`` on the same arguments, or None when TensorFlow is not installed."""
-    from .references import load_tensorflow
+    from .verification.references import load_tensorflow
 
     tf = load_tensorflow()
     if tf is None:

@@ -27,6 +27,7 @@ result has the dtype of the first array argument.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,10 +36,10 @@ from .conv import as_arrays, convolve_canonical, resolve_method
 from .errors import HandconvError
 from .plan import (
     ConvPlan,
-    _check_size_vector,
     backprop_filter_plan,
     backprop_input_plan,
     check_out_backprop,
+    check_size_vector,
     make_conv_plan,
     make_plan,
     transposed_plan,
@@ -186,12 +187,8 @@ def conv2d_backprop_input(
            [2., 4., 4., 2.],
            [1., 2., 2., 1.]])
     """
-    dy, w = as_arrays(out_backprop, filters, ("out_backprop", "filters"))
-    sizes = _check_size_vector(input_sizes, "input_sizes", dy.ndim)
-    forward = make_plan(sizes, w.shape, strides, padding, data_format, dilations, dy.dtype)
-    check_out_backprop(forward, dy.shape)
-    dy_c = _canonical(dy, forward.channels_first, 2, forward.compute_dtype)
-    return _user(_input_gradient(forward, dy_c, w, method, "conv2d_backprop_input"), forward, sizes)
+    plan_args = (strides, padding, data_format, dilations)
+    return _backprop_input(make_plan, input_sizes, filters, out_backprop, plan_args, method, "conv2d_backprop_input")
 
 
 def conv2d_backprop_filter(
@@ -245,13 +242,8 @@ def conv2d_backprop_filter(
            [26., 30., 34.],
            [42., 46., 50.]])
     """
-    x, dy = as_arrays(input, out_backprop, ("input", "out_backprop"))
-    sizes = _check_size_vector(filter_sizes, "filter_sizes", 4)
-    forward = make_plan(x.shape, sizes, strides, padding, data_format, dilations, x.dtype)
-    check_out_backprop(forward, dy.shape)
-    x_c = _canonical(x, forward.channels_first, 2, forward.compute_dtype)
-    dy_c = _canonical(dy, forward.channels_first, 2, forward.compute_dtype)
-    return _filter_gradient(forward, x_c, dy_c, method).astype(forward.dtype, copy=False)
+    plan_args = (strides, padding, data_format, dilations)
+    return _backprop_filter(make_plan, input, filter_sizes, out_backprop, plan_args, method, any_rank=False)
 
 
 def conv2d_transpose(
@@ -548,12 +540,10 @@ def convolution_backprop_input(
     >>> handconv.convolution_backprop_input((1, 4, 1), np.ones((3, 1, 1)), np.ones((1, 2, 1)))[0, :, 0]
     array([1., 2., 2., 1.])
     """
-    dy, w = as_arrays(out_backprop, filters, ("out_backprop", "filters"))
-    sizes = _check_size_vector(input_sizes, "input_sizes", dy.ndim)
-    forward = make_conv_plan(sizes, w.shape, strides, padding, data_format, dilations, dy.dtype)
-    check_out_backprop(forward, dy.shape)
-    dy_c = _canonical(dy, forward.channels_first, forward.spatial_rank, forward.compute_dtype)
-    return _user(_input_gradient(forward, dy_c, w, method, "convolution_backprop_input"), forward, sizes)
+    plan_args = (strides, padding, data_format, dilations)
+    return _backprop_input(
+        make_conv_plan, input_sizes, filters, out_backprop, plan_args, method, "convolution_backprop_input"
+    )
 
 
 def convolution_backprop_filter(
@@ -574,11 +564,51 @@ def convolution_backprop_filter(
     >>> handconv.convolution_backprop_filter(x, (3, 1, 1), np.ones((1, 2, 1)))[:, 0, 0]
     array([1., 3., 5.])
     """
+    plan_args = (strides, padding, data_format, dilations)
+    return _backprop_filter(make_conv_plan, input, filter_sizes, out_backprop, plan_args, method, any_rank=True)
+
+
+def _backprop_input(
+    make: Callable[..., ConvPlan],
+    input_sizes: Any,
+    filters: Any,
+    out_backprop: Any,
+    plan_args: tuple,
+    method: str,
+    op: str,
+) -> np.ndarray:
+    """The input gradient of the forward convolution ``make(input_sizes, filters.shape, *plan_args, dtype)``."""
+    dy, w = as_arrays(out_backprop, filters, ("out_backprop", "filters"))
+    sizes = check_size_vector(input_sizes, "input_sizes", dy.ndim)
+    forward = make(sizes, w.shape, *plan_args, dy.dtype)
+    check_out_backprop(forward, dy.shape)
+    dy_c = _canonical(dy, forward.channels_first, forward.spatial_rank, forward.compute_dtype)
+    return _user(_input_gradient(forward, dy_c, w, method, op), forward, sizes)
+
+
+def _backprop_filter(
+    make: Callable[..., ConvPlan],
+    input: Any,
+    filter_sizes: Any,
+    out_backprop: Any,
+    plan_args: tuple,
+    method: str,
+    *,
+    any_rank: bool,
+) -> np.ndarray:
+    """The filter gradient of the forward convolution ``make(input.shape, filter_sizes, *plan_args, dtype)``.
+
+    ``filter_sizes`` has 4 entries, or with ``any_rank`` 3, 4 or 5 (1-, 2- or 3-D).
+    """
     x, dy = as_arrays(input, out_backprop, ("input", "out_backprop"))
-    filter_sizes = np.asarray(filter_sizes).tolist() if not isinstance(filter_sizes, (list, tuple)) else filter_sizes
-    rank = len(filter_sizes) if isinstance(filter_sizes, (list, tuple)) else 0
-    sizes = _check_size_vector(filter_sizes, "filter_sizes", rank if rank in (3, 4, 5) else 4)
-    forward = make_conv_plan(x.shape, sizes, strides, padding, data_format, dilations, x.dtype)
+    rank = 4
+    if any_rank:
+        if not isinstance(filter_sizes, (list, tuple)):
+            filter_sizes = np.asarray(filter_sizes).tolist()
+        length = len(filter_sizes) if isinstance(filter_sizes, (list, tuple)) else 0
+        rank = length if length in (3, 4, 5) else 4
+    sizes = check_size_vector(filter_sizes, "filter_sizes", rank)
+    forward = make(x.shape, sizes, *plan_args, x.dtype)
     check_out_backprop(forward, dy.shape)
     x_c = _canonical(x, forward.channels_first, forward.spatial_rank, forward.compute_dtype)
     dy_c = _canonical(dy, forward.channels_first, forward.spatial_rank, forward.compute_dtype)

@@ -51,9 +51,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -70,6 +70,7 @@ __all__ = [
     "transposed_plan",
     "pool_plan",
     "output_shape",
+    "check_size_vector",
     "DATA_FORMATS",
     "DATA_FORMATS_BY_RANK",
 ]
@@ -82,6 +83,23 @@ MAX_WINDOW = 2**31 - 1
 DATA_FORMATS_BY_RANK = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
 _AXIS_NAMES_BY_RANK = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _AXIS_NAMES = _AXIS_NAMES_BY_RANK[2]
+
+
+class _Alias:
+    """A second, read-only name for a spatial tuple of :class:`ConvPlan` (its 2-D name: ``input_hw``, ...)."""
+
+    def __init__(self, target: str, doc: str) -> None:
+        self.target = target
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, plan: None, owner: type | None = None) -> _Alias: ...
+
+    @overload
+    def __get__(self, plan: ConvPlan, owner: type | None = None) -> tuple[int, ...]: ...
+
+    def __get__(self, plan: ConvPlan | None, owner: type | None = None) -> _Alias | tuple[int, ...]:
+        return self if plan is None else getattr(plan, self.target)
 
 
 @dataclass(frozen=True)
@@ -159,30 +177,13 @@ class ConvPlan:
             object.__setattr__(self, "lhs_dilations", (1,) * len(self.input_spatial))
 
     # ----------------------------------------------------------- 2-D names
-    @property
-    def input_hw(self) -> tuple[int, ...]:
-        """``input_spatial``: ``(H, W)`` for a 2-D plan."""
-        return self.input_spatial
-
-    @property
-    def filter_hw(self) -> tuple[int, ...]:
-        """``filter_spatial``: ``(KH, KW)`` for a 2-D plan."""
-        return self.filter_spatial
-
-    @property
-    def output_hw(self) -> tuple[int, ...]:
-        """``output_spatial``: ``(OH, OW)`` for a 2-D plan."""
-        return self.output_spatial
-
-    @property
-    def effective_filter_hw(self) -> tuple[int, ...]:
-        """``effective_filter_spatial``: ``((KH - 1) * dh + 1, ...)``."""
-        return self.effective_filter_spatial
-
-    @property
-    def padded_hw(self) -> tuple[int, ...]:
-        """``padded_spatial``: the size of :meth:`pad`'s result."""
-        return self.padded_spatial
+    input_hw = _Alias("input_spatial", "``input_spatial``: ``(H, W)`` for a 2-D plan.")
+    filter_hw = _Alias("filter_spatial", "``filter_spatial``: ``(KH, KW)`` for a 2-D plan.")
+    output_hw = _Alias("output_spatial", "``output_spatial``: ``(OH, OW)`` for a 2-D plan.")
+    effective_filter_hw = _Alias(
+        "effective_filter_spatial", "``effective_filter_spatial``: ``((KH - 1) * dh + 1, ...)``."
+    )
+    padded_hw = _Alias("padded_spatial", "``padded_spatial``: the size of :meth:`pad`'s result.")
 
     # ----------------------------------------------------------- derived sizes
     @property
@@ -289,7 +290,7 @@ class ConvPlan:
         '(5 - 3 + 2*1) / 2 + 1 = 3'
         """
         names = _AXIS_NAMES_BY_RANK[self.spatial_rank]
-        if not shapes._is_int(axis) or not 0 <= axis < self.spatial_rank:
+        if not shapes.is_int(axis) or not 0 <= axis < self.spatial_rank:
             expected = " or ".join(f"{i} ({name})" for i, name in enumerate(names))
             raise HandconvError(f"axis={axis!r} must be {expected}")
         if self.padding == "GENERAL":
@@ -702,11 +703,11 @@ def _check_window_arg(value: Any, name: str, data_format: str) -> tuple[int, ...
     if value is None:
         return (1,) * rank
     lengths = "1, 2 or 4" if rank == 2 else f"1, {rank} or {rank + 2}" if rank != 1 else "1 or 3"
-    if isinstance(value, (str, bytes)) or (not hasattr(value, "__len__") and not shapes._is_int(value)):
+    if isinstance(value, (str, bytes)) or (not hasattr(value, "__len__") and not shapes.is_int(value)):
         raise HandconvTypeError(f"{name}={value!r} must be an int or a list of {lengths} ints")
     values = list(value) if hasattr(value, "__len__") else [value]
     for v in values:
-        if isinstance(v, bool) or not shapes._is_int(v):
+        if isinstance(v, bool) or not shapes.is_int(v):
             raise HandconvTypeError(f"{name}={value!r} must hold ints; got {v!r}")
     values = [int(v) for v in values]
     if len(values) == rank + 2:
@@ -753,7 +754,7 @@ def _check_padding(padding: Any, data_format: str) -> tuple[str, tuple[tuple[int
     if len(padding) != rank + 2 or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in padding):
         raise HandconvError(f"padding={padding!r} is not of the explicit form; {expected}")
     flat = [v for pair in padding for v in pair]
-    if not all(shapes._is_int(v) and not isinstance(v, bool) for v in flat):
+    if not all(shapes.is_int(v) and not isinstance(v, bool) for v in flat):
         raise HandconvTypeError(f"padding={padding!r} must hold ints; {expected}")
     pairs = [(int(a), int(b)) for a, b in padding]
     if any(v < 0 for pair in pairs for v in pair):
@@ -808,7 +809,7 @@ def general_plan(
     rank = len(input_shape) - 2
 
     def per_axis(value: Any) -> tuple[int, ...]:
-        return (int(value),) * rank if shapes._is_int(value) else tuple(int(v) for v in value)
+        return (int(value),) * rank if shapes.is_int(value) else tuple(int(v) for v in value)
 
     strides, dilations, lhs_dilations = per_axis(strides), per_axis(dilations), per_axis(lhs_dilations)
     pads = tuple((int(a), int(b)) for a, b in pad_amounts) if pad_amounts is not None else ((0, 0),) * rank
@@ -845,6 +846,18 @@ def general_plan(
     )
 
 
+def _forward_axes(forward: ConvPlan) -> Iterator[tuple[int, int, int, tuple[int, int], int, int]]:
+    """Per spatial axis of ``forward``: input size, input dilation, stride, pad amounts, k_eff, output size."""
+    return zip(
+        forward.input_spatial,
+        forward.lhs_dilations,
+        forward.strides,
+        forward.pad_amounts,
+        forward.effective_filter_spatial,
+        forward.output_spatial,
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def backprop_input_plan(forward: ConvPlan, op: str = "conv2d_backprop_input") -> ConvPlan:
     """The input gradient of ``forward`` as one general convolution (XLA's ``transpose_lhs``).
@@ -869,14 +882,7 @@ def backprop_input_plan(forward: ConvPlan, op: str = "conv2d_backprop_input") ->
     ((3 - 1)*2 + 1 + 1 + 1 - 3) // 1 + 1 = 5
     """
     pads = []
-    for n, ld, s, (before, _), k_eff, out in zip(
-        forward.input_spatial,
-        forward.lhs_dilations,
-        forward.strides,
-        forward.pad_amounts,
-        forward.effective_filter_spatial,
-        forward.output_spatial,
-    ):
+    for n, ld, s, (before, _), k_eff, out in _forward_axes(forward):
         pad_before = k_eff - 1 - before
         pad_after = shapes.dilated_size(n, ld) + k_eff - 1 - shapes.dilated_size(out, s) - pad_before
         pads.append((pad_before, pad_after))
@@ -919,14 +925,7 @@ def backprop_filter_plan(forward: ConvPlan) -> ConvPlan:
     ((3, 3, 3, 4), ((0, -1), (0, -1)))
     """
     pads = []
-    for n, ld, s, (before, _), k_eff, out in zip(
-        forward.input_spatial,
-        forward.lhs_dilations,
-        forward.strides,
-        forward.pad_amounts,
-        forward.effective_filter_spatial,
-        forward.output_spatial,
-    ):
+    for n, ld, s, (before, _), k_eff, out in _forward_axes(forward):
         pad_after = shapes.dilated_size(out, s) - shapes.dilated_size(n, ld) + k_eff - before - 1
         pads.append((before, pad_after))
     return general_plan(
@@ -989,7 +988,7 @@ def transposed_plan(
     ...
     handconv.errors.HandconvError: output_shape=(1, 7, 6, 4) does not fit input ...must be in 5..6
     """
-    shape = _check_size_vector(output_shape, output_name, len(input_shape))
+    shape = check_size_vector(output_shape, output_name, len(input_shape))
     rank = len(filters_shape) - 2
     if rank not in DATA_FORMATS_BY_RANK:
         raise HandconvError(
@@ -1023,31 +1022,31 @@ def transposed_plan(
             f"{tuple(filters_shape)} produce {result_channels}"
         )
     if forward.user_output_shape != tuple(input_shape):
-        names = _AXIS_NAMES_BY_RANK[rank]
-        problems = []
-        for axis, name in enumerate(names):
-            if forward.output_spatial[axis] == _spatial_of(tuple(input_shape), forward)[axis]:
-                continue
-            axis_padding = forward.padding if forward.padding != "EXPLICIT" else forward.pad_amounts[axis]
-            fits = shapes.transposed_sizes(
-                _spatial_of(tuple(input_shape), forward)[axis],
-                forward.filter_spatial[axis],
-                forward.strides[axis],
-                axis_padding,
-                forward.dilations[axis],
-            )
-            allowed = f"{fits.start}..{fits.stop - 1}" if len(fits) > 1 else (str(fits.start) if fits else "none")
-            problems.append(
-                f"{name}: {forward.formula(axis)}, but {input_name} has "
-                f"{_spatial_of(tuple(input_shape), forward)[axis]}; with stride {forward.strides[axis]}, "
-                f"padding {axis_padding!r} the {name} must be in {allowed}"
-            )
-        if not problems:
-            problems.append(f"the forward convolution gives {forward.user_output_shape}")
-        raise HandconvError(
-            f"{output_name}={shape} does not fit {input_name} of shape {tuple(input_shape)}: " + "; ".join(problems)
-        )
+        raise HandconvError(_transposed_misfit(forward, tuple(input_shape), shape, input_name, output_name))
     return forward
+
+
+def _transposed_misfit(
+    forward: ConvPlan, input_shape: tuple[int, ...], shape: tuple[int, ...], input_name: str, output_name: str
+) -> str:
+    """Why ``forward`` does not take ``shape`` to ``input_shape``: per axis, the arithmetic and the sizes that fit."""
+    given = _spatial_of(input_shape, forward)
+    problems = []
+    for axis, name in enumerate(_AXIS_NAMES_BY_RANK[forward.spatial_rank]):
+        if forward.output_spatial[axis] == given[axis]:
+            continue
+        axis_padding = forward.padding if forward.padding != "EXPLICIT" else forward.pad_amounts[axis]
+        fits = shapes.transposed_sizes(
+            given[axis], forward.filter_spatial[axis], forward.strides[axis], axis_padding, forward.dilations[axis]
+        )
+        allowed = f"{fits.start}..{fits.stop - 1}" if len(fits) > 1 else (str(fits.start) if fits else "none")
+        problems.append(
+            f"{name}: {forward.formula(axis)}, but {input_name} has {given[axis]}; with stride "
+            f"{forward.strides[axis]}, padding {axis_padding!r} the {name} must be in {allowed}"
+        )
+    if not problems:
+        problems.append(f"the forward convolution gives {forward.user_output_shape}")
+    return f"{output_name}={shape} does not fit {input_name} of shape {input_shape}: " + "; ".join(problems)
 
 
 def _spatial_of(shape: tuple[int, ...], plan: ConvPlan) -> tuple[int, ...]:
@@ -1055,11 +1054,19 @@ def _spatial_of(shape: tuple[int, ...], plan: ConvPlan) -> tuple[int, ...]:
     return shape[-rank:] if plan.channels_first else shape[-rank - 1 : -1]
 
 
-def _check_size_vector(value: Any, name: str, rank: int) -> tuple[int, ...]:
-    """A shape given as data (``output_shape``, ``input_sizes``): ints >= 0, of the expected length."""
+def check_size_vector(value: Any, name: str, rank: int) -> tuple[int, ...]:
+    """Read a shape given as data (``output_shape``, ``input_sizes``): ``rank`` ints >= 0.
+
+    Accepts a list, a tuple or a 1-D array; ``name`` is the argument's name in
+    the error it raises otherwise (HandconvTypeError for what is not a list of
+    ints, HandconvError for the wrong length or a negative size).
+
+    >>> check_size_vector([1, 5, 5, 3], "input_sizes", 4)
+    (1, 5, 5, 3)
+    """
     array = np.asarray(value) if not isinstance(value, (list, tuple)) else None
     items = list(value) if array is None else (array.tolist() if array.ndim == 1 else None)
-    if items is None or not all(shapes._is_int(v) and not isinstance(v, bool) for v in items):
+    if items is None or not all(shapes.is_int(v) and not isinstance(v, bool) for v in items):
         raise HandconvTypeError(f"{name}={value!r} must be a 1-D list of {rank} ints (a shape)")
     if len(items) != rank:
         raise HandconvError(

@@ -29,15 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from .conv import SUPPORTED_DTYPES, _from_python, _has_dtype
+from .conv import SUPPORTED_DTYPES, as_array
 from .errors import HandconvTypeError
-from .plan import ConvPlan, _check_size_vector, check_out_backprop, pool_plan
+from .plan import ConvPlan, check_out_backprop, check_size_vector, pool_plan
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_pool2d_grad", "avg_pool2d_grad"]
 
 
 def _as_array(value: Any, name: str, average: bool) -> np.ndarray:
-    array = np.asarray(value) if _has_dtype(value) else _from_python(value, name)
+    array = as_array(value, name)
     if array.dtype not in SUPPORTED_DTYPES or (average and array.dtype.kind != "f"):
         kinds = "float16, float32 or float64" if average else "float16, float32, float64 or int32"
         raise HandconvTypeError(f"{name} has dtype {array.dtype}; expected {kinds}")
@@ -243,7 +243,7 @@ def avg_pool2d_grad(
            [2., 2.]])
     """
     dy = _as_array(out_backprop, "out_backprop", average=True)
-    sizes = _check_size_vector(input_sizes, "input_sizes", dy.ndim)
+    sizes = check_size_vector(input_sizes, "input_sizes", dy.ndim)
     plan = pool_plan(sizes, ksize, strides, padding, data_format, dy.dtype, op="avg_pool2d")
     check_out_backprop(plan, dy.shape)
     grad = np.zeros((plan.batch, *plan.padded_hw, plan.in_channels), dtype=plan.compute_dtype)

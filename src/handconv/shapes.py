@@ -456,7 +456,3 @@ def transposed_sizes(
         return range(max(0, low), max(0, k_eff - before - after))
     first = (size - 1) * stride + k_eff - before - after
     return range(max(first, 0), max(first + stride, 0))
-
-
-#: The old private spelling, still used by plan.py until the branches in flight there have landed.
-_is_int = is_int

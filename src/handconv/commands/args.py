@@ -11,6 +11,7 @@ under the new name.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,8 +25,11 @@ __all__ = [
     "add_deprecated_alias",
     "add_seed",
     "int_at_least",
+    "float_where",
     "non_negative_int",
     "positive_int",
+    "positive_float",
+    "non_negative_float",
     "padding_text",
 ]
 
@@ -54,6 +58,32 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 #: argparse types: an integer >= 0 (seeds, indices) and >= 1 (strides, counts).
 non_negative_int = int_at_least(0)
 positive_int = int_at_least(1)
+
+
+def float_where(accept: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    """An argparse type accepting finite numbers for which ``accept(value)`` holds (``rule`` says which).
+
+    >>> float_where(lambda v: v > 0, "> 0")("0.5")
+    0.5
+    """
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {rule}")
+        return value
+
+    return parse
+
+
+#: argparse types: a finite number > 0 (learning rates) and >= 0 (weight decay).
+positive_float = float_where(lambda value: value > 0, "> 0")
+non_negative_float = float_where(lambda value: value >= 0, ">= 0")
 
 
 def padding_text(text: str) -> str:

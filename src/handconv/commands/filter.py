@@ -96,8 +96,6 @@ class _OutputOrOldMapping(argparse.Action):
 
 def add_parser(subparsers: Any) -> None:
     from ..borders import border_table
-    from ..image.filtering import CHANNELS, OUTPUTS
-    from ..image.io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, WRITE_SUFFIXES
 
     parser = subparsers.add_parser(
         "filter",
@@ -106,6 +104,19 @@ def add_parser(subparsers: Any) -> None:
         epilog=EPILOG.replace("BORDER_TABLE", border_table()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_file_options(parser)
+    _add_convolution_options(parser)
+    _add_result_options(parser)
+    _add_run_options(parser)
+    _add_dask_options(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(func=run)
+
+
+def _add_file_options(parser: argparse.ArgumentParser) -> None:
+    """The inputs, the kernel, and where the outputs go."""
+    from ..image.filtering import OUTPUTS
+
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
     parser.add_argument(
         "-k",
@@ -128,6 +139,12 @@ def add_parser(subparsers: Any) -> None:
         help="the output file, for a single input; its suffix picks the format",
     )
     parser.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (created if missing)")
+
+
+def _add_convolution_options(parser: argparse.ArgumentParser) -> None:
+    """How the kernel meets the image: channels, stride, dilation, padding and what the padding holds."""
+    from ..image.filtering import CHANNELS
+
     parser.add_argument(
         "--channels",
         choices=CHANNELS,
@@ -150,7 +167,8 @@ def add_parser(subparsers: Any) -> None:
         "--padding",
         default="same",
         metavar="same|valid|N",
-        help="same: TensorFlow's SAME, output ceil(H/S) (default); valid: no padding; N: N pixels on every side",
+        help="same: TensorFlow's SAME, output ceil(H/S) (default); valid: no padding; N: N pixels on every side; "
+        "PH,PW or TOP,BOTTOM,LEFT,RIGHT as in the other commands",
     )
     parser.add_argument(
         "--mode",
@@ -159,6 +177,13 @@ def add_parser(subparsers: Any) -> None:
         help="what the padding holds: zeros (TensorFlow's, default), reflect, symmetric, "
         "edge, wrap, or any library's name for one (see below)",
     )
+
+
+def _add_result_options(parser: argparse.ArgumentParser) -> None:
+    """How results become pixels and files: mapping, method, format, overwriting, the comparison picture."""
+    from ..image.filtering import OUTPUTS
+    from ..image.io import WRITE_SUFFIXES
+
     parser.add_argument(
         "--map",
         choices=OUTPUTS,
@@ -187,6 +212,12 @@ def add_parser(subparsers: Any) -> None:
         help="also write OUTSTEM_compare.png: input | output | TensorFlow's output | "
         "difference (TensorFlow's columns when it is installed and --mode zeros)",
     )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Workers and the decompression-bomb limit."""
+    from ..image.io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+
     parser.add_argument(
         "-j",
         "--jobs",
@@ -203,6 +234,10 @@ def add_parser(subparsers: Any) -> None:
         help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,}, or "
         f"${MAX_PIXELS_ENV}; 0 = no limit): protection from decompression bombs",
     )
+
+
+def _add_dask_options(parser: argparse.ArgumentParser) -> None:
+    """--dask, --chunk, --scheduler, in a group of their own."""
     dask_group = parser.add_argument_group(
         "Dask (images bigger than memory, folders bigger than one machine; pip install 'handconv[dask]')"
     )
@@ -226,8 +261,6 @@ def add_parser(subparsers: Any) -> None:
         help="a running dask.distributed scheduler (tcp://host:8786) for --dask; default: "
         "threads on this machine (-j N of them) for one image, processes for many files",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    parser.set_defaults(func=run)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,9 +375,12 @@ def plan_jobs(args: argparse.Namespace, files: list[Path]) -> tuple[list[Job], l
     return jobs, failures
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
+def filter_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options :func:`handconv.image.filter` takes besides the kernel, from the parsed command line.
+
+    The in-memory filter and the Dask one (``--dask``) take the same ones.
+    """
     return dict(
-        kernel=args.kernel,
         channels=args.channels,
         gray=args.gray,
         stride=args.stride,
@@ -353,8 +389,11 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         mode=args.mode,
         output=args.mapping,
         method=args.method,
-        max_pixels=args.max_pixels,
     )
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(kernel=args.kernel, **filter_options(args), max_pixels=args.max_pixels)
 
 
 #: In a worker process: whether a file is being filtered right now.

@@ -61,23 +61,11 @@ def _client(address: str | None) -> Iterator[Any]:
         client.close()
 
 
-def _filter_options(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(
-        channels=args.channels,
-        gray=args.gray,
-        stride=args.stride,
-        dilation=args.dilation,
-        padding=args.padding,
-        mode=args.mode,
-        output=args.mapping,
-        method=args.method,
-    )
-
-
 def filter_one(args: argparse.Namespace, files: list[Path]) -> int:
     """``handconv filter BIG -o OUT.tif|OUT.zarr --dask``: read, filter and write tile by tile."""
     from ..dask.image import filter as filter_lazy
     from ..dask.io import WRITE_SUFFIXES, is_zarr, open_image, write_image
+    from .filter import filter_options
 
     if len(files) != 1:
         raise HandconvError(f"-o names one output but the inputs give {len(files)} files; use --out-dir DIR")
@@ -99,7 +87,7 @@ def filter_one(args: argparse.Namespace, files: list[Path]) -> int:
                 status, message = "skipped", f"{target} exists (pass --overwrite to replace it)"
             else:
                 image = open_image(source, chunk, max_pixels=args.max_pixels)
-                result = filter_lazy(image, args.kernel, tile=chunk, **_filter_options(args))
+                result = filter_lazy(image, args.kernel, tile=chunk, **filter_options(args))
                 write_image(
                     target,
                     result,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -43,6 +44,15 @@ _COLUMNS = (
     "PyTorch",
     "TF tf.pad",
 )
+
+
+def _markdown_row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _markdown_header(columns: Sequence[str]) -> list[str]:
+    """A Markdown table's header row and its separator."""
+    return [_markdown_row(columns), "|" + "|".join("---" for _ in columns) + "|"]
 
 
 def rosetta_rows() -> list[list[str]]:
@@ -95,12 +105,11 @@ def rosetta_markdown() -> str:
         "edge pixel, `reflect` in SciPy's ndimage does (it is NumPy's `symmetric`). `--` means the library has",
         "no such mode. TensorFlow's `tf.nn.conv2d` itself pads only with zeros; the TF column is `tf.pad`.",
         "",
-        "| " + " | ".join(_COLUMNS) + " |",
-        "|" + "|".join("---" for _ in _COLUMNS) + "|",
+        *_markdown_header(_COLUMNS),
     ]
     for row in rosetta_rows():
         # A '|' inside a table cell must be escaped, code span or not (GitHub Markdown).
-        out.append("| " + " | ".join(f"`{cell}`".replace("|", "\\|") if cell != "--" else cell for cell in row) + " |")
+        out.append(_markdown_row(f"`{cell}`".replace("|", "\\|") if cell != "--" else cell for cell in row))
     out += [
         "",
         "Every `--mode` option and `handconv.borders.resolve_mode` accept any of these names (any letter case),",
@@ -245,17 +254,14 @@ def transpose_markdown() -> str:
         "",
         *_TRANSPOSE_NOTES,
         "",
-        "| " + " | ".join(_TRANSPOSE_COLUMNS) + " |",
-        "|" + "|".join("---" for _ in _TRANSPOSE_COLUMNS) + "|",
+        *_markdown_header(_TRANSPOSE_COLUMNS),
     ]
     for row in transpose_rows():
         out.append(
-            "| "
-            + " | ".join(
+            _markdown_row(
                 cell if cell.startswith("--") or i < 2 else f"`{cell}`".replace(" or ", "` or `")
                 for i, cell in enumerate(row)
             )
-            + " |"
         )
     out += [
         "",

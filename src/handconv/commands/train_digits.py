@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import signal
 import threading
 from collections.abc import Iterator
 
 from ..learn.train import DEFAULTS
-from .args import add_seed, positive_int
+from .args import add_seed, non_negative_float, positive_float, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,40 +37,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="folder for the pictures and metrics.json (default ./handconv-digits)",
     )
-    parser.add_argument(
-        "--epochs",
-        type=positive_int,
-        default=DEFAULTS["epochs"],
-        metavar="N",
-        help=f"passes over the training images (default {DEFAULTS['epochs']})",
-    )
+    _add_training_default(parser, "--epochs", "passes over the training images", type=positive_int, metavar="N")
     add_seed(parser, "seed of the initial weights and the shuffles (default 0; the split is fixed)")
-    parser.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=DEFAULTS["batch_size"],
-        metavar="B",
-        help=f"images per update (default {DEFAULTS['batch_size']})",
-    )
-    parser.add_argument(
+    _add_training_default(parser, "--batch-size", "images per update", type=positive_int, metavar="B")
+    _add_training_default(
+        parser,
         "--learning-rate",
-        type=_positive_float,
-        default=DEFAULTS["learning_rate"],
+        "starting learning rate, decayed along a cosine to 0",
+        type=positive_float,
         metavar="LR",
-        help=f"starting learning rate, decayed along a cosine to 0 (default {DEFAULTS['learning_rate']})",
     )
-    parser.add_argument(
-        "--optimizer",
-        choices=("adam", "sgd"),
-        default=DEFAULTS["optimizer"],
-        help=f"Adam, or SGD with momentum 0.9 (default {DEFAULTS['optimizer']})",
-    )
-    parser.add_argument(
+    _add_training_default(parser, "--optimizer", "Adam, or SGD with momentum 0.9", choices=("adam", "sgd"))
+    _add_training_default(
+        parser,
         "--weight-decay",
-        type=_non_negative_float,
-        default=DEFAULTS["weight_decay"],
+        "decoupled weight decay, as Keras'",
+        "; 0 = none",
+        type=non_negative_float,
         metavar="WD",
-        help=f"decoupled weight decay, as Keras' (default {DEFAULTS['weight_decay']}; 0 = none)",
     )
     parser.add_argument(
         "--subset",
@@ -84,28 +67,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
-    return value
+def _add_training_default(parser: argparse.ArgumentParser, option: str, help: str, note: str = "", **kwargs) -> None:
+    """An option whose default is the library's (``learn.train.DEFAULTS``), said in its help."""
+    default = DEFAULTS[option.lstrip("-").replace("-", "_")]
+    parser.add_argument(option, default=default, help=f"{help} (default {default}{note})", **kwargs)
 
 
 @contextlib.contextmanager

@@ -275,7 +275,7 @@ def _print_report(report: Any, args: argparse.Namespace) -> int:
 
 
 def run_explain(args) -> int:
-    from ..detective import diagnose, diagnose_transpose
+    from ..verification.detective import diagnose, diagnose_transpose
 
     if not args.input:
         raise HandconvError("--explain needs --input (the input that produced the output)")

@@ -225,6 +225,96 @@ def _border_index(size: int, pads: tuple[int, int], border: str) -> np.ndarray:
     return pad_border(np.arange(size).reshape(1, size, 1, 1), (pads, (0, 0)), border)[0, :, 0, 0]
 
 
+#: One output tile along one spatial axis: the input positions it reads (in order) and its zero pads.
+_AxisTile = tuple[np.ndarray, tuple[int, int]]
+
+
+def _axis_tiles(
+    x: Any, plan: ConvPlan, axis_number: int, axis: int, tile: tuple[int, int] | None, border: str | None
+) -> tuple[list[_AxisTile], tuple[int, ...]]:
+    """Along spatial axis ``axis_number`` (``x``'s axis ``axis``): each output tile's reads, and the output chunks."""
+    size, k = plan.input_hw[axis_number], plan.filter_hw[axis_number]
+    stride, dilation = plan.strides[axis_number], plan.dilations[axis_number]
+    pad_before = plan.pad_amounts[axis_number][0]
+    out_size = plan.output_hw[axis_number]
+    if tile is None:
+        chunks = shapes.output_chunks(x.chunks[axis], out_size, stride, pad_before)
+    else:
+        step = max(1, int(tile[axis_number]))
+        chunks = tuple(min(step, out_size - i) for i in range(0, out_size, step)) or (0,)
+    index_map = None if border is None else _border_index(size, plan.pad_amounts[axis_number], border)
+    tiles: list[_AxisTile] = []
+    start_out = 0
+    for length in chunks:
+        start, stop, before, after = shapes.input_window(
+            start_out, start_out + length, size, k, stride, pad_before, dilation
+        )
+        if index_map is None:
+            tiles.append((np.arange(start, stop), (before, after)))
+        else:
+            first = start - before + pad_before  # the run's first row in the extended axis
+            tiles.append((index_map[first : first + before + (stop - start) + after], (0, 0)))
+        start_out += length
+    return tiles, chunks
+
+
+class _Reads:
+    """Which input positions each output block reads, axis by axis, and from which chunks."""
+
+    def __init__(
+        self, x: Any, spatial_axes: tuple[int, int], channel_axis: int, spatial_tiles: list[list[_AxisTile]]
+    ) -> None:
+        self.x = x
+        self.spatial_axes = spatial_axes
+        self.channel_axis = channel_axis
+        self.spatial_tiles = spatial_tiles
+        self.bounds = [np.concatenate([[0], np.cumsum(c)]).astype(np.int64) for c in x.chunks]
+
+    def positions(self, axis: int, index: int) -> np.ndarray:
+        """The input positions output block ``index`` along ``axis`` reads, in window order."""
+        if axis in self.spatial_axes:
+            return self.spatial_tiles[self.spatial_axes.index(axis)][index][0]
+        if axis == self.channel_axis:
+            return np.arange(self.x.shape[axis])
+        return np.arange(self.bounds[axis][index], self.bounds[axis][index + 1])  # batch: chunk i is chunk i
+
+    def window_shape(self, block: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(len(self.positions(axis, index)) for axis, index in enumerate(block))
+
+    def runs(self, axis: int, index: int) -> list[tuple[int, Any, Any]]:
+        """(chunk, window positions, chunk positions) for the chunks an axis window touches."""
+        wanted = self.positions(axis, index)
+        bounds = self.bounds[axis]
+        owner = np.searchsorted(bounds, wanted, side="right") - 1
+        result = []
+        for chunk in np.unique(owner):
+            where = np.nonzero(owner == chunk)[0]
+            result.append((int(chunk), _as_index(where), _as_index(wanted[where] - bounds[chunk])))
+        return result
+
+
+def _block_inputs(
+    x: Any, reads: _Reads, block: tuple[int, ...], part_name: str, layer: dict[Any, Any]
+) -> tuple[list[Any], list[Any]]:
+    """The keys an output block's task takes (whole chunks, or halo strips added to ``layer``) and their placements."""
+    per_axis = [reads.runs(axis, block[axis]) for axis in range(x.ndim)]
+    keys, placements = [], []
+    for combo in product(*per_axis):
+        chunk_key = (x.name, *[c for c, _, _ in combo])
+        sources = tuple(source for _, _, source in combo)
+        if all(_is_whole(source, x.chunks[axis][c]) for axis, (c, _, source) in enumerate(combo)):
+            keys.append(chunk_key)
+            placements.append(tuple((target, source) for _, target, source in combo))
+        else:
+            # Only a halo strip of this chunk is needed: cut it out in a task of its own, so a
+            # cluster moves the strip to the tile's worker, not the whole chunk.
+            part_key = (part_name, *block, *[c for c, _, _ in combo])
+            layer[part_key] = (_take, chunk_key, sources)
+            keys.append(part_key)
+            placements.append(tuple((target, slice(None)) for _, target, _ in combo))
+    return keys, placements
+
+
 def tiled_conv(
     x: Any,
     filters: np.ndarray,
@@ -275,88 +365,23 @@ def tiled_conv(
     nchw = plan.data_format == "NCHW"
     spatial_axes = (ndim - 2, ndim - 1) if nchw else (ndim - 3, ndim - 2)
     channel_axis = ndim - 3 if nchw else ndim - 1
-    bounds = [np.concatenate([[0], np.cumsum(c)]).astype(np.int64) for c in x.chunks]
-
-    # Per spatial axis: each output tile's (source indices, zero pads).
-    spatial_tiles = []
-    out_spatial_chunks = []
-    for axis_number, axis in enumerate(spatial_axes):
-        size, k = plan.input_hw[axis_number], plan.filter_hw[axis_number]
-        stride, dilation = plan.strides[axis_number], plan.dilations[axis_number]
-        pad_before = plan.pad_amounts[axis_number][0]
-        out_size = plan.output_hw[axis_number]
-        if tile is None:
-            chunks = shapes.output_chunks(x.chunks[axis], out_size, stride, pad_before)
-        else:
-            step = max(1, int(tile[axis_number]))
-            chunks = tuple(min(step, out_size - i) for i in range(0, out_size, step)) or (0,)
-        index_map = None if border is None else _border_index(size, plan.pad_amounts[axis_number], border)
-        tiles = []
-        start_out = 0
-        for length in chunks:
-            start, stop, before, after = shapes.input_window(
-                start_out, start_out + length, size, k, stride, pad_before, dilation
-            )
-            if index_map is None:
-                tiles.append((np.arange(start, stop), (before, after)))
-            else:
-                first = start - before + pad_before  # the run's first row in the extended axis
-                tiles.append((index_map[first : first + before + (stop - start) + after], (0, 0)))
-            start_out += length
-        spatial_tiles.append(tiles)
-        out_spatial_chunks.append(chunks)
+    # Per spatial axis: each output tile's (source indices, zero pads), and the output chunks.
+    spatial = [_axis_tiles(x, plan, number, axis, tile, border) for number, axis in enumerate(spatial_axes)]
+    spatial_tiles = [tiles for tiles, _ in spatial]
 
     out_chunks = list(x.chunks)
-    out_chunks[spatial_axes[0]], out_chunks[spatial_axes[1]] = out_spatial_chunks
+    out_chunks[spatial_axes[0]], out_chunks[spatial_axes[1]] = (chunks for _, chunks in spatial)
     out_chunks[channel_axis] = (plan.out_channels,)
     token = tokenize(x, filters, plan, method, border, prepare, tile)
     out_name = f"handconv-conv2d-{token}"
-    part_name = f"handconv-halo-{token}"
     filters_key = (f"handconv-filters-{token}",)
     layer: dict[Any, Any] = {filters_key: filters}
+    reads = _Reads(x, spatial_axes, channel_axis, spatial_tiles)
 
-    def runs(axis: int, index: int) -> list[tuple[int, Any, Any]]:
-        """(chunk, window positions, chunk positions) for the chunks an axis window touches."""
-        if axis in spatial_axes:
-            wanted = spatial_tiles[spatial_axes.index(axis)][index][0]
-        elif axis == channel_axis:
-            wanted = np.arange(x.shape[axis])
-        else:  # a batch axis: output chunk i is input chunk i
-            wanted = np.arange(bounds[axis][index], bounds[axis][index + 1])
-        owner = np.searchsorted(bounds[axis], wanted, side="right") - 1
-        result = []
-        for chunk in np.unique(owner):
-            where = np.nonzero(owner == chunk)[0]
-            result.append((int(chunk), _as_index(where), _as_index(wanted[where] - bounds[axis][chunk])))
-        return result
-
-    block_ranges = [range(len(c)) for c in out_chunks]
-    for block in product(*block_ranges):
-        per_axis = [runs(axis, block[axis]) for axis in range(ndim)]
-        window_shape = []
-        for axis in range(ndim):
-            if axis in spatial_axes:
-                window_shape.append(len(spatial_tiles[spatial_axes.index(axis)][block[axis]][0]))
-            elif axis == channel_axis:
-                window_shape.append(x.shape[axis])
-            else:
-                window_shape.append(x.chunks[axis][block[axis]])
-        keys, placements = [], []
-        for combo in product(*per_axis):
-            chunk_key = (x.name, *[c for c, _, _ in combo])
-            sources = tuple(source for _, _, source in combo)
-            if all(_is_whole(source, x.chunks[axis][c]) for axis, (c, _, source) in enumerate(combo)):
-                keys.append(chunk_key)
-                placements.append(tuple((target, source) for _, target, source in combo))
-            else:
-                # Only a halo strip of this chunk is needed: cut it out in a task of its own, so a
-                # cluster moves the strip to the tile's worker, not the whole chunk.
-                part_key = (part_name, *block, *[c for c, _, _ in combo])
-                layer[part_key] = (_take, chunk_key, sources)
-                keys.append(part_key)
-                placements.append(tuple((target, slice(None)) for _, target, _ in combo))
+    for block in product(*[range(len(c)) for c in out_chunks]):
+        keys, placements = _block_inputs(x, reads, block, f"handconv-halo-{token}", layer)
         tile_task = _Tile(
-            window_shape=tuple(window_shape),
+            window_shape=reads.window_shape(block),
             input_dtype=x.dtype,
             placements=tuple(placements),
             pads=(spatial_tiles[0][block[spatial_axes[0]]][1], spatial_tiles[1][block[spatial_axes[1]]][1]),

@@ -19,19 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from .. import kernels as kernel_registry
-from ..borders import resolve_mode
 from ..errors import HandconvError, HandconvTypeError, describe_value
 from ..image.filtering import (
-    CHANNELS,
     alpha_positions,
-    filter_plan,
-    kernel_filters,
+    filter_setup,
+    magnitude,
     map_output,
-    resolve_output,
+    resolve_options,
     split_alpha,
     to_gray,
-    working_dtype,
 )
 from .conv import check_tile, tiled_conv
 
@@ -46,10 +42,6 @@ def prepare_window(window: np.ndarray, dtype: np.dtype, gray: bool) -> np.ndarra
     if gray and values.shape[-1] != 1:
         values = to_gray(values[0])[None, ..., None]
     return values
-
-
-def _magnitude(block: np.ndarray) -> np.ndarray:
-    return np.hypot(block[..., 0::2], block[..., 1::2])
 
 
 def filter(
@@ -109,21 +101,16 @@ def filter(
         raise HandconvError(
             f"image of shape {image.shape} is not an image; expected shape (H, W) or (H, W, C) with C in 1..4"
         )
-    if channels not in CHANNELS:
-        raise HandconvError(f"channels={channels!r} is not known; expected one of {CHANNELS}")
-    kernel = kernel_registry.get(kernel)
-    mapping = resolve_output(output, kernel)
-    border = resolve_mode(mode)
+    kernel, mapping, border = resolve_options(kernel, channels, mode, output)
     tile = check_tile(tile)
 
     parts: Any = split_alpha(image)  # type: ignore[arg-type]  # slicing only: works on dask arrays too
     colour, alpha = parts
     if colour.ndim == 2:
         colour = colour[..., None]
-    compute_dtype = working_dtype(colour.dtype)
-    in_channels = 1 if gray else colour.shape[2]
-    filters = kernel_filters(kernel, channels, in_channels, compute_dtype)
-    plan = filter_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, padding, dilation, compute_dtype)
+    compute_dtype, filters, plan = filter_setup(
+        colour.shape, colour.dtype, kernel, channels, gray, stride, dilation, padding
+    )
     x = colour.rechunk({2: -1})[None]
     prepare = functools.partial(prepare_window, dtype=compute_dtype, gray=gray)
     response = tiled_conv(
@@ -131,7 +118,7 @@ def filter(
     )[0]
     if len(kernel.components) == 2:
         response = response.map_blocks(
-            _magnitude, chunks=(*response.chunks[:2], (response.shape[2] // 2,)), dtype=response.dtype
+            magnitude, chunks=(*response.chunks[:2], (response.shape[2] // 2,)), dtype=response.dtype
         )
     bounds = None
     if mapping == "rescale":

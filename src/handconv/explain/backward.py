@@ -422,108 +422,27 @@ def explain_gradient(
     >>> print(t.arithmetic)
     dL/dx[0, 1, 1, 0] = 4*1 + 3*10 + 2*100 + 1*1000 = 1234
     """
-    if grad not in GRADS:
-        raise HandconvError(f"grad={grad!r}: expected 'filter' (dL/dW) or 'input' (dL/dx)")
-    if out_backprop is None:
-        raise HandconvError(
-            f"grad={grad!r} needs out_backprop, the gradient of the loss with respect to the output "
-            "(the forward output's shape); e.g. np.ones_like(handconv.conv2d(...)) for L = sum(output)"
-        )
-    from .trace import check_labels
+    _check_gradient_request(grad, out_backprop)
+    from .trace import check_labels, padding_mask
 
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
     dy = canonical_out_backprop(out_backprop, plan)
     dy_user = np.asarray(out_backprop).astype(x.dtype, copy=False)
-    if isinstance(batch_index, bool) or not isinstance(batch_index, (int, np.integer)):
-        raise HandconvTypeError(f"batch_index={batch_index!r} must be an integer")
-    if not 0 <= batch_index < plan.batch:
-        raise HandconvError(f"batch_index={batch_index} is outside the batch of {plan.batch} image(s)")
+    _check_batch_index(batch_index, plan)
     names = check_labels(labels, plan.out_channels)
-    if grad == "filter":
-        at = check_at(at, plan.filter_shape, ("filter row", "filter column", "filter channel", "output channel"), grad)
-        count = plan.batch * plan.output_hw[0] * plan.output_hw[1]
-    else:  # at most one term per output of the pixel's group: never more than the output itself
-        at = check_at(at, (*plan.input_hw, plan.in_channels), ("row", "column", "channel"), grad)
-        count = 0
-    if count > max_terms:
-        raise HandconvError(
-            f"dL/dW sums {plan.batch} image(s) x {plan.output_hw[0]}x{plan.output_hw[1]} output positions = "
-            f"{count:,} terms, more than max_terms={max_terms:,}; explain fewer images (slice the batch) "
-            "or a smaller crop of the image, or raise max_terms"
-        )
+    at = _check_element(at, plan, grad, max_terms)
 
     canonical = to_canonical(x, plan)
-    weights = w.astype(plan.compute_dtype, copy=False)
     padded = plan.pad(canonical)
-    (top, _), (left, _) = plan.pad_amounts
-    is_padding = np.ones(plan.padded_hw, dtype=bool)
-    is_padding[top : top + plan.input_hw[0], left : left + plan.input_hw[1]] = False
-
-    # The plan says which padded rows (columns) output row oy (column ox) reads.
-    rows_of = [range(*plan.receptive_field(oy, 0)[0].indices(10**9)) for oy in range(plan.output_hw[0])]
-    cols_of = [range(*plan.receptive_field(0, ox)[1].indices(10**9)) for ox in range(plan.output_hw[1])]
-    per_group, group_size = plan.out_channels_per_group, plan.filter_in_channels
-    terms: list[Term] = []
     with np.errstate(invalid="ignore", over="ignore"):
         if grad == "filter":
-            fy, fx, k, co = at
-            channel = (co // per_group) * group_size + k
-            for n in range(plan.batch):
-                for oy, rows in enumerate(rows_of):
-                    for ox, cols in enumerate(cols_of):
-                        value, g = padded[n, rows[fy], cols[fx], channel], dy[n, oy, ox, co]
-                        terms.append(
-                            Term(
-                                n,
-                                oy,
-                                ox,
-                                co,
-                                fy,
-                                fx,
-                                channel,
-                                rows[fy],
-                                cols[fx],
-                                float(value),
-                                float(g),
-                                float(value * g),
-                            )
-                        )
+            terms = _filter_terms(padded, dy, plan, at)
             gradient = gradients(x, w, dy_user, plan, grad).astype(plan.compute_dtype, copy=False)
-            total = float(gradient[at])
         else:
-            y, xx, channel = at
-            row, col = y + top, xx + left
-            group = channel // group_size
-            k = channel - group * group_size
-            for co in range(group * per_group, (group + 1) * per_group):
-                for oy, rows in enumerate(rows_of):
-                    if row not in rows:
-                        continue
-                    fy = rows.index(row)
-                    for ox, cols in enumerate(cols_of):
-                        if col not in cols:
-                            continue
-                        fx = cols.index(col)
-                        value, g = weights[fy, fx, k, co], dy[batch_index, oy, ox, co]
-                        terms.append(
-                            Term(
-                                batch_index,
-                                oy,
-                                ox,
-                                co,
-                                fy,
-                                fx,
-                                channel,
-                                row,
-                                col,
-                                float(value),
-                                float(g),
-                                float(value * g),
-                            )
-                        )
+            terms = _input_terms(w.astype(plan.compute_dtype, copy=False), dy, plan, at, batch_index)
             gradient = gradients(x, w, dy_user, plan, grad)[batch_index].astype(plan.compute_dtype, copy=False)
-            total = float(gradient[at])
+        total = float(gradient[at])
     return GradTrace(
         grad=grad,
         at=at,
@@ -532,9 +451,92 @@ def explain_gradient(
         total=total,
         gradient=gradient,
         padded_input=padded,
-        is_padding=is_padding,
+        is_padding=padding_mask(plan),
         filters=np.asarray(w),
         out_backprop=dy,
         batch_index=int(batch_index) if grad == "input" else 0,
         labels=names,
     )
+
+
+def _check_gradient_request(grad: str, out_backprop: Any) -> None:
+    if grad not in GRADS:
+        raise HandconvError(f"grad={grad!r}: expected 'filter' (dL/dW) or 'input' (dL/dx)")
+    if out_backprop is None:
+        raise HandconvError(
+            f"grad={grad!r} needs out_backprop, the gradient of the loss with respect to the output "
+            "(the forward output's shape); e.g. np.ones_like(handconv.conv2d(...)) for L = sum(output)"
+        )
+
+
+def _check_batch_index(batch_index: Any, plan: ConvPlan) -> None:
+    if isinstance(batch_index, bool) or not isinstance(batch_index, (int, np.integer)):
+        raise HandconvTypeError(f"batch_index={batch_index!r} must be an integer")
+    if not 0 <= batch_index < plan.batch:
+        raise HandconvError(f"batch_index={batch_index} is outside the batch of {plan.batch} image(s)")
+
+
+def _check_element(at: Any, plan: ConvPlan, grad: str, max_terms: int) -> tuple[int, ...]:
+    """``at`` as non-negative indices into the gradient, refusing a filter gradient of more than ``max_terms`` terms."""
+    if grad == "input":  # at most one term per output of the pixel's group: never more than the output itself
+        return check_at(at, (*plan.input_hw, plan.in_channels), ("row", "column", "channel"), grad)
+    at = check_at(at, plan.filter_shape, ("filter row", "filter column", "filter channel", "output channel"), grad)
+    count = plan.batch * plan.output_hw[0] * plan.output_hw[1]
+    if count > max_terms:
+        raise HandconvError(
+            f"dL/dW sums {plan.batch} image(s) x {plan.output_hw[0]}x{plan.output_hw[1]} output positions = "
+            f"{count:,} terms, more than max_terms={max_terms:,}; explain fewer images (slice the batch) "
+            "or a smaller crop of the image, or raise max_terms"
+        )
+    return at
+
+
+def _read_ranges(plan: ConvPlan) -> tuple[list[range], list[range]]:
+    """The padded rows each output row reads, and the padded columns each output column reads (asked of the plan)."""
+    rows_of = [range(*plan.receptive_field(oy, 0)[0].indices(10**9)) for oy in range(plan.output_hw[0])]
+    cols_of = [range(*plan.receptive_field(0, ox)[1].indices(10**9)) for ox in range(plan.output_hw[1])]
+    return rows_of, cols_of
+
+
+def _filter_terms(padded: np.ndarray, dy: np.ndarray, plan: ConvPlan, at: tuple[int, ...]) -> list[Term]:
+    """dL/dW[fy, fx, k, co]: one term per image and output position, the input under the tap times dy."""
+    fy, fx, k, co = at
+    channel = (co // plan.out_channels_per_group) * plan.filter_in_channels + k
+    rows_of, cols_of = _read_ranges(plan)
+    terms = []
+    for n in range(plan.batch):
+        for oy, rows in enumerate(rows_of):
+            for ox, cols in enumerate(cols_of):
+                value, g = padded[n, rows[fy], cols[fx], channel], dy[n, oy, ox, co]
+                terms.append(
+                    Term(n, oy, ox, co, fy, fx, channel, rows[fy], cols[fx], float(value), float(g), float(value * g))
+                )
+    return terms
+
+
+def _input_terms(
+    weights: np.ndarray, dy: np.ndarray, plan: ConvPlan, at: tuple[int, ...], batch_index: int
+) -> list[Term]:
+    """dL/dx[batch_index, y, x, c]: one term per output the pixel fed, the weight of the tap that read it times dy."""
+    y, xx, channel = at
+    (top, _), (left, _) = plan.pad_amounts
+    row, col = y + top, xx + left
+    per_group, group_size = plan.out_channels_per_group, plan.filter_in_channels
+    group = channel // group_size
+    k = channel - group * group_size
+    rows_of, cols_of = _read_ranges(plan)
+    terms = []
+    for co in range(group * per_group, (group + 1) * per_group):
+        for oy, rows in enumerate(rows_of):
+            if row not in rows:
+                continue
+            fy = rows.index(row)
+            for ox, cols in enumerate(cols_of):
+                if col not in cols:
+                    continue
+                fx = cols.index(col)
+                value, g = weights[fy, fx, k, co], dy[batch_index, oy, ox, co]
+                terms.append(
+                    Term(batch_index, oy, ox, co, fy, fx, channel, row, col, float(value), float(g), float(value * g))
+                )
+    return terms

@@ -491,25 +491,39 @@ def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *
         Axes are labelled ``"input:n"``, ``"dy:n"`` / ``"dy:co"``, ``"products:n"`` /
         ``"products:co"``, ``"filter:co"``, ``"gradient"``.
     """
-    Figure, FigureCanvasAgg, _, _ = _matplotlib()
-    plan = trace.plan
     groups = trace.groups_of_terms()
-    oh, ow = plan.output_hw
-    hp, wp = trace.is_padding.shape
     if trace.grad == "filter":
-        fy, fx, k, co = trace.at
         shown = groups[:MAX_GRAD_FIGURE_ROWS]
-        rows = max(len(shown), 1)
-        columns = 4
+        fig, grid = _grad_figure(trace, max(len(shown), 1), 4, dpi)
+        _draw_filter_grad(fig, grid, trace, shown)
+        if len(groups) > len(shown):
+            fig.text(
+                0.5,
+                0.35 / fig.get_figheight(),
+                f"(images {len(shown)}..{len(groups) - 1} not drawn; their sums are in the total)",
+                ha="center",
+                fontsize=8,
+            )
     else:
-        y, x, channel = trace.at
-        shown = groups
-        rows = 1 + len(shown)
-        columns = 3
+        fig, grid = _grad_figure(trace, 1 + len(groups), 3, dpi)
+        _draw_input_grad(fig, grid, trace, groups)
+    arithmetic = trace.arithmetic_lines(max_terms=12)
+    fig.suptitle(f"{trace.labels['title']}: backward pass, {trace.name}", fontsize=11)
+    fig.text(0.5, 0.12 / fig.get_figheight(), _wrap(arithmetic[-1]), ha="center", va="bottom", fontsize=9)
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
+
+
+def _grad_figure(trace: Any, rows: int, columns: int, dpi: int) -> tuple[Any, Any]:
+    """An empty figure and its ``rows x columns`` grid, sized for the trace's largest matrix."""
+    Figure, FigureCanvasAgg, _, _ = _matplotlib()
     if rows * columns > MAX_FIGURE_MATRICES:
         raise HandconvError(f"too many matrices to draw ({rows * columns}); explain a smaller convolution")
+    oh, ow = trace.plan.output_hw
+    hp, wp = trace.is_padding.shape
     cell = max(_pixels((hp, wp)), _pixels((oh, ow)))
-    side = max(hp, wp, oh, ow, *plan.filter_hw) * cell
+    side = max(hp, wp, oh, ow, *trace.plan.filter_hw) * cell
     fig = Figure(figsize=(max(columns * (side + 0.9) + 0.6, 6.0), rows * (side + 0.9) + 1.6), dpi=dpi)
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(
@@ -522,97 +536,91 @@ def render_grad_figure(trace: Any, path: str | os.PathLike[str] | None = None, *
         wspace=0.3,
         hspace=0.45,
     )
-    arithmetic = trace.arithmetic_lines(max_terms=12)
+    return fig, grid
 
-    def products_grid(terms):
-        values, where = np.zeros((oh, ow)), np.zeros((oh, ow), bool)
+
+def _products_grid(terms: Any, output_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The terms' products at their output positions, and where there is one."""
+    values, where = np.zeros(output_hw), np.zeros(output_hw, bool)
+    for t in terms:
+        values[t.oy, t.ox], where[t.oy, t.ox] = t.product, True
+    return values, where
+
+
+def _draw_gradient(ax: Any, gradient: np.ndarray, at: tuple[int, int], **options: Any) -> None:
+    """The whole 2-D gradient slice with the explained element filled green."""
+    mark = np.zeros(gradient.shape, bool)
+    mark[at] = True
+    _draw_matrix(ax, gradient, fills=[(mark, OUTPUT_COLOR)], **options)
+
+
+def _draw_padded_input(ax: Any, trace: Any, n: int, channel: int, filled: np.ndarray) -> None:
+    """Channel ``channel`` of padded image ``n``, padding marked, the cells in ``filled`` amber."""
+    _draw_matrix(
+        ax,
+        trace.padded_input[n, :, :, channel],
+        padding=trace.is_padding,
+        fills=[(filled, FIELD_COLOR)],
+        cell_points=_pixels(trace.is_padding.shape) * 72,
+    )
+
+
+def _draw_filter_grad(fig: Any, grid: Any, trace: Any, shown: Any) -> None:
+    """dL/dW: per image the cells the tap read, dy and the products; the whole gradient top right."""
+    fy, fx, k, co = trace.at
+    channel = trace.channel
+    output_points = _pixels(trace.plan.output_hw) * 72
+    for index, (_label, terms) in enumerate(shown):
+        n = terms[0].n
+        field = np.zeros(trace.is_padding.shape, bool)
         for t in terms:
-            values[t.oy, t.ox], where[t.oy, t.ox] = t.product, True
-        return values, where
+            field[t.row, t.col] = True
+        ax = fig.add_subplot(grid[index, 0], label=f"input:{n}")
+        _draw_padded_input(ax, trace, n, channel, field)
+        ax.set_title(f"x[{n}, :, :, {channel}] padded\ncells tap ({fy}, {fx}) read", fontsize=9)
+        ax = fig.add_subplot(grid[index, 1], label=f"dy:{n}")
+        _draw_matrix(ax, trace.out_backprop[n, :, :, co], cell_points=output_points)
+        ax.set_title(f"dy[{n}, :, :, {co}]", fontsize=9)
+        values, _ = _products_grid(terms, trace.plan.output_hw)
+        ax = fig.add_subplot(grid[index, 2], label=f"products:{n}")
+        _draw_matrix(ax, values, cell_points=output_points)
+        ax.set_title(f"products x*dy\nsum {format_number(sum(t.product for t in terms))}", fontsize=9)
+    ax = fig.add_subplot(grid[0, 3], label="gradient")
+    _draw_gradient(ax, trace.gradient[:, :, k, co], (fy, fx))
+    ax.set_title(f"dL/dW[:, :, {k}, {co}]", fontsize=9)
 
-    if trace.grad == "filter":
-        channel = trace.channel
-        for index, (_label, terms) in enumerate(shown):
-            n = terms[0].n
-            field = np.zeros((hp, wp), bool)
-            for t in terms:
-                field[t.row, t.col] = True
-            ax = fig.add_subplot(grid[index, 0], label=f"input:{n}")
-            _draw_matrix(
-                ax,
-                trace.padded_input[n, :, :, channel],
-                padding=trace.is_padding,
-                fills=[(field, FIELD_COLOR)],
-                cell_points=_pixels((hp, wp)) * 72,
-            )
-            ax.set_title(f"x[{n}, :, :, {channel}] padded\ncells tap ({fy}, {fx}) read", fontsize=9)
-            ax = fig.add_subplot(grid[index, 1], label=f"dy:{n}")
-            _draw_matrix(ax, trace.out_backprop[n, :, :, co], cell_points=_pixels((oh, ow)) * 72)
-            ax.set_title(f"dy[{n}, :, :, {co}]", fontsize=9)
-            values, where = products_grid(terms)
-            ax = fig.add_subplot(grid[index, 2], label=f"products:{n}")
-            _draw_matrix(ax, values, cell_points=_pixels((oh, ow)) * 72)
-            ax.set_title(f"products x*dy\nsum {format_number(sum(t.product for t in terms))}", fontsize=9)
-        ax = fig.add_subplot(grid[0, 3], label="gradient")
-        mark = np.zeros(trace.gradient.shape[:2], bool)
-        mark[fy, fx] = True
-        _draw_matrix(ax, trace.gradient[:, :, k, co], fills=[(mark, OUTPUT_COLOR)])
-        ax.set_title(f"dL/dW[:, :, {k}, {co}]", fontsize=9)
-        if len(groups) > len(shown):
-            fig.text(
-                0.5,
-                0.35 / fig.get_figheight(),
-                f"(images {len(shown)}..{len(groups) - 1} not drawn; their sums are in the total)",
-                ha="center",
-                fontsize=8,
-            )
-    else:
-        n = trace.batch_index
-        (top, _), (left, _) = plan.pad_amounts
-        pixel = np.zeros((hp, wp), bool)
-        pixel[y + top, x + left] = True
-        ax = fig.add_subplot(grid[0, 0], label=f"input:{n}")
+
+def _draw_input_grad(fig: Any, grid: Any, trace: Any, shown: Any) -> None:
+    """dL/dx: the pixel and the whole gradient on top; per output channel the taps, dy and the products."""
+    plan = trace.plan
+    y, x, channel = trace.at
+    n = trace.batch_index
+    (top, _), (left, _) = plan.pad_amounts
+    pixel = np.zeros(trace.is_padding.shape, bool)
+    pixel[y + top, x + left] = True
+    ax = fig.add_subplot(grid[0, 0], label=f"input:{n}")
+    _draw_padded_input(ax, trace, n, channel, pixel)
+    ax.set_title(f"x[{n}, :, :, {channel}] padded", fontsize=9)
+    ax = fig.add_subplot(grid[0, 1], label="gradient")
+    gradient = trace.gradient[:, :, channel]
+    _draw_gradient(ax, gradient, (y, x), cell_points=_pixels(trace.gradient.shape) * 72)
+    ax.set_title(f"dL/dx[{n}, :, :, {channel}]", fontsize=9)
+    output_points = _pixels(plan.output_hw) * 72
+    for index, (_label, terms) in enumerate(shown, start=1):
+        out_channel = terms[0].co
+        k = channel - (out_channel // plan.out_channels_per_group) * plan.filter_in_channels
+        taps = np.zeros(plan.filter_hw, bool)
+        for t in terms:
+            taps[t.fy, t.fx] = True
+        values, where = _products_grid(terms, plan.output_hw)
+        ax = fig.add_subplot(grid[index, 0], label=f"filter:{out_channel}")
+        _draw_matrix(ax, trace.filters[:, :, k, out_channel].astype(float), fills=[(taps, FIELD_COLOR)])
+        ax.set_title(f"W[:, :, {k}, {out_channel}]\ntaps that read it", fontsize=9)
+        ax = fig.add_subplot(grid[index, 1], label=f"dy:{out_channel}")
         _draw_matrix(
-            ax,
-            trace.padded_input[n, :, :, channel],
-            padding=trace.is_padding,
-            fills=[(pixel, FIELD_COLOR)],
-            cell_points=_pixels((hp, wp)) * 72,
+            ax, trace.out_backprop[n, :, :, out_channel], fills=[(where, FIELD_COLOR)], cell_points=output_points
         )
-        ax.set_title(f"x[{n}, :, :, {channel}] padded", fontsize=9)
-        ax = fig.add_subplot(grid[0, 1], label="gradient")
-        mark = np.zeros(trace.gradient.shape[:2], bool)
-        mark[y, x] = True
-        _draw_matrix(
-            ax,
-            trace.gradient[:, :, channel],
-            fills=[(mark, OUTPUT_COLOR)],
-            cell_points=_pixels(trace.gradient.shape) * 72,
-        )
-        ax.set_title(f"dL/dx[{n}, :, :, {channel}]", fontsize=9)
-        for index, (_label, terms) in enumerate(shown, start=1):
-            out_channel = terms[0].co
-            k = channel - (out_channel // plan.out_channels_per_group) * plan.filter_in_channels
-            taps = np.zeros(plan.filter_hw, bool)
-            for t in terms:
-                taps[t.fy, t.fx] = True
-            values, where = products_grid(terms)
-            ax = fig.add_subplot(grid[index, 0], label=f"filter:{out_channel}")
-            _draw_matrix(ax, trace.filters[:, :, k, out_channel].astype(float), fills=[(taps, FIELD_COLOR)])
-            ax.set_title(f"W[:, :, {k}, {out_channel}]\ntaps that read it", fontsize=9)
-            ax = fig.add_subplot(grid[index, 1], label=f"dy:{out_channel}")
-            _draw_matrix(
-                ax,
-                trace.out_backprop[n, :, :, out_channel],
-                fills=[(where, FIELD_COLOR)],
-                cell_points=_pixels((oh, ow)) * 72,
-            )
-            ax.set_title(f"dy[{n}, :, :, {out_channel}]\noutputs it fed", fontsize=9)
-            ax = fig.add_subplot(grid[index, 2], label=f"products:{out_channel}")
-            _draw_matrix(ax, values, blank=~where, cell_points=_pixels((oh, ow)) * 72)
-            ax.set_title(f"products W*dy\nsum {format_number(sum(t.product for t in terms))}", fontsize=9)
-    fig.suptitle(f"{trace.labels['title']}: backward pass, {trace.name}", fontsize=11)
-    fig.text(0.5, 0.12 / fig.get_figheight(), _wrap(arithmetic[-1]), ha="center", va="bottom", fontsize=9)
-    if path is not None:
-        save_figure(fig, path, dpi=dpi)
-    return fig
+        ax.set_title(f"dy[{n}, :, :, {out_channel}]\noutputs it fed", fontsize=9)
+        ax = fig.add_subplot(grid[index, 2], label=f"products:{out_channel}")
+        _draw_matrix(ax, values, blank=~where, cell_points=output_points)
+        ax.set_title(f"products W*dy\nsum {format_number(sum(t.product for t in terms))}", fontsize=9)

@@ -102,20 +102,13 @@ def matrix_block(
         for j, text in enumerate(row):
             y, x = r0 + i, c0 + j
             cell = text.rjust(width)
-            if color:
-                if marked[y, x]:
-                    cell = f" {mark_code}{cell}{_RESET} "
-                elif padding[y, x]:
-                    cell = f" {_PADDING}{cell}{_RESET} "
-                else:
-                    cell = f" {cell} "
+            # Without colour a marked cell is bracketed and a padding cell ends in a dot.
+            if marked[y, x]:
+                cell = f" {mark_code}{cell}{_RESET} " if color else f"[{cell}]"
+            elif padding[y, x]:
+                cell = f" {_PADDING}{cell}{_RESET} " if color else f" {cell}."
             else:
-                if marked[y, x]:
-                    cell = f"[{cell}]"
-                elif padding[y, x]:
-                    cell = f" {cell}."
-                else:
-                    cell = f" {cell} "
+                cell = f" {cell} "
             cells.append(cell)
         prefix = "... " if c0 > 0 else ""
         suffix = " ..." if c1 < values.shape[1] else ""
@@ -281,126 +274,118 @@ def render_grad_text(trace, color: bool | None = None, *, stream: IO[str] | None
     """
     if color is None:
         color = use_color(stream)
-    plan = trace.plan
-    lines = [_heading(f"backward pass: {trace.name}", color), plan.describe()]
-    arithmetic = trace.arithmetic_lines()
+    lines = [_heading(f"backward pass: {trace.name}", color), trace.plan.describe()]
     if trace.grad == "filter":
-        fy, fx, k, co = trace.at
-        name = trace.labels["filters"][co]
-        channel = trace.channel
-        lines += [
-            f"{trace.name} is the gradient of weight ({fy}, {fx}) of {name}, channel {k} (it reads input "
-            f"channel {channel}): the sum over every image and output position of the input value under "
-            f"that tap times the output's gradient dy",
-            "",
-        ]
-        oh, ow = plan.output_hw
-        by_image = trace.groups_of_terms()
-        for index, (label, terms) in enumerate(by_image):
-            if index >= MAX_GRAD_IMAGES:
-                lines.append(f"(images {index}..{len(by_image) - 1}: their sums are below)")
-                break
-            n = terms[0].n
-            field = np.zeros(trace.is_padding.shape, bool)
-            products = np.zeros((oh, ow))
-            for t in terms:
-                field[t.row, t.col] = True
-                products[t.oy, t.ox] = t.product
-            lines.append(_heading(label, color))
-            lines.extend(
-                side_by_side(
-                    [
-                        matrix_block(
-                            trace.padded_input[n, :, :, channel],
-                            marked=field,
-                            padding=trace.is_padding,
-                            color=color,
-                            title=f"(input channel {channel}, padded)",
-                        ),
-                        matrix_block(trace.out_backprop[n, :, :, co], color=color, title=f"dy[{n}, :, :, {co}]"),
-                        matrix_block(products, color=color, title="products x*dy"),
-                    ]
-                )
-            )
-            if len(by_image) > 1:
-                lines.append(arithmetic[index])
-                lines.append("")
-        lines.append(arithmetic[-1])
-        cell = np.zeros(trace.gradient.shape[:2], bool)
-        cell[fy, fx] = True
-        lines.append("")
-        lines.extend(
-            matrix_block(
-                trace.gradient[:, :, k, co],
-                marked=cell,
-                color=color,
-                mark_code=_OUTPUT,
-                title=f"whole gradient dL/dW[:, :, {k}, {co}] ({name}, channel {k})",
-            )
-        )
+        lines += _filter_grad_lines(trace, color)
     else:
-        y, x, channel = trace.at
-        n = trace.batch_index
-        (top, _), (left, _) = plan.pad_amounts
-        lines += [
-            f"{trace.name} is the gradient of input pixel ({y}, {x}), channel {channel}, of image {n}: the sum "
-            "over every output it fed of the weight that read it times that output's gradient dy",
-            "",
-        ]
-        pixel = np.zeros(trace.is_padding.shape, bool)
-        pixel[y + top, x + left] = True
-        lines.extend(
-            matrix_block(
-                trace.padded_input[n, :, :, channel],
-                marked=pixel,
-                padding=trace.is_padding,
-                color=color,
-                title=f"input channel {channel} of image {n} (padded)",
-            )
-        )
-        lines.append("")
-        groups = trace.groups_of_terms()
-        for index, (label, terms) in enumerate(groups):
-            co = terms[0].co
-            k = channel - (co // plan.out_channels_per_group) * plan.filter_in_channels
-            taps = np.zeros(plan.filter_hw, bool)
-            fed = np.zeros(plan.output_hw, bool)
-            products = np.zeros(plan.output_hw)
-            for t in terms:
-                taps[t.fy, t.fx] = True
-                fed[t.oy, t.ox] = True
-                products[t.oy, t.ox] = t.product
-            lines.append(_heading(f"{label} ({trace.labels['filters'][co]})", color))
-            lines.extend(
-                side_by_side(
-                    [
-                        matrix_block(
-                            trace.filters[:, :, k, co].astype(float),
-                            marked=taps,
-                            color=color,
-                            title=f"W[:, :, {k}, {co}]",
-                        ),
-                        matrix_block(
-                            trace.out_backprop[n, :, :, co], marked=fed, color=color, title=f"dy[{n}, :, :, {co}]"
-                        ),
-                        matrix_block(products, marked=fed, color=color, title="products W*dy"),
-                    ]
-                )
-            )
-            if len(groups) > 1:
-                lines.append(arithmetic[index])
-                lines.append("")
-        lines.append(arithmetic[-1])
-        cell = np.zeros(trace.gradient.shape[:2], bool)
-        cell[y, x] = True
-        lines.append("")
-        lines.extend(
-            matrix_block(
-                trace.gradient[:, :, channel],
-                marked=cell,
-                color=color,
-                mark_code=_OUTPUT,
-                title=f"whole gradient dL/dx[{n}, :, :, {channel}]",
-            )
-        )
+        lines += _input_grad_lines(trace, color)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _filter_grad_lines(trace, color: bool) -> list[str]:
+    """dL/dW[fy, fx, k, co]: per image the input under the tap, dy and the products; the sum; the whole gradient."""
+    fy, fx, k, co = trace.at
+    name = trace.labels["filters"][co]
+    channel = trace.channel
+    lines = [
+        f"{trace.name} is the gradient of weight ({fy}, {fx}) of {name}, channel {k} (it reads input "
+        f"channel {channel}): the sum over every image and output position of the input value under "
+        f"that tap times the output's gradient dy",
+        "",
+    ]
+    arithmetic = trace.arithmetic_lines()
+    by_image = trace.groups_of_terms()
+    for index, (label, terms) in enumerate(by_image):
+        if index >= MAX_GRAD_IMAGES:
+            lines.append(f"(images {index}..{len(by_image) - 1}: their sums are below)")
+            break
+        n = terms[0].n
+        field = np.zeros(trace.is_padding.shape, bool)
+        products = np.zeros(trace.plan.output_hw)
+        for t in terms:
+            field[t.row, t.col] = True
+            products[t.oy, t.ox] = t.product
+        lines.append(_heading(label, color))
+        lines.extend(
+            side_by_side(
+                [
+                    matrix_block(
+                        trace.padded_input[n, :, :, channel],
+                        marked=field,
+                        padding=trace.is_padding,
+                        color=color,
+                        title=f"(input channel {channel}, padded)",
+                    ),
+                    matrix_block(trace.out_backprop[n, :, :, co], color=color, title=f"dy[{n}, :, :, {co}]"),
+                    matrix_block(products, color=color, title="products x*dy"),
+                ]
+            )
+        )
+        if len(by_image) > 1:
+            lines += [arithmetic[index], ""]
+    lines.append(arithmetic[-1])
+    title = f"whole gradient dL/dW[:, :, {k}, {co}] ({name}, channel {k})"
+    return lines + _whole_gradient_lines(trace.gradient[:, :, k, co], (fy, fx), color, title)
+
+
+def _input_grad_lines(trace, color: bool) -> list[str]:
+    """dL/dx[n, y, x, c]: the pixel; per output channel the taps, dy and the products; the sum; the whole gradient."""
+    plan = trace.plan
+    y, x, channel = trace.at
+    n = trace.batch_index
+    (top, _), (left, _) = plan.pad_amounts
+    lines = [
+        f"{trace.name} is the gradient of input pixel ({y}, {x}), channel {channel}, of image {n}: the sum "
+        "over every output it fed of the weight that read it times that output's gradient dy",
+        "",
+    ]
+    pixel = np.zeros(trace.is_padding.shape, bool)
+    pixel[y + top, x + left] = True
+    lines.extend(
+        matrix_block(
+            trace.padded_input[n, :, :, channel],
+            marked=pixel,
+            padding=trace.is_padding,
+            color=color,
+            title=f"input channel {channel} of image {n} (padded)",
+        )
+    )
+    lines.append("")
+    arithmetic = trace.arithmetic_lines()
+    groups = trace.groups_of_terms()
+    for index, (label, terms) in enumerate(groups):
+        co = terms[0].co
+        k = channel - (co // plan.out_channels_per_group) * plan.filter_in_channels
+        taps = np.zeros(plan.filter_hw, bool)
+        fed = np.zeros(plan.output_hw, bool)
+        products = np.zeros(plan.output_hw)
+        for t in terms:
+            taps[t.fy, t.fx] = True
+            fed[t.oy, t.ox] = True
+            products[t.oy, t.ox] = t.product
+        lines.append(_heading(f"{label} ({trace.labels['filters'][co]})", color))
+        lines.extend(
+            side_by_side(
+                [
+                    matrix_block(
+                        trace.filters[:, :, k, co].astype(float), marked=taps, color=color, title=f"W[:, :, {k}, {co}]"
+                    ),
+                    matrix_block(
+                        trace.out_backprop[n, :, :, co], marked=fed, color=color, title=f"dy[{n}, :, :, {co}]"
+                    ),
+                    matrix_block(products, marked=fed, color=color, title="products W*dy"),
+                ]
+            )
+        )
+        if len(groups) > 1:
+            lines += [arithmetic[index], ""]
+    lines.append(arithmetic[-1])
+    title = f"whole gradient dL/dx[{n}, :, :, {channel}]"
+    return lines + _whole_gradient_lines(trace.gradient[:, :, channel], (y, x), color, title)
+
+
+def _whole_gradient_lines(gradient: np.ndarray, at: tuple[int, int], color: bool, title: str) -> list[str]:
+    """The whole 2-D gradient slice with the explained element marked, after a blank line."""
+    cell = np.zeros(gradient.shape, bool)
+    cell[at] = True
+    return ["", *matrix_block(gradient, marked=cell, color=color, mark_code=_OUTPUT, title=title)]

@@ -34,7 +34,7 @@ from ..errors import HandconvError, HandconvTypeError, describe_value
 from ..plan import ConvPlan, make_plan
 from .numbers import format_number, term_text
 
-__all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "format_number"]
+__all__ = ["explain", "Trace", "Step", "MAX_PRODUCTS", "format_number", "padding_mask"]
 
 #: A trace refuses to record more products than this (explained output
 #: positions x output channels x taps per output) unless ``max_products`` is raised.
@@ -502,7 +502,7 @@ def explain(
     output = convolved[batch_index] + bias_values
 
     padded = plan.pad(canonical[batch_index : batch_index + 1])[0]
-    is_padding = _padding_mask(plan)
+    is_padding = padding_mask(plan)
 
     with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf = nan, as in conv2d and TF: no warning
         steps = tuple(_steps(plan, padded, weights, bias_values, output, positions))
@@ -560,7 +560,7 @@ def _trace_bytes(plan: ConvPlan) -> int:
     )
 
 
-def _padding_mask(plan: ConvPlan) -> np.ndarray:
+def padding_mask(plan: ConvPlan) -> np.ndarray:
     """True where the padded input is padding, shape ``plan.padded_hw``."""
     (top, _), (left, _) = plan.pad_amounts
     is_padding = np.ones(plan.padded_hw, dtype=bool)

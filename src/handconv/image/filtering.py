@@ -58,7 +58,7 @@ from .. import kernels as kernel_registry
 from ..borders import pad_border, resolve_mode
 from ..conv import conv2d
 from ..errors import HandconvError, HandconvMemoryError, HandconvTypeError, describe_value
-from ..plan import ConvPlan, make_plan
+from ..plan import ConvPlan, make_plan, parse_padding
 
 __all__ = [
     "filter",
@@ -143,14 +143,18 @@ def to_gray(values: np.ndarray) -> np.ndarray:
 
 
 def padding_for_conv2d(padding: Any) -> Any:
-    """``padding`` in :func:`handconv.conv2d`'s terms: 'SAME', 'VALID' or 4 explicit pairs."""
+    """``padding`` in :func:`handconv.conv2d`'s terms: 'SAME', 'VALID' or 4 explicit pairs.
+
+    Text is read by the one padding grammar every command shares (:func:`handconv.plan.parse_padding`):
+    ``'same'``, ``'valid'``, ``'N'``, ``'PH,PW'`` or ``'TOP,BOTTOM,LEFT,RIGHT'``.
+
+    >>> padding_for_conv2d("same"), padding_for_conv2d(1)
+    ('SAME', [[0, 0], [1, 1], [1, 1], [0, 0]])
+    >>> padding_for_conv2d("1,2") == padding_for_conv2d(((1, 1), (2, 2)))
+    True
+    """
     if isinstance(padding, str):
-        if padding.strip().upper() in ("SAME", "VALID"):
-            return padding.strip().upper()
-        if padding.strip().isdigit():
-            padding = int(padding)
-        else:
-            raise HandconvError(f"padding={padding!r} is not a padding; expected 'same', 'valid' or a number N >= 0")
+        return parse_padding(padding, "NHWC", option="padding")
     if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
         if padding < 0:
             raise HandconvError(f"padding={padding!r} must not be negative")
@@ -160,6 +164,43 @@ def padding_for_conv2d(padding: Any) -> Any:
     raise HandconvError(
         f"padding={padding!r} is not a padding; expected 'same', 'valid', an int N, or ((top, bottom), (left, right))"
     )
+
+
+def resolve_options(
+    kernel: Any, channels: str, mode: str, output: str | None
+) -> tuple[kernel_registry.Kernel, str, str]:
+    """The kernel from its spec, the output mapping and the canonical border mode; unknown ``channels`` refused."""
+    kernel = kernel_registry.get(kernel)
+    mapping = resolve_output(output, kernel)
+    if channels not in CHANNELS:
+        raise HandconvError(f"channels={channels!r} is not known; expected one of {CHANNELS}")
+    return kernel, mapping, resolve_mode(mode)
+
+
+def filter_setup(
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    kernel: kernel_registry.Kernel,
+    channels: str,
+    gray: bool,
+    stride: int,
+    dilation: int,
+    padding: Any,
+) -> tuple[np.dtype, np.ndarray, ConvPlan]:
+    """The compute dtype, the filters and the plan for colour pixels of ``shape`` (H, W) or (H, W, C) and ``dtype``.
+
+    Shared by the in-memory filter and the Dask one, so both convolve the same filters on the same plan.
+    """
+    compute_dtype = working_dtype(dtype)
+    in_channels = 1 if gray or len(shape) == 2 else shape[2]
+    filters = kernel_filters(kernel, channels, in_channels, compute_dtype)
+    plan = filter_plan((1, *shape[:2], in_channels), filters.shape, stride, padding, dilation, compute_dtype)
+    return compute_dtype, filters, plan
+
+
+def magnitude(response: np.ndarray) -> np.ndarray:
+    """``sqrt(gx**2 + gy**2)`` of a response whose channels alternate the two components ``(..., 2 * C)``."""
+    return np.hypot(response[..., 0::2], response[..., 1::2])
 
 
 def filter_plan(
@@ -234,9 +275,7 @@ class FilterSetup:
                 conv(self.conv_input(), self.filters, self.stride, self.conv_padding(), dilations=self.dilation)
             )
         out = out[0]
-        if self.components == 2:
-            out = np.hypot(out[..., 0::2], out[..., 1::2])
-        return out
+        return magnitude(out) if self.components == 2 else out
 
 
 def kernel_filters(kernel: kernel_registry.Kernel, channels: str, in_channels: int, dtype: np.dtype) -> np.ndarray:
@@ -282,12 +321,11 @@ def prepare(
         raise HandconvError(f"channels={channels!r} is not known; expected one of {CHANNELS}")
     border = resolve_mode(mode)
     colour, alpha = split_alpha(pixels)
-    values = colour.astype(working_dtype(colour.dtype))
+    dtype, filters, plan = filter_setup(colour.shape, colour.dtype, kernel, channels, gray, stride, dilation, padding)
+    values = colour.astype(dtype)
     if gray:
         values = to_gray(values)
     x = (values[..., None] if values.ndim == 2 else values)[None]
-    filters = kernel_filters(kernel, channels, x.shape[-1], x.dtype)
-    plan = filter_plan(x.shape, filters.shape, stride, padding, dilation, x.dtype)
     setup = FilterSetup(
         x,
         filters,
@@ -392,9 +430,11 @@ def filter(
         Convert colour to gray first (0.299 R + 0.587 G + 0.114 B, unrounded).
     stride, dilation : int
         Step between windows and gap between taps, as in ``tf.nn.conv2d``.
-    padding : {'same', 'valid'} or int or ((top, bottom), (left, right))
+    padding : {'same', 'valid'} or int or ((top, bottom), (left, right)) or str
         ``'same'`` is TensorFlow's SAME (output ``ceil(H / stride)``, the odd
-        pixel of padding at the bottom/right); ``'valid'`` none; ``N`` on every side.
+        pixel of padding at the bottom/right); ``'valid'`` none; ``N`` on every side;
+        text as the commands take it (``'2'``, ``'1,2'``, ``'0,1,2,3'``, see
+        :func:`handconv.plan.parse_padding`).
     mode : str
         What the padding holds: ``'zeros'`` (TensorFlow's, the default),
         ``'reflect'``, ``'symmetric'``, ``'edge'``, ``'wrap'``, or any
@@ -436,16 +476,9 @@ def filter(
         pixels = read_image(image, max_pixels=max_pixels)
     else:
         pixels = _as_image_array(image)
-    kernel = kernel_registry.get(kernel)
-    mapping = resolve_output(output, kernel)
-    if channels not in CHANNELS:
-        raise HandconvError(f"channels={channels!r} is not known; expected one of {CHANNELS}")
-    border = resolve_mode(mode)
+    kernel, mapping, border = resolve_options(kernel, channels, mode, output)
     colour, alpha = split_alpha(pixels)
-    dtype = working_dtype(colour.dtype)
-    in_channels = 1 if gray or colour.ndim == 2 else colour.shape[2]
-    filters = kernel_filters(kernel, channels, in_channels, dtype)
-    plan = filter_plan((1, *colour.shape[:2], in_channels), filters.shape, stride, padding, dilation, dtype)
+    dtype, filters, plan = filter_setup(colour.shape, colour.dtype, kernel, channels, gray, stride, dilation, padding)
     components = len(kernel.components)
     (oh, ow), channels_out = plan.output_hw, plan.out_channels // components
     keep_floats = mapping in ("raw", "rescale")  # raw returns them, rescale needs the global range
@@ -459,7 +492,7 @@ def filter(
         x = _band_values(colour, sources[0][rows], sources[1], dtype, gray)
         out = conv2d(x[None], filters, plan.strides, "VALID", dilations=plan.dilations, method=method)[0]
         if components == 2:
-            out = np.hypot(out[..., 0::2], out[..., 1::2])
+            out = magnitude(out)
         response[first:last] = out if keep_floats else map_output(out, mapping, pixels.dtype)
     result = map_output(response, mapping, pixels.dtype) if mapping == "rescale" else response
     if alpha is not None:
@@ -513,7 +546,7 @@ def _check_filter_memory(
     plan: ConvPlan, pixels: np.ndarray, result_dtype: np.dtype, channels_out: int, has_alpha: bool
 ) -> None:
     """Refuse, before allocating, a result (plus one band of floats) that cannot fit in memory."""
-    from ..conv import _available_memory
+    from ..conv import available_memory
 
     oh, ow = plan.output_hw
     result = oh * ow * (channels_out + has_alpha) * np.dtype(result_dtype).itemsize
@@ -521,7 +554,7 @@ def _check_filter_memory(
     needed = result * (1 + has_alpha) + index + 2 * BAND_BYTES
     if needed < 64 * 2**20:
         return
-    available = _available_memory()
+    available = available_memory()
     if available is not None and needed > available:
         raise HandconvMemoryError(
             f"filtering needs about {needed / 2**30:.1f} GiB: the result {oh} x {ow} x "

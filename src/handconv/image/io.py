@@ -146,9 +146,9 @@ def _check_pixels(path: Path, height: int, width: int, limit: int | None) -> Non
     # header, before decoding, so a large image is refused in one line instead of by the OS.
     needed = height * width * DECODE_BYTES_PER_PIXEL
     if needed > 64 * 2**20:
-        from ..conv import _available_memory
+        from ..conv import available_memory
 
-        available = _available_memory()
+        available = available_memory()
         if available is not None and needed > available:
             raise HandconvMemoryError(
                 f"{path}: decoding {width}x{height} pixels needs about {needed / 2**30:.1f} GiB "

@@ -127,24 +127,44 @@ def train_digits(
     )
     seconds = time.perf_counter() - started
     test_loss, test_accuracy = evaluate(model, split.x_test, split.y_test)
-    predicted = model.predict(split.x_test).argmax(axis=1)
-    confusion = np.zeros((model.classes, model.classes), dtype=int)
-    np.add.at(confusion, (split.y_test, predicted), 1)
-    from .. import __version__
-
-    metrics = {
-        "test_accuracy": test_accuracy,
-        "test_loss": test_loss,
-        "train_accuracy": history.train_accuracy[-1],
-        "train_loss": history.train_loss[-1],
-        "train_images": int(len(split.x_train)),
-        "test_images": int(len(split.x_test)),
+    settings = {
         "seed": int(seed),
         "epochs": int(epochs),
         "batch_size": int(batch_size),
         "optimizer": optimizer,
         "learning_rate": float(learning_rate),
         "weight_decay": float(weight_decay),
+    }
+    metrics = _metrics(model, history, split, test_loss, test_accuracy, settings, seconds)
+    run = DigitsRun(model, history, split, test_accuracy, test_loss, seconds, metrics)
+    if folder is not None:
+        run.files = write_outputs(run, folder)
+    return run
+
+
+def _metrics(
+    model: Sequential,
+    history: History,
+    split: Split,
+    test_loss: float,
+    test_accuracy: float,
+    settings: dict,
+    seconds: float,
+) -> dict:
+    """``metrics.json``: the scores, the run's settings, the history and the test set's confusion matrix."""
+    from .. import __version__
+
+    predicted = model.predict(split.x_test).argmax(axis=1)
+    confusion = np.zeros((model.classes, model.classes), dtype=int)
+    np.add.at(confusion, (split.y_test, predicted), 1)
+    return {
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "train_accuracy": history.train_accuracy[-1],
+        "train_loss": history.train_loss[-1],
+        "train_images": int(len(split.x_train)),
+        "test_images": int(len(split.x_test)),
+        **settings,
         "schedule": "cosine decay to 0 over all steps",
         "training_seconds": round(seconds, 3),
         "model": repr(model),
@@ -153,10 +173,6 @@ def train_digits(
         "confusion_matrix_axes": "rows: true class, columns: predicted class",
         "handconv_version": __version__,
     }
-    run = DigitsRun(model, history, split, test_accuracy, test_loss, seconds, metrics)
-    if folder is not None:
-        run.files = write_outputs(run, folder)
-    return run
 
 
 def write_outputs(run: DigitsRun, folder: Path) -> list[Path]:

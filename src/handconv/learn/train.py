@@ -186,19 +186,7 @@ def fit(
         loss that stops being finite (the run stops there rather than go on
         with a NaN model).
     """
-    for value, name in ((epochs, "epochs"), (batch_size, "batch_size")):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise HandconvError(f"{name}={value!r} must be an integer >= 1")
-    x_train, y_train = check_dataset(x_train, y_train, model.input_shape, model.classes, "training")
-    if (x_test is None) != (y_test is None):
-        raise HandconvError("give both x_test and y_test, or neither")
-    if x_test is not None:
-        x_test, y_test = check_dataset(x_test, y_test, model.input_shape, model.classes, "test")
-    dtype = model.parameters[0].value.dtype
-    x_train = x_train.astype(dtype, copy=False)
-    if x_test is not None:
-        x_test = x_test.astype(dtype, copy=False)
-
+    x_train, y_train, x_test, y_test = _check_fit_data(model, x_train, y_train, x_test, y_test, epochs, batch_size)
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
     history = History()
@@ -211,28 +199,13 @@ def fit(
             for step, indices in enumerate(epoch_batches):
                 if schedule is not None:
                     optimizer.learning_rate = schedule(len(history.step_losses))
-                # A diverging run overflows on its way to a NaN loss: the check below reports it, not NumPy.
-                with np.errstate(over="ignore", invalid="ignore"):
-                    loss = train_step(model, loss_fn, optimizer, x_train[indices], y_train[indices])
-                if not math.isfinite(loss):
-                    raise HandconvError(
-                        f"the training loss became {loss} at epoch {epoch + 1}, step {step + 1}: the weights "
-                        f"diverged; try a smaller learning rate (now {optimizer.learning_rate:g})"
-                    )
+                loss = _checked_step(model, loss_fn, optimizer, x_train[indices], y_train[indices], epoch, step)
                 history.step_losses.append(loss)
                 if bar is not None:
                     if step % 10 == 0:
                         bar.set_postfix(batch_loss=f"{loss:.3f}", refresh=False)
                     bar.update(1)
-            train_loss, train_accuracy = evaluate(model, x_train, y_train)
-            history.train_loss.append(train_loss)
-            history.train_accuracy.append(train_accuracy)
-            postfix = {"train_loss": f"{train_loss:.3f}", "train_acc": f"{train_accuracy:.3f}"}
-            if x_test is not None:
-                test_loss, test_accuracy = evaluate(model, x_test, y_test)
-                history.test_loss.append(test_loss)
-                history.test_accuracy.append(test_accuracy)
-                postfix["test_acc"] = f"{test_accuracy:.3f}"
+            postfix = _score_epoch(model, history, x_train, y_train, x_test, y_test)
             if bar is not None:
                 bar.set_postfix(postfix)
         finally:
@@ -241,6 +214,56 @@ def fit(
         if on_epoch is not None:
             on_epoch(epoch, history)
     return history
+
+
+def _check_fit_data(
+    model: Sequential, x_train: Any, y_train: Any, x_test: Any, y_test: Any, epochs: Any, batch_size: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """:func:`fit`'s counts and data checked, the images in the model's dtype."""
+    for value, name in ((epochs, "epochs"), (batch_size, "batch_size")):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise HandconvError(f"{name}={value!r} must be an integer >= 1")
+    x_train, y_train = check_dataset(x_train, y_train, model.input_shape, model.classes, "training")
+    if (x_test is None) != (y_test is None):
+        raise HandconvError("give both x_test and y_test, or neither")
+    if x_test is not None:
+        x_test, y_test = check_dataset(x_test, y_test, model.input_shape, model.classes, "test")
+    dtype = model.parameters[0].value.dtype
+    x_train = x_train.astype(dtype, copy=False)
+    if x_test is not None:
+        x_test = x_test.astype(dtype, copy=False)
+    return x_train, y_train, x_test, y_test
+
+
+def _checked_step(
+    model: Sequential, loss_fn: SoftmaxCrossEntropy, optimizer: Any, x: np.ndarray, y: np.ndarray, epoch: int, step: int
+) -> float:
+    """One :func:`train_step`, refusing to go on once the loss is no longer finite."""
+    # A diverging run overflows on its way to a NaN loss: the check below reports it, not NumPy.
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = train_step(model, loss_fn, optimizer, x, y)
+    if not math.isfinite(loss):
+        raise HandconvError(
+            f"the training loss became {loss} at epoch {epoch + 1}, step {step + 1}: the weights "
+            f"diverged; try a smaller learning rate (now {optimizer.learning_rate:g})"
+        )
+    return loss
+
+
+def _score_epoch(
+    model: Sequential, history: History, x_train: np.ndarray, y_train: np.ndarray, x_test: Any, y_test: Any
+) -> dict[str, str]:
+    """Score the model on the training (and test) set into ``history``; returns the progress bar's postfix."""
+    train_loss, train_accuracy = evaluate(model, x_train, y_train)
+    history.train_loss.append(train_loss)
+    history.train_accuracy.append(train_accuracy)
+    postfix = {"train_loss": f"{train_loss:.3f}", "train_acc": f"{train_accuracy:.3f}"}
+    if x_test is not None:
+        test_loss, test_accuracy = evaluate(model, x_test, y_test)
+        history.test_loss.append(test_loss)
+        history.test_accuracy.append(test_accuracy)
+        postfix["test_acc"] = f"{test_accuracy:.3f}"
+    return postfix
 
 
 def _tqdm():

@@ -15,7 +15,7 @@ from oracles import tf_conv2d
 
 from handconv.conv import to_canonical
 from handconv.plan import make_plan
-from handconv.references import (
+from handconv.verification.references import (
     REFERENCES,
     CannotExpress,
     MissingLibrary,
@@ -100,7 +100,7 @@ def test_torch_string_same_with_stride_is_refused_by_torch_itself():
 def test_onednn_subprocess_reports_tf_errors():
     """The other oneDNN setting runs in a subprocess; TF's refusal comes back as one clean line.
 
-    (Its numbers are checked once, by the oneDNN row in tests/test_verify.py.)
+    (Its numbers are checked once, by the oneDNN row in tests/test_verification_report.py.)
     """
     reference("tensorflow")
     assert not onednn_in_process()  # conftest turns oneDNN off in the test process

@@ -1,8 +1,8 @@
-"""``handconv.verify``: one convolution through every library, against a float64 truth.
+"""``handconv.verify``: one convolution through every library, against a float64 truth (the agreement table).
 
 The article's claim is that the by-hand result equals TensorFlow's. ``verify``
 checks it for any configuration: handconv's own methods and every installed
-reference library (:mod:`handconv.references`) compute the same call, and each
+reference library (:mod:`handconv.verification.references`) compute the same call, and each
 result is compared with the by-hand loops run in float64.
 
 Tolerance policy
@@ -37,18 +37,18 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .conv import as_arrays, conv2d, to_canonical
-from .errors import HandconvError
-from .files import write_text
-from .kernels import to_filters
-from .methods import METHODS
-from .plan import ConvPlan, make_plan
+from ..conv import as_arrays, conv2d, to_canonical
+from ..errors import HandconvError
+from ..files import write_text
+from ..kernels import to_filters
+from ..methods import METHODS
+from ..plan import ConvPlan, make_plan
 
 __all__ = [
     "verify",
@@ -475,7 +475,7 @@ def verify(
     >>> report.ok, report.statuses()["handconv:naive"]
     (True, 'PASS')
     """
-    from . import __version__, references
+    from . import references
 
     x, w = as_arrays(input, filters)
     plan = make_plan(x.shape, w.shape, strides, padding, data_format, dilations, x.dtype)
@@ -491,6 +491,36 @@ def verify(
     )
     report = VerifyReport(plan, how)
 
+    def run(method: str) -> np.ndarray:
+        return _canonical_result(conv2d(x, w, strides, padding, data_format, dilations, method=method), plan)
+
+    _add_rows(report, run, references.REFERENCES, x_canonical, w_typed, truth, magnitude, backends, progress)
+    return report
+
+
+def _add_rows(
+    report: VerifyReport,
+    run: Callable[[str], np.ndarray],
+    reference_table: dict,
+    x_canonical: np.ndarray,
+    w_typed: np.ndarray,
+    truth: np.ndarray,
+    magnitude: np.ndarray,
+    backends: Sequence[str] | None,
+    progress: Any,
+    *,
+    fan_in: int | None = None,
+    transform_note: bool = True,
+) -> None:
+    """One row per handconv method (``run(method)`` gives its canonical result) and per library in the table.
+
+    Rows whose name contains none of ``backends`` are skipped; ``progress(name)`` is called before each.
+    With ``transform_note`` a transform method's row says its tolerance is norm-wise.
+    """
+    from .. import __version__
+
+    plan = report.plan
+
     def wanted(name: str) -> bool:
         return backends is None or any(b.lower() in name.lower() for b in backends)
 
@@ -502,24 +532,25 @@ def verify(
             progress(name)
         start = time.perf_counter()
         try:
-            out = _canonical_result(conv2d(x, w, strides, padding, data_format, dilations, method=method), plan)
+            out = run(method)
         except HandconvError as refusal:  # a method restricted to some plans (or to available memory)
             report.rows.append(Row(name, __version__, CANNOT, f"refused: {refusal}"))
             continue
         seconds = time.perf_counter() - start
         transform = method in TRANSFORM_METHODS
-        numbers = compare(out, truth, magnitude, plan, transform=transform)
+        numbers = compare(out, truth, magnitude, plan, transform=transform, fan_in=fan_in)
         note = numbers.pop("note", None)
-        summary = METHODS[method].summary + (" [transform: norm-wise tolerance]" if transform else "")
+        summary = METHODS[method].summary + (
+            " [transform: norm-wise tolerance]" if transform and transform_note else ""
+        )
         report.rows.append(Row(name, __version__, translation=note or summary, seconds=seconds, **numbers))
 
-    for name, reference in references.REFERENCES.items():
+    for name, reference in reference_table.items():
         if not wanted(name):
             continue
         if progress:
             progress(name)
-        report.rows.append(_reference_row(reference, x_canonical, w_typed, plan, truth, magnitude))
-    return report
+        report.rows.append(_reference_row(reference, x_canonical, w_typed, plan, truth, magnitude, fan_in))
 
 
 def _reference_row(reference, x, w, plan, truth, magnitude, fan_in=None) -> Row:
@@ -570,7 +601,7 @@ def verify_transpose(
 ) -> VerifyReport:
     """:func:`verify` for ``conv2d_transpose``: handconv's methods and each library's transposed convolution.
 
-    Each library is asked in its own terms (:data:`handconv.references.TRANSPOSE_REFERENCES`): TF's
+    Each library is asked in its own terms (:data:`handconv.verification.references.TRANSPOSE_REFERENCES`): TF's
     ``output_shape``, PyTorch's ``padding`` + ``output_padding`` (or a crop of ``padding=0``), JAX's
     ``conv_transpose`` padding pairs, Keras' ``Conv2DTranspose`` ``padding`` + ``output_padding``; a row
     says CANNOT, with the reason, when the library's arguments cannot state the call. The truth is
@@ -597,15 +628,14 @@ def verify_transpose(
     >>> report.ok, report.statuses()["handconv:naive"]
     (True, 'PASS')
     """
-    from . import __version__, references
-    from .family import conv2d_transpose
-    from .plan import transposed_plan
+    from ..family import conv2d_transpose
+    from ..plan import transposed_plan
+    from . import references
 
     x, w = as_arrays(input, filters)
     plan = transposed_plan(x.shape, w.shape, output_shape, strides, padding, data_format, dilations, x.dtype)
     if plan.spatial_rank != 2:
         raise HandconvError("verify_transpose checks 2-D transposed convolutions (conv2d_transpose)")
-    shape = plan.user_input_shape if hasattr(plan, "user_input_shape") else tuple(output_shape)
     args = (tuple(output_shape), strides, padding, data_format, dilations)
     # Canonical arrays for the references: x (N, OH, OW, C_out), result (N, H, W, C).
     x_canonical = np.moveaxis(x, -3, -1) if plan.channels_first else x
@@ -629,37 +659,23 @@ def verify_transpose(
         truth = ((truth.astype(np.int64) + 2**31) % 2**32 - 2**31).astype(np.float64)
         how += ", wrapped to int32"
     report = VerifyReport(plan, how, op="conv2d_transpose")
-    fan_in = report.fan_in
-    del shape
 
-    def wanted(name: str) -> bool:
-        return backends is None or any(b.lower() in name.lower() for b in backends)
+    def run(method: str) -> np.ndarray:
+        return canonical(conv2d_transpose(x, w, *args, method=method))
 
-    for method in METHODS:
-        name = f"handconv:{method}"
-        if not wanted(name):
-            continue
-        if progress:
-            progress(name)
-        start = time.perf_counter()
-        try:
-            out = canonical(conv2d_transpose(x, w, *args, method=method))
-        except HandconvError as refusal:
-            report.rows.append(Row(name, __version__, CANNOT, f"refused: {refusal}"))
-            continue
-        seconds = time.perf_counter() - start
-        transform = method in TRANSFORM_METHODS
-        numbers = compare(out, truth, magnitude, plan, transform=transform, fan_in=fan_in)
-        note = numbers.pop("note", None)
-        report.rows.append(
-            Row(name, __version__, translation=note or METHODS[method].summary, seconds=seconds, **numbers)
-        )
-    for name, reference in references.TRANSPOSE_REFERENCES.items():
-        if not wanted(name):
-            continue
-        if progress:
-            progress(name)
-        report.rows.append(_reference_row(reference, x_canonical, w_typed, plan, truth, magnitude, fan_in))
+    _add_rows(
+        report,
+        run,
+        references.TRANSPOSE_REFERENCES,
+        x_canonical,
+        w_typed,
+        truth,
+        magnitude,
+        backends,
+        progress,
+        fan_in=report.fan_in,
+        transform_note=False,
+    )
     return report
 
 
@@ -675,7 +691,7 @@ def named_kernel(spec: str) -> np.ndarray:
            [-1.,  8., -1.],
            [-1., -1., -1.]])
     """
-    from . import kernels
+    from .. import kernels
 
     kernel = kernels.get(spec)
     if kernel.pair is not None:

@@ -9,7 +9,6 @@ import pytest
 from conftest import reference
 
 import handconv
-from handconv import references
 from handconv.cli import main
 from handconv.verification import (
     CANNOT,
@@ -20,6 +19,7 @@ from handconv.verification import (
     gamma,
     kernel_to_filters,
     named_kernel,
+    references,
     tolerance,
     ulp_distance,
     unit_roundoff,

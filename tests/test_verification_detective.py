@@ -12,7 +12,7 @@ from conftest import reference
 
 import handconv
 from handconv.cli import main
-from handconv.detective import residual_pattern
+from handconv.verification.detective import residual_pattern
 
 RNG = np.random.default_rng(11)
 IMAGE = RNG.standard_normal((7, 8))  # odd by even: both SAME splits show
@@ -263,7 +263,7 @@ def test_diagnose_refuses_what_is_not_real_numbers(bad):
 
 
 # ------------------------------------------------------------------ transposed convolutions
-from handconv.detective import diagnose_transpose  # noqa: E402
+from handconv.verification.detective import diagnose_transpose  # noqa: E402
 
 SMALL = RNG.standard_normal((3, 4))
 SMALL3 = RNG.standard_normal((3, 3, 2))
