@@ -16,6 +16,7 @@ Usage::
     python bench/conv_bench.py --quick         # fewer repeats: a smoke test
     python bench/conv_bench.py --shapes S1,S5  # some cases only
     python bench/conv_bench.py --sweep [--quick]  # the shape sweep (bench/sweep.py)
+    python bench/conv_bench.py --calibrate        # fit the cost model's weights (bench/calibrate.py)
 
 Writes ``bench/results/conv_bench-<time>.json`` and a PNG plot beside it, and
 prints whether each target of issue 6 is met.
@@ -667,6 +668,10 @@ def main(argv: list[str] | None = None) -> int:
         import sweep
 
         return sweep.main([a for a in argv if a != "--sweep"])
+    if "--calibrate" in argv:  # fit the cost model's term weights (bench/calibrate.py) on this machine
+        import calibrate
+
+        return calibrate.main([a for a in argv if a != "--calibrate"])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test, not a measurement)")
     parser.add_argument("--shapes", help="comma-separated case names, e.g. S1,S5 (default: all)")

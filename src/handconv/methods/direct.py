@@ -41,11 +41,11 @@ CHUNKS = 64
 #: (chosen below for its speed) aborts the whole process when two Python
 #: threads enter a parallel region at once; a call already uses every core, so
 #: serialising calls from a thread pool costs no throughput.
-_PARALLEL_LOCK = threading.Lock()
+PARALLEL_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
-def _numba_kernels():
+def numba_kernels():
     """The compiled kernels, or None when numba is not installed."""
     try:
         import numba
@@ -63,7 +63,7 @@ def _prefer_workqueue(numba) -> None:
     workqueue layer does not. The setting only has an effect if numba has not
     started a thread pool yet in this process; ``NUMBA_THREADING_LAYER`` wins.
     The workqueue layer is not thread-safe: every parallel call holds
-    ``_PARALLEL_LOCK`` (calls from many threads run one after another).
+    ``PARALLEL_LOCK`` (calls from many threads run one after another).
     """
     import os
 
@@ -73,7 +73,7 @@ def _prefer_workqueue(numba) -> None:
 
 def has_accelerator() -> bool:
     """Whether the numba kernels are available (and not disabled by ``FORCE_NUMPY``)."""
-    return not FORCE_NUMPY and _numba_kernels() is not None
+    return not FORCE_NUMPY and numba_kernels() is not None
 
 
 def lane_shape(plan: ConvPlan) -> str | None:
@@ -99,10 +99,10 @@ def workspace_bytes(plan: ConvPlan) -> int:
     return padded + int(np.prod(plan.output_shape)) * itemsize
 
 
-#: Weights of :func:`estimate`'s numba terms (call overhead, row-kernel lanes, loop-nest multiply-adds,
-#: passes): ``bench/calibrate.py``
-#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
-COST_WEIGHTS = (4.05, 4.41, 0.59, 3.13)
+#: Weights of :func:`estimate`'s numba terms (call overhead, row-kernel lanes, row-kernel passes,
+#: loop-nest multiply-adds, memory passes): ``bench/calibrate.py``
+#: (fitted 2026-11-30, quiet machine, 227 cells).
+COST_WEIGHTS = (4.31, 2.75, 0.268, 0.605, 4.25)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
@@ -112,12 +112,14 @@ def estimate(plan: ConvPlan, rates) -> float:
     if has_accelerator():
         overhead = rates.launch + 5 * rates.call
         if lane_shape(plan):
-            lanes = pixels * spatial * plan.in_channels
+            lanes = pixels * spatial * plan.in_channels * itemsize / 4  # float64: half the lanes per vector
             passes = (in_bytes + out_bytes) / (2 * rates.bandwidth)
-            return cost.weighted(COST_WEIGHTS, (overhead, lanes / rates.lane_rate, 0.0, passes))
+            # One vectorised pass per output row and tap; each starts with slicing and a weight load.
+            loops = plan.batch * plan.output_hw[0] * spatial * rates.call / 200
+            return cost.weighted(COST_WEIGHTS, (overhead, lanes / rates.lane_rate, loops, 0.0, passes))
         slow = 4.0 if plan.out_channels_per_group < 8 else 1.0
         passes = (in_bytes + out_bytes) / rates.bandwidth
-        return cost.weighted(COST_WEIGHTS, (overhead, 0.0, plan.macs / rates.loop_rate * slow, passes))
+        return cost.weighted(COST_WEIGHTS, (overhead, 0.0, 0.0, plan.macs / rates.loop_rate * slow, passes))
     # NumPy: one einsum pass per tap over a strided view (the einsum loop is slow per element).
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     per_tap = pixels * (plan.in_channels + plan.out_channels) * itemsize * 3 + pixels * cg * og * plan.groups * 4
@@ -145,7 +147,7 @@ def conv2d_direct(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
 
 
 def _direct_numba(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
-    lane_kernel, general_kernel = _numba_kernels()
+    lane_kernel, general_kernel = numba_kernels()
     x = np.ascontiguousarray(x)
     filters = np.ascontiguousarray(filters)
     out = np.empty(plan.output_shape, dtype=x.dtype)
@@ -158,7 +160,7 @@ def _direct_numba(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     # busy machine a descheduled thread then delays the call by one chunk, not
     # by half the work.
     rows = plan.batch * plan.output_hw[0]
-    with _PARALLEL_LOCK, numba.parallel_chunksize(max(1, rows // CHUNKS)):
+    with PARALLEL_LOCK, numba.parallel_chunksize(max(1, rows // CHUNKS)):
         _run_kernels(lane_kernel, general_kernel, x, filters, out, plan, shape, top, left, sh, sw, dh, dw)
     return out
 

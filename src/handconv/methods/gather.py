@@ -37,8 +37,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 
 #: Weights of :func:`estimate`'s terms (calls, the gather, GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
-COST_WEIGHTS = (2.59, 1.64, 0.771)
+#: (fitted 2026-11-30, quiet machine, 227 cells).
+COST_WEIGHTS = (2.82, 1.56, 0.798)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

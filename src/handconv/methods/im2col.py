@@ -49,8 +49,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 
 #: Weights of :func:`estimate`'s terms (calls, passes, columns copy, GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
-COST_WEIGHTS = (2.2, 1.95, 0.721, 1.13)
+#: (fitted 2026-11-30, quiet machine, 227 cells).
+COST_WEIGHTS = (2.34, 1.86, 0.759, 1.13)
 
 
 def column_run(plan: ConvPlan) -> int:

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 
 import numpy as np
 
@@ -61,8 +60,8 @@ WIDE_CHANNELS = 8
 CHUNKS = 64
 #: numba's 'workqueue' threading layer aborts the process when two Python threads
 #: enter a parallel region at once: one parallel call at a time, shared with
-#: ``direct`` where it has such a lock (calls already use every core).
-_PARALLEL_LOCK = getattr(direct, "_PARALLEL_LOCK", None) or threading.Lock()
+#: ``direct`` (calls already use every core).
+PARALLEL_LOCK = direct.PARALLEL_LOCK
 
 
 def supports(plan: ConvPlan) -> bool:
@@ -136,10 +135,10 @@ def workspace_bytes(plan: ConvPlan) -> int:
     ) * itemsize
 
 
-#: Weights of :func:`estimate`'s terms (launches, per-job and per-loop overhead, vector multiply-adds,
-#: buffer copies): ``bench/calibrate.py``
-#: (fitted 2026-11-30 on the 221 cells its canary found undisturbed).
-COST_WEIGHTS = (5.15, 1.72, 0.585, 2.01)
+#: Weights of :func:`estimate`'s terms (launches, per-job and per-loop overhead, vector multiply-adds four
+#: outputs at a time, those of a channel left over, buffer copies): ``bench/calibrate.py``
+#: (fitted 2026-11-30, quiet machine, 227 cells).
+COST_WEIGHTS = (5.38, 1.4, 0.602, 1.55, 2.34)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
@@ -147,9 +146,9 @@ def estimate(plan: ConvPlan, rates) -> float:
     q, per_job, _, tile = layout(plan)
     jobs = math.ceil(plan.batch / per_job) * plan.output_hw[0]
     lanes = jobs * job_lanes(plan)
-    # Four output channels share a pass; a channel left over runs alone, at about a third of the rate.
+    # Four output channels share a pass; a channel left over runs a pass of its own (its own weight).
     co = accumulated_channels(plan)
-    macs = lanes * plan.taps * (4 * (co // 4) + 3 * (co % 4))
+    shared, alone = lanes * plan.taps * 4 * (co // 4), lanes * plan.taps * (co % 4)
     # Every vectorised loop starts with slicing, overlap checks and weight loads (~20 ns).
     loops = jobs * math.ceil(job_lanes(plan) / tile) * math.ceil(plan.taps / 4) * math.ceil(co / 4)
     copies = math.prod(planar_shape(plan))
@@ -160,7 +159,8 @@ def estimate(plan: ConvPlan, rates) -> float:
         (
             2 * rates.launch + 5 * rates.call,
             jobs * rates.call / 20 + loops * rates.call / 200,
-            macs / vector_rate,
+            shared / vector_rate,
+            alone / vector_rate,
             (copies + out) / rates.scalar_moves,
         ),
     )
@@ -211,7 +211,7 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     planar = np.empty(planar_shape(plan), dtype=x.dtype)
     rows = planar.shape[0] * planar.shape[1]
     jobs = planar.shape[0] * plan.output_hw[0]
-    with _PARALLEL_LOCK:
+    with PARALLEL_LOCK:
         with numba.parallel_chunksize(max(1, rows // CHUNKS)):
             fill(x, planar, top, left, q, per_job)
         with numba.parallel_chunksize(max(1, jobs // CHUNKS)):
@@ -223,7 +223,7 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
 def _kernels():
     import numba
 
-    direct._numba_kernels()  # chooses numba's threading layer before the first parallel call
+    direct.numba_kernels()  # chooses numba's threading layer before the first parallel call
     return _build(numba)
 
 
