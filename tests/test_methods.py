@@ -254,8 +254,18 @@ def test_auto_always_picks_a_method_that_supports_the_plan(case, precision):
     assert name != "naive"
     assert METHODS[name].supports(plan)
     assert precision == "fast" or not METHODS[name].transform  # accurate: never a fast transform
-    if not cost.filter_gradient_shaped(plan):  # those go by rule to a general method (choose_general)
-        assert math.isfinite(METHODS[name].estimate(plan, cost.REFERENCE_RATES))
+    assert math.isfinite(METHODS[name].estimate(plan, cost.REFERENCE_RATES))  # chosen by the cost model
+
+
+def test_filter_gradients_go_to_weightgrad_and_small_forward_outputs_to_the_cost_model():
+    """Fewer outputs than taps: by rule weightgrad for a filter gradient, the 2-D cost model for a forward call."""
+    from handconv.plan import backprop_filter_plan
+
+    forward = make_plan((4, 13, 13, 256), (11, 11, 256, 3), 2, "VALID")
+    assert cost.filter_gradient_shaped(forward)
+    assert select_method(forward) not in ("weightgrad", "shifted", "col2im")
+    gradient = backprop_filter_plan(make_plan((4, 28, 28, 8), (3, 3, 8, 16), 1, "SAME"))
+    assert cost.filter_gradient_shaped(gradient) and select_method(gradient) == "weightgrad"
 
 
 BENCH_PLANS = [

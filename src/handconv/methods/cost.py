@@ -163,9 +163,13 @@ def gemm_seconds(rates: Rates, macs: float, k: int, n: int, m: int, itemsize: in
 
 #: Contiguous run (in numbers) at which a strided copy reaches ~63% of a plain copy's speed.
 RUN_SCALE = 40
+#: Blocks copied at once beyond this size leave the caches: the copy runs at memory speed.
+CACHE_BYTES = 8 * 2**20
+#: A copy to and from memory, against one in cache (2026-11-30: 5 GB/s for 64-256 MiB blocks, 34 for 4 MiB).
+MEMORY_COPY = 0.15
 
 
-def copy_seconds(rates: Rates, nbytes: float, run: int) -> float:
+def copy_seconds(rates: Rates, nbytes: float, run: int, block_bytes: float = 0) -> float:
     """Seconds to copy ``nbytes`` out of a strided view whose contiguous runs hold ``run`` numbers.
 
     NumPy copies run by run: measured on the development VM (2026-11-30), a
@@ -173,13 +177,19 @@ def copy_seconds(rates: Rates, nbytes: float, run: int) -> float:
     30-35 GB/s (1.6x one plain pass, :attr:`Rates.bandwidth`, which counts
     the read and the write apart). im2col's columns copy the receptive fields'
     runs (``KW * C`` numbers, ``C`` when dilated); the shifted GEMMs copy runs
-    of ``C``.
+    of ``C``. Copied in blocks of ``block_bytes`` larger than ``CACHE_BYTES``
+    (im2col's bands when one band of 1024 receptive fields of 11x11x256 is
+    127 MB), the copy runs at memory speed: 5 GB/s here, ``MEMORY_COPY`` of the
+    in-cache rate.
 
     >>> r = REFERENCE_RATES
     >>> round(4e6 / copy_seconds(r, 4e6, 8) / 1e9, 1), round(4e6 / copy_seconds(r, 4e6, 256) / 1e9, 1)
     (5.8, 31.9)
     """
-    return nbytes / (1.6 * rates.bandwidth * (1.0 - math.exp(-max(run, 1) / RUN_SCALE)))
+    rate = 1.6 * rates.bandwidth * (1.0 - math.exp(-max(run, 1) / RUN_SCALE))
+    if block_bytes > CACHE_BYTES:
+        rate = min(rate, MEMORY_COPY * 1.6 * rates.bandwidth)
+    return nbytes / rate
 
 
 def weighted(weights: tuple[float, ...], terms: tuple[float, ...]) -> float:

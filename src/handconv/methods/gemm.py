@@ -71,8 +71,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 #: Weights of :func:`estimate`'s terms (calls, passes, strided copies, banded GEMM, pointwise GEMM):
 #: ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 227 cells).
-COST_WEIGHTS = (0.728, 2.44, 0.61, 0.995, 1.06)
+#: (fitted 2026-11-30, quiet machine, 240 cells).
+COST_WEIGHTS = (0.715, 2.65, 0.556, 1.06, 0.97)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

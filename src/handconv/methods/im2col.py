@@ -49,8 +49,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 
 #: Weights of :func:`estimate`'s terms (calls, passes, columns copy, GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 227 cells).
-COST_WEIGHTS = (2.34, 1.86, 0.759, 1.13)
+#: (fitted 2026-11-30, quiet machine, 240 cells).
+COST_WEIGHTS = (2.54, 0.105, 0.638, 1.13)
 
 
 def column_run(plan: ConvPlan) -> int:
@@ -78,7 +78,7 @@ def estimate(plan: ConvPlan, rates) -> float:
         (
             (5 + 3 * bands) * rates.call,
             (pads + out_bytes) / rates.bandwidth,
-            cost.copy_seconds(rates, columns, column_run(plan)),
+            cost.copy_seconds(rates, columns, column_run(plan), workspace_bytes(plan)),
             cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize),
         ),
     )
@@ -119,16 +119,29 @@ def conv2d_im2col(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     out = np.empty(plan.output_shape, dtype=x.dtype)
     if plan.is_empty:
         return out
-    windows = window_view(plan.pad(x), plan)
+    # NCHW memory arrives as a strided NHWC view and VALID padding does not copy it: without one
+    # contiguous copy here the columns copy reads single numbers a row apart (10x TF on the sweep).
+    windows = window_view(np.ascontiguousarray(plan.pad(x)), plan)
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     bands = list(_bands(plan.batch, plan.output_hw[0], _rows_per_band(plan)))
+    is_view = plan.filter_hw == (1, 1) and plan.strides == (1, 1) and plan.groups == 1
+    # One buffer for every band's columns (fresh memory per band costs a page fault per 4 KiB).
+    buffer = None if is_view else np.empty(workspace_bytes(plan) // x.itemsize, dtype=x.dtype)
     for g in range(plan.groups):
         weights = filters[:, :, :, g * og : (g + 1) * og].reshape(plan.taps, og)
         group_windows = windows[..., g * cg : (g + 1) * cg]
         for images, rows in bands:
-            columns = group_windows[images, rows].reshape(-1, plan.taps)  # the copy
+            window = group_windows[images, rows]  # (n, rows, OW, KH, KW, Cg), a view
+            if buffer is None:
+                columns = window.reshape(-1, plan.taps)  # the input itself: no copy
+            else:
+                columns = buffer[: window.size].reshape(-1, plan.taps)
+                np.copyto(columns.reshape(window.shape), window)  # the copy
             target = out[images, rows, :, g * og : (g + 1) * og]
-            target[...] = (columns @ weights).reshape(target.shape)
+            if target.flags.c_contiguous:  # one group: the product lands in the output directly
+                np.matmul(columns, weights, out=target.reshape(columns.shape[0], og))
+            else:
+                target[...] = (columns @ weights).reshape(target.shape)
     return out
 
 

@@ -136,9 +136,9 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 
 #: Weights of :func:`estimate`'s terms (launches, per-job and per-loop overhead, vector multiply-adds four
-#: outputs at a time, those of a channel left over, buffer copies): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 227 cells).
-COST_WEIGHTS = (5.38, 1.4, 0.602, 1.55, 2.34)
+#: outputs at a time, those of a channel left over, the fill by runs, the fill by NHWC walk, the write-back): ``bench/calibrate.py``
+#: (fitted 2026-11-30, quiet machine, 240 cells).
+COST_WEIGHTS = (4.89, 1.4, 0.531, 1.06, 4.91, 2.15, 1.28)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
@@ -161,7 +161,10 @@ def estimate(plan: ConvPlan, rates) -> float:
             jobs * rates.call / 20 + loops * rates.call / 200,
             shared / vector_rate,
             alone / vector_rate,
-            (copies + out) / rates.scalar_moves,
+            # The fill: whole strided runs per channel, or (many channels) a scattered NHWC walk.
+            (0 if plan.in_channels >= WIDE_CHANNELS else copies) / rates.scalar_moves,
+            (copies if plan.in_channels >= WIDE_CHANNELS else 0) / rates.scalar_moves,
+            out / rates.scalar_moves,
         ),
     )
 

@@ -93,8 +93,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 
 #: Weights of :func:`estimate`'s terms (calls, passes, banded GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 227 cells).
-COST_WEIGHTS = (4.21, 0.91, 1.26)
+#: (fitted 2026-11-30, quiet machine, 240 cells).
+COST_WEIGHTS = (3.68, 0.876, 1.29)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
