@@ -16,6 +16,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
 from . import cost
+from .scratch import scratch
 
 #: Upper bound on the im2col matrix held at once, in bytes (one band may exceed
 #: it when a single output row alone is larger). A few MiB keeps a band in L2
@@ -72,7 +73,7 @@ def estimate(plan: ConvPlan, rates) -> float:
     pads = padded if plan.pad_amounts != ((0, 0), (0, 0)) else 0
     view = plan.filter_hw == (1, 1) and plan.strides == (1, 1) and plan.groups == 1  # the columns are the input
     columns = 0 if view else pixels * plan.taps * plan.groups * itemsize
-    bands = plan.groups * len(list(_bands(plan.batch, plan.output_hw[0], _rows_per_band(plan))))
+    bands = plan.groups * _band_count(plan.batch, plan.output_hw[0], _rows_per_band(plan))
     return cost.weighted(
         COST_WEIGHTS,
         (
@@ -82,6 +83,19 @@ def estimate(plan: ConvPlan, rates) -> float:
             cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize),
         ),
     )
+
+
+def _band_count(batch: int, out_height: int, rows_per_band: int) -> int:
+    """How many blocks :func:`_bands` yields, by arithmetic (a plan may have billions of rows).
+
+    >>> all(_band_count(n, h, r) == len(list(_bands(n, h, r))) for n in (1, 3, 8) for h in (1, 5, 9) for r in (1, 4, 10))
+    True
+    """
+    if batch * out_height <= rows_per_band:
+        return 1
+    if out_height <= rows_per_band:
+        return -(-batch // (rows_per_band // out_height))
+    return batch * -(-out_height // rows_per_band)
 
 
 def _bands(batch: int, out_height: int, rows_per_band: int) -> Iterator[tuple[slice, slice]]:
@@ -125,8 +139,9 @@ def conv2d_im2col(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     bands = list(_bands(plan.batch, plan.output_hw[0], _rows_per_band(plan)))
     is_view = plan.filter_hw == (1, 1) and plan.strides == (1, 1) and plan.groups == 1
-    # One buffer for every band's columns (fresh memory per band costs a page fault per 4 KiB).
-    buffer = None if is_view else np.empty(workspace_bytes(plan) // x.itemsize, dtype=x.dtype)
+    # One buffer for every band's columns, kept by the thread (fresh memory costs a page fault per 4 KiB).
+    band_numbers = min(plan.batch * plan.output_hw[0], _rows_per_band(plan)) * plan.output_hw[1] * plan.taps
+    buffer = None if is_view else scratch((band_numbers,), x.dtype, "im2col")
     for g in range(plan.groups):
         weights = filters[:, :, :, g * og : (g + 1) * og].reshape(plan.taps, og)
         group_windows = windows[..., g * cg : (g + 1) * cg]

@@ -45,6 +45,7 @@ import numpy as np
 
 from ..plan import ConvPlan
 from . import cost, direct
+from .scratch import scratch
 
 #: Accumulator tile, in numbers (``C_out * lanes``): 32 KiB of float32 stays in L1/L2.
 TILE_NUMBERS = 8192
@@ -211,7 +212,7 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     taps = tap_tables(plan)
     q, per_job, max_offset, tile = layout(plan)
     (top, _), (left, _) = plan.pad_amounts
-    planar = np.empty(planar_shape(plan), dtype=x.dtype)
+    planar = scratch(planar_shape(plan), x.dtype, "planar")  # fill() writes every number
     rows = planar.shape[0] * planar.shape[1]
     jobs = planar.shape[0] * plan.output_hw[0]
     with PARALLEL_LOCK:
