@@ -71,8 +71,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 #: Weights of :func:`estimate`'s terms (calls, passes, strided copies, banded GEMM, pointwise GEMM):
 #: ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 240 cells).
-COST_WEIGHTS = (0.715, 2.65, 0.556, 1.06, 0.97)
+#: (fitted 2026-11-30, quiet machine, 235 cells).
+COST_WEIGHTS = (0.648, 2.23, 0.655, 1.02, 0.952)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
