@@ -43,10 +43,19 @@ def _rows_per_band(plan: ConvPlan) -> int:
     return max(1, WORKSPACE_BYTES // max(row_bytes, 1), -(-MIN_BAND_PIXELS // max(plan.output_hw[1], 1)))
 
 
+def _band_numbers(plan: ConvPlan) -> int:
+    """Numbers in the largest band's columns: its receptive fields times ``KH * KW * C / groups``."""
+    return min(plan.batch * plan.output_hw[0], _rows_per_band(plan)) * plan.output_hw[1] * plan.taps
+
+
+def _columns_are_input(plan: ConvPlan) -> bool:
+    """1x1, stride 1, one group: the receptive fields are the (padded) input's pixels, reshaped without a copy."""
+    return plan.filter_hw == (1, 1) and plan.strides == (1, 1) and plan.groups == 1
+
+
 def workspace_bytes(plan: ConvPlan) -> int:
     """Largest temporary this method allocates besides the padded input and the output."""
-    row_bytes = plan.output_hw[1] * plan.taps * plan.compute_dtype.itemsize
-    return min(plan.batch * plan.output_hw[0], _rows_per_band(plan)) * row_bytes
+    return _band_numbers(plan) * plan.compute_dtype.itemsize
 
 
 #: Weights of :func:`estimate`'s terms (calls, passes, columns copy, GEMM): ``bench/calibrate.py``
@@ -71,8 +80,7 @@ def estimate(plan: ConvPlan, rates) -> float:
     """Seconds (see :mod:`.cost`): the padded copy, the columns copied run by run, one GEMM per group, the output."""
     itemsize, _, padded, out_bytes, pixels = cost.sizes(plan)
     pads = padded if plan.pad_amounts != ((0, 0), (0, 0)) else 0
-    view = plan.filter_hw == (1, 1) and plan.strides == (1, 1) and plan.groups == 1  # the columns are the input
-    columns = 0 if view else pixels * plan.taps * plan.groups * itemsize
+    columns = 0 if _columns_are_input(plan) else pixels * plan.taps * plan.groups * itemsize
     bands = plan.groups * _band_count(plan.batch, plan.output_hw[0], _rows_per_band(plan))
     return cost.weighted(
         COST_WEIGHTS,
@@ -139,10 +147,8 @@ def conv2d_im2col(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     windows = window_view(np.ascontiguousarray(plan.pad(x)), plan)
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     bands = list(_bands(plan.batch, plan.output_hw[0], _rows_per_band(plan)))
-    is_view = plan.filter_hw == (1, 1) and plan.strides == (1, 1) and plan.groups == 1
     # One buffer for every band's columns, kept by the thread (fresh memory costs a page fault per 4 KiB).
-    band_numbers = min(plan.batch * plan.output_hw[0], _rows_per_band(plan)) * plan.output_hw[1] * plan.taps
-    buffer = None if is_view else scratch((band_numbers,), x.dtype, "im2col")
+    buffer = None if _columns_are_input(plan) else scratch((_band_numbers(plan),), x.dtype, "im2col")
     for g in range(plan.groups):
         weights = filters[:, :, :, g * og : (g + 1) * og].reshape(plan.taps, og)
         group_windows = windows[..., g * cg : (g + 1) * cg]
