@@ -16,6 +16,7 @@ import numpy as np
 
 from . import shapes
 from .errors import HandconvError, HandconvMemoryError, HandconvTypeError, describe_value
+from .layout import channels_first_copy
 from .methods import METHODS, cost, direct, select_method
 from .methods.cost import PRECISIONS
 from .plan import ConvPlan, make_plan
@@ -131,10 +132,10 @@ def to_canonical(x: np.ndarray, plan: ConvPlan) -> np.ndarray:
 
 def from_canonical(out: np.ndarray, plan: ConvPlan) -> np.ndarray:
     """Canonical output ``(N, *out_spatial, C_out)`` back to the user's layout and dtype."""
-    out = out.astype(plan.dtype, copy=False).reshape(*plan.batch_shape, *out.shape[1:])
+    out = out.astype(plan.dtype, copy=False)
     if plan.channels_first:
-        out = np.ascontiguousarray(np.moveaxis(out, -1, -plan.spatial_rank - 1))
-    return out
+        out = channels_first_copy(out)  # (N, C_out, *out_spatial)
+    return out.reshape(*plan.batch_shape, *out.shape[1:])
 
 
 def available_memory() -> int | None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..layout import channels_last_copy
 from ..plan import ConvPlan
 from . import cost
 from .scratch import scratch
@@ -59,8 +60,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 
 #: Weights of :func:`estimate`'s terms (calls, passes, columns copy, GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 235 cells).
-COST_WEIGHTS = (2.75, 0.0649, 0.709, 1.11)
+#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
+COST_WEIGHTS = (2.98, 0.284, 0.664, 1.13)
 
 
 def column_run(plan: ConvPlan) -> int:
@@ -144,7 +145,8 @@ def conv2d_im2col(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
         return out
     # NCHW memory arrives as a strided NHWC view and VALID padding does not copy it: without one
     # contiguous copy here the columns copy reads single numbers a row apart (10x TF on the sweep).
-    windows = window_view(np.ascontiguousarray(plan.pad(x)), plan)
+    padded = np.ascontiguousarray(plan.pad(channels_last_copy(x)))
+    windows = window_view(padded, plan)
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     bands = list(_bands(plan.batch, plan.output_hw[0], _rows_per_band(plan)))
     # One buffer for every band's columns, kept by the thread (fresh memory costs a page fault per 4 KiB).
