@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conv_bench import Canary  # noqa: E402
 
+from handconv.conv import to_canonical
 from handconv.methods import GENERAL, METHODS, candidates, cost
 from handconv.plan import make_plan
 
@@ -49,12 +50,15 @@ HOPELESS_S = 0.5
 #: A cell counts when the canary GEMM ran at this fraction of its best before and after it.
 CLEAN = 0.8
 TRIES = 4
+#: Share of cells drawn channels-first (NCHW memory: what im2col_nchw is for).
+NCHW_SHARE = 0.25
 RIDGE = 0.05  # pulls weights towards 1 where the grid says little about a term
 
 
 def draw_cells(seed: int, count: int) -> list[tuple]:
-    """``count`` seeded cells ``(N, H, W, C_in, C_out, K, stride, dilation, padding, dtype)``."""
+    """``count`` seeded cells ``(N, H, W, C_in, C_out, K, stride, dilation, padding, dtype, data_format)``."""
     rng = np.random.default_rng(seed)
+    layouts = np.random.default_rng(seed + 7)  # its own stream: the NHWC cells stay those of earlier grids
     cells: list[tuple] = []
     while len(cells) < count:
         n = int(rng.choice((1, 1, 2, 4, 8, 16, 32, 64)))
@@ -65,7 +69,7 @@ def draw_cells(seed: int, count: int) -> list[tuple]:
             str(rng.choice(("SAME", "VALID"))),
             str(rng.choice(("float32", "float32", "float32", "float64"))),
         )
-        cell = (n, h, w, ci, co, k, s, d, padding, dtype)
+        cell = (n, h, w, ci, co, k, s, d, padding, dtype, "NCHW" if layouts.random() < NCHW_SHARE else "NHWC")
         try:
             plan = plan_of(cell)
         except ValueError:
@@ -77,7 +81,9 @@ def draw_cells(seed: int, count: int) -> list[tuple]:
 
 
 def plan_of(cell):
-    n, h, w, ci, co, k, s, d, padding, dtype = cell
+    n, h, w, ci, co, k, s, d, padding, dtype, *layout = cell
+    if layout == ["NCHW"]:
+        return make_plan((n, ci, h, w), (k, k, ci, co), s, padding, "NCHW", d, np.dtype(dtype))
     return make_plan((n, h, w, ci), (k, k, ci, co), s, padding, dilations=d, dtype=np.dtype(dtype))
 
 
@@ -111,8 +117,12 @@ def measure(cells, out_path: Path, seed: int) -> None:
 def measure_cell(cell, rng) -> dict:
     """Minimum over ``ROUNDS`` interleaved rounds of each candidate's time on ``cell``."""
     plan = plan_of(cell)
-    x = rng.standard_normal(plan.input_shape).astype(cell[-1])
-    f = rng.standard_normal(plan.filter_shape).astype(cell[-1])
+    dtype = cell[9]
+    # The canonical input the methods get: for NCHW cells a view of NCHW memory, as conv2d passes it.
+    n, h, w, ci = cell[:4]
+    user_shape = (n, ci, h, w) if plan.channels_first else (n, h, w, ci)
+    x = to_canonical(rng.standard_normal(user_shape).astype(dtype), plan)
+    f = rng.standard_normal(plan.filter_shape).astype(dtype)
     names = timed_methods(plan)
     estimates = {m: METHODS[m].estimate(plan, cost.REFERENCE_RATES) for m in names}
     best_estimate = min(estimates.values())
@@ -170,7 +180,11 @@ def fit(records) -> dict[str, tuple[float, ...]]:
             return np.concatenate([np.log(t_matrix @ w) - log_seconds, RIDGE * u[used]])
 
         solution = least_squares(residuals, np.zeros(t_matrix.shape[1]))
-        weights[name] = tuple(float(f"{w:.3g}") if used_term else 1.0 for w, used_term in zip(np.exp(solution.x), used))
+        # A term the grid never exercises (a NumPy fallback when numba is installed) keeps its weight.
+        current = _module(name).COST_WEIGHTS
+        weights[name] = tuple(
+            float(f"{w:.3g}") if used_term else old for w, used_term, old in zip(np.exp(solution.x), used, current)
+        )
     return weights
 
 
@@ -179,7 +193,8 @@ def regret(records, show: int = 0) -> tuple[float, float, int]:
     ratios, rows = [], []
     for r in records:
         plan, seconds = plan_of(r["cell"]), r["seconds"]
-        pick = cost.choose(plan, {m: METHODS[m].estimate for m in seconds}, cost.REFERENCE_RATES)
+        estimators = {m: e for m, e in candidates(plan).items() if m in seconds}  # NCHW: + the copy back
+        pick = cost.choose(plan, estimators, cost.REFERENCE_RATES)
         ratios.append(seconds[pick] / min(seconds.values()))
         rows.append((ratios[-1], r["cell"], pick, {m: round(t * 1e3, 3) for m, t in seconds.items()}))
     for ratio, cell, pick, ms in sorted(rows, key=lambda row: -row[0])[:show]:

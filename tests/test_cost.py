@@ -64,6 +64,28 @@ def test_every_candidate_estimates_from_its_own_module():
     assert METHODS["winograd"].transform and "winograd" not in candidates(PLAN, "accurate")
 
 
+def test_channels_first_plans_charge_the_copy_back_to_nchw():
+    """On NCHW memory, a method with NHWC output also pays the blocked copy back; im2col_nchw does not."""
+    rates = cost.REFERENCE_RATES
+    plan = make_plan((1, 1, 480, 640), (5, 5, 1, 32), 1, "SAME", "NCHW")
+    estimators = candidates(plan)
+    copy_back = cost.channels_first_seconds(plan, rates)
+    assert copy_back > 0
+    assert estimators["im2col"](plan, rates) == pytest.approx(METHODS["im2col"].estimate(plan, rates) + copy_back)
+    assert estimators["im2col_nchw"](plan, rates) == METHODS["im2col_nchw"].estimate(plan, rates)
+    # NHWC plans pay nothing extra, except im2col_nchw for moving its planes both ways.
+    nhwc = make_plan((1, 480, 640, 3), (5, 5, 3, 32), 1, "SAME")
+    assert candidates(nhwc)["im2col"] is METHODS["im2col"].estimate
+    moved = sum(cost.channels_first_seconds(nhwc, rates, side) for side in ("input", "output"))
+    planes = make_plan((1, 3, 480, 640), (5, 5, 3, 32), 1, "SAME", "NCHW")
+    assert METHODS["im2col_nchw"].estimate(nhwc, rates) == pytest.approx(
+        METHODS["im2col_nchw"].estimate(planes, rates) + moved
+    )
+    # One channel: both layouts are the same memory.
+    single = make_plan((1, 1, 480, 640), (5, 5, 1, 1), 1, "SAME", "NCHW")
+    assert cost.channels_first_seconds(single, rates) == 0.0
+
+
 def test_gemm_efficiency_falls_for_thin_products():
     big = cost.gemm_efficiency(6400, 256)
     assert 0.9 <= big <= 1.0

@@ -97,10 +97,14 @@ def plans(draw):
     else:
         padding = kind
     dtype = draw(st.sampled_from([np.float32, np.float64]))
+    # NCHW memory reaches the methods as a strided NHWC view (and im2col_nchw takes only that).
+    data_format = draw(st.sampled_from(["NHWC", "NHWC", "NCHW"]))
+    shape = (batch, h, w, cg * groups)
+    if data_format == "NCHW":
+        shape = (batch, cg * groups, h, w)
+        padding = padding if isinstance(padding, str) else [padding[0], padding[3], padding[1], padding[2]]
     try:
-        plan = make_plan(
-            (batch, h, w, cg * groups), (kh, kw, cg, out_per_group * groups), strides, padding, "NHWC", dilations, dtype
-        )
+        plan = make_plan(shape, (kh, kw, cg, out_per_group * groups), strides, padding, data_format, dilations, dtype)
     except HandconvError:
         assume(False)
     assume(not plan.is_empty)
@@ -116,10 +120,17 @@ def test_property_method_equals_naive(variant, case):
     plan, seed = case
     assume(METHODS[variant].supports(plan))
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(plan.input_shape).astype(plan.compute_dtype)
+    x = canonical_input(rng.standard_normal(plan.input_shape).astype(plan.compute_dtype), plan)
     w = rng.standard_normal(plan.filter_shape).astype(plan.compute_dtype)
     truth, bound = truth_and_bound(x, w, plan, variant)
     check(METHODS[variant].run(x, w, plan), truth, bound, plan)
+
+
+def canonical_input(x_nhwc, plan):
+    """``x_nhwc`` as :func:`handconv.conv2d` hands it to a method: for an NCHW plan, a view of NCHW memory."""
+    if not plan.channels_first:
+        return x_nhwc
+    return np.ascontiguousarray(np.moveaxis(x_nhwc, -1, 1)).transpose(0, 2, 3, 1)
 
 
 # (input NHWC, filters HWIO, strides, padding, dilations): a handful of cases every method sees against TF.
@@ -134,27 +145,36 @@ TF_CASES = [
 ]
 
 
-def _tf_plan(case):
+def _tf_plan(case, data_format="NHWC"):
     shape, fshape, strides, padding, dilations = case
-    return make_plan(shape, fshape, strides, padding, "NHWC", dilations, np.float32)
+    if data_format == "NCHW":
+        shape = (shape[0], shape[3], shape[1], shape[2])
+        padding = padding if isinstance(padding, str) else [padding[0], padding[3], padding[1], padding[2]]
+    return make_plan(shape, fshape, strides, padding, data_format, dilations, np.float32)
 
 
-#: Every (variant, case) pair whose method claims the case's plan.
+#: Every (variant, case, layout) whose method claims the case's plan; NCHW: the input is NCHW memory.
 TF_PAIRS = [
-    (v, i) for v in VARIANTS for i, case in enumerate(TF_CASES) if METHODS[v.split("-")[0]].supports(_tf_plan(case))
+    (v, i, layout)
+    for v in VARIANTS
+    for i, case in enumerate(TF_CASES)
+    for layout in ("NHWC", "NCHW")
+    if METHODS[v.split("-")[0]].supports(_tf_plan(case, layout))
 ]
 
 
 @pytest.mark.references
-@pytest.mark.parametrize("variant, index", TF_PAIRS, ids=[f"{v}-tf{i}" for v, i in TF_PAIRS], indirect=["variant"])
-def test_method_matches_live_tf(variant, index):
+@pytest.mark.parametrize(
+    "variant, index, layout", TF_PAIRS, ids=[f"{v}-tf{i}-{fmt}" for v, i, fmt in TF_PAIRS], indirect=["variant"]
+)
+def test_method_matches_live_tf(variant, index, layout):
     shape, fshape, strides, padding, dilations = case = TF_CASES[index]
-    plan = _tf_plan(case)
+    plan = _tf_plan(case, layout)
     rng = np.random.default_rng(len(shape) + sum(shape))
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal(fshape).astype(np.float32)
     expected = tf_conv2d(x, w, strides, padding, "NHWC", dilations)
-    out = METHODS[variant].run(x, w, plan)
+    out = METHODS[variant].run(canonical_input(x, plan), w, plan)
     _, bound = truth_and_bound(x, w, plan, variant)
     # handconv and TF each within the bound of the truth: within twice it of each other.
     assert out.shape == expected.shape

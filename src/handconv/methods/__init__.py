@@ -30,7 +30,21 @@ from typing import NamedTuple
 import numpy as np
 
 from ..plan import ConvPlan
-from . import col2im, cost, direct, gather, gemm, im2col, naive, planar, shifted, toeplitz, weightgrad, winograd
+from . import (
+    col2im,
+    cost,
+    direct,
+    gather,
+    gemm,
+    im2col,
+    im2col_nchw,
+    naive,
+    planar,
+    shifted,
+    toeplitz,
+    weightgrad,
+    winograd,
+)
 
 
 def _no_workspace(plan: ConvPlan) -> int:
@@ -39,6 +53,10 @@ def _no_workspace(plan: ConvPlan) -> int:
 
 def _all_plans(plan: ConvPlan) -> bool:
     return True
+
+
+def _never(plan: ConvPlan) -> bool:
+    return False
 
 
 def _never_chosen(plan: ConvPlan, rates: cost.Rates) -> float:
@@ -62,14 +80,18 @@ class Method(NamedTuple):
     #: True for fast transforms (Winograd) whose float32 error exceeds a direct sum's:
     #: ``auto`` takes them only with ``precision="fast"``.
     transform: bool = False
+    #: ``output_channels_first(plan) -> bool``: whether ``run`` returns an NHWC *view* of NCHW memory.
+    #: ``auto`` charges every other method the copy back to NCHW on channels-first plans.
+    output_channels_first: Callable[[ConvPlan], bool] = _never
 
 
 # fmt: off
 METHODS: dict[str, Method] = {
     "naive": Method(naive.conv_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed (every plan)"),
     "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM", estimate=im2col.estimate),
+    "im2col_nchw": Method(im2col_nchw.conv2d_im2col_nchw, im2col_nchw.workspace_bytes, "im2col on NCHW planes: output planes straight from the GEMM", estimate=im2col_nchw.estimate, output_channels_first=im2col_nchw.output_channels_first),
     "gather": Method(gather.conv2d_gather, gather.workspace_bytes, "im2col through cached per-plan indices (tiny calls)", gather.supports, gather.estimate),
-    "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place", estimate=gemm.estimate),
+    "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place", estimate=gemm.estimate, output_channels_first=gemm.output_channels_first),
     "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports, toeplitz.estimate),
     "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)", estimate=direct.estimate),
     "planar": Method(planar.conv2d_planar, planar.workspace_bytes, "direct sums on planar stride-phase rows, four outputs per pass (numba; few input channels)", planar.supports, planar.estimate),
@@ -102,14 +124,26 @@ METHODS = {
 
 
 def candidates(plan: ConvPlan, precision: str = "accurate") -> dict[str, Callable[[ConvPlan, cost.Rates], float]]:
-    """Estimators of the methods ``auto`` may pick for ``plan`` at ``precision``."""
+    """Estimators of the methods ``auto`` may pick for ``plan`` at ``precision``.
+
+    On a channels-first plan, a method whose output is NHWC memory also pays the copy back to NCHW
+    (:func:`handconv.conv.from_canonical`), which costs as much as a convolution on large images.
+    """
     return {
-        name: method.estimate
+        name: _with_layout(method) if plan.channels_first else method.estimate
         for name, method in METHODS.items()
         if method.estimate is not _never_chosen
         and method.supports(plan)
         and (precision == "fast" or not method.transform)
     }
+
+
+def _with_layout(method: Method) -> Callable[[ConvPlan, cost.Rates], float]:
+    def estimate(plan: ConvPlan, rates: cost.Rates) -> float:
+        copy_back = 0.0 if method.output_channels_first(plan) else cost.channels_first_seconds(plan, rates)
+        return method.estimate(plan, rates) + copy_back
+
+    return estimate
 
 
 def select_method(plan: ConvPlan, precision: str = "accurate") -> str:

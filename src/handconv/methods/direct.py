@@ -101,8 +101,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 #: Weights of :func:`estimate`'s numba terms (call overhead, row-kernel lanes, row-kernel passes,
 #: loop-nest multiply-adds, memory passes): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 235 cells).
-COST_WEIGHTS = (3.59, 2.59, 0.216, 0.597, 3.29)
+#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
+COST_WEIGHTS = (3.57, 2.84, 0.306, 0.571, 4.5)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

@@ -37,8 +37,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 
 #: Weights of :func:`estimate`'s terms (calls, the gather, GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 235 cells).
-COST_WEIGHTS = (2.55, 1.55, 0.665)
+#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
+COST_WEIGHTS = (2.52, 1.51, 0.673)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

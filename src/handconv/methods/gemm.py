@@ -49,6 +49,11 @@ def is_pointwise(plan: ConvPlan) -> bool:
     )
 
 
+def output_channels_first(plan: ConvPlan) -> bool:
+    """The pointwise product on NCHW memory is computed as ``W^T @ (C, H * W)``: NCHW out, no transpose."""
+    return plan.channels_first and is_pointwise(plan)
+
+
 def _phase_grid(plan: ConvPlan) -> tuple[int, int]:
     """Height and width of each polyphase component, ``ceil(Hp / sh)`` x ``ceil(Wp / sw)``."""
     (hp, wp), (sh, sw) = plan.padded_hw, plan.strides
@@ -71,8 +76,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 #: Weights of :func:`estimate`'s terms (calls, passes, strided copies, banded GEMM, pointwise GEMM):
 #: ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 235 cells).
-COST_WEIGHTS = (0.648, 2.23, 0.655, 1.02, 0.952)
+#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
+COST_WEIGHTS = (0.686, 2.29, 0.586, 1.02, 0.915)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

@@ -138,8 +138,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 #: Weights of :func:`estimate`'s terms (launches, per-job and per-loop overhead, vector multiply-adds four
 #: outputs at a time, those of a channel left over, the fill by runs, the fill by NHWC walk, the write-back):
-#: ``bench/calibrate.py`` (fitted 2026-11-30, quiet machine, 235 cells).
-COST_WEIGHTS = (4.99, 1.39, 0.569, 0.711, 6.11, 2.28, 1.14)
+#: ``bench/calibrate.py`` (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
+COST_WEIGHTS = (5.08, 1.22, 0.585, 1.39, 5.76, 2.33, 1.35)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

@@ -93,8 +93,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 
 #: Weights of :func:`estimate`'s terms (calls, passes, banded GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 235 cells).
-COST_WEIGHTS = (3.19, 0.989, 1.27)
+#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
+COST_WEIGHTS = (3.21, 1.17, 1.21)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
