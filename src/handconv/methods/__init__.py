@@ -94,7 +94,7 @@ METHODS: dict[str, Method] = {
     "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place", estimate=gemm.estimate, output_channels_first=gemm.output_channels_first),
     "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports, toeplitz.estimate),
     "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)", estimate=direct.estimate),
-    "planar": Method(planar.conv2d_planar, planar.workspace_bytes, "direct sums on planar stride-phase rows, four outputs per pass (numba; few input channels)", planar.supports, planar.estimate),
+    "planar": Method(planar.conv2d_planar, planar.workspace_bytes, "direct sums on planar stride-phase rows, four outputs per pass (numba; few input channels)", planar.supports, planar.estimate, output_channels_first=planar.output_channels_first),
     "winograd": Method(winograd.conv2d_winograd, winograd.workspace_bytes, "Winograd F(4x4, 3x3): 3x3 stride 1 with 4x fewer multiplications", winograd.supports, winograd.estimate, transform=True),
     "shifted": Method(shifted.conv_shifted, shifted.workspace_bytes, "one GEMM per tap on strided slices, any plan in 1-3 dimensions"),
     "col2im": Method(col2im.conv_col2im, col2im.workspace_bytes, "input gradients: one GEMM, its taps scattered into the output (no dilated zeros)", col2im.supports),

@@ -21,7 +21,7 @@ the arithmetic on paper does, but lays the input the other way round:
    for four output channels: the input runs are loaded once per four outputs
    and the accumulators once per four taps (more of either and LLVM's overlap
    checks give up vectorising). Lanes are computed in whole vectors.
-3. The tile is written back to NHWC once.
+3. The tile is written back once, to NHWC (or, for an NCHW call, straight into NCHW memory).
 
 Small images are laid side by side in the buffer (each with its own zero
 border), so a batch of 28x28 digits gives rows of a few hundred lanes instead
@@ -198,7 +198,7 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     -------
     ndarray of shape (N, OH, OW, C_out)
     """
-    out = np.empty(plan.output_shape, dtype=x.dtype)
+    out = output_array(plan, x.dtype)
     if plan.is_empty:
         return out
     import numba
@@ -221,6 +221,19 @@ def conv2d_planar(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
         with numba.parallel_chunksize(max(1, jobs // CHUNKS)):
             kernel(planar, weights, taps, out, plan.strides[0], q, per_job, job_lanes(plan), tile, TAP_BLOCK)
     return out
+
+
+def output_channels_first(plan: ConvPlan) -> bool:
+    """On channels-first plans the tiles are written straight into NCHW memory (no copy back)."""
+    return plan.channels_first
+
+
+def output_array(plan: ConvPlan, dtype: np.dtype) -> np.ndarray:
+    """The ``(N, OH, OW, C_out)`` array the kernel writes: a view of NCHW memory for channels-first plans."""
+    if output_channels_first(plan):
+        n, (oh, ow), co = plan.output_shape[0], plan.output_hw, plan.out_channels
+        return np.empty((n, co, oh, ow), dtype=dtype).transpose(0, 2, 3, 1)
+    return np.empty(plan.output_shape, dtype=dtype)
 
 
 @functools.lru_cache(maxsize=1)
