@@ -49,7 +49,9 @@ from handconv.plan import make_plan  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CANARY_FLOOR = 0.75
-MAX_RETRIES = 3
+MAX_RETRIES = 4
+#: Pause before measuring a cell again after an unclean try: the host's slow stretches last 10-30 s.
+RETRY_WAIT_S = 8.0
 #: Pause before each measurement so worker threads of the previous library go idle.
 SETTLE_S = 0.3
 MIB = 2**20
@@ -351,7 +353,15 @@ def truth(case: Case, x64: np.ndarray, w64: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------- timing
 class Canary:
-    """A short GEMM whose speed says whether the CPU is ours right now."""
+    """A short GEMM and a short-run strided copy whose speeds say whether the CPU is ours right now.
+
+    The copy is there because the GEMM alone missed one kind of slowdown on the
+    development VM: for stretches of 10-30 s, NumPy's strided copies with short
+    runs (im2col's columns: 9 numbers per run for an RGB 3x3) ran 4x slower
+    while a GEMM lost ~25% and compiled (numba) kernels and plain memcpy kept
+    their speed (bench monitor, 2026-11-30: columns copy 8.7 -> 38 ms). A cell
+    measured then said more about the host than about the method.
+    """
 
     def __init__(self, size: int = 768):
         rng = np.random.default_rng(1)
@@ -359,15 +369,28 @@ class Canary:
         self.b = rng.standard_normal((size, size), dtype=np.float32)
         self.flops = 2.0 * size**3
         self.best = 0.0
+        # Receptive fields of a 3x3 RGB filter on a 128x256 image: runs of 9 numbers, as im2col copies them.
+        image = rng.standard_normal((130, 258, 3), dtype=np.float32)
+        s_row, s_col, s_channel = image.strides
+        self.windows = np.lib.stride_tricks.as_strided(
+            image, (128, 256, 3, 9), (s_row, s_col, s_row, s_channel), writeable=False
+        )
+        self.columns = np.empty(self.windows.shape, dtype=np.float32)
+        self.best_copy = 0.0
 
     def __call__(self) -> float:
-        """GFLOP/s of the best of three runs."""
-        times = []
+        """GFLOP/s of the best of three GEMMs, scaled down by how far the copy fell below its best."""
+        gemm, copy = [], []
         for _ in range(3):
             start = time.perf_counter()
             self.a @ self.b
-            times.append(time.perf_counter() - start)
-        rate = self.flops / min(times) / 1e9
+            gemm.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            np.copyto(self.columns, self.windows)
+            copy.append(time.perf_counter() - start)
+        copy_rate = 1.0 / min(copy)
+        self.best_copy = max(self.best_copy, copy_rate)
+        rate = self.flops / min(gemm) / 1e9 * min(1.0, copy_rate / self.best_copy)
         self.best = max(self.best, rate)
         return rate
 
@@ -419,10 +442,10 @@ def run_cell(name: str, runner: Runner, expected: np.ndarray, canary: Canary, bu
         raise RuntimeError(f"{name}: shape {out.shape} != expected {expected.shape}")
     rel_error = float(np.max(np.abs(out.astype(np.float64) - expected))) / scale if out.size else 0.0
     best: tuple[float, int, bool, float] | None = None
-    for _attempt in range(MAX_RETRIES):
+    for attempt in range(MAX_RETRIES):
         # Let other libraries' OpenMP/Eigen worker threads stop spin-waiting
-        # (they would otherwise steal the cores from the next cell).
-        time.sleep(SETTLE_S)
+        # (they would otherwise steal the cores from the next cell); after an unclean try, outwait the host.
+        time.sleep(SETTLE_S if attempt == 0 else RETRY_WAIT_S)
         before = canary()
         times = measure(call, budget_s, min_rep, 400)
         after = canary()

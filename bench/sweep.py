@@ -219,8 +219,8 @@ def run_cell(
     rounds = max(2, min(rounds, int(budget_s / max(slowest, 1e-9))))
 
     best_attempt = None
-    for _attempt in range(attempts):
-        time.sleep(cb.SETTLE_S)
+    for attempt in range(attempts):
+        time.sleep(cb.SETTLE_S if attempt == 0 else cb.RETRY_WAIT_S)
         canary_before = canary()
         times: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(rounds):
@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         f"float32 GEMM peak (2048^3): {info['gemm_peak']:.0f} GFLOP/s; canary {canary():.0f} GFLOP/s; "
         f"{len(cells)} cells, {len(done)} already done"
     )
-    rounds, budget, attempts = (3, 0.3, 1) if args.quick else (7, 1.5, cb.MAX_RETRIES)
+    rounds, budget, attempts = (3, 0.3, 2) if args.quick else (7, 1.5, cb.MAX_RETRIES)
     before_picks = json.loads(args.before.read_text()) if args.before else {}
     global STATISTIC
     STATISTIC = min if args.stat == "min" else statistics.median
