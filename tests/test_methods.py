@@ -20,6 +20,7 @@ handconv.methods.winograd gives the errors on the benchmark's layers).
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -207,19 +208,30 @@ def test_pointwise_nchw_needs_no_transpose(batch_shape):
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12 * 6 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("workspace, min_pixels", [(1, 1), (2000, 1), (10**9, 1), (1, 40)])
-def test_im2col_bands_across_and_within_images(monkeypatch, workspace, min_pixels):
-    """Whole batch, several images per band, and row bands within an image give the same numbers."""
-    from handconv.methods import im2col
+#: The banded methods and the module constant that sizes their bands.
+BANDED = [("im2col", "WORKSPACE_BYTES"), ("im2col_nchw", "WORKSPACE_BYTES"), ("shiftadd", "BAND_BYTES")]
 
-    monkeypatch.setattr(im2col, "WORKSPACE_BYTES", workspace)
-    monkeypatch.setattr(im2col, "MIN_BAND_PIXELS", min_pixels)
-    plan = make_plan((5, 9, 8, 2), (3, 2, 2, 3), 1, "SAME", "NHWC", 1, np.float64)
+
+@pytest.mark.parametrize("method, size_name", BANDED, ids=[m for m, _ in BANDED])
+@pytest.mark.parametrize("workspace, min_pixels", [(1, 1), (2000, 1), (10**9, 1), (1, 40)])
+@pytest.mark.parametrize(
+    "strides, dilations, groups, data_format",
+    [(1, 1, 1, "NHWC"), ((2, 1), (1, 2), 1, "NCHW"), (1, (2, 1), 2, "NHWC"), (2, 1, 2, "NCHW")],
+)
+def test_bands_across_and_within_images(
+    monkeypatch, method, size_name, workspace, min_pixels, strides, dilations, groups, data_format
+):
+    """Whole batch, several images per band, and row bands within an image give the same numbers."""
+    module = importlib.import_module(f"handconv.methods.{method}")
+    monkeypatch.setattr(module, size_name, workspace)
+    monkeypatch.setattr(module, "MIN_BAND_PIXELS", min_pixels)
+    shape = (5, 9, 8, 2 * groups) if data_format == "NHWC" else (5, 2 * groups, 9, 8)
+    plan = make_plan(shape, (3, 2, 2, 3 * groups), strides, "SAME", data_format, dilations, np.float64)
     rng = np.random.default_rng(2)
-    x = rng.standard_normal(plan.input_shape)
+    x = canonical_input(rng.standard_normal(plan.input_shape), plan)
     w = rng.standard_normal(plan.filter_shape)
-    truth, bound = truth_and_bound(x, w, plan, "im2col")
-    check(METHODS["im2col"].run(x, w, plan), truth, bound, plan)
+    truth, bound = truth_and_bound(x, w, plan, method)
+    check(METHODS[method].run(x, w, plan), truth, bound, plan)
 
 
 def test_every_method_claims_the_plans_of_its_kind():

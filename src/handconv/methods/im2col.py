@@ -61,7 +61,7 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 #: Weights of :func:`estimate`'s terms (calls, passes, columns copy, GEMM): ``bench/calibrate.py``
 #: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (2.98, 0.284, 0.664, 1.13)
+COST_WEIGHTS = (3.16, 0.604, 0.703, 1.13)
 
 
 def column_run(plan: ConvPlan) -> int:
@@ -82,11 +82,11 @@ def estimate(plan: ConvPlan, rates) -> float:
     itemsize, _, padded, out_bytes, pixels = cost.sizes(plan)
     pads = padded if plan.pad_amounts != ((0, 0), (0, 0)) else 0
     columns = 0 if _columns_are_input(plan) else pixels * plan.taps * plan.groups * itemsize
-    bands = plan.groups * _band_count(plan.batch, plan.output_hw[0], _rows_per_band(plan))
+    products = plan.groups * band_count(plan.batch, plan.output_hw[0], _rows_per_band(plan))
     return cost.weighted(
         COST_WEIGHTS,
         (
-            (5 + 3 * bands) * rates.call,
+            (5 + 3 * products) * rates.call,
             (pads + out_bytes) / rates.bandwidth,
             cost.copy_seconds(rates, columns, column_run(plan), workspace_bytes(plan)),
             cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize),
@@ -94,11 +94,11 @@ def estimate(plan: ConvPlan, rates) -> float:
     )
 
 
-def _band_count(batch: int, out_height: int, rows_per_band: int) -> int:
-    """How many blocks :func:`_bands` yields, by arithmetic (a plan may have billions of rows).
+def band_count(batch: int, out_height: int, rows_per_band: int) -> int:
+    """How many blocks :func:`bands` yields, by arithmetic (a plan may have billions of rows).
 
     >>> cases = [(n, h, r) for n in (1, 3, 8) for h in (1, 5, 9) for r in (1, 4, 10)]
-    >>> all(_band_count(*case) == len(list(_bands(*case))) for case in cases)
+    >>> all(band_count(*case) == len(list(bands(*case))) for case in cases)
     True
     """
     if batch * out_height <= rows_per_band:
@@ -108,7 +108,7 @@ def _band_count(batch: int, out_height: int, rows_per_band: int) -> int:
     return batch * -(-out_height // rows_per_band)
 
 
-def _bands(batch: int, out_height: int, rows_per_band: int) -> Iterator[tuple[slice, slice]]:
+def bands(batch: int, out_height: int, rows_per_band: int) -> Iterator[tuple[slice, slice]]:
     """(images, output rows) blocks whose im2col matrices fit the workspace.
 
     Small images are grouped several to a band, so a batch of 7x7 maps still
@@ -148,13 +148,13 @@ def conv2d_im2col(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
     padded = np.ascontiguousarray(plan.pad(channels_last_copy(x)))
     windows = window_view(padded, plan)
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
-    bands = list(_bands(plan.batch, plan.output_hw[0], _rows_per_band(plan)))
+    blocks = list(bands(plan.batch, plan.output_hw[0], _rows_per_band(plan)))
     # One buffer for every band's columns, kept by the thread (fresh memory costs a page fault per 4 KiB).
     buffer = None if _columns_are_input(plan) else scratch((_band_numbers(plan),), x.dtype, "im2col")
     for g in range(plan.groups):
         weights = filters[:, :, :, g * og : (g + 1) * og].reshape(plan.taps, og)
         group_windows = windows[..., g * cg : (g + 1) * cg]
-        for images, rows in bands:
+        for images, rows in blocks:
             window = group_windows[images, rows]  # (n, rows, OW, KH, KW, Cg), a view
             if buffer is None:
                 columns = window.reshape(-1, plan.taps)  # the input itself: no copy
