@@ -93,7 +93,10 @@ def add_parser(subparsers) -> None:
         "(n - 1)*s + k_eff for VALID and explicit padding)",
     )
     out = parser.add_argument_group("output")
-    out.add_argument("--backends", help="comma-separated substrings: only these rows (e.g. handconv,torch)")
+    out.add_argument(
+        "--backends",
+        help="comma-separated substrings: only these rows (e.g. handconv,torch); a method name picks that method alone",
+    )
     out.add_argument("--json", metavar="PATH", help="also write the table as JSON")
     out.add_argument(
         "--explain", metavar="OUTPUT.npy", help="diagnose: which convention turns --input and --kernel into this output"

@@ -102,7 +102,7 @@ def workspace_bytes(plan: ConvPlan) -> int:
 #: Weights of :func:`estimate`'s numba terms (call overhead, row-kernel lanes, row-kernel passes,
 #: loop-nest multiply-adds, memory passes): ``bench/calibrate.py``
 #: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (3.57, 2.84, 0.306, 0.571, 4.5)
+COST_WEIGHTS = (4.05, 3.22, 0.128, 0.613, 4.61)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

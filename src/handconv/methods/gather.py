@@ -38,7 +38,7 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 #: Weights of :func:`estimate`'s terms (calls, the gather, GEMM): ``bench/calibrate.py``
 #: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (2.52, 1.51, 0.673)
+COST_WEIGHTS = (2.93, 1.49, 0.737)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

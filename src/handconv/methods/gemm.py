@@ -77,7 +77,7 @@ def workspace_bytes(plan: ConvPlan) -> int:
 #: Weights of :func:`estimate`'s terms (calls, passes, strided copies, banded GEMM, pointwise GEMM):
 #: ``bench/calibrate.py``
 #: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (0.686, 2.29, 0.586, 1.02, 0.915)
+COST_WEIGHTS = (0.722, 2.53, 0.606, 1.04, 0.98)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

@@ -53,9 +53,10 @@ def workspace_bytes(plan: ConvPlan) -> int:
     return columns + padded
 
 
-#: Weights of :func:`estimate`'s terms (calls, passes, columns copy, GEMM): ``bench/calibrate.py``
+#: Weights of :func:`estimate`'s terms (calls, passes, columns copy, GEMM, NHWC <-> NCHW moves):
+#: ``bench/calibrate.py``
 #: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (1.48, 1.73, 0.768, 0.949)
+COST_WEIGHTS = (1.48, 0.732, 0.656, 1.14, 0.946)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
@@ -71,13 +72,14 @@ def estimate(plan: ConvPlan, rates) -> float:
     moves = (
         0.0 if plan.channels_first else sum(cost.channels_first_seconds(plan, rates, s) for s in ("input", "output"))
     )
-    return moves + cost.weighted(
+    return cost.weighted(
         COST_WEIGHTS,
         (
             (5 + 3 * bands) * rates.call,
             (pads + out_bytes) / rates.bandwidth,
             cost.copy_seconds(rates, strided * columns, plan.output_hw[1], band_pixels * plan.taps * itemsize),
             cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, band_pixels, itemsize),
+            moves,
         ),
     )
 

@@ -139,7 +139,7 @@ def workspace_bytes(plan: ConvPlan) -> int:
 #: Weights of :func:`estimate`'s terms (launches, per-job and per-loop overhead, vector multiply-adds four
 #: outputs at a time, those of a channel left over, the fill by runs, the fill by NHWC walk, the write-back):
 #: ``bench/calibrate.py`` (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (5.08, 1.22, 0.585, 1.39, 5.76, 2.33, 1.35)
+COST_WEIGHTS = (5.41, 1.47, 0.561, 1.43, 6.56, 2.39, 1.4)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

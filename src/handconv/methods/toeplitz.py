@@ -94,7 +94,7 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 #: Weights of :func:`estimate`'s terms (calls, passes, banded GEMM): ``bench/calibrate.py``
 #: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (3.21, 1.17, 1.21)
+COST_WEIGHTS = (3.49, 1.17, 1.27)
 
 
 def estimate(plan: ConvPlan, rates) -> float:

@@ -498,6 +498,22 @@ def verify(
     return report
 
 
+def _selects(backend: str, name: str) -> bool:
+    """Whether ``--backends`` entry ``backend`` asks for row ``name``: a substring of it, except that a
+    method's exact name (``im2col`` or ``handconv:im2col``) picks that method alone, not ``im2col_nchw`` too.
+
+    >>> [_selects("im2col", "handconv:im2col"), _selects("im2col", "handconv:im2col_nchw")]
+    [True, False]
+    >>> [_selects("handconv", "handconv:gemm"), _selects("scipy", "scipy.ndimage.correlate")]
+    [True, True]
+    """
+    backend, name = backend.lower(), name.lower()
+    method = backend.removeprefix("handconv:")
+    if method in METHODS:
+        return name == f"handconv:{method}"
+    return backend in name
+
+
 def _add_rows(
     report: VerifyReport,
     run: Callable[[str], np.ndarray],
@@ -522,7 +538,7 @@ def _add_rows(
     plan = report.plan
 
     def wanted(name: str) -> bool:
-        return backends is None or any(b.lower() in name.lower() for b in backends)
+        return backends is None or any(_selects(b, name) for b in backends)
 
     for method in METHODS:
         name = f"handconv:{method}"
