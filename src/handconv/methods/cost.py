@@ -17,7 +17,8 @@ module holds what they share:
   never measures.
 * :func:`choose`: the candidates allowed at the requested precision, and among
   those whose estimate is within ``CLOSE`` of the best, the one with the least
-  *regret* when the rates are off by ``RATE_DOUBT`` in any direction. Close
+  *regret* when the rates are off by ``RATE_DOUBT`` (NumPy's strided copies: ``GROUP_DOUBT``) in any
+  direction. Close
   calls then go to the method that is never far from the best, not to the one
   a 5% difference in a constant happens to favour.
 
@@ -47,6 +48,10 @@ PRECISIONS = ("accurate", "fast")
 CLOSE = 1.3
 #: How far each rate may be off on a machine (or a day) the model was not tuned on.
 RATE_DOUBT = 1.6
+#: Groups doubted more than ``RATE_DOUBT``. NumPy's strided copies with short runs ran 4x slower for stretches
+#: of 10-30 s on the development VM while GEMMs lost ~25% and compiled kernels nothing (2026-11-30 monitor:
+#: im2col's columns copy 8.7 -> 38 ms); a close call should not rest on them.
+GROUP_DOUBT = {"copies": 3.0}
 #: Only plans estimated above this (with the reference rates) make auto measure the machine first.
 MEASURE_ABOVE_S = 0.02
 
@@ -71,6 +76,8 @@ class Rates:
     vector_macs: float = 32e9
     #: Numbers per second numba's scalar copy loops move (buffers, transposes).
     scalar_moves: float = 2e9
+    #: Bytes per second NumPy's strided copies move with long contiguous runs (shorter runs: :func:`copy_seconds`).
+    strided_copy: float = 32e9
     #: Where the numbers come from: 'reference' or 'measured <date>'.
     source: str = "reference"
 
@@ -88,6 +95,7 @@ RATE_GROUPS: dict[str, tuple[str, ...]] = {
     "memory": ("bandwidth",),
     "numba": ("lane_rate", "loop_rate", "vector_macs", "scalar_moves"),
     "overhead": ("call", "launch"),
+    "copies": ("strided_copy",),
 }
 
 
@@ -174,7 +182,7 @@ def copy_seconds(rates: Rates, nbytes: float, run: int, block_bytes: float = 0) 
 
     NumPy copies run by run: measured on the development VM (2026-11-30), a
     copy with runs of 8 numbers moved 7 GB/s, 32: 19, 64: 29, 128 and longer
-    30-35 GB/s (1.6x one plain pass, :attr:`Rates.bandwidth`, which counts
+    30-35 GB/s (:attr:`Rates.strided_copy`; 1.6x one plain pass, :attr:`Rates.bandwidth`, which counts
     the read and the write apart). im2col's columns copy the receptive fields'
     runs (``KW * C`` numbers, ``C`` when dilated); the shifted GEMMs copy runs
     of ``C``. Copied in blocks of ``block_bytes`` larger than ``CACHE_BYTES``
@@ -186,9 +194,9 @@ def copy_seconds(rates: Rates, nbytes: float, run: int, block_bytes: float = 0) 
     >>> round(4e6 / copy_seconds(r, 4e6, 8) / 1e9, 1), round(4e6 / copy_seconds(r, 4e6, 256) / 1e9, 1)
     (5.8, 31.9)
     """
-    rate = 1.6 * rates.bandwidth * (1.0 - math.exp(-max(run, 1) / RUN_SCALE))
+    rate = rates.strided_copy * (1.0 - math.exp(-max(run, 1) / RUN_SCALE))
     if block_bytes > CACHE_BYTES:
-        rate = min(rate, MEMORY_COPY * 1.6 * rates.bandwidth)
+        rate = min(rate, MEMORY_COPY * rates.strided_copy)
     return nbytes / rate
 
 
@@ -235,10 +243,11 @@ Estimator = Callable[[ConvPlan, Rates], float]
 
 
 def scenarios(rates: Rates) -> list[Rates]:
-    """``rates`` and the same with each group of rates ``RATE_DOUBT`` times faster or slower."""
+    """``rates`` and the same with each group of rates ``RATE_DOUBT`` (``GROUP_DOUBT``) times faster or slower."""
     result = [rates]
-    for names in RATE_GROUPS.values():
-        for factor in (RATE_DOUBT, 1 / RATE_DOUBT):
+    for group, names in RATE_GROUPS.items():
+        doubt = GROUP_DOUBT.get(group, RATE_DOUBT)
+        for factor in (doubt, 1 / doubt):
             result.append(rates.scaled(**{name: factor for name in names}))
     return result
 
@@ -429,7 +438,13 @@ def measure_rates() -> Rates:
     bandwidth = 2.0 * big.nbytes / _best_seconds(lambda: np.copyto(target, big), 5)
     tiny = np.ones(4, dtype=np.float32)
     call = _best_seconds(lambda: [np.add(tiny, tiny) for _ in range(100)], 5) / 100 * 4  # a BLAS call costs more
-    rates = Rates(gemm_flops=gemm, bandwidth=bandwidth, call=call, source=f"measured {time.strftime('%Y-%m-%d')}")
+    rates = Rates(
+        gemm_flops=gemm,
+        bandwidth=bandwidth,
+        call=call,
+        strided_copy=1.6 * bandwidth,  # the reference ratio: long-run copies at 1.6 plain passes
+        source=f"measured {time.strftime('%Y-%m-%d')}",
+    )
     numba_factor = _numba_factor(rates)
     if numba_factor is not None:
         rates = rates.scaled(**{name: numba_factor for name in RATE_GROUPS["numba"]})
