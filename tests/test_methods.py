@@ -234,6 +234,23 @@ def test_bands_across_and_within_images(
     check(METHODS[method].run(x, w, plan), truth, bound, plan)
 
 
+@pytest.mark.parametrize("method", ["im2col", "im2col_nchw"])
+@pytest.mark.parametrize("part", [1, 5, 7])
+def test_long_chains_cut_into_parts_give_the_same_sums(monkeypatch, method, part):
+    """With every chain cut (parts of 1, 5 or 7 products) the results stay within the summation bound."""
+    from handconv.methods import im2col
+
+    monkeypatch.setattr(im2col, "LONG_CHAIN", 0)
+    monkeypatch.setattr(im2col, "CHAIN_PART", part)
+    plan = make_plan((2, 9, 8, 3), (3, 5, 3, 4), 1, "SAME", "NHWC", 1, np.float32)
+    assert im2col.chain_parts(plan) == -(-45 // part)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(plan.input_shape).astype(np.float32)
+    w = rng.standard_normal(plan.filter_shape).astype(np.float32)
+    truth, bound = truth_and_bound(x, w, plan, method)
+    check(METHODS[method].run(x, w, plan), truth, bound, plan)
+
+
 def test_every_method_claims_the_plans_of_its_kind():
     """Winograd claims 3x3 stride 1 only (any dilation); the others claim the suite's plans."""
     three = make_plan((1, 8, 8, 2), (3, 3, 2, 2), 1, "SAME", "NHWC", 2)

@@ -87,7 +87,7 @@ def estimate(plan: ConvPlan, rates) -> float:
         COST_WEIGHTS,
         (
             (5 + 3 * products) * rates.call,
-            (pads + out_bytes) / rates.bandwidth,
+            (pads + out_bytes * (2 * chain_parts(plan) - 1)) / rates.bandwidth,
             cost.copy_seconds(rates, columns, column_run(plan), workspace_bytes(plan)),
             cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize),
         ),
@@ -163,9 +163,54 @@ def conv2d_im2col(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
                 np.copyto(columns.reshape(window.shape), window)  # the copy
             target = out[images, rows, :, g * og : (g + 1) * og]
             if target.flags.c_contiguous:  # one group: the product lands in the output directly
-                np.matmul(columns, weights, out=target.reshape(columns.shape[0], og))
+                chained_matmul(columns, weights, target.reshape(columns.shape[0], og), chain_parts(plan))
             else:
-                target[...] = (columns @ weights).reshape(target.shape)
+                product = np.empty((columns.shape[0], og), dtype=x.dtype)
+                chained_matmul(columns, weights, product, chain_parts(plan))
+                target[...] = product.reshape(target.shape)
+    return out
+
+
+#: OpenBLAS adds a dot product's ``K`` products one after another, so its float32 error grows with ``K``. With
+#: many input channels TF's sums are as long (the GEMM methods are at 0.2-0.6x its error on S6-S9), but few
+#: channels under a large filter give long chains TF does not have: 11x11x8 = 968 products (g154) came out at
+#: 2.65x TF's error, and cut into parts of at most ``CHAIN_PART`` products, added afterwards, at 1.17x
+#: (256-product parts: 1.95x), for ~15% more time there.
+LONG_CHAIN = 256
+CHAIN_PART = 128
+#: Input channels (per group) up to which chains longer than ``LONG_CHAIN`` are cut.
+FEW_CHANNELS = 16
+
+
+def chain_parts(plan: ConvPlan) -> int:
+    """How many parts :func:`chained_matmul` cuts the ``KH * KW * C / groups`` products of each output into.
+
+    >>> from handconv.plan import make_plan
+    >>> [chain_parts(make_plan((1, 32, 32, c), (k, k, c, 8))) for c, k in ((8, 11), (8, 5), (64, 3), (64, 11))]
+    [8, 1, 1, 1]
+    """
+    if plan.taps <= LONG_CHAIN or plan.filter_in_channels > FEW_CHANNELS:
+        return 1
+    return -(-plan.taps // CHAIN_PART)
+
+
+def chained_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, parts: int = 1) -> np.ndarray:
+    """``out = a @ b`` for 2-D arrays, the inner dimension cut into ``parts`` near-equal chains added afterwards.
+
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.standard_normal((3, 600)), rng.standard_normal((600, 2))
+    >>> bool(np.allclose(chained_matmul(a, b, np.empty((3, 2)), parts=5), a @ b))
+    True
+    """
+    k = a.shape[1]
+    if parts <= 1:
+        return np.matmul(a, b, out=out)
+    step = -(-k // parts)
+    np.matmul(a[:, :step], b[:step], out=out)
+    partial = scratch(out.shape, out.dtype, "im2col chain")
+    for start in range(step, k, step):
+        np.matmul(a[:, start : start + step], b[start : start + step], out=partial)
+        out += partial
     return out
 
 

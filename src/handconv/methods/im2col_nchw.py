@@ -13,7 +13,8 @@ output, which is returned as the NHWC view :func:`handconv.conv2d` expects
 (turning it back into NCHW costs nothing).
 
 Each output is the same sum of the same ``KH * KW * C`` products as in
-:mod:`.im2col`, padding zeros included, in BLAS's order.
+:mod:`.im2col`, padding zeros included, in BLAS's order, with long chains cut
+as :func:`.im2col.chain_parts` says.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..layout import channels_first_copy, channels_last_copy
 from ..plan import ConvPlan
 from . import cost
+from .im2col import chain_parts, chained_matmul
 from .scratch import scratch
 
 #: Upper bound on one band's columns, in bytes (a band is at least one output row).
@@ -76,7 +78,7 @@ def estimate(plan: ConvPlan, rates) -> float:
         COST_WEIGHTS,
         (
             (5 + 3 * bands) * rates.call,
-            (pads + out_bytes) / rates.bandwidth,
+            (pads + out_bytes * (2 * chain_parts(plan) - 1)) / rates.bandwidth,
             cost.copy_seconds(rates, strided * columns, plan.output_hw[1], band_pixels * plan.taps * itemsize),
             cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, band_pixels, itemsize),
             moves,
@@ -145,7 +147,7 @@ def conv2d_im2col_nchw(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np
                 columns = buffer[: band.size].reshape(band.shape)
                 np.copyto(columns, band)
                 target = out_planes[image, g * og : (g + 1) * og, first * ow : (first + rows) * ow]
-                np.matmul(weights, columns.reshape(plan.taps, rows * ow), out=target)
+                chained_matmul(weights, columns.reshape(plan.taps, rows * ow), target, chain_parts(plan))
     if not plan.channels_first:
         return channels_last_copy(out.transpose(0, 2, 3, 1))
     return out.transpose(0, 2, 3, 1)
