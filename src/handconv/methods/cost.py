@@ -76,7 +76,8 @@ class Rates:
     vector_macs: float = 32e9
     #: Numbers per second numba's scalar copy loops move (buffers, transposes).
     scalar_moves: float = 2e9
-    #: Bytes per second NumPy's strided copies move with long contiguous runs (shorter runs: :func:`copy_seconds`).
+    #: NumPy's strided copies: the rate at which the per-run work of short runs is paid (:func:`copy_seconds`);
+    #: 1.6 plain passes, like a long-run copy, by default.
     strided_copy: float = 32e9
     #: Where the numbers come from: 'reference' or 'measured <date>'.
     source: str = "reference"
@@ -194,10 +195,15 @@ def copy_seconds(rates: Rates, nbytes: float, run: int, block_bytes: float = 0) 
     >>> round(4e6 / copy_seconds(r, 4e6, 8) / 1e9, 1), round(4e6 / copy_seconds(r, 4e6, 256) / 1e9, 1)
     (5.8, 31.9)
     """
-    rate = rates.strided_copy * (1.0 - math.exp(-max(run, 1) / RUN_SCALE))
+    # Split in two: moving the bytes at the long-run rate (a memory cost), and the per-run work NumPy's loop adds
+    # on top of it (the part the host's slow stretches multiply; its own rate, doubted more by ``choose``).
+    # With the reference rates the sum is ``nbytes / (strided_copy * (1 - exp(-run / RUN_SCALE)))``.
+    long_run = 1.6 * rates.bandwidth
+    per_run = 1.0 / (1.0 - math.exp(-max(run, 1) / RUN_SCALE)) - 1.0
+    seconds = nbytes / long_run + nbytes * per_run / rates.strided_copy
     if block_bytes > CACHE_BYTES:
-        rate = min(rate, MEMORY_COPY * rates.strided_copy)
-    return nbytes / rate
+        seconds = max(seconds, nbytes / (MEMORY_COPY * long_run))
+    return seconds
 
 
 def weighted(weights: tuple[float, ...], terms: tuple[float, ...]) -> float:
