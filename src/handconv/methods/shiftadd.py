@@ -31,10 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layout import channels_last_copy
 from ..plan import ConvPlan
 from . import cost
-from .im2col import band_count, bands
+from .im2col import band_count, bands, padded_input
 from .scratch import scratch
 
 #: Bytes of products one band holds: a band's products stay in L2 between the GEMM and the additions.
@@ -138,7 +137,7 @@ def conv2d_shiftadd(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.nd
     out = np.empty(plan.output_shape, dtype=x.dtype)
     if plan.is_empty:
         return out
-    padded = np.ascontiguousarray(plan.pad(channels_last_copy(x)))
+    padded = padded_input(x, plan)
     n, hp, wp, _ = padded.shape
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = plan.filter_hw, plan.strides, plan.dilations, plan.output_hw
     cg, og, taps = plan.filter_in_channels, plan.out_channels_per_group, spatial_taps(plan)
