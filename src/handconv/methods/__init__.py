@@ -93,7 +93,7 @@ METHODS: dict[str, Method] = {
     "im2col_nchw": Method(im2col_nchw.conv2d_im2col_nchw, im2col_nchw.workspace_bytes, "im2col on NCHW planes: output planes straight from the GEMM", estimate=im2col_nchw.estimate, output_channels_first=im2col_nchw.output_channels_first),
     "gather": Method(gather.conv2d_gather, gather.workspace_bytes, "im2col through cached per-plan indices (tiny calls)", gather.supports, gather.estimate),
     "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place", estimate=gemm.estimate, output_channels_first=gemm.output_channels_first),
-    "shiftadd": Method(shiftadd.conv2d_shiftadd, shiftadd.workspace_bytes, "one GEMM for every tap's products, then the taps' shifted planes added (many channels into few)", estimate=shiftadd.estimate),
+    "shiftadd": Method(shiftadd.conv2d_shiftadd, shiftadd.workspace_bytes, "one GEMM per stride phase for every tap's products, then the taps' shifted planes added (many channels into few)", estimate=shiftadd.estimate, output_channels_first=shiftadd.output_channels_first),
     "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports, toeplitz.estimate),
     "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)", estimate=direct.estimate),
     "planar": Method(planar.conv2d_planar, planar.workspace_bytes, "direct sums on planar stride-phase rows, four outputs per pass (numba; few input channels)", planar.supports, planar.estimate, output_channels_first=planar.output_channels_first),
