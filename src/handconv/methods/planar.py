@@ -395,14 +395,22 @@ def _build(numba):
                             a0, p0 = acc[co, :n], part[co, :n]
                             for j in range(n):
                                 a0[j] += p0[j]
-                # 3. Back to NHWC; lanes past an image's width belong to no output.
-                for j in range(n):
-                    lane = start + j
-                    b = lane // q
-                    ox = lane - b * q
+                # 3. Back to the output, image by image of the tile; lanes past an image's width belong to
+                # no output. NHWC: each pixel's channels in turn (a division per lane cost a third of the
+                # kernel's time on 720x1280 -> 8); NCHW: each channel's run of pixels.
+                for b in range(start // q, min(per_job, (start + n - 1) // q + 1)):
                     image = first + b
-                    if ox < out_w and b < per_job and image < n_images:
+                    if image >= n_images:
+                        break
+                    lo, hi = max(start, b * q), min(start + n, b * q + out_w)
+                    out_row = out[image, oy]
+                    if out_row.strides[0] > out_row.strides[1]:
+                        for lane in range(lo, hi):
+                            for co in range(written):
+                                out_row[lane - b * q, co] = acc[co, lane - start]
+                    else:
                         for co in range(written):
-                            out[image, oy, ox, co] = acc[co, j]
+                            for lane in range(lo, hi):
+                                out_row[lane - b * q, co] = acc[co, lane - start]
 
     return fill, kernel
