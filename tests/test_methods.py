@@ -504,3 +504,27 @@ def test_inf_weight_on_padding_is_nan_as_in_tf(method):
     expected = tf_conv2d(x, w, 1, "SAME")
     assert_same_non_finite(handconv.conv2d(x, w, 1, "SAME", method=method), expected)
     assert np.isnan(expected[0, 0, 0, 0]) and np.isposinf(expected[0, 5, 5, 0])
+
+
+@given(
+    kernel=st.tuples(st.integers(1, 7), st.integers(1, 7)),
+    strides=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    dilations=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+)
+def test_shiftadd_phases_hold_every_tap_once_where_it_reads(kernel, strides, dilations):
+    """Each tap is in exactly one stride phase, and its shift there lands on the padded pixel it multiplies."""
+    from handconv.methods.shiftadd import phases
+
+    plan = make_plan((1, 30, 30, 1), (*kernel, 1, 1), strides, "VALID", "NHWC", dilations)
+    found = phases(plan)
+    taps = [(ky, kx) for p in found for ky, kx, _, _ in p.taps]
+    assert sorted(taps) == [(ky, kx) for ky in range(kernel[0]) for kx in range(kernel[1])]
+    assert len(found) <= strides[0] * strides[1]
+    for p in found:
+        for ky, kx, qy, qx in p.taps:
+            # Output (oy, ox) reads padded pixel (oy * sh + ky * dh, ox * sw + kx * dw), which the phase holds
+            # at (oy + qy, ox + qx).
+            for oy, ox in ((0, 0), (3, 5)):
+                assert (oy + qy) * strides[0] + p.row == oy * strides[0] + ky * dilations[0]
+                assert (ox + qx) * strides[1] + p.col == ox * strides[1] + kx * dilations[1]
+            assert p.row_shifts[0] <= qy <= p.row_shifts[1] and p.col_shifts[0] <= qx <= p.col_shifts[1]

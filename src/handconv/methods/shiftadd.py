@@ -137,6 +137,13 @@ def workspace_bytes(plan: ConvPlan) -> int:
     return padded + band * itemsize
 
 
+def _phase_pixels(plan: ConvPlan) -> int:
+    """Phase pixels the GEMMs multiply for one image and channel group: every band's rows and halo, per phase."""
+    oh = plan.output_hw[0]
+    per_image = band_count(1, oh, _rows_per_band(plan))
+    return sum((oh + per_image * (p.row_shifts[1] - p.row_shifts[0])) * _phase_cols(p, plan) for p in phases(plan))
+
+
 def grid_waste(plan: ConvPlan) -> float:
     """Products formed per product an output uses (>= 1): the halos the bands and phases multiply besides.
 
@@ -158,9 +165,29 @@ def grid_waste(plan: ConvPlan) -> float:
     return formed / max(1, oh * ow * taps)
 
 
-#: Weights of :func:`estimate`'s terms (calls, passes, tap additions, GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (1.29, 3.79, 0.22, 0.936)
+#: A strided copy of single numbers (a phase of NCHW planes) moves like runs of this many numbers: NumPy's
+#: element loop wrote 6-10 GB/s on the development VM (2026-11-30), contiguous rows 37-43.
+ELEMENT_RUN = 8
+
+
+def _phase_copy_seconds(plan: ConvPlan, rates) -> float:
+    """The copies of the bands' phases into contiguous GEMM operands (none where a phase is a plain view)."""
+    sw, cg, itemsize = plan.strides[1], plan.filter_in_channels, plan.compute_dtype.itemsize
+    banded_planes = plan.channels_first and plan.output_hw[0] > _rows_per_band(plan)
+    if plan.strides == (1, 1) and plan.groups == 1 and not banded_planes:
+        return 0.0
+    nbytes = plan.batch * plan.groups * cg * _phase_pixels(plan) * itemsize
+    if plan.channels_first:
+        run = plan.output_hw[1] if sw == 1 else ELEMENT_RUN
+    else:
+        run = cg * (plan.output_hw[1] if sw == 1 and plan.groups == 1 else 1)
+    return cost.copy_seconds(rates, nbytes, run)
+
+
+#: Weights of :func:`estimate`'s terms (calls, passes, tap additions, GEMM, phase copies): ``bench/calibrate.py``
+#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW; the phase copies, new at 20:10, at 1: the refit
+#: on 236 cells moved the pick's regret from 1.104 to 1.112 and was not taken).
+COST_WEIGHTS = (1.29, 3.79, 0.22, 0.936, 1.0)
 
 
 def output_channels_first(plan: ConvPlan) -> bool:
@@ -170,26 +197,21 @@ def output_channels_first(plan: ConvPlan) -> bool:
 
 def estimate(plan: ConvPlan, rates) -> float:
     """Seconds (see :mod:`.cost`): the padded copy and phases, the GEMMs over every phase pixel, the additions."""
-    itemsize, in_bytes, padded, out_bytes, pixels = cost.sizes(plan)
+    itemsize, _, padded, out_bytes, _ = cost.sizes(plan)
     pads = padded if plan.pad_amounts != ((0, 0), (0, 0)) else 0
     og, taps, found = plan.out_channels_per_group, spatial_taps(plan), phases(plan)
     blocks = plan.groups * band_count(plan.batch, plan.output_hw[0], _rows_per_band(plan))
-    strided = plan.strides != (1, 1)
-    if plan.channels_first:
-        # Products are planes: each tap adds runs of OW numbers; a strided phase is copied number by number.
-        add_run, phase_run = plan.output_hw[1], 1
-    else:
-        add_run, phase_run = og, plan.filter_in_channels
+    # Products as planes (NCHW calls): each tap adds runs of OW numbers; as pixels: runs of C_out / groups.
+    add_run = plan.output_hw[1] if plan.channels_first else og
     images, rows = _band_shape(plan)
     block = max(images * _phase_rows(p, rows) * _phase_cols(p, plan) * len(p.taps) * og for p in found) * itemsize
     additions = cost.copy_seconds(rates, 2 * taps * out_bytes, add_run, block)
-    phase_copies = cost.copy_seconds(rates, max(in_bytes, padded), phase_run) if strided else 0.0
     widest = max(len(p.taps) for p in found) * og
     return cost.weighted(
         COST_WEIGHTS,
         (
             blocks * (3 + len(found) + taps) * rates.call,
-            (pads + out_bytes) / rates.bandwidth + phase_copies,
+            (pads + out_bytes) / rates.bandwidth,
             additions,
             cost.gemm_seconds(
                 rates,
@@ -199,6 +221,7 @@ def estimate(plan: ConvPlan, rates) -> float:
                 images * rows * plan.output_hw[1],
                 itemsize,
             ),
+            _phase_copy_seconds(plan, rates),
         ),
     )
 
