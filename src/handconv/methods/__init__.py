@@ -84,16 +84,19 @@ class Method(NamedTuple):
     #: ``output_channels_first(plan) -> bool``: whether ``run`` returns an NHWC *view* of NCHW memory.
     #: ``auto`` charges every other method the copy back to NCHW on channels-first plans.
     output_channels_first: Callable[[ConvPlan], bool] = _never
+    #: ``reads_channels_first(plan) -> bool``: whether ``run`` reads NCHW memory as it lies. ``auto`` charges
+    #: every other method the NHWC copy of the input on channels-first plans.
+    reads_channels_first: Callable[[ConvPlan], bool] = _never
 
 
 # fmt: off
 METHODS: dict[str, Method] = {
     "naive": Method(naive.conv_naive, _no_workspace, "the by-hand loops: receptive field x filter, summed (every plan)"),
     "im2col": Method(im2col.conv2d_im2col, im2col.workspace_bytes, "receptive fields as matrix rows, one GEMM", estimate=im2col.estimate),
-    "im2col_nchw": Method(im2col_nchw.conv2d_im2col_nchw, im2col_nchw.workspace_bytes, "im2col on NCHW planes: output planes straight from the GEMM", estimate=im2col_nchw.estimate, output_channels_first=im2col_nchw.output_channels_first),
+    "im2col_nchw": Method(im2col_nchw.conv2d_im2col_nchw, im2col_nchw.workspace_bytes, "im2col on NCHW planes: output planes straight from the GEMM", estimate=im2col_nchw.estimate, output_channels_first=im2col_nchw.output_channels_first, reads_channels_first=im2col_nchw.output_channels_first),
     "gather": Method(gather.conv2d_gather, gather.workspace_bytes, "im2col through cached per-plan indices (tiny calls)", gather.supports, gather.estimate),
-    "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place", estimate=gemm.estimate, output_channels_first=gemm.output_channels_first),
-    "shiftadd": Method(shiftadd.conv2d_shiftadd, shiftadd.workspace_bytes, "one GEMM per stride phase for every tap's products, then the taps' shifted planes added (many channels into few)", estimate=shiftadd.estimate, output_channels_first=shiftadd.output_channels_first),
+    "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place", estimate=gemm.estimate, output_channels_first=gemm.output_channels_first, reads_channels_first=gemm.output_channels_first),
+    "shiftadd": Method(shiftadd.conv2d_shiftadd, shiftadd.workspace_bytes, "one GEMM per stride phase for every tap's products, then the taps' shifted planes added (many channels into few)", estimate=shiftadd.estimate, output_channels_first=shiftadd.output_channels_first, reads_channels_first=shiftadd.output_channels_first),
     "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports, toeplitz.estimate),
     "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)", estimate=direct.estimate),
     "planar": Method(planar.conv2d_planar, planar.workspace_bytes, "direct sums on planar stride-phase rows, four outputs per pass (numba; few input channels)", planar.supports, planar.estimate, output_channels_first=planar.output_channels_first),
@@ -129,7 +132,8 @@ def candidates(plan: ConvPlan, precision: str = "accurate") -> dict[str, Callabl
     """Estimators of the methods ``auto`` may pick for ``plan`` at ``precision``.
 
     On a channels-first plan, a method whose output is NHWC memory also pays the copy back to NCHW
-    (:func:`handconv.conv.from_canonical`), which costs as much as a convolution on large images.
+    (:func:`handconv.conv.from_canonical`), which costs as much as a convolution on large images, and one
+    that reads NHWC memory pays the NHWC copy of the input.
     """
     return {
         name: _with_layout(method) if plan.channels_first else method.estimate
@@ -143,7 +147,8 @@ def candidates(plan: ConvPlan, precision: str = "accurate") -> dict[str, Callabl
 def _with_layout(method: Method) -> Callable[[ConvPlan, cost.Rates], float]:
     def estimate(plan: ConvPlan, rates: cost.Rates) -> float:
         copy_back = 0.0 if method.output_channels_first(plan) else cost.channels_first_seconds(plan, rates)
-        return method.estimate(plan, rates) + copy_back
+        copy_in = 0.0 if method.reads_channels_first(plan) else cost.channels_first_seconds(plan, rates, "input")
+        return method.estimate(plan, rates) + copy_back + copy_in
 
     return estimate
 

@@ -30,6 +30,7 @@ import threading
 
 import numpy as np
 
+from ..layout import channels_last_copy
 from ..plan import ConvPlan
 from . import cost
 
@@ -148,7 +149,7 @@ def conv2d_direct(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndar
 
 def _direct_numba(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
     lane_kernel, general_kernel = numba_kernels()
-    x = np.ascontiguousarray(x)
+    x = channels_last_copy(x)  # NCHW memory: one blocked copy (layout.py: 3.7x faster than NumPy's)
     filters = np.ascontiguousarray(filters)
     out = np.empty(plan.output_shape, dtype=x.dtype)
     (top, _), (left, _) = plan.pad_amounts

@@ -37,8 +37,8 @@ def workspace_bytes(plan: ConvPlan) -> int:
 
 
 #: Weights of :func:`estimate`'s terms (calls, the gather, GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (2.93, 1.49, 0.737)
+#: (refitted 2026-11-30 20:10, quiet machine, 236 cells, a quarter NCHW).
+COST_WEIGHTS = (2.49, 1.49, 1.04)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
