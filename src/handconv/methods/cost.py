@@ -50,8 +50,10 @@ CLOSE = 1.3
 RATE_DOUBT = 1.6
 #: Groups doubted more than ``RATE_DOUBT``. NumPy's strided copies with short runs ran 4x slower for stretches
 #: of 10-30 s on the development VM while GEMMs lost ~25% and compiled kernels nothing (2026-11-30 monitor:
-#: im2col's columns copy 8.7 -> 38 ms); a close call should not rest on them.
-GROUP_DOUBT = {"copies": 3.0}
+#: im2col's columns copy 8.7 -> 38 ms), and 6-10x for minutes (20:00: runs of 48 numbers 4.6 -> 44 ms); a close
+#: call should not rest on them. 8x (with ``SHORT_RUN``) moved 32 of the 20:06 sweep's 318 picks (cells above 2x
+#: TF: 11 -> 7, on the times that run measured) and the calibration grid's regret from 1.105 to 1.107.
+GROUP_DOUBT = {"copies": 8.0}
 #: Only plans estimated above this (with the reference rates) make auto measure the machine first.
 MEASURE_ABOVE_S = 0.02
 
@@ -172,6 +174,8 @@ def gemm_seconds(rates: Rates, macs: float, k: int, n: int, m: int, itemsize: in
 
 #: Contiguous run (in numbers) at which a strided copy reaches ~63% of a plain copy's speed.
 RUN_SCALE = 40
+#: Runs from this many numbers (4 KiB of float32) on copy like memcpy, which the host's slow stretches leave alone.
+SHORT_RUN = 1024
 #: Blocks copied at once beyond this size leave the caches: the copy runs at memory speed.
 CACHE_BYTES = 8 * 2**20
 #: A copy to and from memory, against one in cache (2026-11-30: 5 GB/s for 64-256 MiB blocks, 34 for 4 MiB).
@@ -198,7 +202,10 @@ def copy_seconds(rates: Rates, nbytes: float, run: int, block_bytes: float = 0) 
     # Split in two: moving the bytes at the long-run rate (a memory cost), and the per-run work NumPy's loop adds
     # on top of it (the part the host's slow stretches multiply; its own rate, doubted more by ``choose``).
     # With the reference rates the sum is ``nbytes / (strided_copy * (1 - exp(-run / RUN_SCALE)))``.
-    long_run = 1.6 * rates.bandwidth
+    # Runs shorter than ``SHORT_RUN`` numbers move all their bytes at ``strided_copy`` (the same rate nominally),
+    # so a doubt about NumPy's strided copies scales all of such a copy: the 18:36 and 20:06 sweeps caught
+    # ``im2col``'s columns (runs of 16-48 numbers) and ``im2col_nchw``'s (256) at 3-10x their quiet time.
+    long_run = rates.strided_copy if run < SHORT_RUN else 1.6 * rates.bandwidth
     per_run = 1.0 / (1.0 - math.exp(-max(run, 1) / RUN_SCALE)) - 1.0
     seconds = nbytes / long_run + nbytes * per_run / rates.strided_copy
     if block_bytes > CACHE_BYTES:
