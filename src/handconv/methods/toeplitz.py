@@ -92,9 +92,12 @@ def workspace_bytes(plan: ConvPlan) -> int:
     return padded + _matrix_bytes(plan, b) + band + partial
 
 
-#: Weights of :func:`estimate`'s terms (calls, passes, banded GEMM): ``bench/calibrate.py``
-#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW).
-COST_WEIGHTS = (3.49, 1.17, 1.27)
+#: Weights of :func:`estimate`'s terms (calls, passes, banded GEMM, building ``T``): ``bench/calibrate.py``
+#: (fitted 2026-11-30, quiet machine, 239 cells, a quarter NCHW; building ``T``, added at 21:15, at 1).
+COST_WEIGHTS = (3.49, 1.17, 1.27, 1.0)
+#: Building ``T`` (fresh zeros, then the filters scattered into its band), in plain passes over its bytes:
+#: 8.7 MB took 2.5 ms on the development VM (2026-11-30), for 11x11 filters on 64 channels (g177, g121).
+MATRIX_PASSES = 6
 
 
 def estimate(plan: ConvPlan, rates) -> float:
@@ -112,6 +115,7 @@ def estimate(plan: ConvPlan, rates) -> float:
             (7.5 + 2 * math.ceil(plan.batch * plan.output_hw[0] / _band_rows(plan))) * rates.call,
             (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth,
             cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize),
+            MATRIX_PASSES * k * b * plan.out_channels * itemsize / rates.bandwidth,
         ),
     )
 
