@@ -480,13 +480,17 @@ def test_naive_non_finite_matches_live_tf(fshape, spot, value, strides):
 
 @pytest.mark.parametrize("variant", VARIANTS, indirect=True)
 @pytest.mark.parametrize("dilations", [1, 2])
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_every_method_non_finite_equals_naive(variant, dilations):
+def test_every_method_non_finite_equals_naive(variant, dilations, data_format):
+    """NaN and Inf land where the by-hand loops put them, also on NCHW memory (planes-first methods' own paths)."""
     for fshape, spot, value, strides in NON_FINITE_CASES:
         x, w = _non_finite_case(fshape, spot, value)
-        plan = make_plan(x.shape, w.shape, strides, "SAME", "NHWC", dilations, np.float32)
+        shape = x.shape if data_format == "NHWC" else (x.shape[0], x.shape[3], x.shape[1], x.shape[2])
+        plan = make_plan(shape, w.shape, strides, "SAME", data_format, dilations, np.float32)
         if not METHODS[variant].supports(plan):
             continue
+        x = canonical_input(x, plan)
         expected = METHODS["naive"].run(x, w, plan)
         try:
             assert_same_non_finite(METHODS[variant].run(x, w, plan), expected)
