@@ -44,7 +44,7 @@ else, because only products an output reads are added).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -127,21 +127,35 @@ def _phase_cols(phase: Phase, plan: ConvPlan) -> int:
     return plan.output_hw[1] + phase.col_shifts[1] - phase.col_shifts[0]
 
 
+def _band_numbers(plan: ConvPlan, per_pixel: Callable[[Phase], int]) -> int:
+    """The most numbers one band holds over the phases, ``per_pixel(phase)`` for each of its phase pixels."""
+    images, rows = _band_shape(plan)
+    return max(images * _phase_rows(p, rows) * _phase_cols(p, plan) * per_pixel(p) for p in phases(plan))
+
+
+def _band_products(plan: ConvPlan) -> int:
+    """Products (numbers) of the largest band: its phase pixels times their taps' ``C_out / groups`` columns."""
+    return _band_numbers(plan, lambda p: len(p.taps) * plan.out_channels_per_group)
+
+
 def workspace_bytes(plan: ConvPlan) -> int:
     """The padded input, the largest band's products and one phase of a band's input."""
     itemsize = plan.compute_dtype.itemsize
     padded = plan.batch * plan.padded_hw[0] * plan.padded_hw[1] * plan.in_channels * itemsize
-    images, rows = _band_shape(plan)
-    og, cg = plan.out_channels_per_group, plan.filter_in_channels
-    band = max(images * _phase_rows(p, rows) * _phase_cols(p, plan) * (len(p.taps) * og + cg) for p in phases(plan))
-    return padded + band * itemsize
+    cg = plan.filter_in_channels
+    return padded + _band_numbers(plan, lambda p: len(p.taps) * plan.out_channels_per_group + cg) * itemsize
+
+
+def _image_phase_pixels(plan: ConvPlan) -> list[tuple[Phase, int]]:
+    """Each phase with the pixels its GEMMs multiply for one image and channel group (every band's rows and halo)."""
+    oh = plan.output_hw[0]
+    per_image = band_count(1, oh, _rows_per_band(plan))
+    return [(p, (oh + per_image * (p.row_shifts[1] - p.row_shifts[0])) * _phase_cols(p, plan)) for p in phases(plan)]
 
 
 def _phase_pixels(plan: ConvPlan) -> int:
-    """Phase pixels the GEMMs multiply for one image and channel group: every band's rows and halo, per phase."""
-    oh = plan.output_hw[0]
-    per_image = band_count(1, oh, _rows_per_band(plan))
-    return sum((oh + per_image * (p.row_shifts[1] - p.row_shifts[0])) * _phase_cols(p, plan) for p in phases(plan))
+    """Phase pixels the GEMMs multiply for one image and channel group."""
+    return sum(pixels for _, pixels in _image_phase_pixels(plan))
 
 
 def grid_waste(plan: ConvPlan) -> float:
@@ -156,13 +170,8 @@ def grid_waste(plan: ConvPlan) -> float:
     >>> round(grid_waste(make_plan((1, 32, 32, 256), (5, 5, 256, 8), 2, "SAME")), 3)
     1.21
     """
-    (oh, ow), taps = plan.output_hw, spatial_taps(plan)
-    per_image = band_count(1, oh, _rows_per_band(plan))
-    formed = 0
-    for p in phases(plan):
-        rows = oh + per_image * (p.row_shifts[1] - p.row_shifts[0])
-        formed += rows * _phase_cols(p, plan) * len(p.taps)
-    return formed / max(1, oh * ow * taps)
+    formed = sum(pixels * len(p.taps) for p, pixels in _image_phase_pixels(plan))
+    return formed / max(1, plan.output_hw[0] * plan.output_hw[1] * spatial_taps(plan))
 
 
 #: A strided copy of single numbers (a phase of NCHW planes) moves like runs of this many numbers: NumPy's
@@ -203,10 +212,9 @@ def estimate(plan: ConvPlan, rates) -> float:
     blocks = plan.groups * band_count(plan.batch, plan.output_hw[0], _rows_per_band(plan))
     # Products as planes (NCHW calls): each tap adds runs of OW numbers; as pixels: runs of C_out / groups.
     add_run = plan.output_hw[1] if plan.channels_first else og
-    images, rows = _band_shape(plan)
-    block = max(images * _phase_rows(p, rows) * _phase_cols(p, plan) * len(p.taps) * og for p in found) * itemsize
-    additions = cost.copy_seconds(rates, 2 * taps * out_bytes, add_run, block)
+    additions = cost.copy_seconds(rates, 2 * taps * out_bytes, add_run, _band_products(plan) * itemsize)
     widest = max(len(p.taps) for p in found) * og
+    images, rows = _band_shape(plan)
     return cost.weighted(
         COST_WEIGHTS,
         (
@@ -277,9 +285,7 @@ def conv2d_shiftadd(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.nd
     padded = padded_planes(x, plan) if planar else padded_input(x, plan)
     cg, og = plan.filter_in_channels, plan.out_channels_per_group
     found = phases(plan)
-    images_max, rows_max = _band_shape(plan)
-    most = max(images_max * _phase_rows(p, rows_max) * _phase_cols(p, plan) * len(p.taps) * og for p in found)
-    buffer = scratch((most,), x.dtype, "shiftadd")
+    buffer = scratch((_band_products(plan),), x.dtype, "shiftadd")
     for g in range(plan.groups):
         channels, outputs = slice(g * cg, (g + 1) * cg), slice(g * og, (g + 1) * og)
         weights = [_tap_weights(filters, p, outputs, planar) for p in found]
