@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conv_bench import Canary  # noqa: E402
+from conv_bench import BLAS_SPIN_S, Canary, round_order  # noqa: E402
 
 from handconv.conv import to_canonical
 from handconv.methods import GENERAL, METHODS, candidates, cost
@@ -53,6 +53,25 @@ TRIES = 4
 #: Share of cells drawn channels-first (NCHW memory: what im2col_nchw is for).
 NCHW_SHARE = 0.25
 RIDGE = 0.05  # pulls weights towards 1 where the grid says little about a term
+
+
+#: A ladder of output-row widths (12 to 508 pixels) at a fixed ~1.5e8 multiply-adds per cell, for a few channel
+#: counts. The drawn grid's narrow rows are mostly small calls, where every overhead looks alike; without this
+#: ladder the fit charged ``planar`` 32 ns per vectorised loop where 14 ns was measured (2x its time on
+#: narrow rows, 1.3-1.6x on 100-250-pixel rows: CNN layers went to ``im2col`` that ``planar`` ran faster).
+LADDER_WIDTHS = (12, 28, 60, 124, 252, 508)
+LADDER_CHANNELS = ((16, 16, 3), (3, 64, 5), (64, 32, 3), (8, 8, 11), (1, 32, 5))
+LADDER_MACS = 1.5e8
+
+
+def ladder_cells() -> list[tuple]:
+    """One-image cells ``(1, H, W + K - 1, C_in, C_out, K, ...)`` whose output rows are ``LADDER_WIDTHS`` wide."""
+    cells = []
+    for ci, co, k in LADDER_CHANNELS:
+        for width in LADDER_WIDTHS:
+            height = max(8, round(LADDER_MACS / (width * ci * co * k * k)))
+            cells.append((1, height + k - 1, width + k - 1, ci, co, k, 1, 1, "VALID", "float32", "NHWC"))
+    return cells
 
 
 def draw_cells(seed: int, count: int) -> list[tuple]:
@@ -133,8 +152,10 @@ def measure_cell(cell, rng) -> dict:
         first = time.perf_counter() - start
         if not (first > HOPELESS_S and estimates[name] > 3 * best_estimate):
             times[name] = []
+    order = round_order({name: name for name in times})
     for _ in range(ROUNDS):
-        for name in times:
+        time.sleep(BLAS_SPIN_S)  # the last round's GEMMs: OpenBLAS's workers go to sleep
+        for name in order:
             time.sleep(0.002)
             start = time.perf_counter()
             METHODS[name].run(x, f, plan)
@@ -160,6 +181,25 @@ def terms(name: str, plan) -> np.ndarray:
         module.COST_WEIGHTS = saved
 
 
+def copy_in_seconds(name: str, plan) -> float:
+    """The NHWC copy of an NCHW input that ``run`` makes and its own estimate leaves to ``candidates``.
+
+    The timed ``run`` includes it (it gets NCHW memory, as from ``conv2d``), so the fit adds it unweighted;
+    left out, the NCHW cells read as underestimated and the fit inflated the weights every NHWC cell pays
+    (``planar`` came out at up to 2x its time on NHWC CNN layers).
+    """
+    if not plan.channels_first or METHODS[name].reads_channels_first(plan):
+        return 0.0
+    return cost.channels_first_seconds(plan, cost.REFERENCE_RATES, "input")
+
+
+def copy_back_seconds(name: str, plan) -> float:
+    """The copy back to NCHW that ``conv2d`` makes after a method returning NHWC memory (not in ``run``'s time)."""
+    if not plan.channels_first or METHODS[name].output_channels_first(plan):
+        return 0.0
+    return cost.channels_first_seconds(plan, cost.REFERENCE_RATES)
+
+
 def fit(records) -> dict[str, tuple[float, ...]]:
     """Each method's weights: least squares on log(estimate / time), ridge towards 1."""
     from scipy.optimize import least_squares
@@ -167,17 +207,19 @@ def fit(records) -> dict[str, tuple[float, ...]]:
     weights = {}
     names = sorted({m for r in records for m in r["seconds"]})
     for name in names:
-        rows = [(terms(name, plan_of(r["cell"])), r["seconds"][name]) for r in records if name in r["seconds"]]
-        rows = [(t, s) for t, s in rows if np.all(np.isfinite(t)) and t.sum() > 0]
+        plans = [(plan_of(r["cell"]), r["seconds"][name]) for r in records if name in r["seconds"]]
+        rows = [(terms(name, plan), copy_in_seconds(name, plan), s) for plan, s in plans]
+        rows = [(t, c, s) for t, c, s in rows if np.all(np.isfinite(t)) and t.sum() > 0]
         if not rows:
             continue
-        t_matrix = np.array([t for t, _ in rows])
-        log_seconds = np.log([s for _, s in rows])
+        t_matrix = np.array([t for t, _, _ in rows])
+        copies = np.array([c for _, c, _ in rows])
+        log_seconds = np.log([s for _, _, s in rows])
         used = t_matrix.sum(axis=0) > 0
 
-        def residuals(u, t_matrix=t_matrix, log_seconds=log_seconds, used=used):
+        def residuals(u, t_matrix=t_matrix, copies=copies, log_seconds=log_seconds, used=used):
             w = np.where(used, np.exp(u), 0.0)
-            return np.concatenate([np.log(t_matrix @ w) - log_seconds, RIDGE * u[used]])
+            return np.concatenate([np.log(t_matrix @ w + copies) - log_seconds, RIDGE * u[used]])
 
         solution = least_squares(residuals, np.zeros(t_matrix.shape[1]))
         # A term the grid never exercises (a NumPy fallback when numba is installed) keeps its weight.
@@ -192,7 +234,9 @@ def regret(records, show: int = 0) -> tuple[float, float, int]:
     """Geometric-mean and worst time of auto's pick over the fastest method; cells above 1.25x."""
     ratios, rows = [], []
     for r in records:
-        plan, seconds = plan_of(r["cell"]), r["seconds"]
+        plan = plan_of(r["cell"])
+        # What conv2d takes: the timed run and, for NHWC results of an NCHW call, the copy back.
+        seconds = {m: t + copy_back_seconds(m, plan) for m, t in r["seconds"].items()}
         estimators = {m: e for m, e in candidates(plan).items() if m in seconds}  # NCHW: + the copy back
         pick = cost.choose(plan, estimators, cost.REFERENCE_RATES)
         ratios.append(seconds[pick] / min(seconds.values()))
@@ -227,7 +271,7 @@ def main(argv=None) -> int:
     if args.fit is None:
         out = Path(__file__).resolve().parent / "results" / f"calibrate-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
         out.parent.mkdir(exist_ok=True)
-        measure(draw_cells(args.seed, args.cells), out, args.seed)
+        measure(draw_cells(args.seed, args.cells) + ladder_cells(), out, args.seed)
         print(f"measurements: {out}")
         args.fit = out
     records = [json.loads(line) for line in args.fit.read_text(encoding="utf-8").splitlines() if line.strip()]

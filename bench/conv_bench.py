@@ -400,6 +400,33 @@ class Canary:
         return rate
 
 
+#: handconv methods whose arithmetic runs on numba's threads, not on NumPy's OpenBLAS.
+NUMBA_METHODS = ("planar", "direct")
+#: OpenBLAS's workers spin for 2**28 cycles (~0.1 s here) after a GEMM before they sleep. A numba kernel
+#: started in that time shares the two cores with them: ``planar`` ran 1.7-1.9x slower 30-100 ms after an
+#: ``im2col`` call, at its own speed 250 ms after (2026-11-30). Shortening the spin (OPENBLAS_THREAD_TIMEOUT)
+#: is no cure: ``im2col`` then ran up to 3x slower, its threads asleep between bands.
+BLAS_SPIN_S = 0.15
+
+
+def round_order(methods: dict[str, str | None]) -> list[str]:
+    """Labels in the order one interleaved round times them, so no library runs beside OpenBLAS's spinning workers.
+
+    ``methods`` maps each label to the handconv method it runs (``None`` for TF, PyTorch and the other
+    peers). numba's methods come first (the round starts ``BLAS_SPIN_S`` after the last GEMM), the peers
+    next (their own pools), handconv's GEMM methods last.
+
+    >>> round_order({"hc:im2col": "im2col", "tf": None, "hc:planar": "planar", "torch": None})
+    ['hc:planar', 'tf', 'torch', 'hc:im2col']
+    """
+
+    def rank(label: str) -> int:
+        method = methods[label]
+        return 0 if method in NUMBA_METHODS else 1 if method is None else 2
+
+    return sorted(methods, key=rank)
+
+
 def gemm_peak() -> float:
     """float32 GEMM GFLOP/s at 2048^3, best of five: the machine's practical peak."""
     rng = np.random.default_rng(2)
@@ -452,6 +479,7 @@ def run_cell(name: str, runner: Runner, expected: np.ndarray, canary: Canary, bu
         # (they would otherwise steal the cores from the next cell); after an unclean try, outwait the host.
         time.sleep(SETTLE_S if attempt == 0 else RETRY_WAIT_S)
         before = canary()
+        time.sleep(BLAS_SPIN_S)  # the canary's GEMM: OpenBLAS's workers go to sleep first
         times = measure(call, budget_s, min_rep, 400)
         after = canary()
         worst = min(before, after)

@@ -62,8 +62,9 @@ QUICK_SIZE = 60
 #: Largest cell: multiply-adds, and bytes of input or output (keeps the sweep to minutes).
 MAX_MACS = 1.5e9
 MAX_BYTES = 48 * 2**20
-#: Pause before each timed call: TF's, PyTorch's (OpenMP) and OpenBLAS's workers spin for a while after a
-#: call and would steal the cores from the next library in the round.
+#: Pause before each timed call: TF's and PyTorch's (OpenMP) workers spin for a while after a call and would
+#: steal the cores from the next library in the round. OpenBLAS's spin longer: each round starts
+#: ``conv_bench.BLAS_SPIN_S`` after the last GEMM, in ``conv_bench.round_order``.
 ROUND_SETTLE_S = 0.03
 #: How repeated timings of one library on one cell become one number (``--stat``).
 STATISTIC = statistics.median
@@ -164,6 +165,15 @@ def all_cells(quick: bool) -> list[cb.Case]:
 
 
 # ------------------------------------------------------------------- timing
+def _method_of(label: str, auto: str, before: str | None) -> str | None:
+    """The handconv method a runner's label times (``None`` for TF and PyTorch)."""
+    if label == "hc:auto":
+        return auto
+    if label == "before":
+        return before
+    return label[3:] if label.startswith("hc:") else None
+
+
 def contenders(plan, auto: str) -> list[str]:
     """handconv methods worth timing beside auto: the model's closest few (auto's own pick included)."""
     rates = cost.current_rates(plan)
@@ -207,6 +217,7 @@ def run_cell(
     if before is not None:
         runners["before"] = cb.handconv_runner(case, x64, w64, before)
 
+    order = cb.round_order({name: _method_of(name, auto, before) for name in runners})
     errors, first = {}, {}
     for name, (call, fetch) in runners.items():  # warm-up (JIT, plans, caches) and the check
         start = time.perf_counter()
@@ -224,10 +235,11 @@ def run_cell(
         canary_before = canary()
         times: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(rounds):
-            for name, (call, _) in runners.items():
+            time.sleep(cb.BLAS_SPIN_S)  # OpenBLAS's workers (the canary's, the last round's GEMMs) go to sleep
+            for name in order:
                 time.sleep(ROUND_SETTLE_S)  # the previous library's worker threads stop spinning
                 start = time.perf_counter()
-                call()
+                runners[name][0]()
                 times[name].append(time.perf_counter() - start)
         canary_after = canary()
         clean = min(canary_before, canary_after) >= cb.CANARY_FLOOR * canary.best

@@ -41,8 +41,28 @@ def test_fit_recovers_the_weights_that_made_the_times(monkeypatch):
     known = (2.0, 0.5, 1.5, 0.8)
     records = []
     for cell in calibrate.draw_cells(5, 60):
-        seconds = float(calibrate.terms("im2col", calibrate.plan_of(cell)) @ np.array(known))
+        plan = calibrate.plan_of(cell)
+        # A timed run of an NCHW cell includes the NHWC copy of its input; the fit carries it unweighted.
+        seconds = float(calibrate.terms("im2col", plan) @ np.array(known)) + calibrate.copy_in_seconds("im2col", plan)
         records.append({"cell": list(cell), "seconds": {"im2col": seconds}})
     fitted = calibrate.fit(records)["im2col"]
     np.testing.assert_allclose(fitted, known, rtol=0.25)
     assert known != im2col.COST_WEIGHTS  # the fit reports weights; it does not change the module
+
+
+def test_layout_copies_are_charged_where_the_method_does_not_read_or_write_nchw():
+    nhwc = calibrate.plan_of((2, 30, 40, 8, 16, 3, 1, 1, "SAME", "float32", "NHWC"))
+    nchw = calibrate.plan_of((2, 30, 40, 8, 16, 3, 1, 1, "SAME", "float32", "NCHW"))
+    assert calibrate.copy_in_seconds("im2col", nhwc) == 0 == calibrate.copy_back_seconds("im2col", nhwc)
+    assert calibrate.copy_in_seconds("im2col", nchw) > 0 and calibrate.copy_back_seconds("im2col", nchw) > 0
+    # im2col_nchw reads and writes the planes as they lie: nothing to add.
+    assert calibrate.copy_in_seconds("im2col_nchw", nchw) == 0 == calibrate.copy_back_seconds("im2col_nchw", nchw)
+
+
+def test_ladder_holds_the_work_and_varies_the_row_width():
+    cells = calibrate.ladder_cells()
+    assert len(cells) == len(calibrate.LADDER_WIDTHS) * len(calibrate.LADDER_CHANNELS)
+    for cell in cells:
+        plan = calibrate.plan_of(cell)
+        assert plan.batch == 1 and plan.output_hw[1] in calibrate.LADDER_WIDTHS
+        assert 0.5 * calibrate.LADDER_MACS <= plan.macs <= 1.5 * calibrate.LADDER_MACS

@@ -95,3 +95,13 @@ def test_report_writes_table_and_heatmap(tmp_path):
     assert (tmp_path / "run.png").stat().st_size > 1000
     table = (tmp_path / "run.md").read_text()
     assert table.index("| b |") < table.index("| a |")  # slowest first
+
+
+def test_rounds_keep_numba_kernels_away_from_openblas_spinning_workers():
+    """numba's methods run first in a round (after the pause), the peers next, handconv's GEMM methods last."""
+    labels = {"hc:auto": "planar", "hc:im2col": "im2col", "tf": None, "torch": None, "hc:direct": "direct"}
+    methods = {label: sweep._method_of(label, "planar", None) for label in labels}
+    assert methods == labels
+    order = sweep.cb.round_order(methods)
+    assert order[:2] == ["hc:auto", "hc:direct"] and order[2:4] == ["tf", "torch"] and order[-1] == "hc:im2col"
+    assert sweep._method_of("before", "planar", "gemm") == "gemm"

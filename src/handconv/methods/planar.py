@@ -139,11 +139,13 @@ def workspace_bytes(plan: ConvPlan) -> int:
     ) * itemsize
 
 
-#: Weights of :func:`estimate`'s terms (launches, per-job and per-loop overhead, vector multiply-adds four
+#: Weights of :func:`estimate`'s terms (launches, per-job overhead, per-loop overhead, vector multiply-adds four
 #: outputs at a time, those of a channel left over, the fill by runs, the fill by NHWC walk, the write-back):
-#: ``bench/calibrate.py`` (refitted 2026-11-30 20:10 after the write-back change, quiet machine, 236 cells,
-#: a quarter NCHW).
-COST_WEIGHTS = (5.16, 1.62, 0.524, 1.01, 4.78, 2.35, 1.05)
+#: ``bench/calibrate.py`` (2026-11-30 21:56, quiet machine, 268 cells with the row-width ladder, every method
+#: timed away from OpenBLAS's spinning workers). The per-loop overhead came out at ~13 ns, as a ladder of row
+#: widths measures it; the earlier fit (one term for jobs and loops, numba timed right after GEMMs at up to 1.9x
+#: its speed) charged 32 ns and overrated ``planar`` 1.3-2x on CNN layers.
+COST_WEIGHTS = (7.56, 0.0791, 0.67, 0.415, 0.416, 3.23, 1.2, 0.882)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
@@ -154,7 +156,7 @@ def estimate(plan: ConvPlan, rates) -> float:
     # Four output channels share a pass; a channel left over runs a pass of its own (its own weight).
     co = accumulated_channels(plan)
     shared, alone = lanes * plan.taps * 4 * (co // 4), lanes * plan.taps * (co % 4)
-    # Every vectorised loop starts with slicing, overlap checks and weight loads (~20 ns).
+    # Every vectorised loop starts with slicing, overlap checks and weight loads (~13 ns).
     loops = jobs * math.ceil(job_lanes(plan) / tile) * math.ceil(plan.taps / 4) * math.ceil(co / 4)
     copies = math.prod(planar_shape(plan))
     out = math.prod(plan.output_shape)
@@ -163,7 +165,8 @@ def estimate(plan: ConvPlan, rates) -> float:
         COST_WEIGHTS,
         (
             2 * rates.launch + 5 * rates.call,
-            jobs * rates.call / 20 + loops * rates.call / 200,
+            jobs * rates.call / 20,
+            loops * rates.call / 200,
             shared / vector_rate,
             alone / vector_rate,
             # The fill: whole strided runs per channel, or (many channels) a scattered NHWC walk.
