@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conv_bench import BLAS_SPIN_S, Canary, round_order  # noqa: E402
+from conv_bench import Canary, round_order  # noqa: E402
 
 from handconv.conv import to_canonical
 from handconv.methods import GENERAL, METHODS, candidates, cost
@@ -152,11 +152,10 @@ def measure_cell(cell, rng) -> dict:
         first = time.perf_counter() - start
         if not (first > HOPELESS_S and estimates[name] > 3 * best_estimate):
             times[name] = []
-    order = round_order({name: name for name in times})
+    order = round_order({name: name for name in times}, short=0.002)
     for _ in range(ROUNDS):
-        time.sleep(BLAS_SPIN_S)  # the last round's GEMMs: OpenBLAS's workers go to sleep
-        for name in order:
-            time.sleep(0.002)
+        for name, pause in order:
+            time.sleep(pause)  # after a GEMM: OpenBLAS's workers go to sleep first
             start = time.perf_counter()
             METHODS[name].run(x, f, plan)
             times[name].append(time.perf_counter() - start)

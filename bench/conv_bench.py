@@ -402,29 +402,43 @@ class Canary:
 
 #: handconv methods whose arithmetic runs on numba's threads, not on NumPy's OpenBLAS.
 NUMBA_METHODS = ("planar", "direct")
+#: Peers whose worker threads spin long after a call: 30 ms after a PyTorch call, a 0.9 ms ``im2col`` call
+#: took 5.4 ms (median of 7), and its own time 150 ms after (2026-11-30).
+LONG_SPIN_PEERS = ("torch",)
 #: OpenBLAS's workers spin for 2**28 cycles (~0.1 s here) after a GEMM before they sleep. A numba kernel
 #: started in that time shares the two cores with them: ``planar`` ran 1.7-1.9x slower 30-100 ms after an
 #: ``im2col`` call, at its own speed 250 ms after (2026-11-30). Shortening the spin (OPENBLAS_THREAD_TIMEOUT)
 #: is no cure: ``im2col`` then ran up to 3x slower, its threads asleep between bands.
 BLAS_SPIN_S = 0.15
+#: Pause before a call that follows a library whose workers stop spinning sooner (TF, numba).
+SETTLE_SHORT_S = 0.03
 
 
-def round_order(methods: dict[str, str | None]) -> list[str]:
-    """Labels in the order one interleaved round times them, so no library runs beside OpenBLAS's spinning workers.
+def round_order(methods: dict[str, str | None], short: float = SETTLE_SHORT_S) -> list[tuple[str, float]]:
+    """(label, pause before its call) in the order one interleaved round times them.
 
     ``methods`` maps each label to the handconv method it runs (``None`` for TF, PyTorch and the other
-    peers). numba's methods come first (the round starts ``BLAS_SPIN_S`` after the last GEMM), the peers
-    next (their own pools), handconv's GEMM methods last.
+    peers). numba's methods come first, then the peers that stop spinning soon (TF), handconv's GEMM
+    methods, and PyTorch last; a call that follows OpenBLAS or PyTorch (the round's first follows the
+    last) waits ``BLAS_SPIN_S`` (a GEMM method after another: OpenBLAS's own workers, ready), any other
+    ``short``. So no library is timed beside another's spinning workers.
 
-    >>> round_order({"hc:im2col": "im2col", "tf": None, "hc:planar": "planar", "torch": None})
-    ['hc:planar', 'tf', 'torch', 'hc:im2col']
+    >>> round_order({"hc:im2col": "im2col", "torch": None, "hc:planar": "planar", "tf": None, "hc:gemm": "gemm"})
+    [('hc:planar', 0.15), ('tf', 0.03), ('hc:im2col', 0.03), ('hc:gemm', 0.03), ('torch', 0.15)]
     """
 
     def rank(label: str) -> int:
         method = methods[label]
-        return 0 if method in NUMBA_METHODS else 1 if method is None else 2
+        if method is None:
+            return 3 if label in LONG_SPIN_PEERS else 1
+        return 0 if method in NUMBA_METHODS else 2
 
-    return sorted(methods, key=rank)
+    def pause(previous: str, label: str) -> float:
+        spins_long = rank(previous) >= 2 and not rank(previous) == rank(label) == 2
+        return BLAS_SPIN_S if spins_long else short
+
+    order = sorted(methods, key=rank)
+    return [(label, pause(order[i - 1], label)) for i, label in enumerate(order)]
 
 
 def gemm_peak() -> float:

@@ -62,10 +62,6 @@ QUICK_SIZE = 60
 #: Largest cell: multiply-adds, and bytes of input or output (keeps the sweep to minutes).
 MAX_MACS = 1.5e9
 MAX_BYTES = 48 * 2**20
-#: Pause before each timed call: TF's and PyTorch's (OpenMP) workers spin for a while after a call and would
-#: steal the cores from the next library in the round. OpenBLAS's spin longer: each round starts
-#: ``conv_bench.BLAS_SPIN_S`` after the last GEMM, in ``conv_bench.round_order``.
-ROUND_SETTLE_S = 0.03
 #: How repeated timings of one library on one cell become one number (``--stat``).
 STATISTIC = statistics.median
 #: Methods the model rates within this factor of its pick are timed too ("best method").
@@ -235,9 +231,8 @@ def run_cell(
         canary_before = canary()
         times: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(rounds):
-            time.sleep(cb.BLAS_SPIN_S)  # OpenBLAS's workers (the canary's, the last round's GEMMs) go to sleep
-            for name in order:
-                time.sleep(ROUND_SETTLE_S)  # the previous library's worker threads stop spinning
+            for name, pause in order:
+                time.sleep(pause)  # the previous library's (or the canary's) worker threads stop spinning
                 start = time.perf_counter()
                 runners[name][0]()
                 times[name].append(time.perf_counter() - start)

@@ -97,11 +97,18 @@ def test_report_writes_table_and_heatmap(tmp_path):
     assert table.index("| b |") < table.index("| a |")  # slowest first
 
 
-def test_rounds_keep_numba_kernels_away_from_openblas_spinning_workers():
-    """numba's methods run first in a round (after the pause), the peers next, handconv's GEMM methods last."""
+def test_rounds_keep_every_library_away_from_spinning_workers():
+    """numba's methods first, TF next, handconv's GEMM methods, PyTorch last; long pauses after OpenBLAS and PyTorch."""
     labels = {"hc:auto": "planar", "hc:im2col": "im2col", "tf": None, "torch": None, "hc:direct": "direct"}
     methods = {label: sweep._method_of(label, "planar", None) for label in labels}
     assert methods == labels
     order = sweep.cb.round_order(methods)
-    assert order[:2] == ["hc:auto", "hc:direct"] and order[2:4] == ["tf", "torch"] and order[-1] == "hc:im2col"
+    assert [label for label, _ in order] == ["hc:auto", "hc:direct", "tf", "hc:im2col", "torch"]
+    pauses = dict(order)
+    # The round's first call follows the last round's PyTorch call; PyTorch follows a GEMM.
+    assert pauses["hc:auto"] == pauses["torch"] == sweep.cb.BLAS_SPIN_S
+    assert pauses["hc:direct"] == pauses["tf"] == pauses["hc:im2col"] == sweep.cb.SETTLE_SHORT_S
     assert sweep._method_of("before", "planar", "gemm") == "gemm"
+    # Two GEMM methods in a row share OpenBLAS's ready workers: no long pause between them.
+    gemms = sweep.cb.round_order({"hc:im2col": "im2col", "hc:gemm": "gemm"}, short=0.002)
+    assert gemms == [("hc:im2col", 0.002), ("hc:gemm", 0.002)]
