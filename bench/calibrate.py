@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conv_bench import Canary, round_order  # noqa: E402
 
 from handconv.conv import to_canonical
-from handconv.methods import GENERAL, METHODS, candidates, cost
+from handconv.methods import GENERAL, METHODS, candidates, cost, layout_seconds
 from handconv.plan import make_plan
 
 SEED = 99
@@ -187,16 +187,12 @@ def copy_in_seconds(name: str, plan) -> float:
     left out, the NCHW cells read as underestimated and the fit inflated the weights every NHWC cell pays
     (``planar`` came out at up to 2x its time on NHWC CNN layers).
     """
-    if not plan.channels_first or METHODS[name].reads_channels_first(plan):
-        return 0.0
-    return cost.channels_first_seconds(plan, cost.REFERENCE_RATES, "input")
+    return layout_seconds(METHODS[name], plan, cost.REFERENCE_RATES)[0]
 
 
 def copy_back_seconds(name: str, plan) -> float:
     """The copy back to NCHW that ``conv2d`` makes after a method returning NHWC memory (not in ``run``'s time)."""
-    if not plan.channels_first or METHODS[name].output_channels_first(plan):
-        return 0.0
-    return cost.channels_first_seconds(plan, cost.REFERENCE_RATES)
+    return layout_seconds(METHODS[name], plan, cost.REFERENCE_RATES)[1]
 
 
 def fit(records) -> dict[str, tuple[float, ...]]:

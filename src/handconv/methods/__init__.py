@@ -144,11 +144,21 @@ def candidates(plan: ConvPlan, precision: str = "accurate") -> dict[str, Callabl
     }
 
 
+def layout_seconds(method: Method, plan: ConvPlan, rates: cost.Rates) -> tuple[float, float]:
+    """(the NHWC copy of the input, the copy of the output back to NCHW) a channels-first call pays around ``method``.
+
+    Nothing on NHWC plans, nor where the method reads (writes) NCHW memory as it lies.
+    """
+    if not plan.channels_first:
+        return 0.0, 0.0
+    copy_in = 0.0 if method.reads_channels_first(plan) else cost.channels_first_seconds(plan, rates, "input")
+    copy_back = 0.0 if method.output_channels_first(plan) else cost.channels_first_seconds(plan, rates)
+    return copy_in, copy_back
+
+
 def _with_layout(method: Method) -> Callable[[ConvPlan, cost.Rates], float]:
     def estimate(plan: ConvPlan, rates: cost.Rates) -> float:
-        copy_back = 0.0 if method.output_channels_first(plan) else cost.channels_first_seconds(plan, rates)
-        copy_in = 0.0 if method.reads_channels_first(plan) else cost.channels_first_seconds(plan, rates, "input")
-        return method.estimate(plan, rates) + copy_back + copy_in
+        return method.estimate(plan, rates) + sum(layout_seconds(method, plan, rates))
 
     return estimate
 

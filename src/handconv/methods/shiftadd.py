@@ -102,8 +102,7 @@ def spatial_taps(plan: ConvPlan) -> int:
 
 def _widest_row(plan: ConvPlan) -> int:
     """Products one output row makes in the widest phase: its columns times its taps' ``C_out`` columns."""
-    ow, og = plan.output_hw[1], plan.out_channels_per_group
-    return max((ow + p.col_shifts[1] - p.col_shifts[0]) * len(p.taps) * og for p in phases(plan))
+    return max(_phase_cols(p, plan) * len(p.taps) * plan.out_channels_per_group for p in phases(plan))
 
 
 def _rows_per_band(plan: ConvPlan) -> int:
