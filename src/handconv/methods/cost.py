@@ -178,8 +178,11 @@ RUN_SCALE = 40
 SHORT_RUN = 1024
 #: Blocks copied at once beyond this size leave the caches: the copy runs at memory speed.
 CACHE_BYTES = 8 * 2**20
-#: A copy to and from memory, against one in cache (2026-11-30: 5 GB/s for 64-256 MiB blocks, 34 for 4 MiB).
-MEMORY_COPY = 0.15
+#: A copy to and from memory, against one in cache: im2col's columns copy (runs of 704 numbers, buffer reused)
+#: moved 31-35 GB/s in blocks of 1.6-13 MiB and 18 GB/s in blocks of 25-200 MiB (2026-12-01). The 0.15 measured
+#: before (5 GB/s) included the page faults of a fresh buffer per band, which im2col no longer allocates; it
+#: charged g033's columns (97 MB) 14 ms where they take 5 and made auto pass over im2col on g158 (2.6x TF; 1.9x).
+MEMORY_COPY = 0.5
 
 
 def copy_seconds(rates: Rates, nbytes: float, run: int, block_bytes: float = 0) -> float:
@@ -192,7 +195,7 @@ def copy_seconds(rates: Rates, nbytes: float, run: int, block_bytes: float = 0) 
     runs (``KW * C`` numbers, ``C`` when dilated); the shifted GEMMs copy runs
     of ``C``. Copied in blocks of ``block_bytes`` larger than ``CACHE_BYTES``
     (im2col's bands when one band of 1024 receptive fields of 11x11x256 is
-    127 MB), the copy runs at memory speed: 5 GB/s here, ``MEMORY_COPY`` of the
+    127 MB), the copy runs at memory speed: 18 GB/s here, about ``MEMORY_COPY`` of the
     in-cache rate.
 
     >>> r = REFERENCE_RATES
