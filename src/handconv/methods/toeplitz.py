@@ -30,7 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
 from . import cost
-from .im2col import exact_where_non_finite
+from .im2col import band_count, bands, exact_where_non_finite
 
 #: Gathered columns held at once (stays in L2).
 BAND_BYTES = 1 * 2**20
@@ -112,7 +112,7 @@ def estimate(plan: ConvPlan, rates) -> float:
     return cost.weighted(
         COST_WEIGHTS,
         (
-            (7.5 + 2 * math.ceil(plan.batch * plan.output_hw[0] / _band_rows(plan))) * rates.call,
+            (7.5 + 2 * band_count(plan.batch, plan.output_hw[0], _band_rows(plan))) * rates.call,
             (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth,
             cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize),
             MATRIX_PASSES * k * b * plan.out_channels * itemsize / rates.bandwidth,
@@ -191,12 +191,12 @@ def _toeplitz(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
         writeable=False,
     )
     band = _band_rows(plan)
-    columns = np.empty((min(oh, band) * tiles, kh * b_in * c), dtype=x.dtype)
-    for image in range(n):
-        for start in range(0, oh, band):
-            stop = min(oh, start + band)
-            block = columns[: (stop - start) * tiles]
-            block.reshape(stop - start, tiles, kh, b_in * c)[...] = runs[image, start:stop]
-            target = out[image, start:stop].reshape((stop - start) * tiles, b * cout)
-            np.matmul(block, matrix, out=target)
+    columns = np.empty((min(n * oh, band) * tiles, kh * b_in * c), dtype=x.dtype)
+    # Bands of output rows, several small images to a band: one GEMM per image of 13 rows ran at a
+    # third of the rate of one over 26 images' rows (64 images of 13x13 under 11x11, g203).
+    for images, rows in bands(n, oh, band):
+        window = runs[images, rows]  # (images, rows, tiles, KH, B_in * C), a view
+        block = columns[: window.shape[0] * window.shape[1] * tiles]
+        block.reshape(window.shape)[...] = window
+        np.matmul(block, matrix, out=out[images, rows].reshape(block.shape[0], b * cout))
     return out if exact else np.ascontiguousarray(out[:, :, :ow])
