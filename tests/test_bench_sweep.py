@@ -112,3 +112,19 @@ def test_rounds_keep_every_library_away_from_spinning_workers():
     # Two GEMM methods in a row share OpenBLAS's ready workers: no long pause between them.
     gemms = sweep.cb.round_order({"hc:im2col": "im2col", "hc:gemm": "gemm"}, short=0.002)
     assert gemms == [("hc:im2col", 0.002), ("hc:gemm", 0.002)]
+
+
+def test_confirmation_keeps_the_median_pass_and_says_what_it_changed():
+    first, slow, quick = _result("a", 2.6), _result("a", 3.1), _result("a", 1.4)
+    kept = sweep.confirmed([first, slow, quick])
+    assert kept["auto_over_tf"] == 2.6 and kept["passes_over_tf"] == [2.6, 3.1, 1.4]  # the median can be the first
+    kept = sweep.confirmed([_result("a", 2.6), _result("a", 1.3), _result("a", 1.5)])
+    assert kept["auto_over_tf"] == 1.5 and kept["ms"]["hc:auto"] == 1.5 and kept["first_over_tf"] == 2.6
+    assert sweep.confirmed([_result("a", 2.6), _result("a", 1.3)])["auto_over_tf"] == 2.6  # two passes: the slower
+    results = [_result("a", 1.1), _result("b", 1.3), kept]
+    assert sweep.to_confirm(results) == ["b"]  # a confirmed cell is not timed again (--resume)
+    checks = sweep.targets(results)
+    detail = next(d for label, _, d in checks if label.startswith("info: cells timed"))
+    assert "1 above 2x" in detail  # the first passes alone are reported too
+    table = sweep.markdown(results)
+    assert "2.60, 1.30, 1.50" in table
