@@ -532,3 +532,22 @@ def test_shiftadd_phases_hold_every_tap_once_where_it_reads(kernel, strides, dil
                 assert (oy + qy) * strides[0] + p.row == oy * strides[0] + ky * dilations[0]
                 assert (ox + qx) * strides[1] + p.col == ox * strides[1] + kx * dilations[1]
             assert p.row_shifts[0] <= qy <= p.row_shifts[1] and p.col_shifts[0] <= qx <= p.col_shifts[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9), st.integers(1, 4)),
+    st.lists(st.integers(0, 3), min_size=4, max_size=4),
+)
+def test_padded_input_from_a_kept_buffer_equals_the_plans_padding(shape, pads):
+    """The scratch-backed padded copy zeroes its border every call, whatever the last call left there."""
+    from handconv.methods.im2col import padded_input
+    from handconv.methods.scratch import scratch
+
+    top, bottom, left, right = pads
+    plan = make_plan(shape, (1, 1, shape[3], 1), 1, [[0, 0], [top, bottom], [left, right], [0, 0]])
+    scratch((4096,), np.float32, "padded input")[:] = np.nan  # what an earlier, larger call might leave
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    padded = padded_input(x, plan)
+    np.testing.assert_array_equal(padded, plan.pad(x))
+    assert padded.flags.c_contiguous

@@ -30,7 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
 from . import cost
-from .im2col import band_count, bands, exact_where_non_finite
+from .im2col import band_count, bands, exact_where_non_finite, zero_padded
 
 #: Gathered columns held at once (stays in L2).
 BAND_BYTES = 1 * 2**20
@@ -144,14 +144,15 @@ def toeplitz_matrix(filters: np.ndarray, plan: ConvPlan, b: int) -> np.ndarray:
 
 
 def _pad_wide(x: np.ndarray, plan: ConvPlan, width: int) -> np.ndarray:
-    """Zero-pad to ``(N, Hp, width, C)``: the plan's padding plus right columns for a partial last tile."""
-    (top, _), (left, _) = plan.pad_amounts
+    """Zero-pad to ``(N, Hp, width, C)``: the plan's padding plus right columns for a partial last tile.
+
+    In this thread's scratch buffer (see :func:`.im2col.padded_input`): the caller must not keep it.
+    """
+    (top, bottom), (left, _) = plan.pad_amounts
     n, h, w, c = x.shape
     if width == w and plan.padded_hw[0] == h and x.flags.c_contiguous:
         return x
-    padded = np.zeros((n, plan.padded_hw[0], width, c), dtype=x.dtype)
-    padded[:, top : top + h, left : left + w] = x
-    return padded
+    return zero_padded(x, (top, bottom), (left, width - left - w), "toeplitz input")
 
 
 def conv2d_toeplitz(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np.ndarray:
