@@ -379,7 +379,8 @@ def targets(results: list[dict]) -> list[tuple[str, bool, str]]:
         first = [r.get("first_over_tf", r["auto_over_tf"]) for r in results]
         checks.append(
             (
-                f"info: cells timed {1 + CONFIRM_PASSES} times (first pass above {CONFIRM_ABOVE}x TF; median pass kept)",
+                f"info: cells timed {1 + CONFIRM_PASSES} times "
+                f"(first pass above {CONFIRM_ABOVE}x TF; median pass kept)",
                 True,
                 f"{len(again)}; first passes alone: geomean {geomean(first):.2f}, "
                 f"{sum(v > 2.0 for v in first)} above 2x, {sum(v > 1.25 for v in first)} above 1.25x",
