@@ -43,6 +43,7 @@ from . import (
     shiftadd,
     shifted,
     toeplitz,
+    valid_taps,
     weightgrad,
     winograd,
 )
@@ -98,6 +99,7 @@ METHODS: dict[str, Method] = {
     "gemm": Method(gemm.conv2d_gemm, gemm.workspace_bytes, "one GEMM per tap on shifted input slices, accumulated in place", estimate=gemm.estimate, output_channels_first=gemm.output_channels_first, reads_channels_first=gemm.output_channels_first),
     "shiftadd": Method(shiftadd.conv2d_shiftadd, shiftadd.workspace_bytes, "one GEMM per stride phase for every tap's products, then the taps' shifted planes added (many channels into few)", estimate=shiftadd.estimate, output_channels_first=shiftadd.output_channels_first, reads_channels_first=shiftadd.output_channels_first),
     "toeplitz": Method(toeplitz.conv2d_toeplitz, toeplitz.workspace_bytes, "tiles of outputs from a banded Toeplitz GEMM", toeplitz.supports, toeplitz.estimate),
+    "valid_taps": Method(valid_taps.conv2d_valid_taps, valid_taps.workspace_bytes, "one GEMM per tap over the outputs it reads the image for: padding never multiplied (finite filters)", valid_taps.supports, valid_taps.estimate),
     "direct": Method(direct.conv2d_direct, direct.workspace_bytes, "direct sums on NHWC, compiled by numba when installed (few channels)", estimate=direct.estimate),
     "planar": Method(planar.conv2d_planar, planar.workspace_bytes, "direct sums on planar stride-phase rows, four outputs per pass (numba; few input channels)", planar.supports, planar.estimate, output_channels_first=planar.output_channels_first),
     "winograd": Method(winograd.conv2d_winograd, winograd.workspace_bytes, "Winograd F(4x4, 3x3): 3x3 stride 1 with 4x fewer multiplications", winograd.supports, winograd.estimate, transform=True),
