@@ -108,7 +108,7 @@ def _band_pixels(plan: ConvPlan) -> int:
 #: ``auto`` considers this method only where at most this share of the receptive fields' pixels lies inside the
 #: image, the plans it is for. Elsewhere it is a per-tap GEMM with a pass over the output per tap: given every
 #: cell it estimated cheaper (18 sweep cells, 2026-12-01), it lost to ``im2col`` on most (S8 2.8 against 2.2 ms,
-#: g033 20 against 16, g175 21 against 14) and won on two (g158 36 against 48, g177 28 against 31): the
+#: g033 20 against 16, g175 21 against 14) and won four (g158 36 against 48, g177 28 against 31, S9, g176): the
 #: calibration grid's small cells, where its weights come from, do not show its memory passes.
 AUTO_BELOW = 0.75
 
