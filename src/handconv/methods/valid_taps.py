@@ -76,8 +76,12 @@ def valid_fraction(plan: ConvPlan) -> float:
     >>> round(valid_fraction(make_plan((16, 8, 8, 256), (11, 11, 256, 8), 2, "SAME")), 2)
     0.43
     """
-    pixels = sum((r[1] - r[0]) * (c[1] - c[0]) for _, r, c in _ranges(plan))
-    return pixels / max(1, plan.output_hw[0] * plan.output_hw[1] * plan.taps // plan.in_channels)
+    return _valid_share(plan, _ranges(plan))
+
+
+def _valid_share(plan: ConvPlan, found) -> float:
+    pixels = sum((r[1] - r[0]) * (c[1] - c[0]) for _, r, c in found)
+    return pixels / max(1, plan.output_hw[0] * plan.output_hw[1] * math.prod(plan.filter_hw))
 
 
 #: Input slice and product of one band of output rows: bounds the workspace on large images. Bands of 1 MiB, to
@@ -118,11 +122,13 @@ COST_WEIGHTS = (0.917, 0.125, 1.84, 0.77)
 
 def estimate(plan: ConvPlan, rates) -> float:
     """Seconds (see :mod:`.cost`): per band and tap a copy of its input slice, a GEMM, an addition into the output."""
-    if not supports(plan) or valid_fraction(plan) > AUTO_BELOW:
+    if not supports(plan):
+        return math.inf
+    found = _ranges(plan)
+    if _valid_share(plan, found) > AUTO_BELOW:
         return math.inf
     itemsize, _, _, out_bytes, _ = cost.sizes(plan)
     c, c_out, n = plan.in_channels, plan.out_channels, plan.batch
-    found = _ranges(plan)
     band_pixels = _band_pixels(plan)
     # A tap's slice: runs of C numbers (whole rows of the slice when the columns are contiguous).
     run = c * (plan.output_hw[1] if plan.strides[1] == 1 else 1)
