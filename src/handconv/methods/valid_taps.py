@@ -116,8 +116,9 @@ def _band_pixels(plan: ConvPlan) -> int:
 #: calibration grid's small cells, where its weights come from, do not show its memory passes.
 AUTO_BELOW = 0.75
 
-#: Weights of :func:`estimate`'s terms (calls, output passes, slice copies, GEMMs): ``bench/calibrate.py``.
-COST_WEIGHTS = (0.917, 0.125, 1.84, 0.77)
+#: Weights of :func:`estimate`'s terms (calls, output passes, slice copies, GEMMs): ``bench/calibrate.py``, refitted
+#: after the GEMM table's thin long products were re-measured (2026-12-01).
+COST_WEIGHTS = (0.901, 0.618, 0.869, 0.676)
 
 
 def estimate(plan: ConvPlan, rates) -> float:
