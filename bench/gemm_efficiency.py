@@ -32,30 +32,41 @@ UNITS = {np.float32: 100e9, np.float64: 50e9}
 OUTPUT_BYTES = 64 * 2**20
 
 
-def rows_for(k: int, n: int, itemsize: int) -> int:
-    """Rows ``m`` of the timed product: ``4e6 / k``, at least 256, output at most ``OUTPUT_BYTES``."""
-    return max(256, min(int(4e6 / k), OUTPUT_BYTES // (n * itemsize)))
+#: ``--hot``: the left operand's size, as a method's band of columns is when its GEMM reads it (in cache).
+HOT_BYTES = 2 * 2**20
 
 
-def measure(dtype: type, rounds: int, seed: int = 0) -> list[list[float]]:
-    """Efficiency per ``(k, n)`` of :data:`cost.GEMM_K` x :data:`cost.GEMM_N` for ``dtype``."""
+def rows_for(k: int, n: int, itemsize: int, hot: bool = False) -> int:
+    """Rows ``m`` of the timed product: ``4e6 / k`` (hot: ``HOT_BYTES`` of it), at least 256, output at most
+    ``OUTPUT_BYTES``."""
+    rows = HOT_BYTES // (k * itemsize) if hot else int(4e6 / k)
+    return max(256, min(rows, OUTPUT_BYTES // (n * itemsize)))
+
+
+def measure(dtype: type, rounds: int, seed: int = 0, hot: bool = False) -> list[list[float]]:
+    """Efficiency per ``(k, n)`` of :data:`cost.GEMM_K` x :data:`cost.GEMM_N` for ``dtype``.
+
+    Cold (default): the rounds go over the whole grid, so each product finds its operands out of cache. Hot: each
+    product is timed ``rounds`` times in a row, its ``HOT_BYTES`` left operand in cache from the call before.
+    """
     rng = np.random.default_rng(seed)
     itemsize = np.dtype(dtype).itemsize
     cells = []
     for k in cost.GEMM_K:
         for n in cost.GEMM_N:
-            m = rows_for(k, n, itemsize)
+            m = rows_for(k, n, itemsize, hot)
             a = rng.standard_normal((m, k)).astype(dtype)
             b = rng.standard_normal((k, n)).astype(dtype)
             out = np.empty((m, n), dtype)
             np.matmul(a, b, out=out)  # first call: page faults, thread start-up
             cells.append((k, n, m, a, b, out))
     best = [float("inf")] * len(cells)
-    for _ in range(rounds):
-        for i, (_k, _n, _m, a, b, out) in enumerate(cells):
-            start = time.perf_counter()
-            np.matmul(a, b, out=out)
-            best[i] = min(best[i], time.perf_counter() - start)
+    order = [i for i in range(len(cells)) for _ in range(rounds)] if hot else list(range(len(cells))) * rounds
+    for i in order:
+        _k, _n, _m, a, b, out = cells[i]
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best[i] = min(best[i], time.perf_counter() - start)
     table = []
     for row in range(len(cost.GEMM_K)):
         line = []
@@ -70,12 +81,13 @@ def measure(dtype: type, rounds: int, seed: int = 0) -> list[list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--hot", action="store_true", help="operands in cache, as in a band (GEMM_EFFICIENCY_HOT)")
     args = parser.parse_args()
     for dtype, name, current in (
         (np.float32, "GEMM_EFFICIENCY", cost.GEMM_EFFICIENCY),
         (np.float64, "GEMM_EFFICIENCY_F64", cost.GEMM_EFFICIENCY_F64),
     ):
-        table = measure(dtype, args.rounds)
+        table = measure(dtype, args.rounds, hot=args.hot)
         print(f"{name} = (  # k = {cost.GEMM_K}, n = {cost.GEMM_N}")
         for k, line in zip(cost.GEMM_K, table):
             print(f"    ({', '.join(str(v) for v in line)}),  # k = {k}")

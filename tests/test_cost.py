@@ -103,6 +103,22 @@ def test_gemm_efficiency_falls_for_thin_products():
     assert cost.gemm_efficiency(400, 64, m=16) < cost.gemm_efficiency(400, 64)  # few rows
 
 
+def test_gemm_efficiency_reads_the_hot_table_for_operands_in_cache_and_blends_towards_the_cold_one():
+    for i, k in enumerate(cost.GEMM_K):
+        for j, n in enumerate(cost.GEMM_N):
+            in_cache = max(256, cost.HOT_OPERAND_BYTES // (4 * k))  # rows of a left operand that fits
+            if in_cache * k * 4 <= cost.HOT_OPERAND_BYTES:
+                assert cost.gemm_efficiency(k, n, m=in_cache) == pytest.approx(cost.GEMM_EFFICIENCY_HOT[i][j])
+            from_memory = cost.COLD_OPERAND_BYTES // (4 * k) + 1
+            assert cost.gemm_efficiency(k, n, m=from_memory) == pytest.approx(cost.GEMM_EFFICIENCY[i][j])
+            assert cost.gemm_efficiency(k, n, m=from_memory, itemsize=8) == pytest.approx(
+                cost.GEMM_EFFICIENCY_F64[i][j]
+            )
+    # Between the two sizes the rate moves monotonically from one table's value to the other's.
+    rates = [cost.gemm_efficiency(400, 32, m=m) for m in (2048, 4096, 8192, 16384, 32768)]
+    assert all(a >= b for a, b in zip(rates, rates[1:])) and rates[0] > rates[-1]
+
+
 def test_gemm_efficiency_interpolates_between_and_clamps_beyond_the_table():
     for i, k in enumerate(cost.GEMM_K):
         for j, n in enumerate(cost.GEMM_N):

@@ -139,6 +139,39 @@ GEMM_EFFICIENCY_F64 = (
 )
 
 
+#: The same products with the left operand in cache (``bench/gemm_efficiency.py --hot``: 2 MiB of it, each product
+#: timed several times in a row, 2026-12-01), as a band a method has just copied is when its GEMM reads it. Thin
+#: products gain most: ``k = 75``, ``n = 32`` runs at 0.84 here and 0.64 from memory; from ``n = 128`` on the two
+#: agree. The table above is the cold one: each product timed after the whole grid's others.
+GEMM_EFFICIENCY_HOT = (
+    (0.0046, 0.0065, 0.0078, 0.0084, 0.0087, 0.0083, 0.009, 0.009),
+    (0.047, 0.073, 0.14, 0.26, 0.27, 0.12, 0.092, 0.089),
+    (0.079, 0.14, 0.3, 0.53, 0.6, 0.6, 0.41, 0.32),
+    (0.16, 0.19, 0.41, 0.68, 0.78, 0.86, 0.88, 0.8),
+    (0.25, 0.2, 0.44, 0.72, 0.84, 0.95, 0.99, 0.97),
+    (0.35, 0.2, 0.46, 0.76, 0.89, 0.97, 1.0, 1.0),
+    (0.4, 0.2, 0.47, 0.78, 0.91, 0.98, 1.0, 1.0),
+    (0.4, 0.17, 0.44, 0.75, 0.87, 0.94, 0.98, 0.99),
+    (0.36, 0.19, 0.47, 0.77, 0.88, 0.94, 0.94, 0.96),
+)
+GEMM_EFFICIENCY_HOT_F64 = (
+    (0.0091, 0.014, 0.016, 0.017, 0.018, 0.018, 0.018, 0.018),
+    (0.031, 0.14, 0.2, 0.28, 0.26, 0.12, 0.086, 0.086),
+    (0.077, 0.18, 0.34, 0.48, 0.6, 0.6, 0.31, 0.24),
+    (0.13, 0.18, 0.45, 0.63, 0.76, 0.85, 0.86, 0.78),
+    (0.15, 0.22, 0.46, 0.67, 0.81, 0.91, 0.96, 1.0),
+    (0.17, 0.27, 0.46, 0.68, 0.82, 0.92, 0.97, 1.0),
+    (0.2, 0.29, 0.46, 0.68, 0.83, 0.93, 0.98, 1.0),
+    (0.18, 0.17, 0.46, 0.67, 0.81, 0.89, 0.94, 0.98),
+    (0.26, 0.16, 0.44, 0.61, 0.73, 0.76, 0.8, 0.91),
+)
+#: A left operand up to ``HOT_OPERAND_BYTES`` is read at the hot rate, from ``COLD_OPERAND_BYTES`` (the L3 cache of
+#: the development VM) at the cold one; in between the two blend in log(size). Measured (k = 704, n = 32): 0.88 with
+#: 2.9 MB, 0.72 with 16 MB, 0.57 with 56 MB.
+HOT_OPERAND_BYTES = 4 * 2**20
+COLD_OPERAND_BYTES = 32 * 2**20
+
+
 def _interpolate(axis: tuple[int, ...], value: float) -> tuple[int, int, float]:
     """Neighbouring indices on ``axis`` and the weight of the upper one, linear in log(value)."""
     value = min(max(value, axis[0]), axis[-1])
@@ -149,11 +182,13 @@ def _interpolate(axis: tuple[int, ...], value: float) -> tuple[int, int, float]:
     return lower, upper, math.log(value / axis[lower]) / math.log(axis[upper] / axis[lower])
 
 
-def gemm_efficiency(k: int, n: int, m: int = 1 << 20, itemsize: int = 4) -> float:
+def gemm_efficiency(k: int, n: int, m: int = 1 << 24, itemsize: int = 4) -> float:
     """Fraction of the GEMM rate a ``(m, k) @ (k, n)`` product reaches (:data:`GEMM_EFFICIENCY`, float64: ``_F64``).
 
     Interpolated in ``log k`` and ``log n`` between the measured points (clamped
-    at the table's edges); products with few rows (``m < 256``) lose in
+    at the table's edges), from the hot table where the left operand (``m * k``
+    numbers) fits in cache and the cold one where it does not
+    (:data:`HOT_OPERAND_BYTES`); products with few rows (``m < 256``) lose in
     proportion to ``sqrt(m / 256)``. Only the *ratios* between shapes matter to
     the choice: the machine's own speed enters once, through ``Rates.gemm_flops``.
 
@@ -161,17 +196,27 @@ def gemm_efficiency(k: int, n: int, m: int = 1 << 20, itemsize: int = 4) -> floa
     0.96
     >>> round(gemm_efficiency(9, 32), 2), round(gemm_efficiency(400, 32), 2)
     (0.36, 0.61)
+    >>> round(gemm_efficiency(400, 32, m=1024), 2)  # 1.6 MB of float32: in cache
+    0.91
     """
     ki, kj, kw = _interpolate(GEMM_K, k)
     ni, nj, nw = _interpolate(GEMM_N, n)
-    table = GEMM_EFFICIENCY if itemsize <= 4 else GEMM_EFFICIENCY_F64
-    low = table[ki][ni] * (1 - nw) + table[ki][nj] * nw
-    high = table[kj][ni] * (1 - nw) + table[kj][nj] * nw
-    return (low * (1 - kw) + high * kw) * min(1.0, m / 256) ** 0.5
+
+    def read(table: tuple[tuple[float, ...], ...]) -> float:
+        low = table[ki][ni] * (1 - nw) + table[ki][nj] * nw
+        high = table[kj][ni] * (1 - nw) + table[kj][nj] * nw
+        return low * (1 - kw) + high * kw
+
+    wide = itemsize > 4
+    cold = read(GEMM_EFFICIENCY_F64 if wide else GEMM_EFFICIENCY)
+    hot = read(GEMM_EFFICIENCY_HOT_F64 if wide else GEMM_EFFICIENCY_HOT)
+    operand = max(1, m) * k * itemsize
+    share = min(1.0, max(0.0, math.log(operand / HOT_OPERAND_BYTES) / math.log(COLD_OPERAND_BYTES / HOT_OPERAND_BYTES)))
+    return (hot * (1 - share) + cold * share) * min(1.0, m / 256) ** 0.5
 
 
 def gemm_seconds(rates: Rates, macs: float, k: int, n: int, m: int, itemsize: int) -> float:
-    """Seconds for ``macs`` multiply-adds in products of shape ``(m, k) @ (k, n)``."""
+    """Seconds for ``macs`` multiply-adds in products of shape ``(m, k) @ (k, n)`` (``m``: one product's rows)."""
     peak = rates.gemm_flops * (1.0 if itemsize <= 4 else 0.5)
     return 2.0 * macs / (peak * max(gemm_efficiency(k, n, m, itemsize), 1e-3))
 

@@ -83,13 +83,15 @@ def estimate(plan: ConvPlan, rates) -> float:
     pads = padded if plan.pad_amounts != ((0, 0), (0, 0)) else 0
     columns = 0 if _columns_are_input(plan) else pixels * plan.taps * plan.groups * itemsize
     products = plan.groups * band_count(plan.batch, plan.output_hw[0], _rows_per_band(plan))
+    # One product's rows: a band of columns just copied (in cache), or the input itself (not copied: from memory).
+    band_pixels = pixels if _columns_are_input(plan) else _band_numbers(plan) // max(1, plan.taps)
     return cost.weighted(
         COST_WEIGHTS,
         (
             (5 + 3 * products) * rates.call,
             (pads + out_bytes * (2 * chain_parts(plan) - 1)) / rates.bandwidth,
             cost.copy_seconds(rates, columns, column_run(plan), workspace_bytes(plan)),
-            cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, pixels, itemsize),
+            cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, band_pixels, itemsize),
         ),
     )
 

@@ -114,7 +114,7 @@ def estimate(plan: ConvPlan, rates) -> float:
         (
             (7.5 + 2 * band_count(plan.batch, plan.output_hw[0], _band_rows(plan))) * rates.call,
             (padded + 2 * rows * k * itemsize + out_bytes) / rates.bandwidth,
-            cost.gemm_seconds(rates, macs, k, b * plan.out_channels, rows, itemsize),
+            cost.gemm_seconds(rates, macs, k, b * plan.out_channels, min(rows, _band_rows(plan) * tiles), itemsize),
             MATRIX_PASSES * k * b * plan.out_channels * itemsize / rates.bandwidth,
         ),
     )
