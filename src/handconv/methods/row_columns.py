@@ -38,7 +38,9 @@ from . import cost
 from .im2col import band_count, bands, padded_input
 from .scratch import scratch
 
-#: Copied window rows held at once: stays in L2 between its copy and its ``KH`` GEMMs (as im2col's bands).
+#: A band's copied window rows, grid of sums and product: stays in cache between its copy, its ``KH`` GEMMs and
+#: their sums (as im2col's bands). Counting the grid matters when ``C_out`` outweighs ``KW * C``: 64x56x56x3 -> 64
+#: spent 14 of 59 ms adding 20 MB grids from memory.
 BAND_BYTES = 4 * 2**20
 #: A band holds at least this many output pixels (thinner GEMMs are mostly call overhead).
 MIN_BAND_PIXELS = 1024
@@ -72,8 +74,8 @@ def _span(plan: ConvPlan) -> int:
 
 
 def _row_numbers(plan: ConvPlan) -> int:
-    """Numbers in one copied row: ``OW`` windows of ``KW * C``."""
-    return plan.output_hw[1] * plan.filter_hw[1] * plan.in_channels
+    """Numbers a band holds per row: ``OW`` windows of ``KW * C``, and ``OW`` pixels of the grid and the product."""
+    return plan.output_hw[1] * (plan.filter_hw[1] * plan.in_channels + 2 * plan.out_channels)
 
 
 def _rows_per_band(plan: ConvPlan) -> int:
@@ -98,12 +100,14 @@ def workspace_bytes(plan: ConvPlan) -> int:
         return 0
     images, rows = _band_shape(plan)
     grid_rows = images * (rows + _span(plan)) * plan.output_hw[1]
-    per_row = _row_numbers(plan) // max(1, plan.output_hw[1]) + 2 * plan.out_channels
-    return grid_rows * per_row * plan.compute_dtype.itemsize
+    return grid_rows * _row_numbers(plan) // max(1, plan.output_hw[1]) * plan.compute_dtype.itemsize
 
 
 #: Weights of :func:`estimate`'s terms (calls, passes over the grid and output, rows copy, GEMMs):
-#: ``bench/calibrate.py``.
+#: ``bench/calibrate.py`` on its grid with this method timed beside im2col (2026-12-01). Fitted again after the
+#: GEMM model's hot table, they came out at (0.905, 0.926, 1.53, 2.02) and raised the grid's regret (1.076 ->
+#: 1.10): the grid's small products pay overheads the GEMM term does not name, and on the sweep's large layers
+#: these weights already overestimate it (g228 16 ms for 10, g131 13 for 8).
 COST_WEIGHTS = (0.899, 1.33, 1.51, 1.09)
 
 
