@@ -166,18 +166,27 @@ def _module(name: str):
     return sys.modules[METHODS[name].estimate.__module__]
 
 
-def terms(name: str, plan) -> np.ndarray:
-    """The estimate's terms for ``plan``: the estimate with each unit weight vector in turn."""
+def _estimate_with(name: str, plan, weights: tuple[float, ...]) -> float:
     module = _module(name)
     saved = module.COST_WEIGHTS
     try:
-        result = []
-        for i in range(len(saved)):
-            module.COST_WEIGHTS = tuple(1.0 if j == i else 0.0 for j in range(len(saved)))
-            result.append(METHODS[name].estimate(plan, cost.REFERENCE_RATES))
-        return np.array(result)
+        module.COST_WEIGHTS = weights
+        return METHODS[name].estimate(plan, cost.REFERENCE_RATES)
     finally:
         module.COST_WEIGHTS = saved
+
+
+def unweighted_seconds(name: str, plan) -> float:
+    """The part of the estimate no weight scales (``planar``'s page faults of a buffer too large to keep)."""
+    return _estimate_with(name, plan, tuple(0.0 for _ in _module(name).COST_WEIGHTS))
+
+
+def terms(name: str, plan) -> np.ndarray:
+    """The estimate's terms for ``plan``: with each unit weight vector in turn, less the unweighted part."""
+    count = len(_module(name).COST_WEIGHTS)
+    fixed = unweighted_seconds(name, plan)
+    units = [tuple(1.0 if j == i else 0.0 for j in range(count)) for i in range(count)]
+    return np.array([_estimate_with(name, plan, unit) - fixed for unit in units])
 
 
 def copy_in_seconds(name: str, plan) -> float:
@@ -203,7 +212,9 @@ def fit(records) -> dict[str, tuple[float, ...]]:
     names = sorted({m for r in records for m in r["seconds"]})
     for name in names:
         plans = [(plan_of(r["cell"]), r["seconds"][name]) for r in records if name in r["seconds"]]
-        rows = [(terms(name, plan), copy_in_seconds(name, plan), s) for plan, s in plans]
+        rows = [
+            (terms(name, plan), copy_in_seconds(name, plan) + unweighted_seconds(name, plan), s) for plan, s in plans
+        ]
         rows = [(t, c, s) for t, c, s in rows if np.all(np.isfinite(t)) and t.sum() > 0]
         if not rows:
             continue

@@ -182,12 +182,12 @@ def _interpolate(axis: tuple[int, ...], value: float) -> tuple[int, int, float]:
     return lower, upper, math.log(value / axis[lower]) / math.log(axis[upper] / axis[lower])
 
 
-def gemm_efficiency(k: int, n: int, m: int = 1 << 24, itemsize: int = 4) -> float:
+def gemm_efficiency(k: int, n: int, m: int = 1 << 24, itemsize: int = 4, operand_bytes: float | None = None) -> float:
     """Fraction of the GEMM rate a ``(m, k) @ (k, n)`` product reaches (:data:`GEMM_EFFICIENCY`, float64: ``_F64``).
 
     Interpolated in ``log k`` and ``log n`` between the measured points (clamped
     at the table's edges), from the hot table where the left operand (``m * k``
-    numbers) fits in cache and the cold one where it does not
+    numbers, or ``operand_bytes``) fits in cache and the cold one where it does not
     (:data:`HOT_OPERAND_BYTES`); products with few rows (``m < 256``) lose in
     proportion to ``sqrt(m / 256)``. Only the *ratios* between shapes matter to
     the choice: the machine's own speed enters once, through ``Rates.gemm_flops``.
@@ -210,15 +210,17 @@ def gemm_efficiency(k: int, n: int, m: int = 1 << 24, itemsize: int = 4) -> floa
     wide = itemsize > 4
     cold = read(GEMM_EFFICIENCY_F64 if wide else GEMM_EFFICIENCY)
     hot = read(GEMM_EFFICIENCY_HOT_F64 if wide else GEMM_EFFICIENCY_HOT)
-    operand = max(1, m) * k * itemsize
+    operand = max(1, m) * k * itemsize if operand_bytes is None else operand_bytes
     share = min(1.0, max(0.0, math.log(operand / HOT_OPERAND_BYTES) / math.log(COLD_OPERAND_BYTES / HOT_OPERAND_BYTES)))
     return (hot * (1 - share) + cold * share) * min(1.0, m / 256) ** 0.5
 
 
-def gemm_seconds(rates: Rates, macs: float, k: int, n: int, m: int, itemsize: int) -> float:
+def gemm_seconds(
+    rates: Rates, macs: float, k: int, n: int, m: int, itemsize: int, operand_bytes: float | None = None
+) -> float:
     """Seconds for ``macs`` multiply-adds in products of shape ``(m, k) @ (k, n)`` (``m``: one product's rows)."""
     peak = rates.gemm_flops * (1.0 if itemsize <= 4 else 0.5)
-    return 2.0 * macs / (peak * max(gemm_efficiency(k, n, m, itemsize), 1e-3))
+    return 2.0 * macs / (peak * max(gemm_efficiency(k, n, m, itemsize, operand_bytes), 1e-3))
 
 
 #: Contiguous run (in numbers) at which a strided copy reaches ~63% of a plain copy's speed.
@@ -263,6 +265,23 @@ def copy_seconds(rates: Rates, nbytes: float, run: int, block_bytes: float = 0) 
     if block_bytes > CACHE_BYTES:
         seconds = max(seconds, nbytes / (MEMORY_COPY * long_run))
     return seconds
+
+
+#: A first touch of a fresh 4 KiB page faults: ~3 us on the development VM (methods/scratch.py). NumPy asks for huge
+#: pages on large arrays, which make the faults cheap when the kernel has some free, so the same call may pay
+#: anything from nothing to all of it: g262's 74 MB ``planar`` buffer ran 21 ms alone and 35-105 ms in the sweep.
+PAGE_FAULT_SECONDS = 3e-6
+
+
+def fresh_pages_seconds(nbytes: float) -> float:
+    """Page faults of a workspace of ``nbytes`` allocated afresh on every call (above ``scratch.MAX_KEPT_BYTES``).
+
+    >>> fresh_pages_seconds(2**20), round(fresh_pages_seconds(80e6) * 1e3)
+    (0.0, 59)
+    """
+    from .scratch import MAX_KEPT_BYTES
+
+    return 0.0 if nbytes <= MAX_KEPT_BYTES else nbytes / 4096 * PAGE_FAULT_SECONDS
 
 
 def weighted(weights: tuple[float, ...], terms: tuple[float, ...]) -> float:

@@ -19,6 +19,8 @@ as :func:`.im2col.chain_parts` says.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -80,7 +82,12 @@ def estimate(plan: ConvPlan, rates) -> float:
             (5 + 3 * bands) * rates.call,
             (pads + out_bytes * (2 * chain_parts(plan) - 1)) / rates.bandwidth,
             cost.copy_seconds(rates, strided * columns, plan.output_hw[1], band_pixels * plan.taps * itemsize),
-            cost.gemm_seconds(rates, plan.macs, plan.taps, plan.out_channels_per_group, band_pixels, itemsize),
+            # Laid (C_out, K) @ (K, pixels), the transpose of what the tables time: their hot twin (an operand of
+            # thin products in cache) does not carry over, and read hot it had auto pick this method at 1.6-1.8x
+            # the time of im2col or row_columns (g046, g106 in the 2026-12-01 02:49 sweep).
+            cost.gemm_seconds(
+                rates, plan.macs, plan.taps, plan.out_channels_per_group, band_pixels, itemsize, math.inf
+            ),
             moves,
         ),
     )

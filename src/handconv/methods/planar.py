@@ -164,7 +164,9 @@ def estimate(plan: ConvPlan, rates) -> float:
     copies = math.prod(planar_shape(plan))
     out = math.prod(plan.output_shape)
     vector_rate = rates.vector_macs * (1.0 if plan.compute_dtype.itemsize <= 4 else 0.5)
-    return cost.weighted(
+    # A planar copy too large to keep between calls is fresh pages every call (cost.fresh_pages_seconds).
+    faults = cost.fresh_pages_seconds(copies * plan.compute_dtype.itemsize)
+    return faults + cost.weighted(
         COST_WEIGHTS,
         (
             2 * rates.launch + 5 * rates.call,
