@@ -261,3 +261,12 @@ def test_fast_precision_may_use_winograd_and_stays_close(monkeypatch):
     accurate = np.abs(handconv.conv2d(x, w, 1, "SAME") - truth).max() / scale
     assert fast < 1e-4 and accurate < 2e-6
     assert accurate < fast
+
+
+@pytest.mark.parametrize("input_shape", [(0, 8, 8, 3), (2, 2, 2, 3)], ids=["no images", "no output pixels"])
+def test_every_estimate_of_an_empty_plan_is_a_number(input_shape):
+    """No division by the output's size: an empty plan is estimated (and then computed) like any other."""
+    plan = make_plan(input_shape, (3, 3, 3, 4), 1, "VALID")
+    for name, estimate in candidates(plan).items():
+        seconds = estimate(plan, cost.REFERENCE_RATES)
+        assert seconds >= 0 and not math.isnan(seconds), name

@@ -117,7 +117,7 @@ def estimate(plan: ConvPlan, rates) -> float:
         return math.inf
     itemsize, _, padded, out_bytes, pixels = cost.sizes(plan)
     (kh, kw), c, c_out = plan.filter_hw, plan.in_channels, plan.out_channels
-    images, rows = _band_shape(plan)
+    images, rows = max(1, _band_shape(plan)[0]), max(1, _band_shape(plan)[1])  # an empty plan: no division by zero
     span = _span(plan)
     count = band_count(plan.batch, plan.output_hw[0], _rows_per_band(plan))
     # Per band, every image's rows plus ``span`` are copied; the GEMMs compute all but the last ``span`` of them

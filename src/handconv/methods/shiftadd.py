@@ -115,7 +115,7 @@ def _rows_per_band(plan: ConvPlan) -> int:
 def _band_shape(plan: ConvPlan) -> tuple[int, int]:
     """Images and output rows in the largest band."""
     rows, oh = _rows_per_band(plan), plan.output_hw[0]
-    return (min(plan.batch, rows // oh), oh) if oh <= rows else (1, rows)
+    return (min(plan.batch, rows // max(1, oh)), oh) if oh <= rows else (1, rows)
 
 
 def _phase_rows(phase: Phase, out_rows: int) -> int:

@@ -124,7 +124,7 @@ def _band_rows(plan: ConvPlan) -> int:
     b = tile_width(plan)
     tiles = -(-plan.output_hw[1] // b)
     row_bytes = tiles * plan.filter_hw[0] * _input_width(plan, b) * plan.in_channels * plan.compute_dtype.itemsize
-    return max(1, BAND_BYTES // row_bytes)
+    return max(1, BAND_BYTES // max(1, row_bytes))
 
 
 def toeplitz_matrix(filters: np.ndarray, plan: ConvPlan, b: int) -> np.ndarray:
