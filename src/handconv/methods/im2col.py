@@ -110,6 +110,17 @@ def band_count(batch: int, out_height: int, rows_per_band: int) -> int:
     return batch * -(-out_height // rows_per_band)
 
 
+def largest_band(batch: int, out_height: int, rows_per_band: int) -> tuple[int, int]:
+    """(images, output rows) of the largest block :func:`bands` yields.
+
+    >>> largest_band(64, 14, 100), largest_band(3, 5, 100), largest_band(2, 48, 20)
+    ((7, 14), (3, 5), (1, 20))
+    """
+    if out_height <= rows_per_band:
+        return min(batch, rows_per_band // max(1, out_height)), out_height
+    return 1, rows_per_band
+
+
 def bands(batch: int, out_height: int, rows_per_band: int) -> Iterator[tuple[slice, slice]]:
     """(images, output rows) blocks whose im2col matrices fit the workspace.
 

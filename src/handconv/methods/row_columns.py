@@ -35,7 +35,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..plan import ConvPlan
 from . import cost
-from .im2col import band_count, bands, padded_input
+from .im2col import band_count, bands, largest_band, padded_input
 from .scratch import scratch
 
 #: A band's copied window rows, grid of sums and product: stays in cache between its copy, its ``KH`` GEMMs and
@@ -86,12 +86,7 @@ def _rows_per_band(plan: ConvPlan) -> int:
 
 def _band_shape(plan: ConvPlan) -> tuple[int, int]:
     """(images, output rows) of the largest band (:func:`.im2col.bands`)."""
-    per_band, oh = _rows_per_band(plan), plan.output_hw[0]
-    if plan.batch * oh <= per_band:
-        return plan.batch, oh
-    if oh <= per_band:
-        return per_band // oh, oh
-    return 1, per_band
+    return largest_band(plan.batch, plan.output_hw[0], _rows_per_band(plan))
 
 
 def workspace_bytes(plan: ConvPlan) -> int:
@@ -117,21 +112,21 @@ def estimate(plan: ConvPlan, rates) -> float:
         return math.inf
     itemsize, _, padded, out_bytes, pixels = cost.sizes(plan)
     (kh, kw), c, c_out = plan.filter_hw, plan.in_channels, plan.out_channels
-    images, rows = max(1, _band_shape(plan)[0]), max(1, _band_shape(plan)[1])  # an empty plan: no division by zero
-    span = _span(plan)
+    images, rows = (max(1, size) for size in _band_shape(plan))  # an empty plan: no division by zero
+    span, phase_count = _span(plan), len(phases(plan))
     count = band_count(plan.batch, plan.output_hw[0], _rows_per_band(plan))
     # Per band, every image's rows plus ``span`` are copied; the GEMMs compute all but the last ``span`` of them
     # (rows straddling two images are computed and dropped).
     copy_share = (rows + span) / rows
     grid_share = (images * (rows + span) - span) / (images * rows)
-    copied = pixels * copy_share * kw * c * itemsize * len(phases(plan))
+    copied = pixels * copy_share * kw * c * itemsize * phase_count
     run = kw * c if plan.dilations[1] == 1 else c
     pads = padded if plan.pad_amounts != ((0, 0), (0, 0)) else 0
     grid_pixels = (images * (rows + span) - span) * plan.output_hw[1]
     return cost.weighted(
         COST_WEIGHTS,
         (
-            (5 + count * (len(phases(plan)) * 2 + 3 * kh)) * rates.call,
+            (5 + count * (phase_count * 2 + 3 * kh)) * rates.call,
             (pads + out_bytes * grid_share * (2 * kh + 1)) / rates.bandwidth,
             cost.copy_seconds(rates, copied, run),
             cost.gemm_seconds(rates, plan.macs * grid_share, kw * c, c_out, grid_pixels, itemsize),
@@ -168,11 +163,12 @@ def conv2d_row_columns(x: np.ndarray, filters: np.ndarray, plan: ConvPlan) -> np
     (_, kw), c, c_out = plan.filter_hw, plan.in_channels, plan.out_channels
     ow, sh, k = plan.output_hw[1], plan.strides[0], kw * plan.in_channels
     weights = filters.reshape(filters.shape[0], k, c_out)
+    row_phases = phases(plan)
     for images, band in bands(plan.batch, plan.output_hw[0], _rows_per_band(plan)):
         b0, b1, _ = band.indices(plan.output_hw[0])
         target = out[images, b0:b1]  # (n, rows, OW, C_out)
         n, rows = target.shape[0], b1 - b0
-        for number, (phase, taps) in enumerate(phases(plan)):
+        for number, (phase, taps) in enumerate(row_phases):
             first, span = taps[0][1], taps[-1][1] - taps[0][1]
             # Phase rows b0 + first ... b1 + last offset - 1 of each image: padded rows phase + sh * j.
             start = phase + sh * (b0 + first)

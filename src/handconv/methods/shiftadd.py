@@ -51,7 +51,7 @@ import numpy as np
 
 from ..plan import ConvPlan
 from . import cost
-from .im2col import band_count, bands, padded_input
+from .im2col import band_count, bands, largest_band, padded_input
 from .im2col_nchw import padded_planes
 from .scratch import scratch
 
@@ -114,8 +114,7 @@ def _rows_per_band(plan: ConvPlan) -> int:
 
 def _band_shape(plan: ConvPlan) -> tuple[int, int]:
     """Images and output rows in the largest band."""
-    rows, oh = _rows_per_band(plan), plan.output_hw[0]
-    return (min(plan.batch, rows // max(1, oh)), oh) if oh <= rows else (1, rows)
+    return largest_band(plan.batch, plan.output_hw[0], _rows_per_band(plan))
 
 
 def _phase_rows(phase: Phase, out_rows: int) -> int:
