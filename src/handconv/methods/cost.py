@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..plan import ConvPlan
+from .scratch import MAX_KEPT_BYTES
 
 #: Precisions ``conv2d(precision=...)`` accepts.
 PRECISIONS = ("accurate", "fast")
@@ -279,8 +280,6 @@ def fresh_pages_seconds(nbytes: float) -> float:
     >>> fresh_pages_seconds(2**20), round(fresh_pages_seconds(80e6) * 1e3)
     (0.0, 59)
     """
-    from .scratch import MAX_KEPT_BYTES
-
     return 0.0 if nbytes <= MAX_KEPT_BYTES else nbytes / 4096 * PAGE_FAULT_SECONDS
 
 
